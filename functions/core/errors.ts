@@ -1,0 +1,67 @@
+/**
+ * Every error the sync raises on purpose. Each message names the problem and, where there is one, the fix;
+ * the SDK error that caused it is kept as `cause`.
+ */
+export class SyncError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The event or job does not match the job schema. Nothing has been read or written. */
+export class JobValidationError extends SyncError {
+  readonly problems: string[];
+  constructor(message: string, options?: ErrorOptions & { problems?: string[] }) {
+    super(message, options);
+    this.problems = options?.problems ?? [message];
+  }
+}
+
+/** STS refused to hand out the source account's credentials. */
+export class AssumeRoleError extends SyncError {}
+
+/** A bucket is missing or this identity may not use it. */
+export class BucketAccessError extends SyncError {}
+
+/** Another invocation holds the job's lease; this one did nothing. */
+export class JobAlreadyRunningError extends SyncError {}
+
+/** This invocation lost its lease (it expired and another run took over) and stopped writing state. */
+export class LeaseLostError extends SyncError {}
+
+/** Copying one object failed; recorded in the ledger and retried on a later run. */
+export class ObjectCopyError extends SyncError {
+  /** Retrying in a later run may succeed (throttling, a source changed mid-copy, a network error). */
+  readonly retryable: boolean;
+  constructor(message: string, options?: ErrorOptions & { retryable?: boolean }) {
+    super(message, options);
+    this.retryable = options?.retryable ?? true;
+  }
+}
+
+/** The bytes written differ from the bytes read. The destination object is not recorded as copied. */
+export class IntegrityError extends ObjectCopyError {}
+
+/** The SDK's error name and HTTP status, where the thrown value has them. */
+export function awsErrorCode(error: unknown): { name?: string; status?: number } {
+  if (error === null || typeof error !== 'object') return {};
+  const { name, $metadata, Code } = error as {
+    name?: unknown;
+    Code?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  return {
+    name: typeof Code === 'string' ? Code : typeof name === 'string' ? name : undefined,
+    status: $metadata?.httpStatusCode,
+  };
+}
+
+/** A one-line reason for logs and the ledger. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const { name } = awsErrorCode(error);
+    return name && name !== 'Error' && !error.message.startsWith(name) ? `${name}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

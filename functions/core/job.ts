@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { JobValidationError } from './errors.js';
+
+/** Role chaining (a Lambda role assuming another role) is capped at one hour by STS. */
+const MAX_ROLE_CHAINING_SECONDS = 3600;
+/** STS's floor for DurationSeconds. */
+const MIN_SESSION_SECONDS = 900;
+
+// Job ids end up in the STS RoleSessionName (`sync-<jobId>-<runId>`, at most 64 characters) and in
+// DynamoDB partition keys, so they are kept short and to the characters STS accepts.
+const jobId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 characters of letters, digits, "-" or "_"');
+
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
+const bucketName = z
+  .string()
+  .regex(
+    /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be an S3 bucket name: 3-63 lowercase letters, digits, "." or "-"',
+  );
+
+const prefix = z
+  .string()
+  .refine((value) => Buffer.byteLength(value) <= 1024, 'must be at most 1,024 bytes, like an S3 key')
+  .default('');
+
+const roleArn = z
+  .string()
+  .regex(
+    /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+    'must be an IAM role ARN like arn:aws:iam::111111111111:role/S3GetListRole',
+  );
+
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html (ExternalId)
+const externalId = z
+  .string()
+  .regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits or +=,.@:/-');
+
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1');
+
+/** The schema of one sync job: where to read, where to write, and how. */
+export const jobSchema = z.strictObject({
+  jobId,
+  source: z.strictObject({
+    roleArn,
+    externalId: externalId.optional(),
+    bucket: bucketName,
+    prefix,
+    region: region.optional(),
+  }),
+  destination: z.strictObject({
+    bucket: bucketName,
+    prefix,
+    region: region.optional(),
+  }),
+  options: z
+    .strictObject({
+      /** Objects copied at once. Large objects also share a smaller pool; see copy-pool.ts. */
+      concurrency: z.number().int().min(1).max(64).default(16),
+      /** Copy deletions and allow overwriting destination objects this sync did not write. */
+      mirror: z.boolean().default(false),
+      /** With mirror, stop deleting after this many deletions in one run. */
+      maxDeletesPerRun: z.number().int().min(0).default(100),
+      sessionDurationSeconds: z
+        .number()
+        .int()
+        .min(MIN_SESSION_SECONDS)
+        .max(MAX_ROLE_CHAINING_SECONDS)
+        .default(MAX_ROLE_CHAINING_SECONDS),
+    })
+    .prefault({}),
+});
+
+/** A validated job, with defaults filled in. */
+export type Job = z.output<typeof jobSchema>;
+/** A job as a person writes it: optional fields may be left out. */
+export type JobInput = z.input<typeof jobSchema>;
+
+/**
+ * Validates a job (the scheduled event's payload) once, at the edge.
+ *
+ * @throws JobValidationError naming every offending field, e.g. `job.source.roleArn must be ...`
+ */
+export function parseJob(input: unknown): Job {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new JobValidationError(
+      `the event must be a JSON object describing a job (jobId, source, destination), got ${describe(input)}`,
+    );
+  }
+  const result = jobSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = ['job', ...issue.path.map(String)].join('.');
+    return `${path} ${issue.message}${received(input, issue.path)}`;
+  });
+  throw new JobValidationError(`invalid job: ${problems.join('; ')}`, { problems });
+}
+
+function received(input: unknown, path: PropertyKey[]): string {
+  let value: unknown = input;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return '';
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value === undefined ? '' : `, got ${describe(value)}`;
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
