@@ -40,6 +40,9 @@ export class ObjectCopyError extends SyncError {
   }
 }
 
+/** The source object was deleted between listing and copy: counted, not a failure. */
+export class SourceVanishedError extends ObjectCopyError {}
+
 /** The bytes written differ from the bytes read. The destination object is not recorded as copied. */
 export class IntegrityError extends ObjectCopyError {}
 
@@ -61,7 +64,9 @@ export function awsErrorCode(error: unknown): { name?: string; status?: number }
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const { name } = awsErrorCode(error);
-    return name && name !== 'Error' && !error.message.startsWith(name) ? `${name}: ${error.message}` : error.message;
+    return name && name !== 'Error' && !error.message.startsWith(name)
+      ? `${name}: ${error.message}`
+      : error.message;
   }
   return String(error);
 }

@@ -1,0 +1,225 @@
+import { pipeline, type Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { awsErrorCode, IntegrityError, ObjectCopyError, SourceVanishedError } from './errors.js';
+import { expectedEtag, HashingStream, isPlainMd5Etag, stripQuotes } from './integrity.js';
+
+const MiB = 1024 * 1024;
+
+/** S3's minimum part is 5 MiB; 8 MiB × 10,000 parts carries objects up to ~78 GiB. */
+export const PART_SIZE = 8 * MiB;
+/** Parts of one object in flight. Memory per large object is at most QUEUE_SIZE × PART_SIZE = 32 MiB. */
+export const QUEUE_SIZE = 4;
+
+/** Where one object goes, and what the ledger knows about its earlier copy. */
+export interface CopyRequest {
+  sourceBucket: string;
+  key: string;
+  /** The ETag the listing showed; the GET is pinned to it. */
+  etag: string;
+  size: number;
+  destinationBucket: string;
+  destinationKey: string;
+  /** The destination ETag this sync last wrote for the key, if it wrote one. */
+  previousDestinationEtag?: string;
+  /** Overwrite whatever is at the destination (mirror jobs). */
+  overwrite: boolean;
+}
+
+/** What was verified and written. */
+export interface CopyResult {
+  bytes: number;
+  sha256: string;
+  destinationEtag: string;
+  destinationVersionId?: string;
+  /** How the destination's bytes were checked against the source's. */
+  verifiedBy: 'etag-md5' | 'sdk-checksum';
+}
+
+/**
+ * Streams one object from the source into the destination: GET pinned to the listed ETag, hashed on the
+ * way through, into a lib-storage Upload (one PutObject for small objects, multipart otherwise), with
+ * its content headers and user metadata preserved. Memory is bounded by QUEUE_SIZE × PART_SIZE.
+ *
+ * The write never replaces an object this sync did not write: a new key is written only if absent
+ * (If-None-Match), a changed key only if the destination still holds this sync's last copy (If-Match),
+ * unless `overwrite` is set.
+ *
+ * @throws ObjectCopyError (retryable or not) naming the object and the reason.
+ */
+export async function copyObject(
+  clients: { sourceS3: S3Client; destinationS3: S3Client },
+  request: CopyRequest,
+  signal?: AbortSignal,
+): Promise<CopyResult> {
+  const source = await getSource(clients.sourceS3, request, signal);
+  const condition = writeCondition(request);
+  try {
+    return await upload(clients.destinationS3, request, source, condition, signal);
+  } catch (error) {
+    // The copy this sync wrote earlier is gone (a consumer moved it): writing where nothing is replaces
+    // nothing, so try once more as a new object.
+    if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
+      const again = await getSource(clients.sourceS3, request, signal);
+      return upload(clients.destinationS3, request, again, { IfNoneMatch: '*' }, signal);
+    }
+    throw error;
+  }
+}
+
+type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
+
+function writeCondition(request: CopyRequest): WriteCondition {
+  if (request.overwrite) return {};
+  if (request.previousDestinationEtag)
+    return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
+  return { IfNoneMatch: '*' };
+}
+
+async function getSource(
+  s3: S3Client,
+  request: CopyRequest,
+  signal?: AbortSignal,
+): Promise<GetObjectCommandOutput> {
+  const where = `s3://${request.sourceBucket}/${request.key}`;
+  try {
+    return await s3.send(
+      new GetObjectCommand({ Bucket: request.sourceBucket, Key: request.key, IfMatch: request.etag }),
+      { abortSignal: signal },
+    );
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'PreconditionFailed' || status === 412) {
+      throw new ObjectCopyError(`${where} changed after it was listed; the next run copies the new version`, {
+        cause: error,
+      });
+    }
+    if (name === 'NoSuchKey' || status === 404) {
+      throw new SourceVanishedError(`${where} was deleted after it was listed`, {
+        cause: error,
+        retryable: false,
+      });
+    }
+    if (name === 'AccessDenied' || status === 403) {
+      throw new ObjectCopyError(
+        `GET ${where} was denied: the source role needs s3:GetObject on arn:aws:s3:::${request.sourceBucket}/*` +
+          ' (and kms:Decrypt if the object is SSE-KMS encrypted)',
+        { cause: error, retryable: false },
+      );
+    }
+    throw new ObjectCopyError(`GET ${where} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function upload(
+  s3: S3Client,
+  request: CopyRequest,
+  source: GetObjectCommandOutput,
+  condition: WriteCondition,
+  signal?: AbortSignal,
+): Promise<CopyResult> {
+  const where = `s3://${request.destinationBucket}/${request.destinationKey}`;
+  const hashing = new HashingStream(PART_SIZE);
+  // pipeline() destroys the hashing stream when the source body fails, so the Upload sees the error.
+  pipeline(source.Body as Readable, hashing, () => {});
+  const transfer = new Upload({
+    client: s3,
+    partSize: PART_SIZE,
+    queueSize: QUEUE_SIZE,
+    leavePartsOnError: false,
+    params: {
+      Bucket: request.destinationBucket,
+      Key: request.destinationKey,
+      Body: hashing,
+      ContentLength: request.size,
+      ContentType: source.ContentType,
+      ContentEncoding: source.ContentEncoding,
+      ContentDisposition: source.ContentDisposition,
+      ContentLanguage: source.ContentLanguage,
+      CacheControl: source.CacheControl,
+      Expires: source.Expires,
+      Metadata: source.Metadata,
+      ...condition,
+    },
+  });
+  const abort = () => void transfer.abort();
+  signal?.addEventListener('abort', abort, { once: true });
+  let result: Awaited<ReturnType<Upload['done']>>;
+  try {
+    result = await transfer.done();
+  } catch (error) {
+    hashing.destroy();
+    throw explainUploadFailure(error, where);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
+
+  if (hashing.bytes !== request.size) {
+    throw new IntegrityError(
+      `${where}: read ${hashing.bytes} bytes from the source, expected ${request.size}`,
+    );
+  }
+  const digests = hashing.digests();
+  if (
+    isPlainMd5Etag(request.etag, source.ServerSideEncryption) &&
+    stripQuotes(request.etag) !== digests.md5
+  ) {
+    throw new IntegrityError(`s3://${request.sourceBucket}/${request.key}: bytes read do not match its ETag`);
+  }
+  const destinationEtag = result.ETag ?? '';
+  const expected = result.ServerSideEncryption?.startsWith('aws:kms')
+    ? undefined
+    : expectedEtag(destinationEtag, digests);
+  if (expected !== undefined && expected !== stripQuotes(destinationEtag)) {
+    throw new IntegrityError(
+      `${where}: stored ETag ${destinationEtag} does not match the bytes sent (${expected})`,
+    );
+  }
+  return {
+    bytes: hashing.bytes,
+    sha256: digests.sha256,
+    destinationEtag: stripQuotes(destinationEtag),
+    destinationVersionId: result.VersionId,
+    verifiedBy: expected === undefined ? 'sdk-checksum' : 'etag-md5',
+  };
+}
+
+function explainUploadFailure(error: unknown, where: string): Error {
+  if (error instanceof ObjectCopyError) return error;
+  const { name, status } = awsErrorCode(error);
+  if (name === 'AbortError') {
+    return new ObjectCopyError(`${where}: upload aborted at the deadline; the next run copies it`, {
+      cause: error,
+    });
+  }
+  if (name === 'PreconditionFailed' || status === 412) {
+    return new ObjectCopyError(
+      `${where} holds an object this sync did not write, so it was left untouched. ` +
+        'Delete or move it, or set options.mirror to let the sync overwrite it',
+      { cause: error, retryable: false },
+    );
+  }
+  if (name === 'ConditionalRequestConflict' || status === 409) {
+    return new ObjectCopyError(`${where} was written by someone else during the copy; retrying next run`, {
+      cause: error,
+    });
+  }
+  if (name === 'NoSuchKey') return error as Error;
+  if (name === 'AccessDenied' || status === 403) {
+    return new ObjectCopyError(
+      `PUT ${where} was denied: this identity needs s3:PutObject on the destination`,
+      {
+        cause: error,
+        retryable: false,
+      },
+    );
+  }
+  return new ObjectCopyError(`PUT ${where} failed: ${(error as Error).message ?? String(error)}`, {
+    cause: error,
+  });
+}

@@ -1,0 +1,66 @@
+import { compareKeys } from './keys.js';
+import type { SourceObject } from './list-source.js';
+import type { LedgerEntry } from './state-store.js';
+
+/** Storage classes whose objects must be restored before a GET; copying them would fail. */
+const ARCHIVED_STORAGE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+/** What the planner decided for one key. */
+export type PlanStep =
+  | { action: 'copy'; reason: 'new' | 'changed' | 'retry'; object: SourceObject; previous?: LedgerEntry }
+  | { action: 'unchanged'; object: SourceObject }
+  | { action: 'archived'; object: SourceObject }
+  | { action: 'deleted'; entry: LedgerEntry };
+
+/**
+ * Merge-joins the source listing with the ledger, both sorted by UTF-8 bytes, in one pass: O(N) time,
+ * memory for one page of each, and no per-object DynamoDB read.
+ *
+ * A key is copied when it is new, when its ETag or size differs from the version last copied (this
+ * catches same-size rewrites, and multipart objects whose LastModified predates the last run), or when
+ * its last attempt failed. Keys only in the ledger were deleted at the source.
+ */
+export async function* planSteps(
+  source: AsyncIterable<SourceObject>,
+  ledger: AsyncIterable<LedgerEntry>,
+): AsyncGenerator<PlanStep> {
+  const sourceIterator = source[Symbol.asyncIterator]();
+  const ledgerIterator = ledger[Symbol.asyncIterator]();
+  let object = await next(sourceIterator);
+  let entry = await next(ledgerIterator);
+  let previousKey: string | undefined;
+
+  while (object !== undefined || entry !== undefined) {
+    const order = object === undefined ? 1 : entry === undefined ? -1 : compareKeys(object.key, entry.key);
+    if (order > 0 && entry !== undefined) {
+      yield { action: 'deleted', entry };
+      entry = await next(ledgerIterator);
+      continue;
+    }
+    if (object === undefined) break;
+    if (previousKey !== undefined && compareKeys(previousKey, object.key) >= 0) {
+      // The merge is only correct on sorted input; refuse rather than copy the wrong set.
+      throw new Error(`source listing out of order: "${object.key}" after "${previousKey}"`);
+    }
+    previousKey = object.key;
+    const match = order === 0 ? entry : undefined;
+    yield decide(object, match);
+    object = await next(sourceIterator);
+    if (match) entry = await next(ledgerIterator);
+  }
+}
+
+function decide(object: SourceObject, entry: LedgerEntry | undefined): PlanStep {
+  if (ARCHIVED_STORAGE_CLASSES.has(object.storageClass)) return { action: 'archived', object };
+  if (entry === undefined) return { action: 'copy', reason: 'new', object };
+  if (entry.etag === undefined) return { action: 'copy', reason: 'retry', object, previous: entry };
+  if (entry.etag !== object.etag || entry.size !== object.size) {
+    return { action: 'copy', reason: 'changed', object, previous: entry };
+  }
+  return { action: 'unchanged', object };
+}
+
+async function next<T>(iterator: AsyncIterator<T>): Promise<T | undefined> {
+  const result = await iterator.next();
+  return result.done ? undefined : result.value;
+}

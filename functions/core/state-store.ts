@@ -1,0 +1,311 @@
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  ReturnConsumedCapacity,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { JobAlreadyRunningError, LeaseLostError } from './errors.js';
+import type { KeyRange } from './list-source.js';
+
+/*
+ * One table holds every job's state; all keys are strings.
+ *
+ *   pk = "ledger#<jobId>"  sk = <raw source key>       what was copied: one item per source key
+ *   pk = "job#<jobId>"     sk = "lease"                 who is running the job, until when
+ *   pk = "job#<jobId>"     sk = "checkpoint"            where an unfinished pass resumes; last complete pass
+ *   pk = "job#<jobId>"     sk = "run#<startedAt>#<id>"  one record per run
+ *
+ * The ledger's sort key is the raw S3 key, with no prefix: DynamoDB sorts string sort keys by UTF-8 bytes,
+ * the order S3 lists in, so the planner merges a Query with a listing without sorting either. Both cap
+ * keys at 1,024 bytes. A ledger partition takes about 1,000 writes/s; a job copying faster than that
+ * would shard its ledger by a hash of the key (and merge the shards' sorted streams).
+ */
+
+/** What the ledger remembers about one source key. */
+export interface LedgerEntry {
+  key: string;
+  /** Source ETag of the version last copied; absent when no copy has succeeded yet. */
+  etag?: string;
+  size?: number;
+  lastModified?: string;
+  /** SHA-256 (base64) of the bytes copied, computed on the stream. */
+  sha256?: string;
+  destinationKey?: string;
+  /** Destination ETag this sync wrote; a later overwrite is conditional on it. */
+  destinationEtag?: string;
+  copiedAt?: string;
+  runId?: string;
+  /** Set while the last attempt at the current source version failed. */
+  failure?: { reason: string; attempts: number; at: string; etag?: string };
+}
+
+/** The job's lease, with the fencing token that orders its holders. */
+export interface Lease {
+  owner: string;
+  expiresAt: number;
+  fence: number;
+}
+
+/** Where a pass stopped, and when one last finished. */
+export interface Checkpoint {
+  /** The pass has settled every key up to and including this one; the next run starts after it. */
+  resumeAfter?: string;
+  lastCompletePass?: { runId: string; finishedAt: string };
+}
+
+/** Totals a run reports about DynamoDB. */
+export interface CapacityCounter {
+  readCapacityUnits: number;
+  writeCapacityUnits: number;
+}
+
+const ledgerPk = (jobId: string) => `ledger#${jobId}`;
+const jobPk = (jobId: string) => `job#${jobId}`;
+
+/** DynamoDB-backed state for sync jobs. */
+export class StateStore {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly capacity: CapacityCounter = { readCapacityUnits: 0, writeCapacityUnits: 0 };
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.#doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    this.#table = tableName;
+  }
+
+  /** Streams a job's ledger in sort-key (UTF-8 byte) order, restricted to `range`. */
+  async *ledger(jobId: string, range: KeyRange = {}): AsyncGenerator<LedgerEntry> {
+    const names: Record<string, string> = { '#pk': 'pk' };
+    const values: Record<string, unknown> = { ':pk': ledgerPk(jobId) };
+    let condition = '#pk = :pk';
+    if (range.through !== undefined) {
+      names['#sk'] = 'sk';
+      values[':through'] = range.through;
+      condition += ' AND #sk <= :through';
+    }
+    let startKey: QueryCommandInput['ExclusiveStartKey'] =
+      range.after === undefined ? undefined : { pk: ledgerPk(jobId), sk: range.after };
+    do {
+      const page = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      );
+      this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk, fence: _fence, ...rest } = item;
+        yield { key: sk as string, ...rest } as LedgerEntry;
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  /**
+   * Records the outcome for one key. The write carries the lease's fencing token and is refused when a
+   * newer lease holder has already written the key, so a stale run cannot roll the ledger back.
+   */
+  async putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number): Promise<void> {
+    const { key, ...attributes } = entry;
+    try {
+      const result = await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: ledgerPk(jobId), sk: key, fence, ...attributes },
+          // A newer lease holder (higher fence) owns this key now.
+          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+          ExpressionAttributeValues: { ':fence': fence },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      );
+      this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new LeaseLostError(
+          `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
+  async deleteLedgerEntry(jobId: string, key: string, fence: number): Promise<void> {
+    await this.#doc.send(
+      new DeleteCommand({
+        TableName: this.#table,
+        Key: { pk: ledgerPk(jobId), sk: key },
+        // Same fencing rule as putLedgerEntry.
+        ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+        ExpressionAttributeValues: { ':fence': fence },
+      }),
+    );
+  }
+
+  /**
+   * Takes the job's lease for `ttlMs`, or throws JobAlreadyRunningError naming the holder.
+   * Each acquisition increments the fencing token.
+   */
+  async acquireLease(jobId: string, owner: string, ttlMs: number, now = Date.now()): Promise<Lease> {
+    try {
+      const result = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'lease' },
+          UpdateExpression:
+            'SET #owner = :owner, expiresAt = :expiresAt, fence = if_not_exists(fence, :zero) + :one',
+          // Free, expired (its holder died or overran), or already ours (a retried acquire).
+          ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':expiresAt': now + ttlMs,
+            ':now': now,
+            ':zero': 0,
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const item = result.Attributes as Lease;
+      return { owner: item.owner, expiresAt: item.expiresAt, fence: item.fence };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const holder = await this.readLease(jobId);
+      const until = holder ? new Date(holder.expiresAt).toISOString() : 'unknown';
+      throw new JobAlreadyRunningError(
+        `job ${jobId} is already running (run ${holder?.owner ?? 'unknown'}, lease until ${until}); ` +
+          'this invocation copied nothing. It will run on the next schedule.',
+        { cause: error },
+      );
+    }
+  }
+
+  /** Extends a held lease; throws LeaseLostError when another run has taken it. */
+  async renewLease(jobId: string, lease: Lease, ttlMs: number, now = Date.now()): Promise<Lease> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'lease' },
+          UpdateExpression: 'SET expiresAt = :expiresAt',
+          // Only the holder of this exact acquisition may extend it.
+          ConditionExpression: '#owner = :owner AND fence = :fence',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':owner': lease.owner,
+            ':fence': lease.fence,
+            ':expiresAt': now + ttlMs,
+          },
+        }),
+      );
+      return { ...lease, expiresAt: now + ttlMs };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new LeaseLostError(`job ${jobId}: lease taken over by another run; stopping`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Gives the lease back so the next run need not wait for it to expire. */
+  async releaseLease(jobId: string, lease: Lease): Promise<void> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'lease' },
+          UpdateExpression: 'SET expiresAt = :zero',
+          // Releasing someone else's lease would let a third run in beside them.
+          ConditionExpression: '#owner = :owner AND fence = :fence',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async readLease(jobId: string): Promise<Lease | undefined> {
+    const result = await this.#doc.send(
+      new GetCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: 'lease' },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item as Lease | undefined;
+  }
+
+  async readCheckpoint(jobId: string): Promise<Checkpoint> {
+    const result = await this.#doc.send(
+      new GetCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: 'checkpoint' },
+        ConsistentRead: true,
+      }),
+    );
+    const { resumeAfter, lastCompletePass } = (result.Item ?? {}) as Checkpoint;
+    return { resumeAfter, lastCompletePass };
+  }
+
+  /** Saves the checkpoint, fenced like the ledger. */
+  async writeCheckpoint(jobId: string, checkpoint: Checkpoint, fence: number): Promise<void> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
+          // A stale run must not move a newer run's resume position.
+          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+          ExpressionAttributeValues: { ':fence': fence },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new LeaseLostError(`job ${jobId}: a newer run owns the checkpoint; stopping`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Stores a run's summary; `status` reads the newest ones. */
+  async putRunRecord(jobId: string, record: { runId: string; startedAt: string } & object): Promise<void> {
+    await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: { pk: jobPk(jobId), sk: `run#${record.startedAt}#${record.runId}`, ...record },
+      }),
+    );
+  }
+
+  /** The newest run records of a job, newest first. */
+  async recentRuns(jobId: string, limit = 10): Promise<Record<string, unknown>[]> {
+    const result = await this.#doc.send(
+      new QueryCommand({
+        TableName: this.#table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':run': 'run#' },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return result.Items ?? [];
+  }
+}

@@ -1,0 +1,438 @@
+import { randomBytes } from 'node:crypto';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { copyObject } from './copy-object.js';
+import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from './errors.js';
+import { type Job, parseJob } from './job.js';
+import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
+import { type KeyRange, type ListCounter, listSource } from './list-source.js';
+import { type PlanStep, planSteps } from './plan.js';
+import { checkDestinationBucket, checkSourceBucket } from './preflight.js';
+import { Semaphore } from './semaphore.js';
+import { sourceCredentials } from './source-credentials.js';
+import type { Checkpoint, Lease, LedgerEntry, StateStore } from './state-store.js';
+
+const MiB = 1024 * 1024;
+
+/** Objects up to this size are buffered whole and sent as one PutObject, up to `concurrency` at once. */
+export const SMALL_OBJECT_BYTES = 1 * MiB;
+/**
+ * Larger objects stream through multipart uploads, at most this many at once, so memory stays below
+ * concurrency × SMALL_OBJECT_BYTES + LARGE_OBJECT_CONCURRENCY × QUEUE_SIZE × PART_SIZE (see copy-object.ts):
+ * 16 + 64 MiB at the default concurrency.
+ */
+export const LARGE_OBJECT_CONCURRENCY = 2;
+/** Stop starting copies this long before the deadline, so in-flight ones can finish and state is saved. */
+export const DISPATCH_MARGIN_MS = 60_000;
+/** A crashed run's lease frees the job this long after its last heartbeat. */
+export const LEASE_TTL_MS = 120_000;
+/** Save the resume position at least this often, so a killed run loses little listing work. */
+const CHECKPOINT_INTERVAL_MS = 10_000;
+/** The summary lists this many failed and archived keys; the ledger holds them all. */
+const MAX_LISTED_KEYS = 20;
+
+/** Logging the core needs; Powertools' Logger fits. */
+export interface SyncLogger {
+  debug(message: string, ...extra: Record<string, unknown>[]): void;
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** The clients and state the sync works with; tests swap any of them. */
+export interface SyncDependencies {
+  /** AccountB's STS client, used to assume the source role. */
+  sts: STSClient;
+  /** AccountB's S3 client, writing the destination. */
+  destinationS3: S3Client;
+  state: StateStore;
+  /** Builds the S3 client that reads the source with the assumed role's credentials. */
+  sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+  logger?: SyncLogger;
+}
+
+/** Running totals, reported while a run goes on. */
+export interface SyncProgress {
+  listed: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  inFlight: number;
+}
+
+/** How the caller steers one run. */
+export interface RunControl {
+  /** Aborted shortly before the Lambda deadline: in-flight uploads are aborted, nothing new starts. */
+  signal?: AbortSignal;
+  /** Time left before the hard deadline (Lambda's getRemainingTimeInMillis). */
+  remainingTimeMs?: () => number;
+  runId?: string;
+  leaseTtlMs?: number;
+  onProgress?: (progress: SyncProgress) => void;
+}
+
+/** What one run did. */
+export interface RunSummary extends SyncProgress {
+  jobId: string;
+  runId: string;
+  /** complete: every key was considered; partial: stopped at the deadline and the next run resumes. */
+  status: 'complete' | 'partial';
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  vanished: number;
+  archived: number;
+  deleted: number;
+  listRequests: number;
+  readCapacityUnits: number;
+  writeCapacityUnits: number;
+  resumeAfter?: string;
+  failures: { key: string; reason: string }[];
+  archivedKeys: string[];
+}
+
+/**
+ * Runs one sync of `job`: assume the source role, check both buckets, take the job's lease, merge the
+ * source listing with the ledger, copy what is new or changed, record each copy, and save where to
+ * resume. Nothing is written before the checks pass.
+ *
+ * @throws JobValidationError, AssumeRoleError, BucketAccessError, JobAlreadyRunningError, LeaseLostError
+ */
+export async function syncJob(
+  deps: SyncDependencies,
+  job: Job,
+  control: RunControl = {},
+): Promise<RunSummary> {
+  const runId = control.runId ?? newRunId();
+  const log = deps.logger ?? silentLogger;
+  const started = Date.now();
+
+  const credentials = sourceCredentials(deps.sts, job, runId);
+  await credentials();
+  const sourceS3 = deps.sourceS3(credentials, job.source.region);
+  await checkSourceBucket(sourceS3, job);
+  await checkDestinationBucket(deps.destinationS3, job);
+
+  const leaseTtlMs = control.leaseTtlMs ?? LEASE_TTL_MS;
+  const lease = await deps.state.acquireLease(job.jobId, runId, leaseTtlMs);
+  log.info('run started', { jobId: job.jobId, runId, fence: lease.fence });
+  const run = new Run(deps, job, { ...control, runId, leaseTtlMs }, lease, sourceS3, log);
+  try {
+    const summary = await run.execute(started);
+    await deps.state.putRunRecord(job.jobId, summary);
+    log.info('run finished', { ...summary, failures: summary.failures.length, archivedKeys: undefined });
+    return summary;
+  } finally {
+    run.stopHeartbeat();
+    await deps.state.releaseLease(job.jobId, run.lease).catch((error: unknown) => {
+      log.warn('lease not released; it expires by itself', { error: describeError(error) });
+    });
+  }
+}
+
+/** One run's mutable state, kept together so the steps read as a list. */
+class Run {
+  readonly progress: SyncProgress = { listed: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, inFlight: 0 };
+  readonly counts = { vanished: 0, archived: 0, deleted: 0 };
+  readonly failures: { key: string; reason: string }[] = [];
+  readonly archivedKeys: string[] = [];
+  readonly list: ListCounter = { listRequests: 0 };
+  readonly #slots: Semaphore;
+  readonly #largeSlots = new Semaphore(LARGE_OBJECT_CONCURRENCY);
+  readonly #inFlight = new Set<Promise<void>>();
+  /** Keys in dispatch order with whether they are settled; the settled prefix is the resume position. */
+  readonly #order: { key: string; settled: boolean }[] = [];
+  #resumeAfter: string | undefined;
+  #lastCompletePass: Checkpoint['lastCompletePass'];
+  #lastCheckpointAt = Date.now();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #fatal: Error | undefined;
+  lease: Lease;
+
+  constructor(
+    readonly deps: SyncDependencies,
+    readonly job: Job,
+    readonly control: RunControl & { runId: string; leaseTtlMs: number },
+    lease: Lease,
+    readonly sourceS3: S3Client,
+    readonly log: SyncLogger,
+  ) {
+    this.lease = lease;
+    this.#slots = new Semaphore(job.options.concurrency);
+    this.#heartbeat = setInterval(() => void this.#renewLease(), Math.max(1000, control.leaseTtlMs / 3));
+    this.#heartbeat.unref();
+  }
+
+  async execute(started: number): Promise<RunSummary> {
+    const checkpoint = await this.deps.state.readCheckpoint(this.job.jobId);
+    this.#resumeAfter = checkpoint.resumeAfter;
+    this.#lastCompletePass = checkpoint.lastCompletePass;
+    // A pass that stopped part-way resumes after the last settled key, then wraps round to the start.
+    const ranges: KeyRange[] =
+      checkpoint.resumeAfter === undefined
+        ? [{}]
+        : [{ after: checkpoint.resumeAfter }, { through: checkpoint.resumeAfter }];
+    if (checkpoint.resumeAfter !== undefined) {
+      this.log.info('resuming pass', { jobId: this.job.jobId, resumeAfter: checkpoint.resumeAfter });
+    }
+
+    let complete = true;
+    for (const range of ranges) {
+      if (!(await this.#runRange(range))) {
+        complete = false;
+        break;
+      }
+    }
+    await Promise.all(this.#inFlight);
+    if (this.#fatal) throw this.#fatal;
+
+    const finishedAt = new Date().toISOString();
+    const next: Checkpoint = complete
+      ? { lastCompletePass: { runId: this.control.runId, finishedAt } }
+      : { resumeAfter: this.#resumeAfter, lastCompletePass: this.#lastCompletePass };
+    await this.deps.state.writeCheckpoint(this.job.jobId, next, this.lease.fence);
+
+    const capacity = this.deps.state.capacity;
+    return {
+      jobId: this.job.jobId,
+      runId: this.control.runId,
+      status: complete ? 'complete' : 'partial',
+      startedAt: new Date(started).toISOString(),
+      finishedAt,
+      durationMs: Date.now() - started,
+      ...this.progress,
+      inFlight: 0,
+      ...this.counts,
+      listRequests: this.list.listRequests,
+      readCapacityUnits: capacity.readCapacityUnits,
+      writeCapacityUnits: capacity.writeCapacityUnits,
+      resumeAfter: next.resumeAfter,
+      failures: this.failures,
+      archivedKeys: this.archivedKeys,
+    };
+  }
+
+  stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+  }
+
+  /** Plans and dispatches one key range. Returns false when it stopped before the range's end. */
+  async #runRange(range: KeyRange): Promise<boolean> {
+    const { jobId, source } = this.job;
+    const listing = listSource(
+      this.sourceS3,
+      source.bucket,
+      source.prefix,
+      range,
+      this.list,
+      this.control.signal,
+    );
+    const ledger = this.deps.state.ledger(jobId, range);
+    for await (const step of planSteps(listing, ledger)) {
+      if (this.#fatal) return false;
+      if (step.action !== 'deleted') this.progress.listed += 1;
+      if (this.#shouldStop()) {
+        this.log.info('deadline near: no new copies this run', { jobId, resumeAfter: this.#resumeAfter });
+        return false;
+      }
+      await this.#dispatch(step);
+    }
+    return true;
+  }
+
+  #shouldStop(): boolean {
+    if (this.control.signal?.aborted) return true;
+    const remaining = this.control.remainingTimeMs?.();
+    return remaining !== undefined && remaining < DISPATCH_MARGIN_MS;
+  }
+
+  async #dispatch(step: PlanStep): Promise<void> {
+    const key = step.action === 'deleted' ? step.entry.key : step.object.key;
+    const slot = { key, settled: false };
+    this.#order.push(slot);
+    switch (step.action) {
+      case 'unchanged':
+        this.progress.skipped += 1;
+        break;
+      case 'archived':
+        this.counts.archived += 1;
+        if (this.archivedKeys.length < MAX_LISTED_KEYS) this.archivedKeys.push(key);
+        this.log.warn('object archived in Glacier; restore it to copy it', {
+          key,
+          storageClass: step.object.storageClass,
+        });
+        break;
+      case 'deleted':
+        await this.#startTask(slot, false, () => this.#propagateDelete(step.entry));
+        return;
+      case 'copy':
+        await this.#startTask(slot, step.object.size > SMALL_OBJECT_BYTES, () => this.#copy(step));
+        return;
+    }
+    await this.#settle(slot);
+  }
+
+  async #startTask(slot: { key: string; settled: boolean }, large: boolean, task: () => Promise<void>) {
+    await this.#slots.acquire();
+    if (large) await this.#largeSlots.acquire();
+    this.progress.inFlight += 1;
+    const running = task()
+      .catch((error: unknown) => {
+        this.#fatal ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(async () => {
+        this.progress.inFlight -= 1;
+        if (large) this.#largeSlots.release();
+        this.#slots.release();
+        this.#inFlight.delete(running);
+        await this.#settle(slot).catch((error: unknown) => {
+          this.#fatal ??= error as Error;
+        });
+      });
+    this.#inFlight.add(running);
+  }
+
+  async #copy(step: Extract<PlanStep, { action: 'copy' }>): Promise<void> {
+    const { object, previous } = step;
+    const { jobId, source, destination, options } = this.job;
+    const destinationKey = destinationKeyFor(object.key, source.prefix, destination.prefix);
+    try {
+      if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
+        throw new ObjectCopyError(
+          `destination key for "${object.key}" would exceed S3's ${MAX_KEY_BYTES}-byte limit: ` +
+            'shorten job.destination.prefix',
+          { retryable: false },
+        );
+      }
+      const result = await copyObject(
+        { sourceS3: this.sourceS3, destinationS3: this.deps.destinationS3 },
+        {
+          sourceBucket: source.bucket,
+          key: object.key,
+          etag: object.etag,
+          size: object.size,
+          destinationBucket: destination.bucket,
+          destinationKey,
+          previousDestinationEtag: previous?.destinationEtag,
+          overwrite: options.mirror,
+        },
+        this.control.signal,
+      );
+      await this.deps.state.putLedgerEntry(
+        jobId,
+        {
+          key: object.key,
+          etag: object.etag,
+          size: object.size,
+          lastModified: object.lastModified.toISOString(),
+          sha256: result.sha256,
+          destinationKey,
+          destinationEtag: result.destinationEtag,
+          copiedAt: new Date().toISOString(),
+          runId: this.control.runId,
+        },
+        this.lease.fence,
+      );
+      this.progress.copied += 1;
+      this.progress.bytes += result.bytes;
+      this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
+    } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
+      if (error instanceof SourceVanishedError) {
+        this.counts.vanished += 1;
+        this.log.info('object deleted before it could be copied', { key: object.key });
+        return;
+      }
+      await this.#recordFailure(object.key, object.etag, previous, error);
+    }
+  }
+
+  async #recordFailure(key: string, etag: string, previous: LedgerEntry | undefined, error: unknown) {
+    const reason = describeError(error);
+    const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
+    this.progress.failed += 1;
+    if (this.failures.length < MAX_LISTED_KEYS) this.failures.push({ key, reason });
+    this.log.warn('object not copied', { key, reason, attempts });
+    // Keep what the earlier copy recorded, so the next run still sees the key as changed and the
+    // overwrite stays conditional on this sync's own last copy.
+    await this.deps.state.putLedgerEntry(
+      this.job.jobId,
+      { ...previous, key, failure: { reason, attempts, at: new Date().toISOString(), etag } },
+      this.lease.fence,
+    );
+  }
+
+  async #propagateDelete(entry: LedgerEntry): Promise<void> {
+    const { jobId, destination, options } = this.job;
+    if (!options.mirror) return;
+    if (this.counts.deleted >= options.maxDeletesPerRun) {
+      this.log.warn('delete limit reached; the rest waits for the next run', {
+        key: entry.key,
+        maxDeletesPerRun: options.maxDeletesPerRun,
+      });
+      return;
+    }
+    if (entry.destinationKey) {
+      await this.deps.destinationS3.send(
+        new DeleteObjectCommand({ Bucket: destination.bucket, Key: entry.destinationKey }),
+      );
+    }
+    await this.deps.state.deleteLedgerEntry(jobId, entry.key, this.lease.fence);
+    this.counts.deleted += 1;
+    this.log.debug('object deleted', { key: entry.key });
+  }
+
+  async #settle(slot: { key: string; settled: boolean }): Promise<void> {
+    slot.settled = true;
+    let advanced = 0;
+    while (this.#order[advanced]?.settled) advanced += 1;
+    if (advanced > 0) {
+      this.#resumeAfter = this.#order[advanced - 1]?.key;
+      this.#order.splice(0, advanced);
+    }
+    this.control.onProgress?.(this.progress);
+    if (Date.now() - this.#lastCheckpointAt > CHECKPOINT_INTERVAL_MS && this.#resumeAfter !== undefined) {
+      this.#lastCheckpointAt = Date.now();
+      await this.deps.state.writeCheckpoint(
+        this.job.jobId,
+        { resumeAfter: this.#resumeAfter, lastCompletePass: this.#lastCompletePass },
+        this.lease.fence,
+      );
+    }
+  }
+
+  async #renewLease(): Promise<void> {
+    try {
+      this.lease = await this.deps.state.renewLease(this.job.jobId, this.lease, this.control.leaseTtlMs);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.#fatal ??= error;
+        this.log.error('lease lost; stopping', { jobId: this.job.jobId });
+      } else {
+        this.log.warn('lease renewal failed; retrying', { error: describeError(error) });
+      }
+    }
+  }
+}
+
+/** Sortable and short: it goes into the STS session name and run record keys. */
+export function newRunId(now = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+const silentLogger: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Validates a scheduled event as a job, then runs it. */
+export function syncFromEvent(
+  deps: SyncDependencies,
+  event: unknown,
+  control: RunControl = {},
+): Promise<RunSummary> {
+  return syncJob(deps, parseJob(event), control);
+}
