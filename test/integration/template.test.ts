@@ -1,0 +1,169 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseJob } from '../../functions/core/job.js';
+import { loadTemplate, type Resource, resolveValue } from '../../scripts/lib/sam-template.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped; the assertions below are the type check.
+type Yaml = any;
+
+const TEMPLATES = ['template.yaml', 'source-account/template.yaml'];
+const template = loadTemplate('template.yaml');
+const resources = template.Resources;
+
+function resource(id: string): Resource {
+  const found = resources[id];
+  if (found === undefined) throw new Error(`template.yaml has no resource ${id}`);
+  return found;
+}
+
+function props(id: string): Record<string, Yaml> {
+  return resource(id).Properties ?? {};
+}
+
+/** Every IAM statement an inline policy of the function grants (SAM policy templates excluded). */
+function functionStatements(): Array<{ Action: string | string[]; Resource: unknown }> {
+  const policies = props('SyncFunction').Policies as Array<Record<string, Yaml>>;
+  return policies.flatMap((policy) => policy.Statement ?? []);
+}
+
+describe('template.yaml and source-account/template.yaml', () => {
+  it.each(TEMPLATES)('%s passes cfn-lint (with the SAM transform) without findings', (path) => {
+    const run = spawnSync('cfn-lint', [path], { encoding: 'utf8' });
+    if (run.error) {
+      throw new Error(`cfn-lint could not run (${run.error.message}); install it with: pip install cfn-lint`);
+    }
+    expect(run.stdout + run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('bundles the function as ESM for nodejs22.x on arm64, as sam build does with esbuild', () => {
+    const fn = props('SyncFunction');
+    const runtime = fn.Runtime ?? template.Globals?.Function?.Runtime;
+    const architectures = fn.Architectures ?? template.Globals?.Function?.Architectures;
+    expect(runtime).toBe('nodejs22.x');
+    expect(architectures).toEqual(['arm64']);
+    expect(fn).toMatchObject({ CodeUri: 'functions/', Handler: 'sync.handler', Timeout: 900 });
+    expect(resource('SyncFunction').Metadata).toMatchObject({
+      BuildMethod: 'esbuild',
+      BuildProperties: { Format: 'esm', OutExtension: ['.js=.mjs'], EntryPoints: ['sync.ts'] },
+    });
+    const build = resource('SyncFunction').Metadata?.BuildProperties as { Banner?: string[] } | undefined;
+    expect(build?.Banner?.join('')).toMatch(/createRequire\(import\.meta\.url\)/);
+    expect(fn.Environment.Variables).toMatchObject({
+      STATE_TABLE_NAME: { Ref: 'StateTable' },
+      POWERTOOLS_SERVICE_NAME: 'cross-account-sync',
+    });
+  });
+
+  it('schedules the job with EventBridge Scheduler, without retries, and the input is a valid job', () => {
+    const event = props('SyncFunction').Events.Sync;
+    expect(event.Type).toBe('ScheduleV2');
+    expect(event.Properties.RetryPolicy.MaximumRetryAttempts).toBe(0);
+    expect(event.Properties.ScheduleExpression).toEqual({ Ref: 'ScheduleExpression' });
+
+    // Deploy-time values for the parameters without a default, as an operator would pass them.
+    const withValues = structuredClone(template);
+    const values: Record<string, string> = {
+      SourceRoleArn: 'arn:aws:iam::111111111111:role/S3GetListRole',
+      SourceExternalId: 'gautamtest-external-id',
+      SourceBucket: 'gautamtest-assume-role',
+      DestinationBucketName: 'accountb-sync-destination',
+    };
+    for (const [name, value] of Object.entries(values)) {
+      const parameter = withValues.Parameters?.[name];
+      if (parameter) parameter.Default = value;
+    }
+    const [text] = event.Properties.Input['Fn::Sub'] as [string, unknown];
+    const input = resolveValue(
+      { 'Fn::Sub': [text, { Bucket: 'accountb-sync-destination' }] },
+      withValues,
+      {},
+    );
+    expect(input).toBeDefined();
+    const job = parseJob(JSON.parse(input ?? ''));
+    expect(job).toMatchObject({
+      jobId: 'default',
+      source: {
+        roleArn: values.SourceRoleArn,
+        externalId: values.SourceExternalId,
+        bucket: values.SourceBucket,
+      },
+      destination: { bucket: 'accountb-sync-destination', prefix: '' },
+    });
+  });
+
+  it('keeps state in an on-demand table with point-in-time recovery that survives stack deletion', () => {
+    const table = resource('StateTable');
+    expect(table.Type).toBe('AWS::DynamoDB::Table');
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(props('StateTable')).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it('creates a private destination bucket that aborts abandoned multipart uploads', () => {
+    const bucket = props('DestinationBucket');
+    expect(resource('DestinationBucket').Condition).toBe('CreateDestinationBucket');
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.OwnershipControls.Rules).toEqual([{ ObjectOwnership: 'BucketOwnerEnforced' }]);
+    // SSE-S3 keeps single-part ETags equal to the MD5 the sync compares.
+    expect(
+      bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault,
+    ).toEqual({
+      SSEAlgorithm: 'AES256',
+    });
+    expect(bucket.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({
+        Status: 'Enabled',
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      }),
+    );
+  });
+
+  it('lets the function assume only the SourceRoleArn parameter, and grants no wildcard actions', () => {
+    const statements = functionStatements();
+    const assume = statements.filter((s) => [s.Action].flat().includes('sts:AssumeRole'));
+    expect(assume).toHaveLength(1);
+    expect(assume[0]?.Resource).toEqual({ Ref: 'SourceRoleArn' });
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((action) => action.includes('*'))).toEqual([]);
+    expect(new Set(actions)).toEqual(
+      new Set([
+        'sts:AssumeRole',
+        's3:ListBucket',
+        's3:ListBucketMultipartUploads',
+        's3:GetObject',
+        's3:PutObject',
+        's3:DeleteObject',
+        's3:AbortMultipartUpload',
+      ]),
+    );
+    const resourcesGranted = JSON.stringify(statements.map((s) => s.Resource));
+    expect(resourcesGranted).not.toMatch(/"\*"/);
+  });
+
+  it('has the source account role trust AccountB only with the ExternalId and read one bucket', () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const role = source.Resources.S3GetListRole?.Properties as Record<string, Yaml>;
+    const [trust] = role.AssumeRolePolicyDocument.Statement;
+    expect(trust).toMatchObject({
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } },
+    });
+    expect(role.MaxSessionDuration).toBe(3600);
+    const actions = role.Policies.flatMap((p: Yaml) => p.PolicyDocument.Statement).map((s: Yaml) => s.Action);
+    expect(actions.sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    expect(source.Parameters?.ExternalId).toMatchObject({ NoEcho: true, MinLength: 2 });
+  });
+});
