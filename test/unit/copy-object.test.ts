@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type CopyRequest, copyObject, PART_SIZE } from '../../functions/core/copy-object.js';
+import { IntegrityError, ObjectCopyError, SourceVanishedError } from '../../functions/core/errors.js';
+
+const sourceS3 = new S3Client({ region: 'us-east-1' });
+const destinationS3 = new S3Client({ region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });
+const s3Mock = mockClient(S3Client);
+const clients = { sourceS3, destinationS3 };
+
+const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
+const body = (data: Buffer) => sdkStreamMixin(Readable.from([data]));
+const s3Error = (name: string, status: number) =>
+  new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+
+function request(data: Buffer, overrides: Partial<CopyRequest> = {}): CopyRequest {
+  return {
+    sourceBucket: 'src',
+    key: 'dir/file name+1%.txt',
+    etag: `"${md5(data)}"`,
+    size: data.length,
+    destinationBucket: 'dst',
+    destinationKey: 'copy/dir/file name+1%.txt',
+    overwrite: false,
+    ...overrides,
+  };
+}
+
+describe('copyObject', () => {
+  beforeEach(() => s3Mock.reset());
+
+  it('pins the GET to the listed ETag and keeps content headers and metadata', async () => {
+    // Prepare
+    const data = Buffer.from('hello');
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: body(data),
+      ContentType: 'text/plain',
+      CacheControl: 'max-age=60',
+      ContentDisposition: 'inline',
+      Metadata: { owner: 'team-a' },
+    });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    // Act
+    const result = await copyObject(clients, request(data));
+
+    // Assess
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, {
+      Bucket: 'src',
+      Key: 'dir/file name+1%.txt',
+      IfMatch: `"${md5(data)}"`,
+    });
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: 'dst',
+      Key: 'copy/dir/file name+1%.txt',
+      ContentType: 'text/plain',
+      CacheControl: 'max-age=60',
+      ContentDisposition: 'inline',
+      Metadata: { owner: 'team-a' },
+      IfNoneMatch: '*',
+    });
+    expect(result).toMatchObject({ bytes: 5, destinationEtag: md5(data), verifiedBy: 'etag-md5' });
+    expect(result.sha256).toBe(createHash('sha256').update(data).digest('base64'));
+  });
+
+  it('overwrites only the copy it wrote before (If-Match on the recorded destination ETag)', async () => {
+    const data = Buffer.from('v2');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    await copyObject(clients, request(data, { previousDestinationEtag: 'abc' }));
+
+    const put = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.IfMatch).toBe('"abc"');
+    expect(put?.IfNoneMatch).toBeUndefined();
+  });
+
+  it('leaves a destination object it did not write untouched and says how to proceed', async () => {
+    const data = Buffer.from('x');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+
+    const copy = copyObject(clients, request(data));
+
+    await expect(copy).rejects.toThrow(ObjectCopyError);
+    await expect(copy).rejects.toThrow(/did not write, so it was left untouched.*options\.mirror/);
+  });
+
+  it('fails cleanly when the source changed after listing', async () => {
+    s3Mock.on(GetObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+
+    await expect(copyObject(clients, request(Buffer.from('x')))).rejects.toThrow(
+      /changed after it was listed/,
+    );
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  it('reports a source object deleted after listing as vanished', async () => {
+    s3Mock.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
+
+    await expect(copyObject(clients, request(Buffer.from('x')))).rejects.toThrow(SourceVanishedError);
+  });
+
+  it('detects bytes that do not match the ETag S3 stored', async () => {
+    const data = Buffer.from('hello');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"00000000000000000000000000000000"' });
+
+    await expect(copyObject(clients, request(data))).rejects.toThrow(IntegrityError);
+  });
+
+  it('streams a large object as a multipart upload and verifies the multipart ETag', async () => {
+    const data = Buffer.alloc(PART_SIZE + 1024, 7);
+    const parts = [data.subarray(0, PART_SIZE), data.subarray(PART_SIZE)];
+    const multipartEtag = `${md5(Buffer.concat(parts.map((p) => createHash('md5').update(p).digest())))}-2`;
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"part"' });
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: `"${multipartEtag}"` });
+
+    const result = await copyObject(clients, request(data, { etag: '"whatever-2"' }));
+
+    expect(result).toMatchObject({
+      bytes: data.length,
+      destinationEtag: multipartEtag,
+      verifiedBy: 'etag-md5',
+    });
+    expect(s3Mock).toHaveReceivedCommandTimes(UploadPartCommand, 2);
+    expect(s3Mock).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, {
+      IfNoneMatch: '*',
+      UploadId: 'u1',
+    });
+  });
+
+  it('aborts the multipart upload when a part fails, leaving no parts behind', async () => {
+    const data = Buffer.alloc(PART_SIZE * 2 + 1, 1);
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u2' });
+    s3Mock.on(UploadPartCommand).rejects(s3Error('InternalError', 500));
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+
+    await expect(copyObject(clients, request(data, { etag: '"e-3"' }))).rejects.toThrow(
+      /PUT s3:\/\/dst\/.* failed/,
+    );
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'dst', UploadId: 'u2' });
+    expect(s3Mock).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+});
