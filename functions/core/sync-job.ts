@@ -71,6 +71,19 @@ export interface RunControl {
   runId?: string;
   leaseTtlMs?: number;
   onProgress?: (progress: SyncProgress) => void;
+  /** Called once per object copied, in completion order. */
+  onObjectCopied?: (copied: CopiedObject) => void;
+}
+
+/** One object this run copied. */
+export interface CopiedObject {
+  key: string;
+  destinationKey: string;
+  reason: 'new' | 'changed' | 'retry';
+  bytes: number;
+  etag: string;
+  sha256: string;
+  lastModified: string;
 }
 
 /** What one run did. */
@@ -337,6 +350,15 @@ class Run {
       );
       this.progress.copied += 1;
       this.progress.bytes += result.bytes;
+      this.control.onObjectCopied?.({
+        key: object.key,
+        destinationKey,
+        reason: step.reason,
+        bytes: result.bytes,
+        etag: object.etag,
+        sha256: result.sha256,
+        lastModified: object.lastModified.toISOString(),
+      });
       this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
+import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
+import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
+import type { SyncDependencies } from '../../functions/core/sync-job.js';
+import { sandboxS3 } from '../../sandbox/clients.js';
+import { type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
+import { consoleLogger } from '../../scripts/lib/console-logger.js';
+
+/** The shared sandbox, with the process environment pointed at it as AccountB's syncer. */
+export function useSandbox(): {
+  sandbox: SandboxInfo;
+  deps: SyncDependencies;
+  producer: S3Client;
+  consumer: S3Client;
+} {
+  const sandbox = inject('sandbox');
+  Object.assign(process.env, sandboxEnv(sandbox), {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+  return {
+    sandbox,
+    deps: dependenciesFromEnvironment(consoleLogger('error')),
+    producer: sandboxS3(sandbox, sandbox.accountA.admin),
+    consumer: sandboxS3(sandbox, sandbox.accountB.admin),
+  };
+}
+
+/**
+ * A job over its own prefix of the sandbox's buckets, so tests sharing the sandbox never see each
+ * other's objects or state.
+ */
+export function isolatedJob(sandbox: SandboxInfo, name: string, overrides: Partial<JobInput> = {}): Job {
+  const id = `${name}-${randomBytes(3).toString('hex')}`;
+  return parseJob({
+    jobId: id,
+    source: {
+      roleArn: sandbox.accountA.roleArn,
+      externalId: sandbox.accountA.externalId,
+      bucket: sandbox.accountA.bucket,
+      prefix: `${id}/`,
+    },
+    destination: { bucket: sandbox.accountB.destinationBucket, prefix: `${id}/` },
+    ...overrides,
+  });
+}
+
+export async function putObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+  extra: Partial<PutObjectCommandInput> = {},
+) {
+  return s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
+}
+
+export async function readObject(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await (object.Body?.transformToByteArray() ?? new Uint8Array()));
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    keys.push(...(page.Contents ?? []).map((object) => object.Key ?? ''));
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
+}
+
+export const randomText = (bytes: number) => randomBytes(bytes).toString('base64').slice(0, bytes);

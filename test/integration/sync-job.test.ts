@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { PART_SIZE } from '../../functions/core/copy-object.js';
+import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
+import { parseJob } from '../../functions/core/job.js';
+import { type CopiedObject, syncJob } from '../../functions/core/sync-job.js';
+import { sandboxIam } from '../../sandbox/clients.js';
+import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
+
+const { sandbox, deps, producer, consumer } = useSandbox();
+const source = sandbox.accountA.bucket;
+const destination = sandbox.accountB.destinationBucket;
+
+async function ledgerKeys(jobId: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of deps.state.ledger(jobId)) if (entry.etag) keys.push(entry.key);
+  return keys;
+}
+
+describe('syncJob against the sandbox', () => {
+  it('copies new objects, then nothing, then exactly an added object and a same-size rewrite', async () => {
+    const job = isolatedJob(sandbox, 'basic');
+    const at = (name: string) => `${job.source.prefix}${name}`;
+    await putObject(producer, source, at('one.txt'), 'first version');
+    await putObject(producer, source, at('two.txt'), 'unchanged');
+
+    const first = await syncJob(deps, job);
+    const second = await syncJob(deps, job);
+    await putObject(producer, source, at('one.txt'), 'FIRST VERSION'); // same size, new bytes
+    await putObject(producer, source, at('three.txt'), 'new');
+    const copied: CopiedObject[] = [];
+    const third = await syncJob(deps, job, { onObjectCopied: (object) => copied.push(object) });
+
+    expect([first.copied, second.copied, third.copied]).toEqual([2, 0, 2]);
+    expect(second.skipped).toBe(2);
+    expect(copied.map((object) => `${object.reason} ${object.key}`).sort()).toEqual([
+      `changed ${at('one.txt')}`,
+      `new ${at('three.txt')}`,
+    ]);
+    expect((await readObject(consumer, destination, at('one.txt'))).toString()).toBe('FIRST VERSION');
+    expect(await ledgerKeys(job.jobId)).toEqual([at('one.txt'), at('three.txt'), at('two.txt')]);
+    const checkpoint = await deps.state.readCheckpoint(job.jobId);
+    expect(checkpoint.lastCompletePass?.runId).toBe(third.runId);
+  });
+
+  it('copies odd keys and zero-byte objects, and agrees with S3 on key order', async () => {
+    const job = isolatedJob(sandbox, 'odd-keys');
+    const names = [
+      'with space.txt',
+      'plus+sign.txt',
+      'percent%20literal.txt',
+      'ünïcødé/データ.csv',
+      'a！fullwidth',
+      'a😀emoji', // sorts after 'a！' by UTF-8 bytes, before it by UTF-16 code units
+      'empty-object',
+      'quote"and\'apostrophe&amp;<tag>',
+      `long/${'x'.repeat(1024 - 5 - job.source.prefix.length - 10)}/end.bin`,
+    ];
+    for (const name of names) {
+      await putObject(
+        producer,
+        source,
+        `${job.source.prefix}${name}`,
+        name === 'empty-object' ? '' : `body of ${name}`,
+      );
+    }
+
+    const first = await syncJob(deps, job);
+    const rerun = await syncJob(deps, job);
+
+    expect(first).toMatchObject({ copied: names.length, failed: 0 });
+    expect(rerun).toMatchObject({ copied: 0, skipped: names.length, failed: 0 });
+    const copiedKeys = await listKeys(consumer, destination, job.destination.prefix);
+    expect(copiedKeys.sort()).toEqual(names.map((name) => `${job.destination.prefix}${name}`).sort());
+    for (const name of names) {
+      const body = await readObject(consumer, destination, `${job.destination.prefix}${name}`);
+      expect(body.toString()).toBe(name === 'empty-object' ? '' : `body of ${name}`);
+    }
+    // S3 lists in UTF-8 byte order and the ledger Query returns the same order.
+    const listed = await listKeys(producer, source, job.source.prefix);
+    expect(await ledgerKeys(job.jobId)).toEqual(listed);
+    expect(listed.indexOf(`${job.source.prefix}a！fullwidth`)).toBeLessThan(
+      listed.indexOf(`${job.source.prefix}a😀emoji`),
+    );
+  });
+
+  it('streams an object larger than one part as a multipart upload, intact', async () => {
+    const job = isolatedJob(sandbox, 'multipart');
+    const data = randomBytes(PART_SIZE * 2 + 12345);
+    const key = `${job.source.prefix}big.bin`;
+    await putObject(producer, source, key, data);
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ copied: 1, bytes: data.length, failed: 0 });
+    const copy = await readObject(consumer, destination, `${job.destination.prefix}big.bin`);
+    expect(createHash('sha256').update(copy).digest('hex')).toBe(
+      createHash('sha256').update(data).digest('hex'),
+    );
+    const head = await consumer.send(
+      new HeadObjectCommand({ Bucket: destination, Key: `${job.destination.prefix}big.bin` }),
+    );
+    expect(head.ETag).toMatch(/-3"$/);
+  });
+
+  it('carries content headers and user metadata across', async () => {
+    const job = isolatedJob(sandbox, 'metadata');
+    const headers = {
+      ContentType: 'application/json; charset=utf-8',
+      ContentEncoding: 'identity',
+      ContentLanguage: 'en-GB',
+      ContentDisposition: 'attachment; filename="report.json"',
+      CacheControl: 'max-age=300',
+      Metadata: { 'produced-by': 'team-a', 'batch-id': '42' },
+    };
+    await putObject(producer, source, `${job.source.prefix}report.json`, '{"ok":true}', headers);
+
+    await syncJob(deps, job);
+
+    const head = await consumer.send(
+      new HeadObjectCommand({ Bucket: destination, Key: `${job.destination.prefix}report.json` }),
+    );
+    expect(head).toMatchObject(headers);
+  });
+
+  it('never overwrites a destination object it did not write, and says why', async () => {
+    const job = isolatedJob(sandbox, 'foreign');
+    await putObject(producer, source, `${job.source.prefix}report.csv`, 'from AccountA');
+    await putObject(
+      consumer,
+      destination,
+      `${job.destination.prefix}report.csv`,
+      'written by a person in AccountB',
+    );
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(summary.failures[0]?.reason).toMatch(/did not write, so it was left untouched/);
+    const kept = await readObject(consumer, destination, `${job.destination.prefix}report.csv`);
+    expect(kept.toString()).toBe('written by a person in AccountB');
+  });
+
+  it('resumes after the deadline without copying an object twice', async () => {
+    const job = isolatedJob(sandbox, 'resume', { options: { concurrency: 1 } });
+    for (let i = 0; i < 12; i += 1) {
+      await putObject(
+        producer,
+        source,
+        `${job.source.prefix}part-${String(i).padStart(2, '0')}`,
+        randomText(64),
+      );
+    }
+    let checks = 0;
+    // Plenty of time for the first few dispatches, then the deadline is "near".
+    const nearDeadlineAfter = (n: number) => () => (++checks > n ? 1_000 : 600_000);
+
+    const cut = await syncJob(deps, job, { remainingTimeMs: nearDeadlineAfter(5) });
+    const copied: string[] = [];
+    const resumed = await syncJob(deps, job, { onObjectCopied: (object) => copied.push(object.key) });
+
+    expect(cut.status).toBe('partial');
+    expect(cut.copied).toBe(5);
+    expect(cut.resumeAfter).toBe(`${job.source.prefix}part-04`);
+    expect(resumed).toMatchObject({ status: 'complete', copied: 7 });
+    expect(copied.sort()).toEqual(
+      Array.from({ length: 7 }, (_, i) => `${job.source.prefix}part-${String(i + 5).padStart(2, '0')}`),
+    );
+    expect(await listKeys(consumer, destination, job.destination.prefix)).toHaveLength(12);
+  });
+
+  it('refuses to start while another run holds the job lease', async () => {
+    const job = isolatedJob(sandbox, 'lease');
+    await putObject(producer, source, `${job.source.prefix}a.txt`, 'a');
+    const other = await deps.state.acquireLease(job.jobId, 'another-run', 60_000);
+
+    await expect(syncJob(deps, job)).rejects.toThrow(JobAlreadyRunningError);
+    expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
+
+    await deps.state.releaseLease(job.jobId, other);
+    await expect(syncJob(deps, job)).resolves.toMatchObject({ copied: 1 });
+  });
+});
+
+describe('syncJob refuses bad setups before writing anything', () => {
+  const expectNothingWritten = async (jobId: string, prefix: string) => {
+    expect(await deps.state.readLease(jobId)).toBeUndefined();
+    expect(await listKeys(consumer, destination, prefix)).toEqual([]);
+  };
+
+  it('explains a wrong ExternalId', async () => {
+    const job = isolatedJob(sandbox, 'bad-external-id');
+    const wrong = parseJob({ ...job, source: { ...job.source, externalId: 'not-the-agreed-id' } });
+
+    await expect(syncJob(deps, wrong)).rejects.toThrow(AssumeRoleError);
+    await expect(syncJob(deps, wrong)).rejects.toThrow(/sts:ExternalId condition/);
+    await expectNothingWritten(job.jobId, job.destination.prefix);
+  });
+
+  it('explains a missing ExternalId', async () => {
+    const job = isolatedJob(sandbox, 'no-external-id');
+    const { externalId: _omitted, ...withoutId } = job.source;
+
+    await expect(syncJob(deps, parseJob({ ...job, source: withoutId }))).rejects.toThrow(
+      /externalId is set to/,
+    );
+  });
+
+  it('explains a role this account may not assume', async () => {
+    const job = isolatedJob(sandbox, 'other-role');
+    const iam = sandboxIam(sandbox, sandbox.accountA.admin);
+    const roleName = `Untrusted-${job.jobId}`;
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: roleName,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: 'arn:aws:iam::999999999999:root' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        }),
+      }),
+    );
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: roleName,
+        PolicyName: 'read',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
+        }),
+      }),
+    );
+    const untrusted = parseJob({
+      ...job,
+      source: { ...job.source, roleArn: `arn:aws:iam::${sandbox.accountA.id}:role/${roleName}` },
+    });
+
+    await expect(syncJob(deps, untrusted)).rejects.toThrow(
+      /cannot assume .*Untrusted.*trust policy names this account/,
+    );
+    await expectNothingWritten(job.jobId, job.destination.prefix);
+  });
+
+  it('names a source bucket the role cannot list', async () => {
+    const job = isolatedJob(sandbox, 'no-source');
+    const missing = parseJob({ ...job, source: { ...job.source, bucket: 'gautamtest-no-such-bucket' } });
+
+    await expect(syncJob(deps, missing)).rejects.toThrow(BucketAccessError);
+    await expect(syncJob(deps, missing)).rejects.toThrow(/gautamtest-no-such-bucket/);
+    await expectNothingWritten(job.jobId, job.destination.prefix);
+  });
+
+  it('names a destination bucket that does not exist', async () => {
+    const job = isolatedJob(sandbox, 'no-destination');
+    await putObject(producer, source, `${job.source.prefix}a.txt`, 'a');
+    const missing = parseJob({
+      ...job,
+      destination: { ...job.destination, bucket: 'accountb-no-such-bucket' },
+    });
+
+    await expect(syncJob(deps, missing)).rejects.toThrow(
+      /destination bucket "accountb-no-such-bucket" does not exist/,
+    );
+    expect(await deps.state.readLease(job.jobId)).toBeUndefined();
+  });
+});
