@@ -1,0 +1,174 @@
+"""moto (S3, STS, IAM) on loopback, patched so that with auth enforced it refuses what AWS refuses, no more.
+
+    python3 moto_server.py --port 5000   # serve until stdin closes or SIGTERM
+    python3 moto_server.py --check       # import everything the server needs, print moto's version
+
+Two gaps in moto 5.2.1, each fixed below with a small monkeypatch:
+- Cross-account trust policies are not evaluated: IAMRequest._check_role_trust_relationship looks the role
+  up in the *caller's* IAM backend and skips the check when it is not there, so every cross-account
+  AssumeRole succeeds, whatever the ExternalId or caller. The sandbox exists to exercise that path.
+- Signatures are recomputed over the decoded URI, so requests with / or non-ASCII in the query or key fail.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from parent_watch import exit_when_stdin_closes
+
+
+def trust_policy_allows(
+    policy: dict[str, Any], caller_account: str, caller_arns: set[str], external_id: str | None
+) -> bool:
+    """The IAM rule for a trust policy: some Allow statement matches and no Deny statement does.
+
+    Understands Principal.AWS (account id, :root ARN, exact ARN, "*") and StringEquals on sts:ExternalId.
+    A statement with any other condition does not match, so an Allow we cannot evaluate never grants.
+    """
+    principals = {caller_account, f"arn:aws:iam::{caller_account}:root", *caller_arns}
+
+    def as_list(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    def matches(statement: dict[str, Any]) -> bool:
+        actions = {a.lower() for a in as_list(statement.get("Action", []))}
+        if not actions & {"sts:assumerole", "sts:*", "*"}:
+            return False
+        principal = statement.get("Principal", {})
+        aws = principal if principal == "*" else principal.get("AWS", [])
+        if not any(p == "*" or p in principals for p in as_list(aws)):
+            return False
+        for operator, conditions in statement.get("Condition", {}).items():
+            for key, values in conditions.items():
+                if operator != "StringEquals" or key.lower() != "sts:externalid":
+                    return False
+                # Several values in one condition are alternatives, as in IAM.
+                if external_id not in as_list(values):
+                    return False
+        return True
+
+    statements = as_list(policy.get("Statement", []))
+    if any(s.get("Effect") == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and matches(s) for s in statements)
+
+
+def enforce_cross_account_trust() -> None:
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import _RESTError
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+    from moto.sts.responses import TokenResponse
+
+    class AssumeRoleDenied(_RESTError):
+        code = 403  # what real STS returns, so SDKs raise AccessDenied with $metadata.httpStatusCode 403
+
+    original_assume_role = TokenResponse.assume_role
+
+    def assume_role(self: TokenResponse) -> Any:
+        # Before reset-auth the sandbox provisions itself by assuming roles that do not exist yet.
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            return original_assume_role(self)
+        role_arn = self._get_param("RoleArn") or ""
+        external_id = self._get_param("ExternalId")
+        _, caller_arn, caller_account = sts_backends[self.current_account][self.partition].get_caller_identity(
+            self.access_key, self.region
+        )
+        caller_arns = {caller_arn}
+        if ":assumed-role/" in caller_arn:  # a trust policy may name the caller's role, not its session
+            role_name = caller_arn.split("/")[1]
+            caller_arns.add(f"arn:aws:iam::{caller_account}:role/{role_name}")
+        try:
+            role_account = role_arn.split(":")[4]
+            role = iam_backends[role_account][self.partition].get_role_by_arn(role_arn)
+            policy = json.loads(role.assume_role_policy_document)
+            allowed = trust_policy_allows(policy, caller_account, caller_arns, external_id)
+        except Exception:  # no such account or role, or an unreadable ARN: STS says AccessDenied too
+            allowed = False
+        if not allowed:
+            raise AssumeRoleDenied(
+                "AccessDenied",
+                f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            )
+        return original_assume_role(self)
+
+    TokenResponse.assume_role = assume_role  # type: ignore[method-assign]
+
+
+def sign_check_raw_uri() -> None:
+    """Check SigV4 signatures against the request URI as sent, not as werkzeug decoded it.
+
+    moto 5.2.1 recomputes the signature from werkzeug's request.url, which turns %2F into / and %C3%BC into
+    ü; botocore then signs that decoded text, so every request with a / or a non-ASCII character in its
+    query (Prefix=in/, Delimiter=/, StartAfter) or a non-ASCII or escaped key fails SignatureDoesNotMatch
+    once auth is enforced, although real S3 accepts it.
+    """
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.responses import BaseResponse
+
+    original_setup_class = BaseResponse.setup_class
+    original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def setup_class(self: BaseResponse, request: Any, *args: Any, **kwargs: Any) -> None:
+        original_setup_class(self, request, *args, **kwargs)
+        self.raw_uri = getattr(request, "environ", {}).get("RAW_URI")  # type: ignore[attr-defined]
+
+    def authorize(self: Any, *args: Any, **kwargs: Any) -> None:
+        raw_uri = getattr(self, "raw_uri", None)
+        if not raw_uri:
+            return original_authorize(self, *args, **kwargs)
+        decoded_uri, self.uri = self.uri, raw_uri
+        try:
+            return original_authorize(self, *args, **kwargs)
+        finally:
+            self.uri = decoded_uri
+
+    BaseResponse.setup_class = setup_class  # type: ignore[method-assign]
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+
+
+def serve(port: int) -> None:
+    from moto import __version__
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    enforce_cross_account_trust()
+    sign_check_raw_uri()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request drowns errors
+    server = make_server("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=True)
+    exit_when_stdin_closes()
+    # os._exit: sys.exit would wait for request threads still holding keep-alive connections
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(f"moto {__version__} listening on 127.0.0.1:{server.server_port}", flush=True)
+    server.serve_forever()
+
+
+def check() -> None:
+    import flask  # noqa: F401  the server's web framework
+    import flask_cors  # noqa: F401  moto.server imports it
+    from moto import __version__
+    from moto.iam import responses as _iam  # noqa: F401  each service pulls in its own extras
+    from moto.moto_server.werkzeug_app import create_backend_app  # noqa: F401
+    from moto.s3 import responses as _s3  # noqa: F401
+    from moto.sts.responses import TokenResponse
+
+    if not hasattr(TokenResponse, "assume_role"):
+        sys.exit(f"moto {__version__} has no TokenResponse.assume_role to patch; the sandbox needs moto 5.x")
+    print(__version__)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--port", type=int)
+    group.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    if args.check:
+        check()
+    else:
+        serve(args.port)

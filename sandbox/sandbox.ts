@@ -1,0 +1,148 @@
+import { join } from 'node:path';
+import { SandboxError } from './errors.js';
+import { checkPrerequisites } from './prerequisites.js';
+import {
+  freePort,
+  killService,
+  type Service,
+  startService,
+  stopService,
+  waitUntilServing,
+} from './processes.js';
+import { provisionSandbox } from './provision.js';
+
+/** Long-term access keys of an IAM user in the sandbox. */
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Everything a test or demo needs to reach the sandbox. Plain data: it crosses vitest's provide/inject. */
+export interface SandboxInfo {
+  region: string;
+  /** moto: S3, STS and IAM on one port. */
+  motoEndpoint: string;
+  dynamodbEndpoint: string;
+  /** The producer: owns the source bucket and the read-only role B assumes. */
+  accountA: { id: string; bucket: string; roleArn: string; externalId: string; admin: AwsKeys };
+  /** The consumer: runs the sync as `syncer`, writes `destinationBucket`, keeps state in `tableName`. */
+  accountB: { id: string; destinationBucket: string; tableName: string; syncer: AwsKeys; admin: AwsKeys };
+}
+
+/** Where the sandbox's services listen: all a client needs. A {@link SandboxInfo} is one. */
+export type SandboxEndpoints = Pick<SandboxInfo, 'region' | 'motoEndpoint' | 'dynamodbEndpoint'>;
+
+/** A running sandbox. Call {@link Sandbox.stop} when done; its processes also exit if this process dies. */
+export interface Sandbox extends SandboxInfo {
+  /**
+   * Environment that points the SDK and the AWS CLI at the sandbox, acting as AccountB's syncer: the
+   * AWS_ENDPOINT_URL_* variables, region, the syncer's keys, STATE_TABLE_NAME, IMDS off, and
+   * AWS_SESSION_TOKEN / AWS_PROFILE emptied so nothing from the developer's own setup leaks in.
+   */
+  env: Record<string, string>;
+  /** Stop moto and DynamoDB Local (SIGTERM, then SIGKILL after a grace period). Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The sandbox's fixed names; the job events, tests and demo use them too. */
+export const SANDBOX = {
+  region: 'us-east-1',
+  accountA: {
+    id: '111111111111',
+    bucket: 'gautamtest-assume-role',
+    roleName: 'S3GetListRole',
+    externalId: 'gautamtest-external-id',
+    adminUser: 'producer-admin',
+  },
+  accountB: {
+    id: '222222222222',
+    destinationBucket: 'accountb-sync-destination',
+    tableName: 'cross-account-sync-state',
+    syncerUser: 'syncer',
+    adminUser: 'consumer-admin',
+  },
+} as const;
+
+/** See {@link Sandbox.env}. */
+export function sandboxEnv(info: SandboxInfo): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: info.motoEndpoint,
+    AWS_ENDPOINT_URL_STS: info.motoEndpoint,
+    AWS_ENDPOINT_URL_IAM: info.motoEndpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: info.dynamodbEndpoint,
+    AWS_REGION: info.region,
+    AWS_DEFAULT_REGION: info.region,
+    AWS_ACCESS_KEY_ID: info.accountB.syncer.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: info.accountB.syncer.secretAccessKey,
+    AWS_SESSION_TOKEN: '',
+    AWS_PROFILE: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    STATE_TABLE_NAME: info.accountB.tableName,
+  };
+}
+
+/**
+ * Start moto (S3, STS, IAM) and DynamoDB Local on loopback, provision AccountA and AccountB, switch on
+ * moto's auth enforcement and check that it refuses what AWS would refuse. Takes about 3 s.
+ */
+export async function startSandbox(options: { log?: (message: string) => void } = {}): Promise<Sandbox> {
+  const log = options.log ?? (() => {});
+  const started = Date.now();
+  const elapsed = () => `${Date.now() - started} ms`;
+
+  const tools = await checkPrerequisites();
+  log(`prerequisites found: Java, moto ${tools.motoVersion}, DynamoDB Local (${elapsed()})`);
+  const [motoPort, dynamodbPort] = await Promise.all([freePort(), freePort()]);
+  // 127.0.0.1, not localhost: the SDK then addresses S3 path-style, and no IPv6 lookup can miss the server.
+  const moto = startService('moto', `http://127.0.0.1:${motoPort}`, tools.python, [
+    tools.motoServerScript,
+    '--port',
+    String(motoPort),
+  ]);
+  const dynamodb = startService('DynamoDB Local', `http://127.0.0.1:${dynamodbPort}`, tools.python, [
+    tools.parentWatchScript,
+    '--',
+    tools.java,
+    `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
+    '-jar',
+    join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
+    '-inMemory',
+    '-sharedDb',
+    '-disableTelemetry',
+    '-port',
+    String(dynamodbPort),
+  ]);
+  const services: Service[] = [moto, dynamodb];
+  // A parent that exits without stop() (process.exit, an uncaught error) still takes the services along.
+  const killAll = () => {
+    for (const service of services) killService(service);
+  };
+  process.once('exit', killAll);
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= Promise.all(services.map(stopService)).then(() => {
+      process.removeListener('exit', killAll);
+    });
+    return stopped;
+  };
+
+  try {
+    await Promise.all(services.map(waitUntilServing));
+    log(`moto at ${moto.endpoint}, DynamoDB Local at ${dynamodb.endpoint} (${elapsed()})`);
+    const info = await provisionSandbox({
+      region: SANDBOX.region,
+      motoEndpoint: moto.endpoint,
+      dynamodbEndpoint: dynamodb.endpoint,
+    });
+    log(`sandbox provisioned, auth enforced and self-checked (${elapsed()})`);
+    return { ...info, env: sandboxEnv(info), stop };
+  } catch (error) {
+    await stop();
+    if (error instanceof SandboxError) throw error;
+    throw new SandboxError(
+      `local sandbox failed to start: ${(error as Error).message}\n` +
+        services.map((service) => `--- ${service.name} output ---\n${service.outputTail()}`).join('\n'),
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,133 @@
+import { CreateRoleCommand } from '@aws-sdk/client-iam';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, type Credentials } from '@aws-sdk/client-sts';
+import { describe, expect, inject, it } from 'vitest';
+import { sandboxIam, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+
+const sandbox = inject('sandbox');
+const { accountA, accountB } = sandbox;
+const syncerSts = sandboxSts(sandbox, accountB.syncer);
+const accessDenied = { name: 'AccessDenied', $metadata: expect.objectContaining({ httpStatusCode: 403 }) };
+
+function assumeSourceRole(externalId: string | undefined, roleArn = accountA.roleArn): Promise<Credentials> {
+  return syncerSts
+    .send(
+      new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'sandbox-test', ExternalId: externalId }),
+    )
+    .then(({ Credentials }) => Credentials ?? expect.fail('AssumeRole returned no credentials'));
+}
+
+function s3As(credentials: Credentials) {
+  return sandboxS3(sandbox, {
+    accessKeyId: credentials.AccessKeyId ?? '',
+    secretAccessKey: credentials.SecretAccessKey ?? '',
+    sessionToken: credentials.SessionToken,
+  });
+}
+
+describe('local two-account sandbox', () => {
+  it("refuses AccountB's syncer listing AccountA's bucket with its own keys", async () => {
+    const syncerS3 = sandboxS3(sandbox, accountB.syncer);
+
+    await expect(syncerS3.send(new ListObjectsV2Command({ Bucket: accountA.bucket }))).rejects.toMatchObject(
+      accessDenied,
+    );
+  });
+
+  it('lets the syncer list and read the source bucket through the role assumed with the right ExternalId', async () => {
+    const source = s3As(await assumeSourceRole(accountA.externalId));
+
+    const listing = await source.send(new ListObjectsV2Command({ Bucket: accountA.bucket }));
+    const object = await source.send(new GetObjectCommand({ Bucket: accountA.bucket, Key: 'test.txt' }));
+
+    expect(listing.Contents?.map(({ Key }) => Key)).toEqual(
+      expect.arrayContaining(['test.txt', 'test2.txt']),
+    );
+    expect(await object.Body?.transformToString()).toBe('hello from AccountA\n');
+  });
+
+  it('refuses writes to the source bucket through the read-only role', async () => {
+    const source = s3As(await assumeSourceRole(accountA.externalId));
+
+    await expect(
+      source.send(new PutObjectCommand({ Bucket: accountA.bucket, Key: 'not-allowed.txt', Body: 'x' })),
+    ).rejects.toMatchObject(accessDenied);
+  });
+
+  it('refuses AssumeRole with a wrong ExternalId, naming the caller and the role', async () => {
+    await expect(assumeSourceRole('not-the-external-id')).rejects.toMatchObject({
+      ...accessDenied,
+      message: `User: arn:aws:iam::${accountB.id}:user/syncer is not authorized to perform: sts:AssumeRole on resource: ${accountA.roleArn}`,
+    });
+  });
+
+  it('refuses AssumeRole without an ExternalId when the trust policy requires one', async () => {
+    await expect(assumeSourceRole(undefined)).rejects.toMatchObject(accessDenied);
+  });
+
+  it('refuses AssumeRole into a role of AccountA that does not trust AccountB', async () => {
+    const { Role } = await sandboxIam(sandbox, accountA.admin).send(
+      new CreateRoleCommand({
+        RoleName: 'TrustsOnlyItsOwnAccount',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${accountA.id}:root` },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        }),
+      }),
+    );
+
+    await expect(assumeSourceRole(accountA.externalId, Role?.Arn)).rejects.toMatchObject(accessDenied);
+  });
+
+  it('refuses AssumeRole into a role that does not exist', async () => {
+    await expect(
+      assumeSourceRole(accountA.externalId, `arn:aws:iam::${accountA.id}:role/NoSuchRole`),
+    ).rejects.toMatchObject(accessDenied);
+  });
+
+  it('lets the syncer write its destination bucket and create more accountb-* buckets', async () => {
+    const syncerS3 = sandboxS3(sandbox, accountB.syncer);
+    const extraBucket = 'accountb-sandbox-test-extra';
+
+    await syncerS3.send(
+      new PutObjectCommand({ Bucket: accountB.destinationBucket, Key: 'probe.txt', Body: 'ok' }),
+    );
+    await syncerS3.send(new CreateBucketCommand({ Bucket: extraBucket }));
+    const object = await syncerS3.send(
+      new GetObjectCommand({ Bucket: accountB.destinationBucket, Key: 'probe.txt' }),
+    );
+
+    expect(await object.Body?.transformToString()).toBe('ok');
+  });
+
+  it('accepts signed requests whose keys, prefixes and delimiters hold / and non-ASCII characters', async () => {
+    const syncerS3 = sandboxS3(sandbox, accountB.syncer);
+    const key = 'incoming/ü 😀+~.txt';
+
+    await syncerS3.send(new PutObjectCommand({ Bucket: accountB.destinationBucket, Key: key, Body: 'ü' }));
+    const listing = await syncerS3.send(
+      new ListObjectsV2Command({ Bucket: accountB.destinationBucket, Prefix: 'incoming/ü', Delimiter: '/' }),
+    );
+
+    expect(listing.Contents?.map(({ Key }) => Key)).toEqual([key]);
+  });
+
+  it('refuses a request signed with the wrong secret key', async () => {
+    const forged = sandboxS3(sandbox, { ...accountB.syncer, secretAccessKey: 'not-the-secret' });
+
+    await expect(
+      forged.send(new ListObjectsV2Command({ Bucket: accountB.destinationBucket, Prefix: 'incoming/' })),
+    ).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
+  });
+});
