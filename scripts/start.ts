@@ -18,6 +18,8 @@ import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { consoleLogger } from './lib/console-logger.js';
 
 const json = process.argv.includes('--json');
+// The README covers Node 20 vs 22; the SDK's notice would only interleave with the demo's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const say = (line = '') => {
   if (!json) process.stdout.write(`${line}\n`);
 };

@@ -32,7 +32,9 @@ describe('npm run invoke (the local sam local invoke)', () => {
 
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/copied/);
-    expect(lastJsonLine(run.stdout)).toEqual(expect.objectContaining({ copied: expect.anything() }));
+    expect(lastJsonLine(run.stdout)).toEqual(
+      expect.objectContaining({ status: 'complete', copied: 2, failed: 0 }),
+    );
   });
 
   it('fails naming the field when the job is malformed, before touching AWS', async () => {
