@@ -16,7 +16,7 @@ try {
 const { accountA, accountB } = sandbox;
 console.log(`
 Local two-account AWS sandbox (${sandbox.region})
-  moto (S3, STS, IAM)  ${sandbox.motoEndpoint}
+  moto (S3, STS, IAM, EventBridge, SQS)  ${sandbox.motoEndpoint}
   DynamoDB Local       ${sandbox.dynamodbEndpoint}
 
 AccountA ${accountA.id} (producer)
@@ -28,6 +28,7 @@ AccountA ${accountA.id} (producer)
 AccountB ${accountB.id} (consumer)
   destination bucket   s3://${accountB.destinationBucket}
   state table          ${accountB.tableName}
+  run events           bus ${accountB.eventBusName} -> queue ${accountB.eventsQueueUrl}
   syncer keys          ${accountB.syncer.accessKeyId} / ${accountB.syncer.secretAccessKey}
   admin keys           consumer-admin  ${accountB.admin.accessKeyId} / ${accountB.admin.secretAccessKey}
 

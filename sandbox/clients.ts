@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsKeys, SandboxEndpoints } from './sandbox.js';
 
@@ -28,6 +30,20 @@ export function sandboxSts(info: SandboxEndpoints, keys: SandboxCredentials): ST
 /** An IAM client on the sandbox's moto, acting with `keys`. */
 export function sandboxIam(info: SandboxEndpoints, keys: SandboxCredentials): IAMClient {
   return new IAMClient({ region: info.region, endpoint: info.motoEndpoint, credentials: { ...keys } });
+}
+
+/** An EventBridge client on the sandbox's moto, acting with `keys`. */
+export function sandboxEvents(info: SandboxEndpoints, keys: SandboxCredentials): EventBridgeClient {
+  return new EventBridgeClient({
+    region: info.region,
+    endpoint: info.motoEndpoint,
+    credentials: { ...keys },
+  });
+}
+
+/** An SQS client on the sandbox's moto, acting with `keys`. */
+export function sandboxSqs(info: SandboxEndpoints, keys: SandboxCredentials): SQSClient {
+  return new SQSClient({ region: info.region, endpoint: info.motoEndpoint, credentials: { ...keys } });
 }
 
 /** A DynamoDB client on the sandbox's DynamoDB Local. */

@@ -1,4 +1,4 @@
-"""moto (S3, STS, IAM) on loopback, patched so that with auth enforced it refuses what AWS refuses, no more.
+"""moto (S3, STS, IAM, EventBridge, SQS) on loopback, patched so that with auth enforced it refuses what AWS refuses.
 
     python3 moto_server.py --port 5000   # serve until stdin closes or SIGTERM
     python3 moto_server.py --check       # import everything the server needs, print moto's version
@@ -8,6 +8,11 @@ Two gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   up in the *caller's* IAM backend and skips the check when it is not there, so every cross-account
   AssumeRole succeeds, whatever the ExternalId or caller. The sandbox exists to exercise that path.
 - Signatures are recomputed over the decoded URI, so requests with / or non-ASCII in the query or key fail.
+- EventBridge PutEvents is authorized against resource "*", so a policy naming the event bus (as the
+  template's does) denies every PutEvents; and the denial is an XML body the JSON protocol cannot parse.
+- Identity-policy denials omit the resource and reason AWS gives ("... on resource: R because no
+  identity-based policy allows the A action"), which `doctor` reads to tell a missing caller permission
+  from a trust policy that refuses.
 """
 
 import argparse
@@ -132,6 +137,67 @@ def sign_check_raw_uri() -> None:
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
 
 
+def identity_denials_say_why() -> None:
+    """Word identity-policy denials as AWS does, naming the resource and the policy type that refused."""
+    from moto.core.exceptions import AccessDeniedError, _RESTError
+    from moto.iam.access_control import IAMRequest
+
+    original_check = IAMRequest.check_action_permitted
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        try:
+            original_check(self, resource)
+        except AccessDeniedError as denied:
+            # A same-account role's trust policy also refuses through here; leave that message alone.
+            if self._is_assuming_role_operation(resource):
+                raise
+            on_resource = "" if resource == "*" else f" on resource: {resource}"
+            _RESTError.__init__(  # rebuilds the XML body around the new message
+                denied,
+                "AccessDenied",
+                f"User: {self._access_key.arn} is not authorized to perform: {self._action}{on_resource}"
+                f" because no identity-based policy allows the {self._action} action",
+            )
+            raise
+
+    IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+
+
+def authorize_put_events_on_the_bus() -> None:
+    """Authorize PutEvents against the event bus it targets, and deny it in EventBridge's JSON shape."""
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.events.responses import EventsHandler
+
+    def determine_resource(self: EventsHandler) -> str:
+        if self._get_action() != "PutEvents":
+            return "*"
+        try:
+            entries = json.loads(self.body or "{}").get("Entries", [])
+        except ValueError:
+            return "*"
+        buses = {entry.get("EventBusName") or "default" for entry in entries}
+        if len(buses) != 1:
+            return "*"  # entries for several buses pass only a policy that allows them all
+        bus = buses.pop()
+        if bus.startswith("arn:"):
+            return bus
+        return f"arn:{self.partition}:events:{self.region}:{self.current_account}:event-bus/{bus}"
+
+    class AccessDeniedException(JsonRESTError):
+        code = 403
+
+    original_authorize = EventsHandler._authenticate_and_authorize_normal_action
+
+    def authorize(self: EventsHandler, resource: str = "*") -> None:
+        try:
+            original_authorize(self, resource)
+        except AccessDeniedError as denied:
+            raise AccessDeniedException("AccessDeniedException", denied.message) from denied
+
+    EventsHandler._determine_resource = determine_resource  # type: ignore[attr-defined]
+    EventsHandler._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+
+
 def serve(port: int) -> None:
     from moto import __version__
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -139,6 +205,8 @@ def serve(port: int) -> None:
 
     enforce_cross_account_trust()
     sign_check_raw_uri()
+    identity_denials_say_why()
+    authorize_put_events_on_the_bus()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request drowns errors
     server = make_server("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=True)
     exit_when_stdin_closes()

@@ -1,4 +1,5 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateAccessKeyCommand,
   CreateRoleCommand,
@@ -13,9 +14,22 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { awsErrorCode } from '../functions/core/errors.js';
-import { type SandboxCredentials, sandboxDynamo, sandboxIam, sandboxS3, sandboxSts } from './clients.js';
+import {
+  type SandboxCredentials,
+  sandboxDynamo,
+  sandboxEvents,
+  sandboxIam,
+  sandboxS3,
+  sandboxSqs,
+  sandboxSts,
+} from './clients.js';
 import { SandboxError } from './errors.js';
 import { type AwsKeys, SANDBOX, type SandboxEndpoints, type SandboxInfo } from './sandbox.js';
 
@@ -123,25 +137,96 @@ async function provisionAccountA(endpoints: SandboxEndpoints): Promise<SandboxIn
   };
 }
 
+/**
+ * AccountB's run-event bus, with a rule sending the sync's events to a queue that tests read: what the
+ * template's EventBusName parameter points at, and what a downstream consumer would subscribe.
+ */
+async function provisionRunEvents(
+  endpoints: SandboxEndpoints,
+  admin: SandboxCredentials,
+): Promise<{ eventBusArn: string; eventsQueueUrl: string }> {
+  const { eventBusName, eventsQueueName, eventsRuleName } = SANDBOX.accountB;
+  const events = sandboxEvents(endpoints, admin);
+  const sqs = sandboxSqs(endpoints, admin);
+  const [{ EventBusArn: eventBusArn }, { QueueUrl: eventsQueueUrl }] = await Promise.all([
+    events.send(new CreateEventBusCommand({ Name: eventBusName })),
+    sqs.send(new CreateQueueCommand({ QueueName: eventsQueueName })),
+  ]);
+  if (!eventBusArn || !eventsQueueUrl) throw new SandboxError('CreateEventBus or CreateQueue returned no id');
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: eventsQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queueArn = Attributes?.QueueArn;
+  if (!queueArn) throw new SandboxError(`queue ${eventsQueueName} has no ARN`);
+  const { RuleArn: ruleArn } = await events.send(
+    new PutRuleCommand({
+      Name: eventsRuleName,
+      EventBusName: eventBusName,
+      EventPattern: JSON.stringify({ source: ['cross-account-sync'] }),
+    }),
+  );
+  // What AWS needs for EventBridge to deliver to the queue; moto delivers without it.
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: eventsQueueUrl,
+      Attributes: {
+        Policy: policy({
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: queueArn,
+          Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
+        }),
+      },
+    }),
+  );
+  await events.send(
+    new PutTargetsCommand({
+      Rule: eventsRuleName,
+      EventBusName: eventBusName,
+      Targets: [{ Id: eventsQueueName, Arn: queueArn }],
+    }),
+  );
+  return { eventBusArn, eventsQueueUrl };
+}
+
 async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxInfo['accountB']> {
-  const { id, destinationBucket, tableName, syncerUser, adminUser } = SANDBOX.accountB;
+  const { id, destinationBucket, tableName, syncerUser, adminUser, eventBusName } = SANDBOX.accountB;
   const admin = await bootstrapAdmin(endpoints, id);
   const iam = sandboxIam(endpoints, admin);
-  await sandboxS3(endpoints, admin).send(new CreateBucketCommand({ Bucket: destinationBucket }));
+  const [{ eventBusArn, eventsQueueUrl }] = await Promise.all([
+    provisionRunEvents(endpoints, admin),
+    sandboxS3(endpoints, admin).send(new CreateBucketCommand({ Bucket: destinationBucket })),
+  ]);
   const syncerPolicy = policy(
     {
       Effect: 'Allow',
       Action: 'sts:AssumeRole',
-      Resource: `arn:aws:iam::${SANDBOX.accountA.id}:role/${SANDBOX.accountA.roleName}`,
+      Resource: [
+        `arn:aws:iam::${SANDBOX.accountA.id}:role/${SANDBOX.accountA.roleName}`,
+        // Roles tests create in AccountA with missing permissions or odd trust, for `doctor`.
+        `arn:aws:iam::${SANDBOX.accountA.id}:role/${SANDBOX.accountA.testRolePrefix}*`,
+      ],
     },
     // Its own buckets only; tests create more accountb-* buckets.
     { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
+    // The run-completed event, on the job's bus only (as template.yaml grants).
+    { Effect: 'Allow', Action: 'events:PutEvents', Resource: eventBusArn },
   );
   const [syncer, consumerAdmin] = await Promise.all([
     createUser(iam, syncerUser, syncerPolicy),
     createUser(iam, adminUser, ALLOW_EVERYTHING),
   ]);
-  return { id, destinationBucket, tableName, syncer, admin: consumerAdmin };
+  return {
+    id,
+    destinationBucket,
+    tableName,
+    eventBusName,
+    eventBusArn,
+    eventsQueueUrl,
+    syncer,
+    admin: consumerAdmin,
+  };
 }
 
 async function createStateTable(endpoints: SandboxEndpoints): Promise<void> {

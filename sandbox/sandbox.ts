@@ -20,13 +20,26 @@ export interface AwsKeys {
 /** Everything a test or demo needs to reach the sandbox. Plain data: it crosses vitest's provide/inject. */
 export interface SandboxInfo {
   region: string;
-  /** moto: S3, STS and IAM on one port. */
+  /** moto: S3, STS, IAM, EventBridge and SQS on one port. */
   motoEndpoint: string;
   dynamodbEndpoint: string;
   /** The producer: owns the source bucket and the read-only role B assumes. */
   accountA: { id: string; bucket: string; roleArn: string; externalId: string; admin: AwsKeys };
-  /** The consumer: runs the sync as `syncer`, writes `destinationBucket`, keeps state in `tableName`. */
-  accountB: { id: string; destinationBucket: string; tableName: string; syncer: AwsKeys; admin: AwsKeys };
+  /**
+   * The consumer: runs the sync as `syncer`, writes `destinationBucket`, keeps state in `tableName`, and
+   * publishes run events to `eventBusName`, whose rule forwards `source: cross-account-sync` events to
+   * the SQS queue at `eventsQueueUrl` (read it with the admin keys).
+   */
+  accountB: {
+    id: string;
+    destinationBucket: string;
+    tableName: string;
+    eventBusName: string;
+    eventBusArn: string;
+    eventsQueueUrl: string;
+    syncer: AwsKeys;
+    admin: AwsKeys;
+  };
 }
 
 /** Where the sandbox's services listen: all a client needs. A {@link SandboxInfo} is one. */
@@ -36,7 +49,7 @@ export type SandboxEndpoints = Pick<SandboxInfo, 'region' | 'motoEndpoint' | 'dy
 export interface Sandbox extends SandboxInfo {
   /**
    * Environment that points the SDK and the AWS CLI at the sandbox, acting as AccountB's syncer: the
-   * AWS_ENDPOINT_URL_* variables, region, the syncer's keys, STATE_TABLE_NAME, IMDS off, and
+   * AWS_ENDPOINT_URL_* variables, region, the syncer's keys, STATE_TABLE_NAME, EVENT_BUS_NAME, IMDS off, and
    * AWS_SESSION_TOKEN / AWS_PROFILE emptied so nothing from the developer's own setup leaks in.
    */
   env: Record<string, string>;
@@ -53,6 +66,8 @@ export const SANDBOX = {
     roleName: 'S3GetListRole',
     externalId: 'gautamtest-external-id',
     adminUser: 'producer-admin',
+    /** The syncer may assume AccountA roles named so; tests create them with broken trust or permissions. */
+    testRolePrefix: 'sync-test-',
   },
   accountB: {
     id: '222222222222',
@@ -60,6 +75,9 @@ export const SANDBOX = {
     tableName: 'cross-account-sync-state',
     syncerUser: 'syncer',
     adminUser: 'consumer-admin',
+    eventBusName: 'cross-account-sync-events',
+    eventsRuleName: 'sync-run-events',
+    eventsQueueName: 'sync-run-events',
   },
 } as const;
 
@@ -69,6 +87,8 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
     AWS_ENDPOINT_URL_S3: info.motoEndpoint,
     AWS_ENDPOINT_URL_STS: info.motoEndpoint,
     AWS_ENDPOINT_URL_IAM: info.motoEndpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: info.motoEndpoint,
+    AWS_ENDPOINT_URL_SQS: info.motoEndpoint,
     AWS_ENDPOINT_URL_DYNAMODB: info.dynamodbEndpoint,
     AWS_REGION: info.region,
     AWS_DEFAULT_REGION: info.region,
@@ -78,6 +98,7 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
     AWS_PROFILE: '',
     AWS_EC2_METADATA_DISABLED: 'true',
     STATE_TABLE_NAME: info.accountB.tableName,
+    EVENT_BUS_NAME: info.accountB.eventBusName,
   };
 }
 

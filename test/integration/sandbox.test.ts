@@ -1,3 +1,4 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import {
   CreateBucketCommand,
@@ -5,13 +6,16 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, type Credentials } from '@aws-sdk/client-sts';
 import { describe, expect, inject, it } from 'vitest';
-import { sandboxIam, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+import { sandboxEvents, sandboxIam, sandboxS3, sandboxSqs, sandboxSts } from '../../sandbox/clients.js';
 
 const sandbox = inject('sandbox');
 const { accountA, accountB } = sandbox;
 const syncerSts = sandboxSts(sandbox, accountB.syncer);
+// biome-ignore lint/suspicious/noExplicitAny: events arrive as untyped JSON; the assertions check them.
+type Json = any;
 const accessDenied = { name: 'AccessDenied', $metadata: expect.objectContaining({ httpStatusCode: 403 }) };
 
 function assumeSourceRole(externalId: string | undefined, roleArn = accountA.roleArn): Promise<Credentials> {
@@ -129,5 +133,68 @@ describe('local two-account sandbox', () => {
     await expect(
       forged.send(new ListObjectsV2Command({ Bucket: accountB.destinationBucket, Prefix: 'incoming/' })),
     ).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
+  });
+
+  it("says a refusal came from the caller's own policy, naming the resource, as AWS does", async () => {
+    const roleArn = `arn:aws:iam::${accountA.id}:role/NotInTheSyncersPolicy`;
+
+    await expect(assumeSourceRole(accountA.externalId, roleArn)).rejects.toMatchObject({
+      ...accessDenied,
+      message: `User: arn:aws:iam::${accountB.id}:user/syncer is not authorized to perform: sts:AssumeRole on resource: ${roleArn} because no identity-based policy allows the sts:AssumeRole action`,
+    });
+  });
+});
+
+describe('local sandbox run events', () => {
+  const runEvent = (EventBusName: string, runId: string) =>
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName,
+          Source: 'cross-account-sync',
+          DetailType: 'Sync Run Completed',
+          Detail: JSON.stringify({ runId }),
+        },
+      ],
+    });
+
+  it("delivers the syncer's events on the run-event bus to the events queue", async () => {
+    const runId = `sandbox-test-${Date.now()}`;
+    const queue = sandboxSqs(sandbox, accountB.admin);
+
+    const put = await sandboxEvents(sandbox, accountB.syncer).send(runEvent(accountB.eventBusName, runId));
+    const bodies: Record<string, Json>[] = [];
+    for (let attempt = 0; attempt < 5 && !bodies.some((body) => body.detail?.runId === runId); attempt++) {
+      const { Messages = [] } = await queue.send(
+        new ReceiveMessageCommand({ QueueUrl: accountB.eventsQueueUrl, MaxNumberOfMessages: 10 }),
+      );
+      for (const message of Messages) {
+        bodies.push(JSON.parse(message.Body ?? '{}'));
+        await queue.send(
+          new DeleteMessageCommand({
+            QueueUrl: accountB.eventsQueueUrl,
+            ReceiptHandle: message.ReceiptHandle,
+          }),
+        );
+      }
+    }
+
+    expect(put.FailedEntryCount ?? 0).toBe(0);
+    expect(bodies).toContainEqual(
+      expect.objectContaining({
+        source: 'cross-account-sync',
+        'detail-type': 'Sync Run Completed',
+        detail: { runId },
+      }),
+    );
+  });
+
+  it('refuses the syncer PutEvents on any other bus, as its policy names only the run-event bus', async () => {
+    await expect(
+      sandboxEvents(sandbox, accountB.syncer).send(runEvent('default', 'not-allowed')),
+    ).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      $metadata: expect.objectContaining({ httpStatusCode: 403 }),
+    });
   });
 });
