@@ -1,7 +1,9 @@
 import { pipeline, type Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  HeadObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -39,6 +41,8 @@ export interface CopyResult {
   destinationVersionId?: string;
   /** How the destination's bytes were checked against the source's. */
   verifiedBy: 'etag-md5' | 'sdk-checksum';
+  /** The destination already held exactly these bytes (an earlier run stored them); nothing was written. */
+  adopted?: boolean;
 }
 
 /**
@@ -95,8 +99,10 @@ async function getSource(
   } catch (error) {
     const { name, status } = awsErrorCode(error);
     if (name === 'PreconditionFailed' || status === 412) {
+      // Retrying now would fetch the same stale ETag; the next run lists the new one.
       throw new ObjectCopyError(`${where} changed after it was listed; the next run copies the new version`, {
         cause: error,
+        retryable: false,
       });
     }
     if (name === 'NoSuchKey' || status === 404) {
@@ -153,24 +159,16 @@ async function upload(
   try {
     result = await transfer.done();
   } catch (error) {
+    if (signal?.aborted) await abortMultipartUpload(s3, request, transfer);
+    const adopted = isPreconditionFailure(error) ? await adoptIdenticalCopy(s3, request, hashing) : undefined;
     hashing.destroy();
+    if (adopted) return adopted;
     throw explainUploadFailure(error, where);
   } finally {
     signal?.removeEventListener('abort', abort);
   }
 
-  if (hashing.bytes !== request.size) {
-    throw new IntegrityError(
-      `${where}: read ${hashing.bytes} bytes from the source, expected ${request.size}`,
-    );
-  }
-  const digests = hashing.digests();
-  if (
-    isPlainMd5Etag(request.etag, source.ServerSideEncryption) &&
-    stripQuotes(request.etag) !== digests.md5
-  ) {
-    throw new IntegrityError(`s3://${request.sourceBucket}/${request.key}: bytes read do not match its ETag`);
-  }
+  const digests = verifySourceBytes(request, source, hashing);
   const destinationEtag = result.ETag ?? '';
   const expected = result.ServerSideEncryption?.startsWith('aws:kms')
     ? undefined
@@ -189,12 +187,89 @@ async function upload(
   };
 }
 
+/** Checks that all bytes arrived, and that they hash to the source ETag where it is a plain MD5. */
+function verifySourceBytes(request: CopyRequest, source: GetObjectCommandOutput, hashing: HashingStream) {
+  if (hashing.bytes !== request.size) {
+    throw new IntegrityError(
+      `s3://${request.sourceBucket}/${request.key}: read ${hashing.bytes} bytes, expected ${request.size}`,
+    );
+  }
+  const digests = hashing.digests();
+  if (
+    isPlainMd5Etag(request.etag, source.ServerSideEncryption) &&
+    stripQuotes(request.etag) !== digests.md5
+  ) {
+    throw new IntegrityError(`s3://${request.sourceBucket}/${request.key}: bytes read do not match its ETag`);
+  }
+  return digests;
+}
+
+/**
+ * A conditional write was refused because the destination already holds something. If that something is
+ * byte for byte this source version (a run that stored it and was killed before recording it in the
+ * ledger), record it as copied instead of calling it foreign: nothing is overwritten and nothing is
+ * uploaded twice. The comparison uses the ETag S3 stored against the MD5s computed while streaming.
+ */
+async function adoptIdenticalCopy(
+  s3: S3Client,
+  request: CopyRequest,
+  hashing: HashingStream,
+): Promise<CopyResult | undefined> {
+  if (!hashing.writableFinished || hashing.bytes !== request.size) return undefined;
+  const head = await s3
+    .send(new HeadObjectCommand({ Bucket: request.destinationBucket, Key: request.destinationKey }))
+    .catch(() => undefined);
+  if (
+    !head?.ETag ||
+    head.ContentLength !== request.size ||
+    head.ServerSideEncryption?.startsWith('aws:kms')
+  ) {
+    return undefined;
+  }
+  const digests = hashing.digests();
+  if (expectedEtag(head.ETag, digests) !== stripQuotes(head.ETag)) return undefined;
+  return {
+    bytes: hashing.bytes,
+    sha256: digests.sha256,
+    destinationEtag: stripQuotes(head.ETag),
+    destinationVersionId: head.VersionId,
+    verifiedBy: 'etag-md5',
+    adopted: true,
+  };
+}
+
+/**
+ * lib-storage sends its own AbortMultipartUpload only after in-flight parts settle, possibly after the
+ * Lambda has frozen; aborting here, before returning, leaves no parts behind at the deadline. The
+ * bucket's lifecycle rule covers a process killed outright.
+ */
+async function abortMultipartUpload(s3: S3Client, request: CopyRequest, transfer: Upload): Promise<void> {
+  // lib-storage keeps the upload id on the instance without exposing it in its types.
+  const uploadId = (transfer as unknown as { uploadId?: string }).uploadId;
+  if (!uploadId) return;
+  await s3
+    .send(
+      new AbortMultipartUploadCommand({
+        Bucket: request.destinationBucket,
+        Key: request.destinationKey,
+        UploadId: uploadId,
+      }),
+    )
+    .catch(() => {});
+}
+
+function isPreconditionFailure(error: unknown): boolean {
+  const { name, status } = awsErrorCode(error);
+  return name === 'PreconditionFailed' || status === 412;
+}
+
 function explainUploadFailure(error: unknown, where: string): Error {
   if (error instanceof ObjectCopyError) return error;
   const { name, status } = awsErrorCode(error);
   if (name === 'AbortError') {
     return new ObjectCopyError(`${where}: upload aborted at the deadline; the next run copies it`, {
       cause: error,
+      retryable: false,
     });
   }
   if (name === 'PreconditionFailed' || status === 412) {

@@ -1,6 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
+/** What a HashingStream computed. */
+export interface Digests {
+  sha256: string;
+  md5: string;
+  /** The ETag of a multipart upload of these bytes in `parts` parts of the stream's part size. */
+  multipartEtag: (parts: number) => string | undefined;
+}
+
 /**
  * A pass-through stream that hashes what flows through it: SHA-256 of the whole body (recorded in the
  * ledger), MD5 of the whole body (a single-part S3 ETag) and MD5 of each `partSize` slice (a multipart
@@ -46,8 +54,15 @@ export class HashingStream extends Transform {
     this.#partBytes = 0;
   }
 
-  /** Call after the stream has ended. */
-  digests(): { sha256: string; md5: string; multipartEtag: (parts: number) => string | undefined } {
+  #digests: Digests | undefined;
+
+  /** Call after the stream has ended; the result is computed once. */
+  digests(): Digests {
+    this.#digests ??= this.#finish();
+    return this.#digests;
+  }
+
+  #finish(): Digests {
     const sha256 = this.#sha256.digest('base64');
     const md5 = this.#md5.digest('hex');
     const parts = this.#partDigests;
@@ -63,10 +78,7 @@ export class HashingStream extends Transform {
 }
 
 /** The ETag an S3 object would have if its bytes hashed as `digests`, or undefined if it can't be known. */
-export function expectedEtag(
-  actualEtag: string,
-  digests: ReturnType<HashingStream['digests']>,
-): string | undefined {
+export function expectedEtag(actualEtag: string, digests: Digests): string | undefined {
   const etag = stripQuotes(actualEtag);
   const multipart = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
   if (multipart) return digests.multipartEtag(Number(multipart[1]));

@@ -62,6 +62,11 @@ export const jobSchema = z.strictObject({
       mirror: z.boolean().default(false),
       /** With mirror, stop deleting after this many deletions in one run. */
       maxDeletesPerRun: z.number().int().min(0).default(100),
+      /**
+       * Where each run's manifest and _SUCCESS marker go in the destination bucket. Outside the data
+       * prefix, and dot-named so Spark, Hive and Athena-style readers skip it.
+       */
+      manifestPrefix: prefix.default('.cross-account-sync/runs/'),
       sessionDurationSeconds: z
         .number()
         .int()

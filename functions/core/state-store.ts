@@ -41,6 +41,8 @@ export interface LedgerEntry {
   destinationKey?: string;
   /** Destination ETag this sync wrote; a later overwrite is conditional on it. */
   destinationEtag?: string;
+  /** How the copy was checked: the stored ETag against MD5s of the streamed bytes, or SDK checksums. */
+  verifiedBy?: 'etag-md5' | 'sdk-checksum';
   copiedAt?: string;
   runId?: string;
   /** Set while the last attempt at the current source version failed. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
@@ -9,6 +10,9 @@ import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
 import { type KeyRange, type ListCounter, listSource } from './list-source.js';
 import { type PlanStep, planSteps } from './plan.js';
 import { checkDestinationBucket, checkSourceBucket } from './preflight.js';
+import { publishRunEvent } from './publish-run-event.js';
+import { retryObjectCopy } from './retry.js';
+import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
 import { sourceCredentials } from './source-credentials.js';
 import type { Checkpoint, Lease, LedgerEntry, StateStore } from './state-store.js';
@@ -49,7 +53,15 @@ export interface SyncDependencies {
   state: StateStore;
   /** Builds the S3 client that reads the source with the assumed role's credentials. */
   sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+  /** Where "Sync Run Completed" events go; without it no event is published. */
+  events?: { client: EventBridgeClient; busName: string };
+  metrics?: SyncMetrics;
   logger?: SyncLogger;
+}
+
+/** Metrics the core emits; Powertools' Metrics fits. */
+export interface SyncMetrics {
+  addMetric(name: string, unit: 'Count' | 'Bytes' | 'Milliseconds' | 'Seconds', value: number): void;
 }
 
 /** Running totals, reported while a run goes on. */
@@ -102,6 +114,13 @@ export interface RunSummary extends SyncProgress {
   readCapacityUnits: number;
   writeCapacityUnits: number;
   resumeAfter?: string;
+  /**
+   * Age in seconds of the oldest source object that needed copying and is not copied yet (failed, or
+   * left for the next run); 0 when the run caught up. Objects beyond a deadline stop are not counted.
+   */
+  replicationLagSeconds: number;
+  /** The run's manifest and completion marker, when it copied anything. */
+  manifest?: ManifestLocation;
   failures: { key: string; reason: string }[];
   archivedKeys: string[];
 }
@@ -134,13 +153,55 @@ export async function syncJob(
   const run = new Run(deps, job, { ...control, runId, leaseTtlMs }, lease, sourceS3, log);
   try {
     const summary = await run.execute(started);
+    summary.manifest = await run.manifest.publish(deps.destinationS3, summary.finishedAt, {
+      status: summary.status,
+      copied: summary.copied,
+      failed: summary.failed,
+    });
     await deps.state.putRunRecord(job.jobId, summary);
+    await announce(deps, job, summary, log);
     log.info('run finished', { ...summary, failures: summary.failures.length, archivedKeys: undefined });
     return summary;
+  } catch (error) {
+    await run.manifest.discard();
+    throw error;
   } finally {
     run.stopHeartbeat();
     await deps.state.releaseLease(job.jobId, run.lease).catch((error: unknown) => {
       log.warn('lease not released; it expires by itself', { error: describeError(error) });
+    });
+  }
+}
+
+/**
+ * Publishes the run's metrics and event. A refused event is logged, not thrown: the copies and the
+ * manifest are already durable, and failing the run would only make the next one repeat nothing.
+ */
+async function announce(
+  deps: SyncDependencies,
+  job: Job,
+  summary: RunSummary,
+  log: SyncLogger,
+): Promise<void> {
+  const metrics = deps.metrics;
+  metrics?.addMetric('objectsCopied', 'Count', summary.copied);
+  metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
+  metrics?.addMetric('objectsFailed', 'Count', summary.failed);
+  metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
+  metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
+  if (!deps.events) return;
+  const { failures: _failures, archivedKeys: _archived, inFlight: _inFlight, ...counts } = summary;
+  try {
+    await publishRunEvent(deps.events.client, deps.events.busName, {
+      ...counts,
+      source: { bucket: job.source.bucket, prefix: job.source.prefix },
+      destination: { bucket: job.destination.bucket, prefix: job.destination.prefix },
+    });
+  } catch (error) {
+    metrics?.addMetric('eventPublishFailures', 'Count', 1);
+    log.error('run event not published; the manifest and _SUCCESS marker are in place', {
+      busName: deps.events.busName,
+      error: describeError(error),
     });
   }
 }
@@ -162,7 +223,10 @@ class Run {
   #lastCheckpointAt = Date.now();
   #heartbeat: NodeJS.Timeout | undefined;
   #fatal: Error | undefined;
+  /** LastModified of the oldest object that needed copying and was not copied. */
+  #oldestPending: Date | undefined;
   lease: Lease;
+  readonly manifest: RunManifest;
 
   constructor(
     readonly deps: SyncDependencies,
@@ -173,6 +237,10 @@ class Run {
     readonly log: SyncLogger,
   ) {
     this.lease = lease;
+    this.manifest = new RunManifest(
+      { jobId: job.jobId, runId: control.runId, startedAt: new Date().toISOString() },
+      { bucket: job.destination.bucket, prefix: job.options.manifestPrefix },
+    );
     this.#slots = new Semaphore(job.options.concurrency);
     this.#heartbeat = setInterval(() => void this.#renewLease(), Math.max(1000, control.leaseTtlMs / 3));
     this.#heartbeat.unref();
@@ -222,6 +290,9 @@ class Run {
       readCapacityUnits: capacity.readCapacityUnits,
       writeCapacityUnits: capacity.writeCapacityUnits,
       resumeAfter: next.resumeAfter,
+      replicationLagSeconds: this.#oldestPending
+        ? Math.max(0, Math.round((Date.now() - this.#oldestPending.getTime()) / 1000))
+        : 0,
       failures: this.failures,
       archivedKeys: this.archivedKeys,
     };
@@ -247,6 +318,7 @@ class Run {
       if (this.#fatal) return false;
       if (step.action !== 'deleted') this.progress.listed += 1;
       if (this.#shouldStop()) {
+        if (step.action === 'copy') this.#notCopied(step.object.lastModified);
         this.log.info('deadline near: no new copies this run', { jobId, resumeAfter: this.#resumeAfter });
         return false;
       }
@@ -319,19 +391,23 @@ class Run {
           { retryable: false },
         );
       }
-      const result = await copyObject(
-        { sourceS3: this.sourceS3, destinationS3: this.deps.destinationS3 },
-        {
-          sourceBucket: source.bucket,
-          key: object.key,
-          etag: object.etag,
-          size: object.size,
-          destinationBucket: destination.bucket,
-          destinationKey,
-          previousDestinationEtag: previous?.destinationEtag,
-          overwrite: options.mirror,
-        },
-        this.control.signal,
+      const result = await retryObjectCopy(
+        () =>
+          copyObject(
+            { sourceS3: this.sourceS3, destinationS3: this.deps.destinationS3 },
+            {
+              sourceBucket: source.bucket,
+              key: object.key,
+              etag: object.etag,
+              size: object.size,
+              destinationBucket: destination.bucket,
+              destinationKey,
+              previousDestinationEtag: previous?.destinationEtag,
+              overwrite: options.mirror,
+            },
+            this.control.signal,
+          ),
+        { signal: this.control.signal },
       );
       await this.deps.state.putLedgerEntry(
         jobId,
@@ -343,6 +419,7 @@ class Run {
           sha256: result.sha256,
           destinationKey,
           destinationEtag: result.destinationEtag,
+          verifiedBy: result.verifiedBy,
           copiedAt: new Date().toISOString(),
           runId: this.control.runId,
         },
@@ -359,6 +436,14 @@ class Run {
         sha256: result.sha256,
         lastModified: object.lastModified.toISOString(),
       });
+      await this.manifest.add({
+        destinationKey,
+        sourceKey: object.key,
+        size: result.bytes,
+        etag: object.etag,
+        sha256: result.sha256,
+        sourceLastModified: object.lastModified.toISOString(),
+      });
       this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
@@ -367,8 +452,13 @@ class Run {
         this.log.info('object deleted before it could be copied', { key: object.key });
         return;
       }
+      this.#notCopied(object.lastModified);
       await this.#recordFailure(object.key, object.etag, previous, error);
     }
+  }
+
+  #notCopied(lastModified: Date): void {
+    if (!this.#oldestPending || lastModified < this.#oldestPending) this.#oldestPending = lastModified;
   }
 
   async #recordFailure(key: string, etag: string, previous: LedgerEntry | undefined, error: unknown) {

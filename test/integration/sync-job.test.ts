@@ -125,6 +125,56 @@ describe('syncJob against the sandbox', () => {
     expect(head).toMatchObject(headers);
   });
 
+  it('publishes a manifest, then a completion marker, for each run that copies anything', async () => {
+    const job = isolatedJob(sandbox, 'manifest');
+    await putObject(producer, source, `${job.source.prefix}a.csv`, 'a,b\n1,2\n');
+    await putObject(producer, source, `${job.source.prefix}b.csv`, 'c\n3\n');
+
+    const first = await syncJob(deps, job);
+    const second = await syncJob(deps, job);
+
+    const base = `.cross-account-sync/runs/${job.jobId}/${first.runId}/`;
+    expect(first.manifest).toEqual({
+      bucket: destination,
+      manifestKey: `${base}manifest.jsonl`,
+      markerKey: `${base}_SUCCESS`,
+      objects: 2,
+    });
+    const manifest = await readObject(consumer, destination, `${base}manifest.jsonl`);
+    const lines = manifest
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.sourceKey).sort()).toEqual([
+      `${job.source.prefix}a.csv`,
+      `${job.source.prefix}b.csv`,
+    ]);
+    expect(lines[0]).toEqual({
+      destinationKey: expect.stringMatching(new RegExp(`^${job.destination.prefix}`)),
+      sourceKey: expect.any(String),
+      size: expect.any(Number),
+      etag: expect.stringMatching(/^"[0-9a-f]{32}"$/),
+      sha256: expect.any(String),
+      sourceLastModified: expect.any(String),
+      jobId: job.jobId,
+      runId: first.runId,
+      runStartedAt: expect.any(String),
+      runFinishedAt: first.finishedAt,
+    });
+    const marker = JSON.parse((await readObject(consumer, destination, `${base}_SUCCESS`)).toString());
+    expect(marker).toMatchObject({
+      jobId: job.jobId,
+      runId: first.runId,
+      objects: 2,
+      copied: 2,
+      status: 'complete',
+    });
+    expect(marker.manifest.sha256).toBe(createHash('sha256').update(manifest).digest('base64'));
+    expect(second.manifest).toBeUndefined();
+    expect(await listKeys(consumer, destination, `.cross-account-sync/runs/${job.jobId}/`)).toHaveLength(2);
+  });
+
   it('never overwrites a destination object it did not write, and says why', async () => {
     const job = isolatedJob(sandbox, 'foreign');
     await putObject(producer, source, `${job.source.prefix}report.csv`, 'from AccountA');

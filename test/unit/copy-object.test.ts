@@ -5,6 +5,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -92,11 +93,24 @@ describe('copyObject', () => {
     const data = Buffer.from('x');
     s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
     s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5(Buffer.from('y'))}"`, ContentLength: 1 });
 
     const copy = copyObject(clients, request(data));
 
     await expect(copy).rejects.toThrow(ObjectCopyError);
     await expect(copy).rejects.toThrow(/did not write, so it was left untouched.*options\.mirror/);
+  });
+
+  it('adopts a destination object holding exactly these bytes (a run killed before recording it)', async () => {
+    const data = Buffer.from('same bytes');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5(data)}"`, ContentLength: data.length });
+
+    const result = await copyObject(clients, request(data));
+
+    expect(result).toMatchObject({ adopted: true, destinationEtag: md5(data), bytes: data.length });
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
   });
 
   it('fails cleanly when the source changed after listing', async () => {

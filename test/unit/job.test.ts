@@ -21,6 +21,7 @@ describe('parseJob', () => {
       concurrency: 16,
       mirror: false,
       maxDeletesPerRun: 100,
+      manifestPrefix: '.cross-account-sync/runs/',
       sessionDurationSeconds: 3600,
     });
   });
