@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { dependenciesFromEnvironment } from '../functions/core/clients.js';
 import { awsErrorCode, describeError } from '../functions/core/errors.js';
 import { parseJob } from '../functions/core/job.js';
@@ -50,19 +51,19 @@ async function main(): Promise<number> {
     };
 
     say('\n2. First sync');
-    const first = await runSync(deps, job);
+    const first = await runSync(sandbox, deps, job);
     expect(first, 2);
     const checkpoint = await deps.state.readCheckpoint(job.jobId);
     ok(`checkpoint recorded in DynamoDB: pass complete (run ${checkpoint.lastCompletePass?.runId})`);
 
     say('\n3. Second sync, nothing changed at the source');
-    expect(await runSync(deps, job), 0);
+    expect(await runSync(sandbox, deps, job), 0);
 
     say('\n4. AccountA adds test3.txt and rewrites test2.txt with the same size');
     await changeSource(sandbox);
 
     say('\n5. Third sync');
-    expect(await runSync(deps, job), 2);
+    expect(await runSync(sandbox, deps, job), 2);
 
     say('\n6. Destination against source');
     const mismatches = await compareBuckets(sandbox);
@@ -122,6 +123,7 @@ async function showAccess(
 }
 
 async function runSync(
+  sandbox: Sandbox,
   deps: ReturnType<typeof dependenciesFromEnvironment>,
   job: ReturnType<typeof parseJob>,
 ) {
@@ -143,7 +145,45 @@ async function runSync(
   for (const object of copied.sort((a, b) => a.key.localeCompare(b.key))) {
     ok(`${object.key} (${object.reason}, ${object.bytes} bytes, sha256 ${object.sha256.slice(0, 12)}…)`);
   }
+  if (summary.manifest) {
+    const { bucket, manifestKey, markerKey, objects } = summary.manifest;
+    ok(`manifest s3://${bucket}/${manifestKey} (${objects} lines), then ${markerKey.split('/').pop()}`);
+  }
+  const event = await receiveRunEvent(sandbox, summary.runId);
+  if (event)
+    ok(
+      `"${event['detail-type']}" event on bus ${sandbox.accountB.eventBusName} (copied ${event.detail.copied})`,
+    );
   return summary;
+}
+
+/** The run's event, as the sandbox bus's rule delivered it to an SQS queue (what a pipeline would see). */
+async function receiveRunEvent(sandbox: Sandbox, runId: string) {
+  const sqs = new SQSClient({
+    region: sandbox.region,
+    endpoint: sandbox.motoEndpoint,
+    credentials: { ...sandbox.accountB.admin },
+  });
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: sandbox.accountB.eventsQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    for (const message of Messages) {
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: sandbox.accountB.eventsQueueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+        }),
+      );
+      const event = JSON.parse(message.Body ?? '{}');
+      if (event.detail?.runId === runId) return event;
+    }
+  }
+  return undefined;
 }
 
 async function changeSource(sandbox: Sandbox): Promise<void> {

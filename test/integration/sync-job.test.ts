@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy-object.js';
 import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
@@ -12,6 +13,29 @@ import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const source = sandbox.accountA.bucket;
 const destination = sandbox.accountB.destinationBucket;
+
+/** Reads the queue behind the sandbox bus's rule until the event of `jobId` arrives. */
+async function receiveRunEvent(jobId: string): Promise<Record<string, unknown> | undefined> {
+  const sqs = new SQSClient({
+    region: sandbox.region,
+    endpoint: sandbox.motoEndpoint,
+    credentials: { ...sandbox.accountB.admin },
+  });
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: sandbox.accountB.eventsQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    for (const message of Messages) {
+      const event = JSON.parse(message.Body ?? '{}');
+      if (event.detail?.jobId === jobId) return event;
+    }
+  }
+  return undefined;
+}
 
 async function ledgerKeys(jobId: string): Promise<string[]> {
   const keys: string[] = [];
@@ -173,6 +197,27 @@ describe('syncJob against the sandbox', () => {
     expect(marker.manifest.sha256).toBe(createHash('sha256').update(manifest).digest('base64'));
     expect(second.manifest).toBeUndefined();
     expect(await listKeys(consumer, destination, `.cross-account-sync/runs/${job.jobId}/`)).toHaveLength(2);
+  });
+
+  it('announces each run on the event bus with its counts and manifest location', async () => {
+    const job = isolatedJob(sandbox, 'event');
+    await putObject(producer, source, `${job.source.prefix}a.txt`, 'a');
+
+    const summary = await syncJob(deps, job);
+
+    const event = await receiveRunEvent(job.jobId);
+    expect(event).toMatchObject({
+      source: 'cross-account-sync',
+      'detail-type': 'Sync Run Completed',
+      detail: {
+        jobId: job.jobId,
+        runId: summary.runId,
+        status: 'complete',
+        copied: 1,
+        failed: 0,
+        manifest: { bucket: destination, manifestKey: summary.manifest?.manifestKey },
+      },
+    });
   });
 
   it('never overwrites a destination object it did not write, and says why', async () => {
