@@ -1,0 +1,52 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
+import { dependenciesFromEnvironment } from '../functions/core/clients.js';
+import type { DoctorDependencies } from '../functions/core/diagnose-job.js';
+import type { JobStatusDependencies } from '../functions/core/read-job-status.js';
+import { StateStore } from '../functions/core/state-store.js';
+import type { SyncDependencies, SyncLogger } from '../functions/core/sync-job.js';
+import { UsageError } from './exit-codes.js';
+
+// The clients below read region, credentials and AWS_ENDPOINT_URL_* from the process environment, as
+// the function's do; --sandbox points that environment at the sandbox before they are built.
+
+function requireTableName(env: NodeJS.ProcessEnv): string {
+  const tableName = env.STATE_TABLE_NAME;
+  if (!tableName) {
+    throw new UsageError(
+      "STATE_TABLE_NAME is not set: export the stack's StateTableName output (or use --sandbox)",
+    );
+  }
+  return tableName;
+}
+
+function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
+  // Local S3 servers need path-style addressing, as in functions/core/clients.ts.
+  return { forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL) };
+}
+
+/** The function's own dependencies (publishing run events when EVENT_BUS_NAME is set). */
+export function buildSyncDependencies(env: NodeJS.ProcessEnv, logger: SyncLogger): SyncDependencies {
+  requireTableName(env);
+  return dependenciesFromEnvironment(logger, env);
+}
+
+/** What `doctor` calls with; a missing table name is one of its findings, not a usage error. */
+export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependencies {
+  const config = s3Config(env);
+  return {
+    sts: new STSClient({}),
+    destinationS3: new S3Client(config),
+    sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
+    dynamodb: new DynamoDBClient({}),
+    tableName: env.STATE_TABLE_NAME || undefined,
+  };
+}
+
+/** What `status` reads with. */
+export function buildStatusDependencies(env: NodeJS.ProcessEnv): JobStatusDependencies {
+  const tableName = requireTableName(env);
+  const dynamodb = new DynamoDBClient({});
+  return { state: new StateStore(dynamodb, tableName), dynamodb, tableName };
+}

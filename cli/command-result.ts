@@ -1,0 +1,21 @@
+import type { ExitCode } from './exit-codes.js';
+
+/** What a command produced: printed as `json` with --json, as `text` otherwise. */
+export interface CommandResult {
+  exitCode: ExitCode;
+  json: unknown;
+  text: string;
+}
+
+/** How a command talks to the person or script that called it. */
+export interface CliIo {
+  /** Results: the JSON document, or the human text. */
+  stdout: (text: string) => void;
+  /** Progress, logs and messages for a person. */
+  stderr: (text: string) => void;
+  /** stderr is a terminal, so a progress line can be redrawn in place. */
+  interactive: boolean;
+  env: NodeJS.ProcessEnv;
+  /** Aborted on Ctrl-C: a run stops dispatching, lets in-flight copies settle and saves its checkpoint. */
+  signal?: AbortSignal;
+}

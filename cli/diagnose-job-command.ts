@@ -1,0 +1,28 @@
+import { type DoctorDependencies, type DoctorLink, diagnoseJob } from '../functions/core/diagnose-job.js';
+import type { Job } from '../functions/core/job.js';
+import type { CommandResult } from './command-result.js';
+import { EXIT } from './exit-codes.js';
+
+const TITLES: Record<DoctorLink, string> = {
+  assumeRole: 'caller may assume the source role',
+  externalId: 'the ExternalId is required and accepted',
+  listSource: 'the role may list the source',
+  getSource: 'the role may get source objects',
+  writeDestination: 'the destination is writable',
+  stateTable: 'the state table is reachable',
+};
+
+const MARKS = { ok: '✔', warn: '!', fail: '✘', skipped: '-' } as const;
+
+/** `doctor`: each link of the chain with ✔/✘ and the fix; exit 3 when a link is broken. */
+export async function diagnoseJobCommand(deps: DoctorDependencies, job: Job): Promise<CommandResult> {
+  const report = await diagnoseJob(deps, job);
+  const lines = [`doctor: job ${job.jobId}${report.caller ? `, as ${report.caller}` : ''}`];
+  for (const check of report.checks) {
+    lines.push(`${MARKS[check.status]} ${TITLES[check.link]}: ${check.detail}`);
+    if (check.fix) lines.push(`    fix: ${check.fix}`);
+  }
+  const broken = report.checks.find((check) => check.status === 'fail');
+  lines.push(broken ? `broken link: ${TITLES[broken.link]}` : 'every link holds');
+  return { exitCode: report.ok ? EXIT.ok : EXIT.access, json: report, text: lines.join('\n') };
+}

@@ -1,0 +1,40 @@
+import {
+  AssumeRoleError,
+  awsErrorCode,
+  BucketAccessError,
+  JobAlreadyRunningError,
+  JobValidationError,
+  SyncError,
+} from '../functions/core/errors.js';
+
+/** What `cross-account-sync` exits with; scripts may rely on these (README, "Command line"). */
+export const EXIT = {
+  /** Done: the run copied everything it found, the plan/status was shown, every doctor link holds. */
+  ok: 0,
+  /** The run finished, but some objects failed to copy (they are retried by the next run). */
+  failedObjects: 1,
+  /** Bad command line, unreadable job file, or a job that does not validate. Nothing was called. */
+  usage: 2,
+  /** A credential, bucket or table the job needs is refused or missing (doctor says which link). */
+  access: 3,
+  /** Another run holds the job's lease; this one did nothing. */
+  alreadyRunning: 4,
+  /** Anything else: a bug, a network failure, a lost lease. */
+  unexpected: 5,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** The command line or the environment is wrong; the message says how to call it. */
+export class UsageError extends SyncError {}
+
+/** The exit code for an error that ended a command. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof UsageError || error instanceof JobValidationError) return EXIT.usage;
+  if (error instanceof AssumeRoleError || error instanceof BucketAccessError) return EXIT.access;
+  if (error instanceof JobAlreadyRunningError) return EXIT.alreadyRunning;
+  const { name, status } = awsErrorCode(error);
+  const refused = ['AccessDenied', 'AccessDeniedException', 'ResourceNotFoundException', 'NoSuchBucket'];
+  if ((name !== undefined && refused.includes(name)) || status === 403) return EXIT.access;
+  return EXIT.unexpected;
+}

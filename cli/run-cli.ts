@@ -1,0 +1,118 @@
+import { describeError, JobValidationError, SyncError } from '../functions/core/errors.js';
+import type { SyncLogger } from '../functions/core/sync-job.js';
+import { consoleLogger } from '../scripts/lib/console-logger.js';
+import { buildDoctorDependencies, buildStatusDependencies, buildSyncDependencies } from './build-clients.js';
+import type { CliIo, CommandResult } from './command-result.js';
+import { diagnoseJobCommand } from './diagnose-job-command.js';
+import { ProgressLine } from './draw-progress.js';
+import { EXIT, type ExitCode, exitCodeFor } from './exit-codes.js';
+import { loadJob } from './load-job.js';
+import { type Command, parseArguments, USAGE } from './parse-arguments.js';
+import { planJobCommand } from './plan-job-command.js';
+import { runJobCommand } from './run-job-command.js';
+import { showStatusCommand } from './show-status-command.js';
+
+/**
+ * Runs one command line and returns its exit code. With --json, stdout gets exactly one JSON document,
+ * also on failure (`{"error": {...}}`); everything meant for a person goes to stderr.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
+  const json = argv.includes('--json');
+  try {
+    const command = parseArguments(argv);
+    if (command.command === 'help') {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    const result = await withOptionalSandbox(command, io, () => dispatch(command, io));
+    io.stdout(command.json ? JSON.stringify(result.json, null, 2) : result.text);
+    return result.exitCode;
+  } catch (error) {
+    const exitCode = exitCodeFor(error);
+    const message = error instanceof SyncError ? error.message : describeError(error);
+    const problems = error instanceof JobValidationError ? error.problems : undefined;
+    if (json) {
+      io.stdout(
+        JSON.stringify(
+          {
+            error: {
+              name: (error as Error)?.name ?? 'Error',
+              message: describeError(error),
+              problems,
+              exitCode,
+            },
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      io.stderr(`error: ${message}`);
+      if (exitCode === EXIT.usage && !(error instanceof JobValidationError)) io.stderr('(--help for usage)');
+      if (exitCode === EXIT.access)
+        io.stderr('(`cross-account-sync doctor <job.json>` says which link is broken)');
+    }
+    return exitCode;
+  }
+}
+
+async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliIo): Promise<CommandResult> {
+  switch (command.command) {
+    case 'run': {
+      const job = await loadJob(command.jobFile);
+      const progress = command.progress && io.interactive ? new ProgressLine(io.stderr) : undefined;
+      const logger = clearingLogger(consoleLogger('warn'), progress);
+      return runJobCommand(buildSyncDependencies(io.env, logger), job, io, progress);
+    }
+    case 'plan': {
+      const job = await loadJob(command.jobFile);
+      return planJobCommand(buildSyncDependencies(io.env, consoleLogger('warn')), job, command.limit);
+    }
+    case 'status': {
+      const jobs = await Promise.all(command.jobFiles.map(loadJob));
+      const jobIds = [...jobs.map((job) => job.jobId), ...command.jobIds];
+      return showStatusCommand(buildStatusDependencies(io.env), jobIds);
+    }
+    case 'doctor': {
+      const job = await loadJob(command.jobFile);
+      return diagnoseJobCommand(buildDoctorDependencies(io.env), job);
+    }
+  }
+}
+
+/** Log lines would land in the middle of the progress line; wipe it first. */
+function clearingLogger(logger: SyncLogger, progress: ProgressLine | undefined): SyncLogger {
+  if (!progress) return logger;
+  const wrap =
+    (write: SyncLogger['info']) =>
+    (message: string, ...extra: Record<string, unknown>[]) => {
+      progress.clear();
+      write(message, ...extra);
+    };
+  return {
+    debug: wrap(logger.debug),
+    info: wrap(logger.info),
+    warn: wrap(logger.warn),
+    error: wrap(logger.error),
+  };
+}
+
+/**
+ * With --sandbox: start the local two-account sandbox, point this process's AWS environment at it as
+ * AccountB's syncer, run, and stop it. Imported only then: the sandbox is a development tool.
+ */
+async function withOptionalSandbox<T>(
+  command: { sandbox: boolean },
+  io: CliIo,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!command.sandbox) return run();
+  const { startSandbox } = await import('../sandbox/sandbox.js');
+  const sandbox = await startSandbox({ log: (message) => io.stderr(`[sandbox] ${message}`) });
+  Object.assign(io.env, sandbox.env);
+  try {
+    return await run();
+  } finally {
+    await sandbox.stop();
+  }
+}

@@ -1,0 +1,69 @@
+import type { Job } from '../functions/core/job.js';
+import { type RunSummary, type SyncDependencies, syncJob } from '../functions/core/sync-job.js';
+import type { CliIo, CommandResult } from './command-result.js';
+import type { ProgressLine } from './draw-progress.js';
+import { EXIT } from './exit-codes.js';
+import { formatBytes, formatDuration, formatTable } from './format-output.js';
+
+/** `run`: one sync of the job, as the schedule would run it; exit 1 when some objects failed. */
+export async function runJobCommand(
+  deps: SyncDependencies,
+  job: Job,
+  io: Pick<CliIo, 'signal'>,
+  progress?: ProgressLine,
+): Promise<CommandResult> {
+  let summary: RunSummary;
+  try {
+    summary = await syncJob(deps, job, {
+      signal: io.signal,
+      onProgress: (counts) => progress?.update(counts),
+    });
+  } finally {
+    progress?.clear();
+  }
+  return {
+    exitCode: summary.failed > 0 ? EXIT.failedObjects : EXIT.ok,
+    json: summary,
+    text: formatRunSummary(summary),
+  };
+}
+
+/** The summary table printed after a run. */
+export function formatRunSummary(summary: RunSummary): string {
+  const extra = summary as RunSummary & { manifestKey?: string; replicationLagSeconds?: number };
+  const rows: string[][] = [
+    ['run', summary.runId],
+    ['job', summary.jobId],
+    ['status', summary.status],
+    ['copied', `${summary.copied} (${formatBytes(summary.bytes)})`],
+    ['skipped', String(summary.skipped)],
+    ['failed', String(summary.failed)],
+    ['archived', String(summary.archived)],
+    ['vanished', String(summary.vanished)],
+    ['deleted', String(summary.deleted)],
+    ['duration', formatDuration(summary.durationMs)],
+    ['lag', extra.replicationLagSeconds === undefined ? '-' : `${extra.replicationLagSeconds} s`],
+    ['manifest', extra.manifestKey ?? '-'],
+    [
+      'requests',
+      `${summary.listRequests} LIST, ${summary.readCapacityUnits} RCU, ${summary.writeCapacityUnits} WCU`,
+    ],
+  ];
+  if (summary.resumeAfter !== undefined) rows.push(['resumes after', summary.resumeAfter]);
+  const lines = [
+    formatTable([['', ''], ...rows])
+      .split('\n')
+      .slice(2)
+      .join('\n'),
+  ];
+  if (summary.failures.length > 0) {
+    lines.push(
+      '',
+      formatTable([['failed key', 'reason'], ...summary.failures.map((f) => [f.key, f.reason])]),
+    );
+  }
+  if (summary.archivedKeys.length > 0) {
+    lines.push('', 'archived (restore them to copy):', ...summary.archivedKeys.map((key) => `  ${key}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,44 @@
+import {
+  type JobStatus,
+  type JobStatusDependencies,
+  readJobStatus,
+} from '../functions/core/read-job-status.js';
+import type { CommandResult } from './command-result.js';
+import { EXIT } from './exit-codes.js';
+import { formatTable } from './format-output.js';
+
+/** `status`: per job, the last run, the lag, the failing keys and the lease. Reads only. */
+export async function showStatusCommand(
+  deps: JobStatusDependencies,
+  jobIds: string[],
+): Promise<CommandResult> {
+  const jobs = await Promise.all(jobIds.map((jobId) => readJobStatus(deps, jobId)));
+  const rows = jobs.map((job) => {
+    const run = job.lastRun;
+    return [
+      job.jobId,
+      run ? `${run.status} ${run.finishedAt}` : 'never ran',
+      run ? `${run.copied} copied, ${run.failed} failed` : '-',
+      job.replicationLagSeconds === undefined ? '-' : `${job.replicationLagSeconds} s`,
+      String(job.failureCount),
+      leaseText(job),
+    ];
+  });
+  const lines = [formatTable([['job', 'last run', 'objects', 'lag', 'failing keys', 'lease'], ...rows])];
+  for (const job of jobs.filter((j) => j.failures.length > 0)) {
+    lines.push(
+      '',
+      `${job.jobId}: failing keys${job.failureCount > job.failures.length ? ` (first ${job.failures.length})` : ''}`,
+      formatTable([
+        ['key', 'attempts', 'since', 'reason'],
+        ...job.failures.map((f) => [f.key, String(f.attempts), f.at, f.reason]),
+      ]),
+    );
+  }
+  return { exitCode: EXIT.ok, json: { jobs }, text: lines.join('\n') };
+}
+
+function leaseText(job: JobStatus): string {
+  if (!job.lease?.held) return 'free';
+  return `held by ${job.lease.owner} until ${job.lease.expiresAt}`;
+}

@@ -1,0 +1,365 @@
+import { randomBytes } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { awsErrorCode, describeError } from './errors.js';
+import type { Job } from './job.js';
+import { roleSessionName } from './source-credentials.js';
+
+/** STS's shortest session: the doctor only needs the keys for a few calls. */
+const PROBE_SESSION_SECONDS = 900;
+/** Where the write probe goes: dot-named, beside the run manifests, so data readers skip it. */
+export const PROBE_PREFIX = '.cross-account-sync/doctor/';
+
+/** The links of the chain a run depends on, in the order a run uses them. */
+export type DoctorLink =
+  | 'assumeRole'
+  | 'externalId'
+  | 'listSource'
+  | 'getSource'
+  | 'writeDestination'
+  | 'stateTable';
+
+/** One link's verdict. `warn` works but is risky; `skipped` could not be tested (an earlier link broke). */
+export interface DoctorCheck {
+  link: DoctorLink;
+  status: 'ok' | 'warn' | 'fail' | 'skipped';
+  /** What was found, e.g. "listed s3://bucket/prefix". */
+  detail: string;
+  /** What to change, for `warn` and `fail`. */
+  fix?: string;
+}
+
+/** The doctor's findings: `ok` unless some link failed. */
+export interface DoctorReport {
+  jobId: string;
+  ok: boolean;
+  /** The identity the checks ran as (GetCallerIdentity), when STS answered. */
+  caller?: string;
+  checks: DoctorCheck[];
+}
+
+/** The caller's clients. The table name may be missing: that is one of the findings. */
+export interface DoctorDependencies {
+  sts: STSClient;
+  destinationS3: S3Client;
+  sourceS3: (credentials: AwsCredentialIdentity, region?: string) => S3Client;
+  dynamodb: DynamoDBClient;
+  tableName?: string;
+}
+
+/**
+ * Checks, in order, every link a run of `job` needs and says which is broken and how to fix it: the
+ * caller may assume the source role, the ExternalId is required and accepted, the role may list and get
+ * the source, this identity may write the destination, and the state table answers. Its only write is a
+ * probe object in the destination (If-None-Match, then deleted); no lease, no state.
+ */
+export async function diagnoseJob(deps: DoctorDependencies, job: Job): Promise<DoctorReport> {
+  const checks: DoctorCheck[] = [];
+  const caller = await callerArn(deps.sts);
+  const assumed = await checkAssumeRole(deps.sts, job, caller, checks);
+  if (assumed) {
+    const sourceS3 = deps.sourceS3(assumed, job.source.region);
+    const firstKey = await checkListSource(sourceS3, job, checks);
+    await checkGetSource(sourceS3, job, firstKey, checks);
+  } else {
+    const why = 'not tested: the source role could not be assumed';
+    checks.push({ link: 'listSource', status: 'skipped', detail: why });
+    checks.push({ link: 'getSource', status: 'skipped', detail: why });
+  }
+  checks.push(await checkWriteDestination(deps.destinationS3, job));
+  checks.push(await checkStateTable(deps, job));
+  return { jobId: job.jobId, ok: checks.every((check) => check.status !== 'fail'), caller, checks };
+}
+
+async function callerArn(sts: STSClient): Promise<string | undefined> {
+  // GetCallerIdentity needs no permission; it fails only without usable credentials.
+  return sts
+    .send(new GetCallerIdentityCommand({}))
+    .then((identity) => identity.Arn)
+    .catch(() => undefined);
+}
+
+async function assumeRole(sts: STSClient, job: Job, externalId: string | undefined) {
+  const { Credentials: keys } = await sts.send(
+    new AssumeRoleCommand({
+      RoleArn: job.source.roleArn,
+      ExternalId: externalId,
+      RoleSessionName: roleSessionName(job.jobId, 'doctor'),
+      DurationSeconds: PROBE_SESSION_SECONDS,
+    }),
+  );
+  if (!keys?.AccessKeyId || !keys.SecretAccessKey) throw new Error('STS returned no credentials');
+  return {
+    accessKeyId: keys.AccessKeyId,
+    secretAccessKey: keys.SecretAccessKey,
+    sessionToken: keys.SessionToken,
+    expiration: keys.Expiration,
+  };
+}
+
+function isAccessDenied(error: unknown): boolean {
+  const { name, status } = awsErrorCode(error);
+  return name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403;
+}
+
+/**
+ * AWS words a refusal by the caller's own policy "... because no identity-based policy allows ..." or
+ * "... with an explicit deny in an identity-based policy"; a trust policy that refuses (wrong principal
+ * or wrong ExternalId: STS does not say which) gets no such reason.
+ */
+function refusedByCallerPolicy(error: unknown): boolean {
+  return /identity-based policy/i.test((error as Error)?.message ?? '');
+}
+
+async function checkAssumeRole(
+  sts: STSClient,
+  job: Job,
+  caller: string | undefined,
+  checks: DoctorCheck[],
+): Promise<AwsCredentialIdentity | undefined> {
+  const { roleArn, externalId } = job.source;
+  const who = caller ?? 'this identity';
+  let credentials: AwsCredentialIdentity;
+  try {
+    credentials = await assumeRole(sts, job, externalId);
+  } catch (error) {
+    checks.push(assumeRoleFailure(error, job, caller));
+    checks.push({
+      link: 'externalId',
+      status: 'skipped',
+      detail: refusedByCallerPolicy(error)
+        ? 'not tested: the caller may not call AssumeRole on the role'
+        : 'not told apart: STS refuses a wrong ExternalId and an untrusted caller alike',
+    });
+    return undefined;
+  }
+  checks.push({ link: 'assumeRole', status: 'ok', detail: `${who} assumed ${roleArn}` });
+
+  // A role that also opens without the ExternalId lets anyone it trusts be tricked into using it.
+  const withoutExternalId =
+    externalId === undefined ||
+    (await assumeRole(sts, job, undefined).then(
+      () => true,
+      () => false,
+    ));
+  if (!withoutExternalId) {
+    checks.push({
+      link: 'externalId',
+      status: 'ok',
+      detail: 'the role requires the ExternalId, and accepts the job’s',
+    });
+  } else {
+    checks.push({
+      link: 'externalId',
+      status: 'warn',
+      detail: externalId
+        ? 'the role can also be assumed WITHOUT an ExternalId: a confused-deputy risk'
+        : 'the job sets no ExternalId and the role does not require one: a confused-deputy risk',
+      fix:
+        `ask AccountA to add "Condition": {"StringEquals": {"sts:ExternalId": "<shared value>"}} to the trust ` +
+        `policy of ${roleArn} (source-account/template.yaml does)` +
+        (externalId ? '' : ', and set job.source.externalId to that value'),
+    });
+  }
+  return credentials;
+}
+
+function assumeRoleFailure(error: unknown, job: Job, caller: string | undefined): DoctorCheck {
+  const { roleArn, externalId } = job.source;
+  const who = caller ?? 'this identity';
+  if (!isAccessDenied(error)) {
+    return {
+      link: 'assumeRole',
+      status: 'fail',
+      detail: `AssumeRole into ${roleArn} failed: ${describeError(error)}`,
+      fix: caller
+        ? 'check job.source.roleArn'
+        : 'no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID',
+    };
+  }
+  if (refusedByCallerPolicy(error)) {
+    return {
+      link: 'assumeRole',
+      status: 'fail',
+      detail: `the caller's permission: ${who} may not call sts:AssumeRole on ${roleArn}`,
+      fix:
+        `allow "sts:AssumeRole" on "${roleArn}" in the policy of ${who} ` +
+        '(template.yaml grants it for SourceRoleArn and SourceRoleArns)',
+    };
+  }
+  const account = caller?.split(':')[4] ?? '<this account>';
+  return {
+    link: 'assumeRole',
+    status: 'fail',
+    detail: `the role's trust policy: ${roleArn} refuses ${who}${externalId ? ' with this ExternalId' : ''}`,
+    fix:
+      `ask AccountA to check the trust policy of ${roleArn}: "Principal": {"AWS": "arn:aws:iam::${account}:root"} ` +
+      `(or ${who}), and an sts:ExternalId condition equal to job.source.externalId ` +
+      `(${externalId ? `"${externalId}"` : 'which the job leaves unset'}); also that the role exists`,
+  };
+}
+
+async function checkListSource(s3: S3Client, job: Job, checks: DoctorCheck[]) {
+  const { bucket, prefix, roleArn } = job.source;
+  const where = `s3://${bucket}/${prefix}`;
+  try {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }),
+    );
+    const first = page.Contents?.[0];
+    checks.push({
+      link: 'listSource',
+      status: 'ok',
+      detail: `listed ${where}${first?.Key ? '' : ' (empty)'}`,
+    });
+    return first;
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    const missing = name === 'NoSuchBucket' || status === 404;
+    checks.push({
+      link: 'listSource',
+      status: 'fail',
+      detail: missing
+        ? `source bucket "${bucket}" does not exist`
+        : `${roleArn} may not list ${where}: ${describeError(error)}`,
+      fix: missing
+        ? 'check job.source.bucket'
+        : `ask AccountA to allow s3:ListBucket on arn:aws:s3:::${bucket} in the role's policy`,
+    });
+    return undefined;
+  }
+}
+
+async function checkGetSource(
+  s3: S3Client,
+  job: Job,
+  first: { Key?: string; StorageClass?: string } | undefined,
+  checks: DoctorCheck[],
+): Promise<void> {
+  const { bucket, prefix, roleArn } = job.source;
+  if (checks.at(-1)?.status === 'fail') {
+    checks.push({ link: 'getSource', status: 'skipped', detail: 'not tested: listing failed' });
+    return;
+  }
+  if (!first?.Key) {
+    checks.push({ link: 'getSource', status: 'skipped', detail: 'no object to test GetObject with' });
+    return;
+  }
+  const key = first.Key;
+  try {
+    // One byte is enough to prove s3:GetObject (and any KMS decrypt it needs).
+    await s3
+      .send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }))
+      .then((object) => object.Body?.transformToByteArray());
+    checks.push({ link: 'getSource', status: 'ok', detail: `read the first byte of s3://${bucket}/${key}` });
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'InvalidRange' || status === 416) {
+      // A zero-byte object has no byte 0; S3 checked the permission before the range.
+      checks.push({ link: 'getSource', status: 'ok', detail: `s3://${bucket}/${key} is readable (empty)` });
+    } else if (name === 'InvalidObjectState') {
+      checks.push({
+        link: 'getSource',
+        status: 'skipped',
+        detail: `s3://${bucket}/${key} is archived (${first.StorageClass}); no readable object to test with`,
+      });
+    } else {
+      checks.push({
+        link: 'getSource',
+        status: 'fail',
+        detail: `${roleArn} may not read s3://${bucket}/${key}: ${describeError(error)}`,
+        fix:
+          `ask AccountA to allow s3:GetObject on arn:aws:s3:::${bucket}/${prefix}* in the role's policy ` +
+          '(and kms:Decrypt on the key, if the bucket uses SSE-KMS)',
+      });
+    }
+  }
+}
+
+async function checkWriteDestination(s3: S3Client, job: Job): Promise<DoctorCheck> {
+  const { bucket } = job.destination;
+  const key = `${PROBE_PREFIX}${job.jobId}-${randomBytes(6).toString('hex')}`;
+  try {
+    await s3.send(
+      // If-None-Match: the probe never replaces an object, whatever its name.
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: 'cross-account-sync doctor probe',
+        IfNoneMatch: '*',
+      }),
+    );
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    const missing = name === 'NoSuchBucket' || status === 404;
+    return {
+      link: 'writeDestination',
+      status: 'fail',
+      detail: missing
+        ? `destination bucket "${bucket}" does not exist`
+        : `this identity may not write s3://${bucket}: ${describeError(error)}`,
+      fix: missing
+        ? 'check job.destination.bucket, or deploy template.yaml with DestinationBucketName empty to create one'
+        : `allow s3:PutObject on arn:aws:s3:::${bucket}/* (template.yaml grants it to the function)`,
+    };
+  }
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    return {
+      link: 'writeDestination',
+      status: 'warn',
+      detail: `wrote s3://${bucket}/${key} but could not delete it: ${describeError(error)}`,
+      fix: 'delete the probe by hand; mirror jobs also need s3:DeleteObject on the bucket',
+    };
+  }
+  return { link: 'writeDestination', status: 'ok', detail: `wrote and deleted s3://${bucket}/${key}` };
+}
+
+async function checkStateTable(deps: DoctorDependencies, job: Job): Promise<DoctorCheck> {
+  const { tableName } = deps;
+  if (!tableName) {
+    return {
+      link: 'stateTable',
+      status: 'fail',
+      detail: 'STATE_TABLE_NAME is not set',
+      fix: "set STATE_TABLE_NAME to the stack's StateTableName output",
+    };
+  }
+  try {
+    const { Item: lease } = await DynamoDBDocumentClient.from(deps.dynamodb).send(
+      new GetCommand({ TableName: tableName, Key: { pk: `job#${job.jobId}`, sk: 'lease' } }),
+    );
+    const held = typeof lease?.expiresAt === 'number' && lease.expiresAt > Date.now();
+    return {
+      link: 'stateTable',
+      status: 'ok',
+      detail: `table ${tableName} answers; the job's lease is ${held ? `held by run ${lease?.owner}` : 'free'}`,
+    };
+  } catch (error) {
+    const { name } = awsErrorCode(error);
+    if (name === 'ResourceNotFoundException') {
+      return {
+        link: 'stateTable',
+        status: 'fail',
+        detail: `table ${tableName} does not exist (in this account and region)`,
+        fix: "set STATE_TABLE_NAME to the stack's StateTableName output, and AWS_REGION to the stack's region",
+      };
+    }
+    return {
+      link: 'stateTable',
+      status: 'fail',
+      detail: `table ${tableName} did not answer: ${describeError(error)}`,
+      fix: `allow dynamodb:GetItem, Query, PutItem, UpdateItem and DeleteItem on table ${tableName}`,
+    };
+  }
+}
