@@ -20,10 +20,28 @@ function props(id: string): Record<string, Yaml> {
   return resource(id).Properties ?? {};
 }
 
-/** Every IAM statement an inline policy of the function grants (SAM policy templates excluded). */
-function functionStatements(): Array<{ Action: string | string[]; Resource: unknown }> {
+type Statement = { Sid?: string; Action: string | string[]; Resource: unknown };
+
+/**
+ * Every IAM statement an inline policy of the function grants (SAM policy templates excluded), with
+ * conditional ones (`Fn::If` [condition, statement, AWS::NoValue]) taken as granted.
+ */
+function functionStatements(): Statement[] {
   const policies = props('SyncFunction').Policies as Array<Record<string, Yaml>>;
-  return policies.flatMap((policy) => policy.Statement ?? []);
+  return policies
+    .flatMap((policy) => policy.Statement ?? [])
+    .map((statement: Yaml) => (statement['Fn::If'] ? statement['Fn::If'][1] : statement));
+}
+
+const METRICS = {
+  namespace: 'CrossAccountSync',
+  dimension: { Name: 'service', Value: 'cross-account-sync' },
+};
+
+function alarmsOn(namespace: string): Array<Record<string, Yaml>> {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties?.Namespace === namespace)
+    .map((r) => r.Properties ?? {});
 }
 
 describe('template.yaml and source-account/template.yaml', () => {
@@ -131,11 +149,13 @@ describe('template.yaml and source-account/template.yaml', () => {
     );
   });
 
-  it('lets the function assume only the SourceRoleArn parameter, and grants no wildcard actions', () => {
+  it('lets the function assume only the SourceRoleArn and SourceRoleArns roles, and grants no wildcard actions', () => {
     const statements = functionStatements();
     const assume = statements.filter((s) => [s.Action].flat().includes('sts:AssumeRole'));
-    expect(assume).toHaveLength(1);
-    expect(assume[0]?.Resource).toEqual({ Ref: 'SourceRoleArn' });
+    expect(assume.map((s) => s.Resource)).toEqual([{ Ref: 'SourceRoleArn' }, { Ref: 'SourceRoleArns' }]);
+    const extraRoles = (props('SyncFunction').Policies[0].Statement as Yaml[]).find((s) => s['Fn::If']);
+    expect(extraRoles['Fn::If'][0]).toBe('HasExtraSourceRoles');
+    expect(extraRoles['Fn::If'][2]).toEqual({ Ref: 'AWS::NoValue' });
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions.filter((action) => action.includes('*'))).toEqual([]);
     expect(new Set(actions)).toEqual(
@@ -147,6 +167,7 @@ describe('template.yaml and source-account/template.yaml', () => {
         's3:PutObject',
         's3:DeleteObject',
         's3:AbortMultipartUpload',
+        'events:PutEvents',
       ]),
     );
     const resourcesGranted = JSON.stringify(statements.map((s) => s.Resource));
@@ -165,5 +186,104 @@ describe('template.yaml and source-account/template.yaml', () => {
     const actions = role.Policies.flatMap((p: Yaml) => p.PolicyDocument.Statement).map((s: Yaml) => s.Action);
     expect(actions.sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
     expect(source.Parameters?.ExternalId).toMatchObject({ NoEcho: true, MinLength: 2 });
+  });
+
+  it('publishes metrics under CrossAccountSync and run events on the EventBusName bus only, traced by X-Ray', () => {
+    const fn = props('SyncFunction');
+
+    const publish = functionStatements().filter((s) => [s.Action].flat().includes('events:PutEvents'));
+
+    expect(fn.Tracing).toBe('Active');
+    expect(fn.Environment.Variables).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: METRICS.dimension.Value,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+      EVENT_BUS_NAME: { Ref: 'EventBusName' },
+    });
+    expect(template.Parameters?.EventBusName?.Default).toBe('default');
+    expect(publish).toEqual([
+      expect.objectContaining({
+        Resource: {
+          'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/\${EventBusName}`,
+        },
+      }),
+    ]);
+  });
+
+  it('alarms on failed objects, replication lag over the threshold, function errors and throttles', () => {
+    const sync = alarmsOn(METRICS.namespace);
+    const lambda = alarmsOn('AWS/Lambda');
+
+    expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual(['objectsFailed', 'replicationLag']);
+    for (const alarm of sync) expect(alarm.Dimensions).toEqual([METRICS.dimension]);
+    expect(sync.find((alarm) => alarm.MetricName === 'objectsFailed')).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(sync.find((alarm) => alarm.MetricName === 'replicationLag')).toMatchObject({
+      Statistic: 'Maximum',
+      Threshold: { Ref: 'ReplicationLagThresholdSeconds' },
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(lambda.map((alarm) => alarm.MetricName).sort()).toEqual(['Errors', 'Throttles']);
+    for (const alarm of lambda) {
+      expect(alarm.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SyncFunction' } }]);
+    }
+  });
+
+  it('notifies a created topic, or the AlarmTopicArn one, from every alarm', () => {
+    const alarms = [...alarmsOn(METRICS.namespace), ...alarmsOn('AWS/Lambda')];
+
+    expect(resource('AlarmTopic')).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'CreateAlarmTopic' });
+    expect(template.Conditions?.CreateAlarmTopic).toEqual({ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] });
+    for (const alarm of alarms) {
+      expect(alarm.AlarmActions).toEqual([
+        { 'Fn::If': ['CreateAlarmTopic', { Ref: 'AlarmTopic' }, { Ref: 'AlarmTopicArn' }] },
+      ]);
+    }
+  });
+
+  it('has a dashboard graphing every sync metric by its exact name and the function health', () => {
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, unknown];
+
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
+    const graphed = dashboard.widgets.flatMap((widget: Yaml) =>
+      widget.properties.metrics.map((metric: Yaml[]) => metric.filter((part) => typeof part === 'string')),
+    );
+    const names = graphed.map((metric: string[]) => (metric[0] === '...' ? undefined : metric[1]));
+
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'objectsCopied',
+        'objectsFailed',
+        'bytesCopied',
+        'runDuration',
+        'replicationLag',
+        'Errors',
+        'Throttles',
+      ]),
+    );
+    expect(graphed).toContainEqual([METRICS.namespace, 'objectsCopied', 'service', 'cross-account-sync']);
+  });
+
+  it('runs a second job from the same function with its own schedule and input, only when given', () => {
+    const schedule = resource('ExtraJobSchedule');
+    const role = props('JobSchedulerRole');
+
+    expect(schedule).toMatchObject({ Type: 'AWS::Scheduler::Schedule', Condition: 'HasExtraJob' });
+    expect(schedule.Properties?.Target).toMatchObject({
+      Arn: { 'Fn::GetAtt': ['SyncFunction', 'Arn'] },
+      RoleArn: { 'Fn::GetAtt': ['JobSchedulerRole', 'Arn'] },
+      Input: { Ref: 'ExtraJobInput' },
+      RetryPolicy: { MaximumRetryAttempts: 0 },
+    });
+    expect(template.Parameters?.ExtraJobInput).toMatchObject({ Default: '', NoEcho: true });
+    const invoke = role.Policies[0].PolicyDocument.Statement.find(
+      (s: Yaml) => s.Action === 'lambda:InvokeFunction',
+    );
+    expect(invoke.Resource).toEqual({ 'Fn::GetAtt': ['SyncFunction', 'Arn'] });
+    expect(role.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({
+      Service: 'scheduler.amazonaws.com',
+    });
   });
 });
