@@ -16,9 +16,11 @@ export type PlanStep =
  * Merge-joins the source listing with the ledger, both sorted by UTF-8 bytes, in one pass: O(N) time,
  * memory for one page of each, and no per-object DynamoDB read.
  *
- * A key is copied when it is new, when its ETag or size differs from the version last copied (this
- * catches same-size rewrites, and multipart objects whose LastModified predates the last run), or when
- * its last attempt failed. Keys only in the ledger were deleted at the source.
+ * A key is copied when it is new, when its ETag, size or LastModified differs from the version last
+ * copied, or when its last attempt failed. ETag catches same-size rewrites; LastModified is compared
+ * for *equality*, never as a watermark, so a multipart object whose LastModified predates the last run
+ * (S3 stamps the upload's start) is still caught, and so is a rewrite with the same bytes but new
+ * metadata, which keeps its ETag. Keys only in the ledger were deleted at the source.
  */
 export async function* planSteps(
   source: AsyncIterable<SourceObject>,
@@ -54,7 +56,11 @@ function decide(object: SourceObject, entry: LedgerEntry | undefined): PlanStep 
   if (ARCHIVED_STORAGE_CLASSES.has(object.storageClass)) return { action: 'archived', object };
   if (entry === undefined) return { action: 'copy', reason: 'new', object };
   if (entry.etag === undefined) return { action: 'copy', reason: 'retry', object, previous: entry };
-  if (entry.etag !== object.etag || entry.size !== object.size) {
+  if (
+    entry.etag !== object.etag ||
+    entry.size !== object.size ||
+    entry.lastModified !== object.lastModified.toISOString()
+  ) {
     return { action: 'copy', reason: 'changed', object, previous: entry };
   }
   return { action: 'unchanged', object };

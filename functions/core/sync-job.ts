@@ -83,6 +83,8 @@ export interface RunControl {
   runId?: string;
   leaseTtlMs?: number;
   onProgress?: (progress: SyncProgress) => void;
+  /** Tries and backoff per object (defaults in retry.ts). */
+  objectRetry?: { attempts?: number; baseBackoffMs?: number };
   /** Called once per object copied, in completion order. */
   onObjectCopied?: (copied: CopiedObject) => void;
 }
@@ -407,7 +409,7 @@ class Run {
             },
             this.control.signal,
           ),
-        { signal: this.control.signal },
+        { ...this.control.objectRetry, signal: this.control.signal },
       );
       await this.deps.state.putLedgerEntry(
         jobId,

@@ -7,12 +7,20 @@ async function* stream<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
 
+const LAST_MODIFIED = '2020-01-01T00:00:00.000Z';
 const object = (key: string, etag = `"${key}"`, size = 1, storageClass = 'STANDARD'): SourceObject => ({
   key,
   etag,
   size,
-  lastModified: new Date('2020-01-01T00:00:00Z'),
+  lastModified: new Date(LAST_MODIFIED),
   storageClass,
+});
+/** What the ledger holds after copying `object(key)`. */
+const copied = (key: string, etag = `"${key}"`, size = 1) => ({
+  key,
+  etag,
+  size,
+  lastModified: LAST_MODIFIED,
 });
 
 async function plan(source: SourceObject[], ledger: LedgerEntry[]) {
@@ -28,11 +36,7 @@ describe('planSteps', () => {
   it('copies new keys, skips unchanged ones and reports keys gone from the source', async () => {
     const steps = await plan(
       [object('a'), object('b'), object('d')],
-      [
-        { key: 'a', etag: '"a"', size: 1 },
-        { key: 'c', etag: '"c"', size: 1 },
-        { key: 'd', etag: '"d"', size: 1 },
-      ],
+      [copied('a'), copied('c'), copied('d')],
     );
     expect(steps).toEqual(['unchanged a', 'copy:new b', 'deleted c', 'unchanged d']);
   });
@@ -68,7 +72,7 @@ describe('planSteps', () => {
 
   it('merges in UTF-8 byte order, where JavaScript string order differs', async () => {
     // Sorted by bytes: 'a！' (EF BC 81) comes before 'a😀' (F0 9F 98 80).
-    const steps = await plan([object('a！'), object('a😀')], [{ key: 'a😀', etag: '"a😀"', size: 1 }]);
+    const steps = await plan([object('a！'), object('a😀')], [copied('a😀')]);
     expect(steps).toEqual(['copy:new a！', 'unchanged a😀']);
   });
 
