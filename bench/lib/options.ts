@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util';
+import { RESULTS_DIR } from './bundle.js';
+
+/** What one `npm run bench` does. */
+export interface BenchOptions {
+  workloads: number[];
+  runs: number;
+  concurrency: number;
+  smallCount: number;
+  smallKib: number;
+  largeCount: number;
+  largeMib: number;
+  bigMib: number;
+  noChangeCount: number;
+  noChangeKib: number;
+  /** Peers to run besides the sync and its baselines; a missing one is installed, or skipped. */
+  peers: ('rclone' | 'aws-cli')[];
+  install: boolean;
+  outDir: string;
+  quick: boolean;
+}
+
+export const USAGE = `npm run bench -- [flags]
+
+  --quick              tiny sizes, 1 run: a smoke test of the harness (about a minute)
+  --workloads 1,2,3,4  which workloads to run (default all)
+  --runs N             runs per tool and workload; figures are the median (default 3)
+  --concurrency N      objects in flight for every tool (default 16, the sync's default)
+  --small-count N      workload 1: objects (default 2000)       --small-kib N   their size (16)
+  --large-count N      workload 2: objects (default 8)          --large-mib N   their size (64)
+  --big-mib N          workload 3: the one big object (default 1024)
+  --nochange-count N   workload 4: objects (default 20000)      --nochange-kib N their size (1)
+  --peers LIST         rclone,aws-cli (default both); "none" runs only the sync and its baselines
+  --no-install         do not apt-get install missing peers; skip them instead
+  --out DIR            where latest.json, latest.md and latest.svg go (default bench/results)`;
+
+const QUICK = {
+  runs: 1,
+  smallCount: 40,
+  smallKib: 16,
+  largeCount: 2,
+  largeMib: 6,
+  bigMib: 24,
+  noChangeCount: 300,
+  noChangeKib: 1,
+};
+
+const DEFAULTS = {
+  runs: 3,
+  smallCount: 2000,
+  smallKib: 16,
+  largeCount: 8,
+  largeMib: 64,
+  bigMib: 1024,
+  noChangeCount: 20000,
+  noChangeKib: 1,
+};
+
+export class UsageError extends Error {}
+
+/** Parses the command line; throws UsageError naming the bad flag. */
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      workloads: { type: 'string' },
+      runs: { type: 'string' },
+      concurrency: { type: 'string' },
+      'small-count': { type: 'string' },
+      'small-kib': { type: 'string' },
+      'large-count': { type: 'string' },
+      'large-mib': { type: 'string' },
+      'big-mib': { type: 'string' },
+      'nochange-count': { type: 'string' },
+      'nochange-kib': { type: 'string' },
+      peers: { type: 'string' },
+      'no-install': { type: 'boolean' },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const base = values.quick ? QUICK : DEFAULTS;
+  const int = (flag: keyof typeof values, fallback: number, min = 1) => {
+    const raw = values[flag];
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) {
+      throw new UsageError(`--${flag} must be an integer ≥ ${min}, got "${raw}"`);
+    }
+    return value;
+  };
+  const workloads = (values.workloads ?? '1,2,3,4').split(',').map((item) => Number(item.trim()));
+  if (workloads.some((item) => ![1, 2, 3, 4].includes(item))) {
+    throw new UsageError(`--workloads takes numbers 1-4 separated by commas, got "${values.workloads}"`);
+  }
+  const peerList = values.peers === 'none' ? [] : (values.peers ?? 'rclone,aws-cli').split(',');
+  for (const peer of peerList) {
+    if (peer !== 'rclone' && peer !== 'aws-cli') {
+      throw new UsageError(`--peers takes rclone, aws-cli or none, got "${peer}"`);
+    }
+  }
+  const largeMib = int('large-mib', base.largeMib);
+  if (largeMib < 2) throw new UsageError('--large-mib must be at least 2, so the objects go multipart');
+  return {
+    workloads: [...new Set(workloads)].sort(),
+    runs: int('runs', base.runs),
+    concurrency: int('concurrency', 16),
+    smallCount: int('small-count', base.smallCount),
+    smallKib: int('small-kib', base.smallKib),
+    largeCount: int('large-count', base.largeCount),
+    largeMib,
+    bigMib: int('big-mib', base.bigMib),
+    noChangeCount: int('nochange-count', base.noChangeCount),
+    noChangeKib: int('nochange-kib', base.noChangeKib, 0),
+    peers: peerList as BenchOptions['peers'],
+    install: !values['no-install'],
+    outDir: values.out ?? RESULTS_DIR,
+    quick: Boolean(values.quick),
+  };
+}

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const QUICK_TIMEOUT_MS = 240_000; // about 40 s on an idle 2-core machine; other test files may share it
+
+interface Range {
+  min: number;
+  median: number;
+  max: number;
+}
+
+interface Report {
+  workloads: {
+    id: number;
+    name: string;
+    objects: number;
+    tools: {
+      tool: string;
+      wallSeconds: Range;
+      objectsPerSecond: Range;
+      megabytesPerSecond: Range;
+      peakRssMb: Range;
+      requests: Record<'LIST' | 'GET' | 'PUT' | 'POST' | 'HEAD', Range>;
+      dynamodb?: { readCapacityUnits: Range; writeCapacityUnits: Range };
+    }[];
+  }[];
+  targets: { workload: number; target: string; met: boolean }[];
+}
+
+describe('npm run bench -- --quick', () => {
+  let outDir = '';
+  afterAll(async () => {
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it(
+    'runs every workload end to end and writes the JSON, Markdown and chart reports',
+    async () => {
+      // prepare: its own sandbox and output folder; peers that are not installed are skipped, not installed
+      outDir = await mkdtemp(join(tmpdir(), 'bench-test-'));
+      const peers = ['/usr/bin/rclone', '/usr/bin/aws'].filter((binary) => !existsSync(binary));
+      if (peers.length > 0)
+        console.warn(`bench smoke test: ${peers.join(', ')} not installed; those peers are skipped`);
+
+      // act
+      await run(
+        process.execPath,
+        ['--import', 'tsx', 'bench/bench.ts', '--quick', '--no-install', '--out', outDir],
+        {
+          maxBuffer: 16 * 1024 * 1024,
+        },
+      );
+
+      // assess
+      const report = JSON.parse(await readFile(join(outDir, 'latest.json'), 'utf8')) as Report;
+      expect(report.workloads.map((workload) => workload.id)).toEqual([1, 2, 3, 4]);
+      for (const workload of report.workloads) {
+        const tools = workload.tools.map((tool) => tool.tool);
+        expect(tools).toContain('cross-account-sync');
+        expect(tools).toContain(workload.id === 4 ? 'bare-listing' : 'ceiling');
+        for (const tool of workload.tools) {
+          for (const figure of [tool.wallSeconds, tool.objectsPerSecond, tool.peakRssMb]) {
+            expect(figure.min).toBeGreaterThan(0);
+            expect(figure.min).toBeLessThanOrEqual(figure.median);
+            expect(figure.median).toBeLessThanOrEqual(figure.max);
+          }
+          expect(tool.requests.LIST.median + tool.requests.GET.median).toBeGreaterThan(0);
+        }
+        const sync = workload.tools.find((tool) => tool.tool === 'cross-account-sync');
+        if (workload.id === 4) {
+          expect(sync?.requests.GET.median).toBe(0);
+          expect(sync?.dynamodb?.readCapacityUnits.median).toBeGreaterThan(0);
+        } else {
+          expect(sync?.requests.GET.median).toBeGreaterThanOrEqual(workload.objects);
+          expect(sync?.dynamodb?.writeCapacityUnits.median).toBeGreaterThan(0);
+        }
+      }
+      expect(report.targets.length).toBeGreaterThan(0);
+      expect(await readFile(join(outDir, 'latest.md'), 'utf8')).toContain('| cross-account-sync |');
+      expect(await readFile(join(outDir, 'latest.svg'), 'utf8')).toMatch(/^<svg [^>]*>/);
+    },
+    QUICK_TIMEOUT_MS,
+  );
+});
