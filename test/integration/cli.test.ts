@@ -1,0 +1,136 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { Job } from '../../functions/core/job.js';
+import { sandboxEnv } from '../../sandbox/sandbox.js';
+import { isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
+
+const { sandbox, producer, consumer } = useSandbox();
+const source = sandbox.accountA.bucket;
+const jobDir = mkdtempSync(join(tmpdir(), 'cross-account-sync-cli-'));
+
+/** Runs the installed bin, as `npx cross-account-sync` does, acting as AccountB's syncer in the sandbox. */
+async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', ['bin/cross-account-sync.mjs', ...args], {
+      env: { ...process.env, ...sandboxEnv(sandbox) },
+    });
+    return { status: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { status: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+function writeJob(job: Job): string {
+  const path = join(jobDir, `${job.jobId}.json`);
+  writeFileSync(path, JSON.stringify(job));
+  return path;
+}
+
+describe('cross-account-sync CLI against the sandbox', () => {
+  it('run --json prints the run summary as one document and exits 0 when every object copied', async () => {
+    const job = isolatedJob(sandbox, 'cli-run');
+    await putObject(producer, source, `${job.source.prefix}a.txt`, 'a');
+    await putObject(producer, source, `${job.source.prefix}b.txt`, 'bb');
+
+    const { status, stdout } = await cli('run', writeJob(job), '--json');
+
+    expect(status).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      jobId: job.jobId,
+      status: 'complete',
+      copied: 2,
+      failed: 0,
+      bytes: 3,
+    });
+  });
+
+  it('run exits 1 when objects failed, and status then shows the run, the failing key and a free lease', async () => {
+    const job = isolatedJob(sandbox, 'cli-failed');
+    // The destination prefix is longer than the source's, so this key's copy would exceed S3's 1,024 bytes.
+    const longKey = `${job.source.prefix}${'k'.repeat(1000 - job.source.prefix.length)}`;
+    await putObject(producer, source, longKey, 'too long a name at the destination');
+    await putObject(producer, source, `${job.source.prefix}fine.txt`, 'fine');
+    const path = writeJob({
+      ...job,
+      destination: { ...job.destination, prefix: `${job.destination.prefix}${'d'.repeat(40)}/` },
+    });
+
+    const run = await cli('run', path, '--json');
+    const status = await cli('status', path, '--json');
+    const human = await cli('status', '--job-id', job.jobId);
+
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ copied: 1, failed: 1 });
+    expect(status.status).toBe(0);
+    const [report] = JSON.parse(status.stdout).jobs;
+    expect(report).toMatchObject({
+      jobId: job.jobId,
+      lastRun: { runId: JSON.parse(run.stdout).runId, copied: 1, failed: 1 },
+      failureCount: 1,
+      failures: [{ key: longKey, attempts: expect.any(Number) }],
+      lease: { held: false },
+    });
+    expect(human.stdout).toMatch(new RegExp(`${job.jobId}\\s+complete`));
+    expect(human.stdout).toContain('failing keys');
+  });
+
+  it('plan shows new and changed objects with their reason, and copies nothing', async () => {
+    const job = isolatedJob(sandbox, 'cli-plan');
+    const at = (name: string) => `${job.source.prefix}${name}`;
+    await putObject(producer, source, at('same.txt'), 'same');
+    await putObject(producer, source, at('rewritten.txt'), 'version 1');
+    const path = writeJob(job);
+    await cli('run', path, '--json');
+    await putObject(producer, source, at('rewritten.txt'), 'version 2'); // same size, new bytes
+    await putObject(producer, source, at('added.txt'), 'new');
+
+    const plan = await cli('plan', path, '--json');
+    const human = await cli('plan', path);
+
+    expect(plan.status).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({
+      totals: { copy: 2, new: 1, changed: 1, unchanged: 1 },
+      items: [
+        { key: at('added.txt'), action: 'copy', reason: 'new' },
+        { key: at('rewritten.txt'), action: 'copy', reason: 'changed' },
+      ],
+    });
+    expect(human.stdout).toContain('copy (changed)');
+    expect((await listKeys(consumer, job.destination.bucket, job.destination.prefix)).sort()).toEqual([
+      `${job.destination.prefix}rewritten.txt`,
+      `${job.destination.prefix}same.txt`,
+    ]);
+  });
+
+  it('doctor exits 3 and marks the broken link with its fix when the ExternalId is wrong', async () => {
+    const job = isolatedJob(sandbox, 'cli-doctor');
+    const path = writeJob({ ...job, source: { ...job.source, externalId: 'wrong-external-id' } });
+
+    const json = await cli('doctor', path, '--json');
+    const human = await cli('doctor', path);
+
+    expect(json.status).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      checks: expect.arrayContaining([expect.objectContaining({ link: 'assumeRole', status: 'fail' })]),
+    });
+    expect(human.status).toBe(3);
+    expect(human.stdout).toMatch(/✘ caller may assume the source role: .*\n {4}fix: .*"wrong-external-id"/);
+    expect(human.stdout).toContain('✔ the destination is writable');
+  });
+
+  it('run exits 3 with the cause on stdout as JSON when the source role refuses', async () => {
+    const job = isolatedJob(sandbox, 'cli-refused');
+    const path = writeJob({ ...job, source: { ...job.source, externalId: 'wrong-external-id' } });
+
+    const { status, stdout } = await cli('run', path, '--json');
+
+    expect(status).toBe(3);
+    expect(JSON.parse(stdout).error).toMatchObject({ name: 'AssumeRoleError', exitCode: 3 });
+  });
+});

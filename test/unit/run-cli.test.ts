@@ -1,0 +1,137 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { drawProgress } from '../../cli/draw-progress.js';
+import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
+import { parseArguments } from '../../cli/parse-arguments.js';
+import { runCli } from '../../cli/run-cli.js';
+import {
+  AssumeRoleError,
+  BucketAccessError,
+  JobAlreadyRunningError,
+  LeaseLostError,
+} from '../../functions/core/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cross-account-sync-unit-'));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Runs the CLI with captured output and no AWS environment at all. */
+async function cli(...argv: string[]) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const exitCode = await runCli(argv, {
+    stdout: (text) => stdout.push(text),
+    stderr: (text) => stderr.push(text),
+    interactive: false,
+    env: {},
+  });
+  return { exitCode, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+}
+
+describe('parseArguments', () => {
+  it('reads each command with its own options', () => {
+    expect(parseArguments(['run', 'job.json', '--json', '--no-progress'])).toEqual({
+      command: 'run',
+      jobFile: 'job.json',
+      json: true,
+      sandbox: false,
+      progress: false,
+    });
+    expect(parseArguments(['plan', 'job.json', '--limit', '5'])).toMatchObject({ command: 'plan', limit: 5 });
+    expect(parseArguments(['status', 'a.json', '--job-id', 'x', '--job-id', 'y'])).toMatchObject({
+      jobFiles: ['a.json'],
+      jobIds: ['x', 'y'],
+    });
+    expect(parseArguments(['doctor', 'job.json', '--sandbox'])).toMatchObject({
+      command: 'doctor',
+      sandbox: true,
+    });
+    expect(parseArguments([])).toEqual({ command: 'help' });
+  });
+
+  it.each([
+    [['frob'], /unknown command "frob"/],
+    [['run'], /run needs exactly one job file, got 0/],
+    [['run', 'a.json', 'b.json'], /got 2/],
+    [['status'], /status needs a job file or --job-id/],
+    [['doctor', 'job.json', '--limit', '3'], /--limit does not apply to doctor/],
+    [['plan', 'job.json', '--limit', 'many'], /--limit must be a whole number/],
+    [['run', 'job.json', '--verbose'], /Unknown option '--verbose'/],
+  ])('refuses %j with a usage error', (argv, message) => {
+    expect(() => parseArguments(argv)).toThrow(message);
+    expect(() => parseArguments(argv)).toThrow(UsageError);
+  });
+});
+
+describe('exitCodeFor', () => {
+  it('maps each kind of failure to the documented exit code', () => {
+    expect(exitCodeFor(new UsageError('x'))).toBe(EXIT.usage);
+    expect(exitCodeFor(new AssumeRoleError('x'))).toBe(EXIT.access);
+    expect(exitCodeFor(new BucketAccessError('x'))).toBe(EXIT.access);
+    expect(exitCodeFor(Object.assign(new Error('x'), { name: 'ResourceNotFoundException' }))).toBe(
+      EXIT.access,
+    );
+    expect(exitCodeFor(new JobAlreadyRunningError('x'))).toBe(EXIT.alreadyRunning);
+    expect(exitCodeFor(new LeaseLostError('x'))).toBe(EXIT.unexpected);
+    expect(exitCodeFor(new TypeError('x'))).toBe(EXIT.unexpected);
+  });
+});
+
+describe('runCli', () => {
+  it('exits 2 naming every bad field of an invalid job, as one JSON document with --json', async () => {
+    const path = file('invalid.json', JSON.stringify({ jobId: 'bad id', source: {}, destination: {} }));
+
+    const { exitCode, stdout, stderr } = await cli('run', path, '--json');
+
+    expect(exitCode).toBe(EXIT.usage);
+    expect(stderr).toBe('');
+    const { error } = JSON.parse(stdout);
+    expect(error).toMatchObject({ name: 'JobValidationError', exitCode: 2 });
+    expect(error.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^job\.jobId /),
+        expect.stringMatching(/^job\.source\.roleArn /),
+      ]),
+    );
+  });
+
+  it('exits 2 on a job file that is missing or not JSON, with the message on stderr', async () => {
+    const missing = await cli('plan', join(dir, 'nope.json'));
+    const notJson = await cli('doctor', file('broken.json', '{"jobId":'));
+
+    expect(missing).toMatchObject({ exitCode: EXIT.usage, stdout: '' });
+    expect(missing.stderr).toMatch(/^error: cannot read job file .*nope\.json/);
+    expect(notJson.exitCode).toBe(EXIT.usage);
+    expect(notJson.stderr).toMatch(/is not JSON/);
+  });
+
+  it('exits 2 before any AWS call when STATE_TABLE_NAME is not set', async () => {
+    const { exitCode, stderr } = await cli('status', '--job-id', 'nightly');
+
+    expect(exitCode).toBe(EXIT.usage);
+    expect(stderr).toMatch(/STATE_TABLE_NAME is not set/);
+  });
+
+  it('prints the usage with the exit codes for help', async () => {
+    const { exitCode, stdout } = await cli('help');
+
+    expect(exitCode).toBe(EXIT.ok);
+    expect(stdout).toMatch(/Exit codes: 0 ok, 1 run finished with failed objects, 2 usage/);
+  });
+});
+
+describe('drawProgress', () => {
+  it('fills the bar with settled keys against keys listed so far', () => {
+    const line = drawProgress({ listed: 10, copied: 3, skipped: 2, failed: 0, bytes: 2048, inFlight: 4 });
+
+    expect(line).toBe(
+      `[${'#'.repeat(12)}${'-'.repeat(12)}] 5/10 listed  copied 3  skipped 2  failed 0  2.0 KiB  in flight 4`,
+    );
+  });
+});
