@@ -31,6 +31,8 @@ export interface CopyRequest {
   previousDestinationEtag?: string;
   /** Overwrite whatever is at the destination (mirror jobs). */
   overwrite: boolean;
+  /** A write of this key that a run started and never recorded (the ledger's intent). */
+  interruptedWrite?: { size: number; since: string };
 }
 
 /** What was verified and written. */
@@ -61,20 +63,40 @@ export async function copyObject(
   request: CopyRequest,
   signal?: AbortSignal,
 ): Promise<CopyResult> {
-  const source = await getSource(clients.sourceS3, request, signal);
-  const condition = writeCondition(request);
-  try {
-    return await upload(clients.destinationS3, request, source, condition, signal);
-  } catch (error) {
-    // The copy this sync wrote earlier is gone (a consumer moved it): writing where nothing is replaces
-    // nothing, so try once more as a new object.
-    if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
-      const again = await getSource(clients.sourceS3, request, signal);
-      return upload(clients.destinationS3, request, again, { IfNoneMatch: '*' }, signal);
+  let condition = writeCondition(request);
+  for (let attempt = 1; ; attempt += 1) {
+    const source = await getSource(clients.sourceS3, request, signal);
+    try {
+      return await upload(clients.destinationS3, request, source, condition, signal);
+    } catch (error) {
+      const retry = attempt === 1 ? conditionForSecondAttempt(error, condition, request) : undefined;
+      if (!retry) throw error;
+      condition = retry;
     }
-    throw error;
   }
 }
+
+/**
+ * When a conditional write was refused, whether one more attempt under another condition is safe:
+ * - the copy this sync wrote earlier is gone (a consumer moved it): write where nothing is;
+ * - the destination holds what an interrupted run of this job wrote (its intent is in the ledger, and
+ *   the object is the size it was writing and no older than the intent): replace exactly that object.
+ */
+function conditionForSecondAttempt(
+  error: unknown,
+  condition: WriteCondition,
+  request: CopyRequest,
+): WriteCondition | undefined {
+  if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') return { IfNoneMatch: '*' };
+  const interrupted = request.interruptedWrite;
+  if (!(error instanceof DestinationOccupiedError) || !interrupted || !error.found) return undefined;
+  const { etag, size, lastModified } = error.found;
+  const writtenAfterIntent = lastModified.getTime() >= Date.parse(interrupted.since) - CLOCK_SKEW_MS;
+  return size === interrupted.size && writtenAfterIntent ? { IfMatch: etag } : undefined;
+}
+
+/** Allowance between this machine's clock and S3's (which also truncates LastModified to seconds). */
+const CLOCK_SKEW_MS = 5_000;
 
 type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
 
@@ -160,10 +182,19 @@ async function upload(
     result = await transfer.done();
   } catch (error) {
     if (signal?.aborted) await abortMultipartUpload(s3, request, transfer);
-    const adopted = isPreconditionFailure(error) ? await adoptIdenticalCopy(s3, request, hashing) : undefined;
+    if (!isPreconditionFailure(error)) {
+      hashing.destroy();
+      throw explainUploadFailure(error, where);
+    }
+    const found = await inspectDestination(s3, request);
+    const adopted = found && adoptIdenticalCopy(request, hashing, found);
     hashing.destroy();
     if (adopted) return adopted;
-    throw explainUploadFailure(error, where);
+    throw new DestinationOccupiedError(
+      `${where} holds an object this sync did not write, so it was left untouched. ` +
+        'Delete or move it, or set options.mirror to let the sync overwrite it',
+      { cause: error, found },
+    );
   } finally {
     signal?.removeEventListener('abort', abort);
   }
@@ -204,38 +235,64 @@ function verifySourceBytes(request: CopyRequest, source: GetObjectCommandOutput,
   return digests;
 }
 
-/**
- * A conditional write was refused because the destination already holds something. If that something is
- * byte for byte this source version (a run that stored it and was killed before recording it in the
- * ledger), record it as copied instead of calling it foreign: nothing is overwritten and nothing is
- * uploaded twice. The comparison uses the ETag S3 stored against the MD5s computed while streaming.
- */
-async function adoptIdenticalCopy(
+/** What is at the destination key now, or undefined if it cannot be read. */
+async function inspectDestination(
   s3: S3Client,
   request: CopyRequest,
-  hashing: HashingStream,
-): Promise<CopyResult | undefined> {
-  if (!hashing.writableFinished || hashing.bytes !== request.size) return undefined;
+): Promise<DestinationObject | undefined> {
   const head = await s3
     .send(new HeadObjectCommand({ Bucket: request.destinationBucket, Key: request.destinationKey }))
     .catch(() => undefined);
-  if (
-    !head?.ETag ||
-    head.ContentLength !== request.size ||
-    head.ServerSideEncryption?.startsWith('aws:kms')
-  ) {
-    return undefined;
-  }
+  if (!head?.ETag || head.ContentLength === undefined) return undefined;
+  return {
+    etag: head.ETag,
+    size: head.ContentLength,
+    lastModified: head.LastModified ?? new Date(0),
+    versionId: head.VersionId,
+    kms: head.ServerSideEncryption?.startsWith('aws:kms') ?? false,
+  };
+}
+
+/**
+ * A conditional write was refused because the destination already holds something. If that something is
+ * byte for byte this source version (a run that stored it and was killed before recording it in the
+ * ledger), record it as copied instead: nothing is overwritten and nothing is uploaded twice. The stored
+ * ETag is compared with the MD5s computed while streaming.
+ */
+function adoptIdenticalCopy(
+  request: CopyRequest,
+  hashing: HashingStream,
+  found: DestinationObject,
+): CopyResult | undefined {
+  if (!hashing.writableFinished || hashing.bytes !== request.size) return undefined;
+  if (found.size !== request.size || found.kms) return undefined;
   const digests = hashing.digests();
-  if (expectedEtag(head.ETag, digests) !== stripQuotes(head.ETag)) return undefined;
+  if (expectedEtag(found.etag, digests) !== stripQuotes(found.etag)) return undefined;
   return {
     bytes: hashing.bytes,
     sha256: digests.sha256,
-    destinationEtag: stripQuotes(head.ETag),
-    destinationVersionId: head.VersionId,
+    destinationEtag: stripQuotes(found.etag),
+    destinationVersionId: found.versionId,
     verifiedBy: 'etag-md5',
     adopted: true,
   };
+}
+
+interface DestinationObject {
+  etag: string;
+  size: number;
+  lastModified: Date;
+  versionId?: string;
+  kms: boolean;
+}
+
+/** The destination key is taken by an object this write may not replace (as far as this attempt knows). */
+class DestinationOccupiedError extends ObjectCopyError {
+  readonly found: DestinationObject | undefined;
+  constructor(message: string, options: ErrorOptions & { found: DestinationObject | undefined }) {
+    super(message, { ...options, retryable: false });
+    this.found = options.found;
+  }
 }
 
 /**
@@ -271,13 +328,6 @@ function explainUploadFailure(error: unknown, where: string): Error {
       cause: error,
       retryable: false,
     });
-  }
-  if (name === 'PreconditionFailed' || status === 412) {
-    return new ObjectCopyError(
-      `${where} holds an object this sync did not write, so it was left untouched. ` +
-        'Delete or move it, or set options.mirror to let the sync overwrite it',
-      { cause: error, retryable: false },
-    );
   }
   if (name === 'ConditionalRequestConflict' || status === 409) {
     return new ObjectCopyError(`${where} was written by someone else during the copy; retrying next run`, {

@@ -45,6 +45,11 @@ export interface LedgerEntry {
   verifiedBy?: 'etag-md5' | 'sdk-checksum';
   copiedAt?: string;
   runId?: string;
+  /**
+   * Written just before an upload starts and cleared when it is recorded: if the run dies in between,
+   * the next run knows the object at the destination may be this job's own unrecorded write.
+   */
+  pending?: { etag: string; size: number; since: string };
   /** Set while the last attempt at the current source version failed. */
   failure?: { reason: string; attempts: number; at: string; etag?: string };
 }

@@ -365,6 +365,7 @@ class Run {
     await this.#slots.acquire();
     if (large) await this.#largeSlots.acquire();
     this.progress.inFlight += 1;
+    this.control.onProgress?.(this.progress);
     const running = task()
       .catch((error: unknown) => {
         this.#fatal ??= error instanceof Error ? error : new Error(String(error));
@@ -385,12 +386,22 @@ class Run {
     const { object, previous } = step;
     const { jobId, source, destination, options } = this.job;
     const destinationKey = destinationKeyFor(object.key, source.prefix, destination.prefix);
+    const pending = previous?.pending;
     try {
       if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
         throw new ObjectCopyError(
           `destination key for "${object.key}" would exceed S3's ${MAX_KEY_BYTES}-byte limit: ` +
             'shorten job.destination.prefix',
           { retryable: false },
+        );
+      }
+      if (!options.mirror) {
+        // The intent: proof, after a crash, that an object at the destination may be this job's own.
+        const pending = { etag: object.etag, size: object.size, since: new Date().toISOString() };
+        await this.deps.state.putLedgerEntry(
+          jobId,
+          { ...previous, key: object.key, pending },
+          this.lease.fence,
         );
       }
       const result = await retryObjectCopy(
@@ -406,6 +417,7 @@ class Run {
               destinationKey,
               previousDestinationEtag: previous?.destinationEtag,
               overwrite: options.mirror,
+              interruptedWrite: previous?.pending,
             },
             this.control.signal,
           ),
@@ -455,7 +467,8 @@ class Run {
         return;
       }
       this.#notCopied(object.lastModified);
-      await this.#recordFailure(object.key, object.etag, previous, error);
+      // The attempt may have stored the object before failing, so its intent stays in the ledger.
+      await this.#recordFailure(object.key, object.etag, { ...previous, key: object.key, pending }, error);
     }
   }
 
