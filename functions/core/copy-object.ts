@@ -79,6 +79,7 @@ export async function copyObject(
 /**
  * When a conditional write was refused, whether one more attempt under another condition is safe:
  * - the copy this sync wrote earlier is gone (a consumer moved it): write where nothing is;
+ * - the job mirrors, so it may replace what is there: replace exactly the object it saw;
  * - the destination holds what an interrupted run of this job wrote (its intent is in the ledger, and
  *   the object is the size it was writing and no older than the intent): replace exactly that object.
  */
@@ -88,8 +89,10 @@ function conditionForSecondAttempt(
   request: CopyRequest,
 ): WriteCondition | undefined {
   if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') return { IfNoneMatch: '*' };
+  if (!(error instanceof DestinationOccupiedError)) return undefined;
+  if (request.overwrite) return error.found ? { IfMatch: error.found.etag } : {};
   const interrupted = request.interruptedWrite;
-  if (!(error instanceof DestinationOccupiedError) || !interrupted || !error.found) return undefined;
+  if (!interrupted || !error.found) return undefined;
   const { etag, size, lastModified } = error.found;
   const writtenAfterIntent = lastModified.getTime() >= Date.parse(interrupted.since) - CLOCK_SKEW_MS;
   return size === interrupted.size && writtenAfterIntent ? { IfMatch: etag } : undefined;
@@ -100,8 +103,11 @@ const CLOCK_SKEW_MS = 5_000;
 
 type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
 
+/**
+ * Writes are conditional even for mirror jobs: a refused write then shows whether the destination
+ * already holds these very bytes (adopted, not uploaded twice) before anything is replaced.
+ */
 function writeCondition(request: CopyRequest): WriteCondition {
-  if (request.overwrite) return {};
   if (request.previousDestinationEtag)
     return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
   return { IfNoneMatch: '*' };

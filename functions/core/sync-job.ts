@@ -227,6 +227,7 @@ class Run {
   #fatal: Error | undefined;
   /** LastModified of the oldest object that needed copying and was not copied. */
   #oldestPending: Date | undefined;
+  #deletesStarted = 0;
   lease: Lease;
   readonly manifest: RunManifest;
 
@@ -249,6 +250,8 @@ class Run {
   }
 
   async execute(started: number): Promise<RunSummary> {
+    // The store outlives the run (one per Lambda container), so its counters are read as a difference.
+    const capacityBefore = { ...this.deps.state.capacity };
     const checkpoint = await this.deps.state.readCheckpoint(this.job.jobId);
     this.#resumeAfter = checkpoint.resumeAfter;
     this.#lastCompletePass = checkpoint.lastCompletePass;
@@ -270,6 +273,8 @@ class Run {
     }
     await Promise.all(this.#inFlight);
     if (this.#fatal) throw this.#fatal;
+    // Copies cut off by the deadline are recorded as failed; the pass itself did not finish cleanly.
+    if (this.control.signal?.aborted) complete = false;
 
     const finishedAt = new Date().toISOString();
     const next: Checkpoint = complete
@@ -277,7 +282,10 @@ class Run {
       : { resumeAfter: this.#resumeAfter, lastCompletePass: this.#lastCompletePass };
     await this.deps.state.writeCheckpoint(this.job.jobId, next, this.lease.fence);
 
-    const capacity = this.deps.state.capacity;
+    const capacity = {
+      readCapacityUnits: this.deps.state.capacity.readCapacityUnits - capacityBefore.readCapacityUnits,
+      writeCapacityUnits: this.deps.state.capacity.writeCapacityUnits - capacityBefore.writeCapacityUnits,
+    };
     return {
       jobId: this.job.jobId,
       runId: this.control.runId,
@@ -494,13 +502,15 @@ class Run {
   async #propagateDelete(entry: LedgerEntry): Promise<void> {
     const { jobId, destination, options } = this.job;
     if (!options.mirror) return;
-    if (this.counts.deleted >= options.maxDeletesPerRun) {
+    // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
+    if (this.#deletesStarted >= options.maxDeletesPerRun) {
       this.log.warn('delete limit reached; the rest waits for the next run', {
         key: entry.key,
         maxDeletesPerRun: options.maxDeletesPerRun,
       });
       return;
     }
+    this.#deletesStarted += 1;
     if (entry.destinationKey) {
       await this.deps.destinationS3.send(
         new DeleteObjectCommand({ Bucket: destination.bucket, Key: entry.destinationKey }),

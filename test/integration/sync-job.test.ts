@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy-object.js';
 import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
 import { type CopiedObject, syncJob } from '../../functions/core/sync-job.js';
-import { sandboxIam } from '../../sandbox/clients.js';
+import { sandboxIam, sandboxS3 } from '../../sandbox/clients.js';
 import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -264,6 +264,70 @@ describe('syncJob against the sandbox', () => {
       Array.from({ length: 7 }, (_, i) => `${job.source.prefix}part-${String(i + 5).padStart(2, '0')}`),
     );
     expect(await listKeys(consumer, destination, job.destination.prefix)).toHaveLength(12);
+  });
+
+  it('propagates deletions only for mirror jobs, at most maxDeletesPerRun per run', async () => {
+    const mirror = isolatedJob(sandbox, 'mirror', { options: { mirror: true, maxDeletesPerRun: 2 } });
+    const plain = parseJob({
+      ...mirror,
+      jobId: `${mirror.jobId}-plain`,
+      destination: { ...mirror.destination, prefix: `plain-${mirror.destination.prefix}` },
+      options: { mirror: false },
+    });
+    const names = ['a', 'b', 'c', 'd'];
+    for (const name of names) await putObject(producer, source, `${mirror.source.prefix}${name}`, name);
+    await syncJob(deps, mirror);
+    await syncJob(deps, plain);
+    for (const name of ['a', 'b', 'c']) {
+      await producer.send(new DeleteObjectCommand({ Bucket: source, Key: `${mirror.source.prefix}${name}` }));
+    }
+
+    const firstPass = await syncJob(deps, mirror);
+    const afterFirst = await listKeys(consumer, destination, mirror.destination.prefix);
+    const secondPass = await syncJob(deps, mirror);
+    const plainRun = await syncJob(deps, plain);
+
+    expect(firstPass.deleted).toBe(2);
+    expect(afterFirst).toHaveLength(2);
+    expect(secondPass.deleted).toBe(1);
+    expect(await listKeys(consumer, destination, mirror.destination.prefix)).toEqual([
+      `${mirror.destination.prefix}d`,
+    ]);
+    expect(await ledgerKeys(mirror.jobId)).toEqual([`${mirror.source.prefix}d`]);
+    expect(plainRun.deleted).toBe(0);
+    expect(await listKeys(consumer, destination, plain.destination.prefix)).toHaveLength(4);
+  });
+
+  it('aborts an in-flight multipart upload at the deadline and leaves no parts behind', async () => {
+    const job = isolatedJob(sandbox, 'abort');
+    const key = `${job.source.prefix}large.bin`;
+    await putObject(producer, source, key, randomBytes(PART_SIZE * 3));
+    const deadline = new AbortController();
+    const destinationS3 = sandboxS3(sandbox, sandbox.accountB.syncer);
+    // The deadline arrives while the second part is on its way.
+    destinationS3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (
+          context.commandName === 'UploadPartCommand' &&
+          (args.input as { PartNumber?: number }).PartNumber === 2
+        ) {
+          deadline.abort();
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+
+    const cut = await syncJob({ ...deps, destinationS3 }, job, { signal: deadline.signal });
+    const uploads = await consumer.send(
+      new ListMultipartUploadsCommand({ Bucket: destination, Prefix: job.destination.prefix }),
+    );
+    const resumed = await syncJob(deps, job);
+
+    expect(cut).toMatchObject({ copied: 0, failed: 1, status: 'partial' });
+    expect(cut.failures[0]?.reason).toMatch(/aborted at the deadline/);
+    expect(uploads.Uploads ?? []).toEqual([]);
+    expect(resumed).toMatchObject({ copied: 1, failed: 0 });
   });
 
   it('refuses to start while another run holds the job lease', async () => {
