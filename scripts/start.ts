@@ -8,13 +8,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { dependenciesFromEnvironment } from '../functions/core/clients.js';
 import { awsErrorCode, describeError } from '../functions/core/errors.js';
 import { parseJob } from '../functions/core/job.js';
 import { sourceCredentials } from '../functions/core/source-credentials.js';
 import { type CopiedObject, type RunSummary, syncJob } from '../functions/core/sync-job.js';
 import { sandboxS3 } from '../sandbox/clients.js';
+import { receiveRunEvent } from '../sandbox/run-events.js';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { consoleLogger } from './lib/console-logger.js';
 
@@ -155,35 +155,6 @@ async function runSync(
       `"${event['detail-type']}" event on bus ${sandbox.accountB.eventBusName} (copied ${event.detail.copied})`,
     );
   return summary;
-}
-
-/** The run's event, as the sandbox bus's rule delivered it to an SQS queue (what a pipeline would see). */
-async function receiveRunEvent(sandbox: Sandbox, runId: string) {
-  const sqs = new SQSClient({
-    region: sandbox.region,
-    endpoint: sandbox.motoEndpoint,
-    credentials: { ...sandbox.accountB.admin },
-  });
-  for (let attempt = 0; attempt < 5; attempt += 1) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: sandbox.accountB.eventsQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    for (const message of Messages) {
-      await sqs.send(
-        new DeleteMessageCommand({
-          QueueUrl: sandbox.accountB.eventsQueueUrl,
-          ReceiptHandle: message.ReceiptHandle,
-        }),
-      );
-      const event = JSON.parse(message.Body ?? '{}');
-      if (event.detail?.runId === runId) return event;
-    }
-  }
-  return undefined;
 }
 
 async function changeSource(sandbox: Sandbox): Promise<void> {

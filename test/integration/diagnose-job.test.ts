@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,9 +7,8 @@ import {
   diagnoseJob,
 } from '../../functions/core/diagnose-job.js';
 import type { Job } from '../../functions/core/job.js';
-import { sandboxDynamo, sandboxIam, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
-import { SANDBOX } from '../../sandbox/sandbox.js';
-import { isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
+import { sandboxDynamo, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
 const { accountA, accountB } = sandbox;
@@ -24,52 +22,6 @@ function doctorDeps(overrides: Partial<DoctorDependencies> = {}): DoctorDependen
     tableName: accountB.tableName,
     ...overrides,
   };
-}
-
-/**
- * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
- * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action.
- */
-async function createSourceRole(
-  name: string,
-  {
-    trustAccount = accountB.id,
-    externalId = accountA.externalId as string | null,
-    actions = ['s3:ListBucket', 's3:GetObject'],
-  } = {},
-): Promise<string> {
-  const iam = sandboxIam(sandbox, accountA.admin);
-  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
-  const { Role } = await iam.send(
-    new CreateRoleCommand({
-      RoleName: roleName,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
-            Action: 'sts:AssumeRole',
-            ...(externalId && { Condition: { StringEquals: { 'sts:ExternalId': externalId } } }),
-          },
-        ],
-      }),
-    }),
-  );
-  const statements = actions.map((action) => ({
-    Effect: 'Allow',
-    Action: action,
-    Resource:
-      action === 's3:ListBucket' ? `arn:aws:s3:::${accountA.bucket}` : `arn:aws:s3:::${accountA.bucket}/*`,
-  }));
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: roleName,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
-    }),
-  );
-  return Role?.Arn ?? expect.fail('CreateRole returned no ARN');
 }
 
 /** A job over its own prefix, holding one object so GetObject has something to read. */
@@ -107,7 +59,7 @@ describe('diagnoseJob against the sandbox', () => {
   });
 
   it('blames the trust policy when the role does not trust this account', async () => {
-    const roleArn = await createSourceRole('untrusted', { trustAccount: accountA.id });
+    const roleArn = await createSourceRole(sandbox, 'untrusted', { trustAccount: accountA.id });
     const job = await jobWithObject('doctor-untrusted', { roleArn });
 
     const report = await diagnoseJob(doctorDeps(), job);
@@ -153,7 +105,7 @@ describe('diagnoseJob against the sandbox', () => {
   });
 
   it('warns of a confused deputy when the role can be assumed without the ExternalId', async () => {
-    const roleArn = await createSourceRole('no-external-id', { externalId: null });
+    const roleArn = await createSourceRole(sandbox, 'no-external-id', { externalId: null });
     const job = await jobWithObject('doctor-deputy', { roleArn });
 
     const report = await diagnoseJob(doctorDeps(), job);
@@ -167,7 +119,7 @@ describe('diagnoseJob against the sandbox', () => {
   });
 
   it('finds a role that may not list the source, and does not test GetObject', async () => {
-    const roleArn = await createSourceRole('no-list', { actions: ['s3:GetObject'] });
+    const roleArn = await createSourceRole(sandbox, 'no-list', { actions: ['s3:GetObject'] });
     const job = await jobWithObject('doctor-no-list', { roleArn });
 
     const report = await diagnoseJob(doctorDeps(), job);
@@ -180,7 +132,7 @@ describe('diagnoseJob against the sandbox', () => {
   });
 
   it('finds a role that may list but not get the source objects', async () => {
-    const roleArn = await createSourceRole('no-get', { actions: ['s3:ListBucket'] });
+    const roleArn = await createSourceRole(sandbox, 'no-get', { actions: ['s3:ListBucket'] });
     const job = await jobWithObject('doctor-no-get', { roleArn });
 
     const report = await diagnoseJob(doctorDeps(), job);

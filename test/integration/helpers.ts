@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -6,12 +7,12 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies } from '../../functions/core/sync-job.js';
-import { sandboxS3 } from '../../sandbox/clients.js';
-import { type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
+import { sandboxIam, sandboxS3 } from '../../sandbox/clients.js';
+import { SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 
 /** The shared sandbox, with the process environment pointed at it as AccountB's syncer. */
@@ -81,3 +82,52 @@ export async function listKeys(s3: S3Client, bucket: string, prefix: string): Pr
 }
 
 export const randomText = (bytes: number) => randomBytes(bytes).toString('base64').slice(0, bytes);
+
+/**
+ * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
+ * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action.
+ */
+export async function createSourceRole(
+  sandbox: SandboxInfo,
+  name: string,
+  {
+    trustAccount = sandbox.accountB.id,
+    externalId = sandbox.accountA.externalId as string | null,
+    actions = ['s3:ListBucket', 's3:GetObject'],
+  } = {},
+): Promise<string> {
+  const iam = sandboxIam(sandbox, sandbox.accountA.admin);
+  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
+  const { Role } = await iam.send(
+    new CreateRoleCommand({
+      RoleName: roleName,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
+            Action: 'sts:AssumeRole',
+            ...(externalId && { Condition: { StringEquals: { 'sts:ExternalId': externalId } } }),
+          },
+        ],
+      }),
+    }),
+  );
+  const statements = actions.map((action) => ({
+    Effect: 'Allow',
+    Action: action,
+    Resource:
+      action === 's3:ListBucket'
+        ? `arn:aws:s3:::${sandbox.accountA.bucket}`
+        : `arn:aws:s3:::${sandbox.accountA.bucket}/*`,
+  }));
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: roleName,
+      PolicyName: 'read',
+      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+    }),
+  );
+  return Role?.Arn ?? expect.fail('CreateRole returned no ARN');
+}

@@ -1,17 +1,7 @@
-/**
- * What an incremental run costs: a no-change run over a few thousand objects reads the ledger with
- * Query, billed per 4 KB read (eventually consistent: 0.5 unit per 4 KB), and lists at one request per
- * 1,000 keys. S3 is the in-process FakeS3 with S3's 1,000-key pages; DynamoDB is the sandbox's DynamoDB
- * Local, which reports ConsumedCapacity as DynamoDB does.
- */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, inject, it } from 'vitest';
 import { parseJob } from '../../functions/core/job.js';
-import { StateStore } from '../../functions/core/state-store.js';
-import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/sync-job.js';
+import { fakeS3Dependencies } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const OBJECTS = 3000;
@@ -33,30 +23,7 @@ describe('cost of a run that finds nothing to copy', () => {
         Buffer.from(`{"row":${i}}`),
       );
     }
-    mockClient(STSClient)
-      .on(AssumeRoleCommand)
-      .resolves({
-        Credentials: {
-          AccessKeyId: 'a',
-          SecretAccessKey: 'b',
-          SessionToken: 'c',
-          Expiration: new Date(Date.now() + 3.6e6),
-        },
-      });
-    const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    const deps: SyncDependencies = {
-      sts: new STSClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } }),
-      destinationS3: s3,
-      sourceS3: () => s3,
-      state: new StateStore(
-        new DynamoDBClient({
-          region: sandbox.region,
-          endpoint: sandbox.dynamodbEndpoint,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-        sandbox.accountB.tableName,
-      ),
-    };
+    const deps = fakeS3Dependencies(sandbox);
     const job = parseJob({
       jobId: `cost-${Date.now()}`,
       source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: 'source', prefix: 'data/' },

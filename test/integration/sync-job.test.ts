@@ -1,41 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy-object.js';
 import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
 import { type CopiedObject, syncJob } from '../../functions/core/sync-job.js';
-import { sandboxIam, sandboxS3 } from '../../sandbox/clients.js';
-import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
+import { sandboxS3 } from '../../sandbox/clients.js';
+import { receiveRunEvent } from '../../sandbox/run-events.js';
+import {
+  createSourceRole,
+  isolatedJob,
+  listKeys,
+  putObject,
+  randomText,
+  readObject,
+  useSandbox,
+} from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const source = sandbox.accountA.bucket;
 const destination = sandbox.accountB.destinationBucket;
-
-/** Reads the queue behind the sandbox bus's rule until the event of `jobId` arrives. */
-async function receiveRunEvent(jobId: string): Promise<Record<string, unknown> | undefined> {
-  const sqs = new SQSClient({
-    region: sandbox.region,
-    endpoint: sandbox.motoEndpoint,
-    credentials: { ...sandbox.accountB.admin },
-  });
-  for (let attempt = 0; attempt < 10; attempt += 1) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: sandbox.accountB.eventsQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    for (const message of Messages) {
-      const event = JSON.parse(message.Body ?? '{}');
-      if (event.detail?.jobId === jobId) return event;
-    }
-  }
-  return undefined;
-}
 
 async function ledgerKeys(jobId: string): Promise<string[]> {
   const keys: string[] = [];
@@ -205,7 +189,7 @@ describe('syncJob against the sandbox', () => {
 
     const summary = await syncJob(deps, job);
 
-    const event = await receiveRunEvent(job.jobId);
+    const event = await receiveRunEvent(sandbox, summary.runId);
     expect(event).toMatchObject({
       source: 'cross-account-sync',
       'detail-type': 'Sync Run Completed',
@@ -369,40 +353,14 @@ describe('syncJob refuses bad setups before writing anything', () => {
 
   it('explains a role this account may not assume', async () => {
     const job = isolatedJob(sandbox, 'other-role');
-    const iam = sandboxIam(sandbox, sandbox.accountA.admin);
-    const roleName = `Untrusted-${job.jobId}`;
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: roleName,
-        AssumeRolePolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Principal: { AWS: 'arn:aws:iam::999999999999:root' },
-              Action: 'sts:AssumeRole',
-            },
-          ],
-        }),
-      }),
-    );
-    await iam.send(
-      new PutRolePolicyCommand({
-        RoleName: roleName,
-        PolicyName: 'read',
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-        }),
-      }),
-    );
+    const roleArn = await createSourceRole(sandbox, 'untrusted', { trustAccount: '999999999999' });
     const untrusted = parseJob({
       ...job,
-      source: { ...job.source, roleArn: `arn:aws:iam::${sandbox.accountA.id}:role/${roleName}` },
+      source: { ...job.source, roleArn },
     });
 
     await expect(syncJob(deps, untrusted)).rejects.toThrow(
-      /cannot assume .*Untrusted.*trust policy names this account/,
+      /cannot assume .*untrusted.*trust policy names this account/,
     );
     await expectNothingWritten(job.jobId, job.destination.prefix);
   });

@@ -9,16 +9,13 @@
  * PROPERTY_RUNS and PROPERTY_SEED override the number of histories and the seed (npm run test:sweep).
  */
 import { createHash } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
+import { S3ServiceException } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { describe, expect, inject, it } from 'vitest';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
-import { StateStore } from '../../functions/core/state-store.js';
 import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { fakeS3Dependencies } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const sandbox = inject('sandbox');
@@ -104,34 +101,7 @@ describe('sync properties (FakeS3 + DynamoDB Local)', () => {
     const fake = new FakeS3();
     fake.createBucket(SOURCE);
     fake.createBucket(DESTINATION);
-    const sts = new STSClient({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    mockClient(STSClient)
-      .on(AssumeRoleCommand)
-      .resolves({
-        Credentials: {
-          AccessKeyId: 'a',
-          SecretAccessKey: 'b',
-          SessionToken: 'c',
-          Expiration: new Date(Date.now() + 3.6e6),
-        },
-      });
-    const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    const deps: SyncDependencies = {
-      sts,
-      destinationS3: s3,
-      sourceS3: () => s3,
-      state: new StateStore(
-        new DynamoDBClient({
-          region: sandbox.region,
-          endpoint: sandbox.dynamodbEndpoint,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-        sandbox.accountB.tableName,
-      ),
-    };
+    const deps = fakeS3Dependencies(sandbox);
 
     await fc.assert(
       fc.asyncProperty(history, async ({ mirror, concurrency, steps }) => {
