@@ -10,12 +10,12 @@ export interface DeliveredRunEvent {
 
 /**
  * Reads the queue behind the sandbox bus's rule, as a pipeline would, until the event of `runId`
- * arrives (or about `seconds` pass). Messages read along the way are deleted.
+ * arrives or `seconds` pass. Every message read is deleted, so earlier runs' events drain as it goes.
  */
 export async function receiveRunEvent(
   info: SandboxInfo,
   runId: string,
-  seconds = 5,
+  seconds = 10,
 ): Promise<DeliveredRunEvent | undefined> {
   const sqs = new SQSClient({
     region: info.region,
@@ -23,7 +23,8 @@ export async function receiveRunEvent(
     credentials: { ...info.accountB.admin },
   });
   const queue = info.accountB.eventsQueueUrl;
-  for (let waited = 0; waited < seconds; waited += 1) {
+  const giveUpAt = Date.now() + seconds * 1000;
+  while (Date.now() < giveUpAt) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );
