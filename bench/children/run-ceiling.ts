@@ -3,11 +3,12 @@
  * conditions, no hashing. Reads with the assumed role, writes with the environment's keys.
  *
  * - objects up to SMALL_OBJECT_BYTES: one GetObject, one PutObject of the body;
- * - larger ones: CreateMultipartUpload, then per PART_SIZE part a ranged GetObject and an UploadPart,
- *   QUEUE_SIZE parts in flight, then CompleteMultipartUpload: the sync's part size and parts in flight.
+ * - larger ones: one GetObject whose body is cut into PART_SIZE parts as it arrives, QUEUE_SIZE
+ *   UploadParts in flight, then CompleteMultipartUpload: the sync's part size and parts in flight.
  *
- * `concurrency` objects at once, large or small. (A single streamed PutObject of a large object sends it
- * aws-chunked, which moto decodes at about 5 MB/s, so it would be no ceiling.)
+ * `concurrency` objects at once, large or small. Two shapes that look simpler are no ceiling on moto: a
+ * single streamed PutObject goes aws-chunked, which moto decodes at about 5 MB/s, and a ranged GET reads
+ * the whole stored object for every range (about 10 MB/s on a 1 GiB object).
  *
  *   node run-ceiling.mjs <task.json>
  */
@@ -16,8 +17,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
-  S3Client as S3,
-  type S3Client,
+  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { PART_SIZE, QUEUE_SIZE } from '../../functions/core/copy-object.js';
@@ -35,35 +35,58 @@ interface CeilingTask extends SourceAccess {
 
 const task = readTask<CeilingTask>();
 const source = await assumedRoleS3(task);
-const destination = new S3({ forcePathStyle: true });
+const destination = new S3Client({ forcePathStyle: true });
 let bytes = 0;
 
-async function read(s3: S3Client, key: string, range?: string): Promise<Uint8Array> {
-  const object = await s3.send(new GetObjectCommand({ Bucket: task.sourceBucket, Key: key, Range: range }));
-  return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+async function read(key: string): Promise<AsyncIterable<Uint8Array>> {
+  const object = await source.send(new GetObjectCommand({ Bucket: task.sourceBucket, Key: key }));
+  return object.Body as AsyncIterable<Uint8Array>;
 }
 
 async function copySmall(key: string, destinationKey: string): Promise<void> {
-  const body = await read(source, key);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await read(key)) chunks.push(chunk);
   await destination.send(
-    new PutObjectCommand({ Bucket: task.destinationBucket, Key: destinationKey, Body: body }),
+    new PutObjectCommand({
+      Bucket: task.destinationBucket,
+      Key: destinationKey,
+      Body: Buffer.concat(chunks),
+    }),
   );
 }
 
-async function copyLarge(key: string, destinationKey: string, size: number): Promise<void> {
+/** One GET, cut into PART_SIZE parts as it arrives; at most QUEUE_SIZE UploadParts in flight. */
+async function copyLarge(key: string, destinationKey: string): Promise<void> {
   const target = { Bucket: task.destinationBucket, Key: destinationKey };
   const { UploadId } = await destination.send(new CreateMultipartUploadCommand(target));
-  const partCount = Math.ceil(size / PART_SIZE);
   const parts: { PartNumber: number; ETag: string | undefined }[] = [];
-  await forEach(partCount, QUEUE_SIZE, async (index) => {
-    const start = index * PART_SIZE;
-    const end = Math.min(size, start + PART_SIZE) - 1;
-    const body = await read(source, key, `bytes=${start}-${end}`);
-    const { ETag } = await destination.send(
-      new UploadPartCommand({ ...target, UploadId, PartNumber: index + 1, Body: body }),
-    );
-    parts[index] = { PartNumber: index + 1, ETag };
-  });
+  const inFlight = new Set<Promise<void>>();
+  const send = async (body: Buffer) => {
+    while (inFlight.size >= QUEUE_SIZE) await Promise.race(inFlight);
+    const PartNumber = parts.length + 1;
+    parts.push({ PartNumber, ETag: undefined });
+    const upload = destination
+      .send(new UploadPartCommand({ ...target, UploadId, PartNumber, Body: body }))
+      .then(({ ETag }) => {
+        parts[PartNumber - 1] = { PartNumber, ETag };
+      })
+      .finally(() => inFlight.delete(upload));
+    inFlight.add(upload);
+  };
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of await read(key)) {
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= PART_SIZE) {
+      const joined = Buffer.concat(pending);
+      await send(joined.subarray(0, PART_SIZE));
+      pending = [joined.subarray(PART_SIZE)];
+      pendingBytes = joined.length - PART_SIZE;
+    }
+  }
+  if (pendingBytes > 0 || parts.length === 0) await send(Buffer.concat(pending));
+  await Promise.all(inFlight);
   await destination.send(
     new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } }),
   );
@@ -80,7 +103,7 @@ async function forEach(count: number, width: number, task: (index: number) => Pr
 await forEach(task.objects.length, task.concurrency, async (index) => {
   const { key, size } = task.objects[index] as CeilingTask['objects'][number];
   const destinationKey = task.destinationPrefix + key.slice(task.sourcePrefix.length);
-  if (size > SMALL_OBJECT_BYTES) await copyLarge(key, destinationKey, size);
+  if (size > SMALL_OBJECT_BYTES) await copyLarge(key, destinationKey);
   else await copySmall(key, destinationKey);
   bytes += size;
 });

@@ -72,7 +72,7 @@ export function toolSettings(concurrency: number): Record<Tool, string> {
     'cross-account-sync': `options.concurrency ${concurrency}; objects over ${mib(SMALL_OBJECT_BYTES)} multipart in ${mib(PART_SIZE)} parts, ${QUEUE_SIZE} in flight (core constants)`,
     rclone: `rclone copy ${rcloneFlags(concurrency).join(' ')}`,
     'aws-cli': `aws s3 sync twice (source → local disk, local disk → destination); s3.max_concurrent_requests ${concurrency}, multipart_threshold ${mib(SMALL_OBJECT_BYTES)}, multipart_chunksize ${mib(PART_SIZE)}`,
-    ceiling: `raw SDK v3, ${concurrency} objects at once from a key list (no LIST): GetObject + PutObject up to ${mib(SMALL_OBJECT_BYTES)}; above, ranged GetObject + UploadPart per ${mib(PART_SIZE)} part, ${QUEUE_SIZE} parts in flight`,
+    ceiling: `raw SDK v3, ${concurrency} objects at once from a key list (no LIST): GetObject + PutObject up to ${mib(SMALL_OBJECT_BYTES)}; above, one GetObject cut into ${mib(PART_SIZE)} UploadParts, ${QUEUE_SIZE} in flight`,
     'bare-listing': 'raw SDK v3: paginated ListObjectsV2 (1,000 keys a page) with the assumed role',
   };
 }
