@@ -1,6 +1,7 @@
 /**
  * The sync under test, alone in its own process so its peak RSS is its own: runs one job with the
- * production wiring (dependenciesFromEnvironment) and prints the run summary as JSON.
+ * production wiring (dependenciesFromEnvironment) and prints the run summary as JSON, with where the
+ * process's memory went (sampled every 20 ms), so a peak RSS can be explained.
  *
  *   node run-sync.mjs <task.json>    task: { "job": <job input> }; environment: the sandbox's
  */
@@ -10,6 +11,24 @@ import { syncJob } from '../../functions/core/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { printResult, readTask } from './task.js';
 
+const SAMPLE_MS = 20;
+const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
+const atStart = process.memoryUsage();
+const peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sample = () => {
+  const now = process.memoryUsage();
+  for (const name of Object.keys(peak) as (keyof typeof peak)[]) peak[name] = Math.max(peak[name], now[name]);
+};
+const sampler = setInterval(sample, SAMPLE_MS);
+
 const { job } = readTask<{ job: unknown }>();
 const summary = await syncJob(dependenciesFromEnvironment(consoleLogger('error')), parseJob(job));
-printResult(summary);
+clearInterval(sampler);
+sample();
+printResult({
+  ...summary,
+  memoryMb: {
+    rssAtStart: mb(atStart.rss),
+    ...Object.fromEntries(Object.entries(peak).map(([name, bytes]) => [`peak ${name}`, mb(bytes)])),
+  },
+});

@@ -22,6 +22,8 @@ export interface ToolFigures {
   requests: Record<(typeof REQUEST_TYPES)[number], Range>;
   dynamodb?: { readCapacityUnits: Range; writeCapacityUnits: Range };
   steps?: { step: string; wallSeconds: Range; peakRssMb: Range }[];
+  /** What the tool itself printed, per run (the sync's summary and memory breakdown). */
+  reportedByRun?: Record<string, unknown>[];
 }
 
 /** One workload's figures, and the sync against each other tool. */
@@ -109,6 +111,7 @@ function figures(tool: Tool, runs: RunRecord[]): ToolFigures | undefined {
       writeCapacityUnits: range(runs.map((run) => run.dynamodb?.writeCapacityUnits ?? 0)),
     };
   }
+  if (first.reported) result.reportedByRun = runs.map((run) => run.reported ?? {});
   if (first.steps) {
     result.steps = first.steps.map((step, index) => ({
       step: step.step,
@@ -204,7 +207,7 @@ export function markdownReport(
       const other = requests.DELETE.median + requests.OTHER.median;
       const ratio = workload.ratios[`vs ${item.tool}`];
       lines.push(
-        `| ${item.tool} | ${cell(item.wallSeconds, 2)} | ${cell(item.objectsPerSecond, 0)} | ${cell(item.megabytesPerSecond, 1)} | ${cell(item.peakRssMb, 0)} | ` +
+        `| ${item.tool} | ${cell(item.wallSeconds, 2)} | ${cell(item.objectsPerSecond, item.objectsPerSecond.median < 10 ? 2 : 0)} | ${cell(item.megabytesPerSecond, 1)} | ${cell(item.peakRssMb, 0)} | ` +
           `${count(requests.LIST)} | ${count(requests.GET)} | ${count(requests.PUT)} | ${count(requests.POST)} | ${count(requests.HEAD)} | ${other} | ` +
           `${item.dynamodb ? `${fixed(item.dynamodb.readCapacityUnits.median, 1)} / ${fixed(item.dynamodb.writeCapacityUnits.median, 1)}` : '–'} | ` +
           `${fixed(item.cpuSeconds.tool.median, 1)} / ${fixed(item.cpuSeconds.moto.median, 1)} / ${fixed(item.cpuSeconds.dynamodb.median, 1)} | ` +

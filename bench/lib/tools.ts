@@ -82,8 +82,9 @@ function rcloneFlags(concurrency: number): string[] {
     `--transfers=${concurrency}`,
     `--checkers=${concurrency}`,
     // The same multipart shape as the sync, so neither gets a bigger buffer or more parts in flight.
-    `--s3-upload-cutoff=${SMALL_OBJECT_BYTES}`,
-    `--s3-chunk-size=${PART_SIZE}`,
+    // rclone reads a bare number as KiB: the unit must be spelled out.
+    `--s3-upload-cutoff=${SMALL_OBJECT_BYTES / 1024}Ki`,
+    `--s3-chunk-size=${PART_SIZE / 1024}Ki`,
     `--s3-upload-concurrency=${QUEUE_SIZE}`,
     // The role cannot create buckets, and the sync compares ETag and size, not modification times.
     '--s3-no-check-bucket',
@@ -153,7 +154,7 @@ const RUNNERS: Record<Tool, Runner> = {
         readCapacityUnits: Number(summary.readCapacityUnits),
         writeCapacityUnits: Number(summary.writeCapacityUnits),
       },
-      reported: pick(summary, ['copied', 'skipped', 'bytes', 'listRequests', 'durationMs']),
+      reported: pick(summary, ['copied', 'skipped', 'bytes', 'listRequests', 'durationMs', 'memoryMb']),
     };
   },
 
