@@ -30,7 +30,6 @@ export async function runJobCommand(
 
 /** The summary table printed after a run. */
 export function formatRunSummary(summary: RunSummary): string {
-  const extra = summary as RunSummary & { manifestKey?: string; replicationLagSeconds?: number };
   const rows: string[][] = [
     ['run', summary.runId],
     ['job', summary.jobId],
@@ -42,8 +41,13 @@ export function formatRunSummary(summary: RunSummary): string {
     ['vanished', String(summary.vanished)],
     ['deleted', String(summary.deleted)],
     ['duration', formatDuration(summary.durationMs)],
-    ['lag', extra.replicationLagSeconds === undefined ? '-' : `${extra.replicationLagSeconds} s`],
-    ['manifest', extra.manifestKey ?? '-'],
+    ['lag', `${summary.replicationLagSeconds} s`],
+    [
+      'manifest',
+      summary.manifest
+        ? `s3://${summary.manifest.bucket}/${summary.manifest.manifestKey}`
+        : '- (nothing copied)',
+    ],
     [
       'requests',
       `${summary.listRequests} LIST, ${summary.readCapacityUnits} RCU, ${summary.writeCapacityUnits} WCU`,

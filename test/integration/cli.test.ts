@@ -49,6 +49,22 @@ describe('cross-account-sync CLI against the sandbox', () => {
     });
   });
 
+  it('run prints a summary table naming the manifest it wrote', async () => {
+    const job = isolatedJob(sandbox, 'cli-table');
+    await putObject(producer, source, `${job.source.prefix}a.txt`, 'a');
+
+    const { status, stdout, stderr } = await cli('run', writeJob(job), '--no-progress');
+
+    expect(status).toBe(0);
+    const table = `${stdout}${stderr}`;
+    expect(table).toMatch(/copied\s+1 \(1 B\)/);
+    expect(table).toMatch(
+      new RegExp(
+        `manifest\\s+s3://${sandbox.accountB.destinationBucket}/\\.cross-account-sync/runs/${job.jobId}/`,
+      ),
+    );
+  });
+
   it('run exits 1 when objects failed, and status then shows the run, the failing key and a free lease', async () => {
     const job = isolatedJob(sandbox, 'cli-failed');
     // The destination prefix is longer than the source's, so this key's copy would exceed S3's 1,024 bytes.
