@@ -61,14 +61,18 @@ export interface CopyResult {
 export async function copyObject(
   clients: { sourceS3: S3Client; destinationS3: S3Client },
   request: CopyRequest,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; beforeWrite?: Promise<unknown> } = {},
 ): Promise<CopyResult> {
+  const { signal } = options;
   let condition = writeCondition(request);
   for (let attempt = 1; ; attempt += 1) {
     const source = await getSource(clients.sourceS3, request, signal);
     try {
+      // What must be on record before the destination changes (the ledger intent) lands first.
+      await options.beforeWrite;
       return await upload(clients.destinationS3, request, source, condition, signal);
     } catch (error) {
+      (source.Body as Readable | undefined)?.destroy?.();
       const retry = attempt === 1 ? conditionForSecondAttempt(error, condition, request) : undefined;
       if (!retry) throw error;
       condition = retry;

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { compareKeys } from './keys.js';
 
 /** A slice of the key space: keys strictly after `after` and up to and including `through`. */
@@ -23,7 +23,7 @@ export interface ListCounter {
 
 /**
  * Lists `bucket/prefix` within `range`, in S3's order (UTF-8 bytes), one page (up to 1,000 keys) per
- * request. Pages are fetched as they are consumed, so memory holds one page.
+ * request. Memory holds at most two pages: the one being read and the one fetched ahead.
  */
 export async function* listSource(
   s3: S3Client,
@@ -33,12 +33,12 @@ export async function* listSource(
   counter: ListCounter = { listRequests: 0 },
   signal?: AbortSignal,
 ): AsyncGenerator<SourceObject> {
-  let continuationToken: string | undefined;
   // StartAfter applies to the first request only; the continuation token carries the position after it.
   const startAfter =
     range.after !== undefined && compareKeys(range.after, prefix) > 0 ? range.after : undefined;
-  do {
-    const page = await s3.send(
+  const fetchPage = (continuationToken?: string): Promise<ListObjectsV2CommandOutput> => {
+    counter.listRequests += 1;
+    return s3.send(
       new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix || undefined,
@@ -47,18 +47,28 @@ export async function* listSource(
       }),
       { abortSignal: signal },
     );
-    counter.listRequests += 1;
-    for (const object of page.Contents ?? []) {
-      if (object.Key === undefined) continue;
-      if (range.through !== undefined && compareKeys(object.Key, range.through) > 0) return;
-      yield {
-        key: object.Key,
-        etag: object.ETag ?? '',
-        size: object.Size ?? 0,
-        lastModified: object.LastModified ?? new Date(0),
-        storageClass: object.StorageClass ?? 'STANDARD',
-      };
+  };
+  // One page is fetched ahead while the current one is consumed, so the merge rarely waits on S3.
+  let next: ReturnType<typeof fetchPage> | undefined = fetchPage();
+  try {
+    while (next) {
+      const page: ListObjectsV2CommandOutput = await next;
+      next =
+        page.IsTruncated && page.NextContinuationToken ? fetchPage(page.NextContinuationToken) : undefined;
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        if (range.through !== undefined && compareKeys(object.Key, range.through) > 0) return;
+        yield {
+          key: object.Key,
+          etag: object.ETag ?? '',
+          size: object.Size ?? 0,
+          lastModified: object.LastModified ?? new Date(0),
+          storageClass: object.StorageClass ?? 'STANDARD',
+        };
+      }
     }
-    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (continuationToken);
+  } finally {
+    // A consumer that stops early leaves the prefetched page unread; its failure must not go unhandled.
+    if (next) Promise.resolve(next).catch(() => {});
+  }
 }

@@ -10,6 +10,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { JobAlreadyRunningError, LeaseLostError } from './errors.js';
@@ -100,10 +101,8 @@ export class StateStore {
       values[':through'] = range.through;
       condition += ' AND #sk <= :through';
     }
-    let startKey: QueryCommandInput['ExclusiveStartKey'] =
-      range.after === undefined ? undefined : { pk: ledgerPk(jobId), sk: range.after };
-    do {
-      const page = await this.#doc.send(
+    const fetchPage = (startKey: QueryCommandInput['ExclusiveStartKey']): Promise<QueryCommandOutput> =>
+      this.#doc.send(
         new QueryCommand({
           TableName: this.#table,
           KeyConditionExpression: condition,
@@ -113,13 +112,23 @@ export class StateStore {
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       );
-      this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
-      for (const item of page.Items ?? []) {
-        const { pk: _pk, sk, fence: _fence, ...rest } = item;
-        yield { key: sk as string, ...rest } as LedgerEntry;
+    // One page ahead, as in listSource, so the merge waits on neither stream.
+    let next: ReturnType<typeof fetchPage> | undefined = fetchPage(
+      range.after === undefined ? undefined : { pk: ledgerPk(jobId), sk: range.after },
+    );
+    try {
+      while (next) {
+        const page: QueryCommandOutput = await next;
+        this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+        next = page.LastEvaluatedKey ? fetchPage(page.LastEvaluatedKey) : undefined;
+        for (const item of page.Items ?? []) {
+          const { pk: _pk, sk, fence: _fence, ...rest } = item;
+          yield { key: sk as string, ...rest } as LedgerEntry;
+        }
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    } finally {
+      if (next) Promise.resolve(next).catch(() => {});
+    }
   }
 
   /**

@@ -19,14 +19,14 @@ import type { Checkpoint, Lease, LedgerEntry, StateStore } from './state-store.j
 
 const MiB = 1024 * 1024;
 
-/** Objects up to this size are buffered whole and sent as one PutObject, up to `concurrency` at once. */
+/** Objects up to this size hold at most this much memory each while copied, up to `concurrency` at once. */
 export const SMALL_OBJECT_BYTES = 1 * MiB;
 /**
- * Larger objects stream through multipart uploads, at most this many at once, so memory stays below
- * concurrency × SMALL_OBJECT_BYTES + LARGE_OBJECT_CONCURRENCY × QUEUE_SIZE × PART_SIZE (see copy-object.ts):
- * 16 + 64 MiB at the default concurrency.
+ * Larger objects (one PutObject up to PART_SIZE, multipart beyond) also take one of these slots, so part
+ * buffers stay below concurrency × SMALL_OBJECT_BYTES + LARGE_OBJECT_CONCURRENCY × QUEUE_SIZE × PART_SIZE
+ * (see copy-object.ts): 16 + 128 MiB at the default concurrency; 4 large objects keep 16 parts in flight.
  */
-export const LARGE_OBJECT_CONCURRENCY = 2;
+export const LARGE_OBJECT_CONCURRENCY = 4;
 /** Stop starting copies this long before the deadline, so in-flight ones can finish and state is saved. */
 export const DISPATCH_MARGIN_MS = 60_000;
 /** A crashed run's lease frees the job this long after its last heartbeat. */
@@ -363,25 +363,41 @@ class Run {
         await this.#startTask(slot, false, () => this.#propagateDelete(step.entry));
         return;
       case 'copy':
-        await this.#startTask(slot, step.object.size > SMALL_OBJECT_BYTES, () => this.#copy(step));
+        await this.#startTask(slot, step.object.size > SMALL_OBJECT_BYTES, (release) =>
+          this.#copy(step, release),
+        );
         return;
     }
     await this.#settle(slot);
   }
 
-  async #startTask(slot: { key: string; settled: boolean }, large: boolean, task: () => Promise<void>) {
+  /**
+   * Runs `task` in a concurrency slot. The task may hand its slot back early through `release` (a copy
+   * does, once its bytes are written, so the ledger write that follows does not hold up the next copy).
+   */
+  async #startTask(
+    slot: { key: string; settled: boolean },
+    large: boolean,
+    task: (release: () => void) => Promise<void>,
+  ) {
     await this.#slots.acquire();
     if (large) await this.#largeSlots.acquire();
     this.progress.inFlight += 1;
     this.control.onProgress?.(this.progress);
-    const running = task()
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.progress.inFlight -= 1;
+      if (large) this.#largeSlots.release();
+      this.#slots.release();
+    };
+    const running = task(release)
       .catch((error: unknown) => {
         this.#fatal ??= error instanceof Error ? error : new Error(String(error));
       })
       .finally(async () => {
-        this.progress.inFlight -= 1;
-        if (large) this.#largeSlots.release();
-        this.#slots.release();
+        release();
         this.#inFlight.delete(running);
         await this.#settle(slot).catch((error: unknown) => {
           this.#fatal ??= error as Error;
@@ -390,11 +406,11 @@ class Run {
     this.#inFlight.add(running);
   }
 
-  async #copy(step: Extract<PlanStep, { action: 'copy' }>): Promise<void> {
+  async #copy(step: Extract<PlanStep, { action: 'copy' }>, release: () => void): Promise<void> {
     const { object, previous } = step;
     const { jobId, source, destination, options } = this.job;
     const destinationKey = destinationKeyFor(object.key, source.prefix, destination.prefix);
-    const pending = previous?.pending;
+    let pending = previous?.pending;
     try {
       if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
         throw new ObjectCopyError(
@@ -403,14 +419,18 @@ class Run {
           { retryable: false },
         );
       }
+      // The intent: proof, after a crash, that an object at the destination may be this job's own. It is
+      // written while the GET is under way; the upload waits for it.
+      let intent: Promise<void> = Promise.resolve();
       if (!options.mirror) {
-        // The intent: proof, after a crash, that an object at the destination may be this job's own.
-        const pending = { etag: object.etag, size: object.size, since: new Date().toISOString() };
-        await this.deps.state.putLedgerEntry(
+        pending = { etag: object.etag, size: object.size, since: new Date().toISOString() };
+        intent = this.deps.state.putLedgerEntry(
           jobId,
           { ...previous, key: object.key, pending },
           this.lease.fence,
         );
+        // Awaited by copyObject before the upload; this only keeps a refusal from being "unhandled" until then.
+        intent.catch(() => {});
       }
       const result = await retryObjectCopy(
         () =>
@@ -427,10 +447,11 @@ class Run {
               overwrite: options.mirror,
               interruptedWrite: previous?.pending,
             },
-            this.control.signal,
+            { signal: this.control.signal, beforeWrite: intent },
           ),
         { ...this.control.objectRetry, signal: this.control.signal },
       );
+      release();
       await this.deps.state.putLedgerEntry(
         jobId,
         {
