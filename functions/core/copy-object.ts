@@ -10,6 +10,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { awsErrorCode, IntegrityError, ObjectCopyError, SourceVanishedError } from './errors.js';
 import { expectedEtag, HashingStream, isPlainMd5Etag, stripQuotes } from './integrity.js';
+import type { UnrecordedWrite } from './state-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,7 +33,7 @@ export interface CopyRequest {
   /** Overwrite whatever is at the destination (mirror jobs). */
   overwrite: boolean;
   /** A write of this key that a run started and never recorded (the ledger's intent). */
-  interruptedWrite?: { size: number; since: string };
+  interruptedWrite?: UnrecordedWrite;
 }
 
 /** What was verified and written. */
@@ -99,7 +100,7 @@ function conditionForSecondAttempt(
   if (!interrupted || !error.found) return undefined;
   const { etag, size, lastModified } = error.found;
   const writtenAfterIntent = lastModified.getTime() >= Date.parse(interrupted.since) - CLOCK_SKEW_MS;
-  return size === interrupted.size && writtenAfterIntent ? { IfMatch: etag } : undefined;
+  return interrupted.sizes.includes(size) && writtenAfterIntent ? { IfMatch: etag } : undefined;
 }
 
 /** Allowance between this machine's clock and S3's (which also truncates LastModified to seconds). */

@@ -1,5 +1,5 @@
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { awsErrorCode, BucketAccessError } from './errors.js';
+import { awsErrorCode, BucketAccessError, describeError } from './errors.js';
 import type { Job } from './job.js';
 
 /**
@@ -27,7 +27,7 @@ export async function checkSourceBucket(sourceS3: S3Client, job: Job): Promise<v
         { cause: error },
       );
     }
-    throw new BucketAccessError(`cannot list source bucket "${bucket}": ${(error as Error).message}`, {
+    throw new BucketAccessError(`cannot list source bucket "${bucket}": ${describeError(error)}`, {
       cause: error,
     });
   }
@@ -54,7 +54,7 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
         { cause: error },
       );
     }
-    throw new BucketAccessError(`cannot reach destination bucket "${bucket}": ${(error as Error).message}`, {
+    throw new BucketAccessError(`cannot reach destination bucket "${bucket}": ${describeError(error)}`, {
       cause: error,
     });
   }

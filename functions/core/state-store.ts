@@ -23,6 +23,7 @@ import type { KeyRange } from './list-source.js';
  *   pk = "job#<jobId>"     sk = "lease"                 who is running the job, until when
  *   pk = "job#<jobId>"     sk = "checkpoint"            where an unfinished pass resumes; last complete pass
  *   pk = "job#<jobId>"     sk = "run#<startedAt>#<id>"  one record per run
+ *   pk = "job#<jobId>"     sk = "intent#<runId>#<n>"    keys a run is about to upload (deleted when done)
  *
  * The ledger's sort key is the raw S3 key, with no prefix: DynamoDB sorts string sort keys by UTF-8 bytes,
  * the order S3 lists in, so the planner merges a Query with a listing without sorting either. Both cap
@@ -50,7 +51,7 @@ export interface LedgerEntry {
    * Written just before an upload starts and cleared when it is recorded: if the run dies in between,
    * the next run knows the object at the destination may be this job's own unrecorded write.
    */
-  pending?: { etag: string; size: number; since: string };
+  pending?: UnrecordedWrite;
   /** Set while the last attempt at the current source version failed. */
   failure?: { reason: string; attempts: number; at: string; etag?: string };
 }
@@ -67,6 +68,20 @@ export interface Checkpoint {
   /** The pass has settled every key up to and including this one; the next run starts after it. */
   resumeAfter?: string;
   lastCompletePass?: { runId: string; finishedAt: string };
+}
+
+/** Destination writes a run may have made without recording them: of one of these sizes, after `since`. */
+export interface UnrecordedWrite {
+  sizes: number[];
+  since: string;
+}
+
+/** Keys one run was about to upload, written before the uploads start. */
+export interface UploadIntent {
+  /** The item's sort key, for deleting it once the uploads are settled. */
+  id: string;
+  since: string;
+  objects: { key: string; size: number }[];
 }
 
 /** Totals a run reports about DynamoDB. */
@@ -299,6 +314,57 @@ export class StateStore {
       }
       throw error;
     }
+  }
+
+  /**
+   * Records, before a batch of uploads starts, which keys it will write: if the run then dies between
+   * an upload and its ledger entry, the next run knows those destination objects may be its own. One
+   * item per batch, not per key, keeps this to a few writes per thousand objects.
+   */
+  async putUploadIntent(jobId: string, runId: string, batch: number, intent: Omit<UploadIntent, 'id'>) {
+    const result = await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
+        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+      }),
+    );
+    this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+  }
+
+  /** Upload intents of a job, optionally of one run only. */
+  async readUploadIntents(jobId: string, runId?: string): Promise<UploadIntent[]> {
+    const intents: UploadIntent[] = [];
+    let startKey: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
+          ExpressionAttributeValues: {
+            ':pk': jobPk(jobId),
+            ':intent': runId ? `intent#${runId}#` : 'intent#',
+          },
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      );
+      this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      for (const item of page.Items ?? []) {
+        intents.push({ id: item.sk, since: item.since, objects: item.objects });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return intents;
+  }
+
+  /** Deletes upload intents whose uploads are all settled in the ledger. */
+  async deleteUploadIntents(jobId: string, ids: string[]): Promise<void> {
+    await Promise.all(
+      ids.map((id) =>
+        this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: id } })),
+      ),
+    );
   }
 
   /** Stores a run's summary; `status` reads the newest ones. */

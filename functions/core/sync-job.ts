@@ -15,7 +15,7 @@ import { retryObjectCopy } from './retry.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
 import { sourceCredentials } from './source-credentials.js';
-import type { Checkpoint, Lease, LedgerEntry, StateStore } from './state-store.js';
+import type { Checkpoint, Lease, LedgerEntry, StateStore, UnrecordedWrite } from './state-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,6 +31,12 @@ export const LARGE_OBJECT_CONCURRENCY = 4;
 export const DISPATCH_MARGIN_MS = 60_000;
 /** A crashed run's lease frees the job this long after its last heartbeat. */
 export const LEASE_TTL_MS = 120_000;
+/** Copies are dispatched in batches of up to this many keys, each announced by one upload-intent item. */
+const INTENT_BATCH_KEYS = 100;
+/** ...or of this many key bytes, well inside DynamoDB's 400 KB item limit. */
+const INTENT_BATCH_BYTES = 64 * 1024;
+/** A batch waiting for more copies is sent anyway after this many plan steps (long unchanged stretches). */
+const INTENT_BATCH_MAX_WAIT_STEPS = 1000;
 /** Save the resume position at least this often, so a killed run loses little listing work. */
 const CHECKPOINT_INTERVAL_MS = 10_000;
 /** The summary lists this many failed and archived keys; the ledger holds them all. */
@@ -228,6 +234,16 @@ class Run {
   /** LastModified of the oldest object that needed copying and was not copied. */
   #oldestPending: Date | undefined;
   #deletesStarted = 0;
+  /** Copies planned but not yet dispatched, waiting to be announced in one upload intent. */
+  #batch: { step: Extract<PlanStep, { action: 'copy' }>; slot: { key: string; settled: boolean } }[] = [];
+  #batchBytes = 0;
+  #stepsSinceBatchStart = 0;
+  #batchCount = 0;
+  /** Keys that runs which died may have uploaded without recording, from their upload intents. */
+  #interrupted = new Map<string, UnrecordedWrite>();
+  #interruptedIntentIds: string[] = [];
+  /** Set when the deadline stopped dispatch part-way through a batch. */
+  #stopped = false;
   lease: Lease;
   readonly manifest: RunManifest;
 
@@ -255,6 +271,12 @@ class Run {
     const checkpoint = await this.deps.state.readCheckpoint(this.job.jobId);
     this.#resumeAfter = checkpoint.resumeAfter;
     this.#lastCompletePass = checkpoint.lastCompletePass;
+    // The lease is ours, so every intent still on record belongs to a run that died mid-batch.
+    for (const intent of await this.deps.state.readUploadIntents(this.job.jobId)) {
+      this.#interruptedIntentIds.push(intent.id);
+      for (const object of intent.objects)
+        this.#interrupted.set(object.key, { sizes: [object.size], since: intent.since });
+    }
     // A pass that stopped part-way resumes after the last settled key, then wraps round to the start.
     const ranges: KeyRange[] =
       checkpoint.resumeAfter === undefined
@@ -273,6 +295,15 @@ class Run {
     }
     await Promise.all(this.#inFlight);
     if (this.#fatal) throw this.#fatal;
+    // Every upload this run announced is now settled in the ledger; after a full pass, so is every
+    // upload of the runs that died (copied, or recorded as failed with their intent).
+    const settled = (await this.deps.state.readUploadIntents(this.job.jobId, this.control.runId)).map(
+      (i) => i.id,
+    );
+    await this.deps.state.deleteUploadIntents(this.job.jobId, [
+      ...settled,
+      ...(complete && !this.control.signal?.aborted ? this.#interruptedIntentIds : []),
+    ]);
     // Copies cut off by the deadline are recorded as failed; the pass itself did not finish cleanly.
     if (this.control.signal?.aborted) complete = false;
 
@@ -329,12 +360,48 @@ class Run {
       if (step.action !== 'deleted') this.progress.listed += 1;
       if (this.#shouldStop()) {
         if (step.action === 'copy') this.#notCopied(step.object.lastModified);
+        for (const { step: waiting } of this.#batch) this.#notCopied(waiting.object.lastModified);
+        this.#batch = [];
         this.log.info('deadline near: no new copies this run', { jobId, resumeAfter: this.#resumeAfter });
         return false;
       }
       await this.#dispatch(step);
+      this.#stepsSinceBatchStart += 1;
+      if (this.#batch.length > 0 && this.#stepsSinceBatchStart >= INTENT_BATCH_MAX_WAIT_STEPS) {
+        await this.#dispatchBatch();
+      }
+      if (this.#stopped) return false;
     }
-    return true;
+    await this.#dispatchBatch();
+    return !this.#stopped;
+  }
+
+  /** Announces the waiting copies in one upload intent, then starts them. */
+  async #dispatchBatch(): Promise<void> {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const since = new Date().toISOString();
+    if (!this.job.options.mirror) {
+      this.#batchCount += 1;
+      await this.deps.state.putUploadIntent(this.job.jobId, this.control.runId, this.#batchCount, {
+        since,
+        objects: batch.map(({ step }) => ({ key: step.object.key, size: step.object.size })),
+      });
+    }
+    for (const [index, { step, slot }] of batch.entries()) {
+      if (this.#fatal) return;
+      if (this.#shouldStop()) {
+        // Left unsettled, so the resume position stays before them; the next run announces them again.
+        for (const { step: waiting } of batch.slice(index)) this.#notCopied(waiting.object.lastModified);
+        this.#stopped = true;
+        return;
+      }
+      await this.#startTask(slot, step.object.size > SMALL_OBJECT_BYTES, (release) =>
+        this.#copy(step, release, since),
+      );
+    }
   }
 
   #shouldStop(): boolean {
@@ -363,9 +430,12 @@ class Run {
         await this.#startTask(slot, false, () => this.#propagateDelete(step.entry));
         return;
       case 'copy':
-        await this.#startTask(slot, step.object.size > SMALL_OBJECT_BYTES, (release) =>
-          this.#copy(step, release),
-        );
+        if (this.#batch.length === 0) this.#stepsSinceBatchStart = 0;
+        this.#batch.push({ step, slot });
+        this.#batchBytes += Buffer.byteLength(key);
+        if (this.#batch.length >= INTENT_BATCH_KEYS || this.#batchBytes >= INTENT_BATCH_BYTES) {
+          await this.#dispatchBatch();
+        }
         return;
     }
     await this.#settle(slot);
@@ -406,11 +476,17 @@ class Run {
     this.#inFlight.add(running);
   }
 
-  async #copy(step: Extract<PlanStep, { action: 'copy' }>, release: () => void): Promise<void> {
+  /** Copies one object and records it; `intentSince` is when its batch's upload intent was written. */
+  async #copy(step: Extract<PlanStep, { action: 'copy' }>, release: () => void, intentSince: string) {
     const { object, previous } = step;
     const { jobId, source, destination, options } = this.job;
     const destinationKey = destinationKeyFor(object.key, source.prefix, destination.prefix);
-    let pending = previous?.pending;
+    const interruptedWrite = mergeUnrecorded(previous?.pending, this.#interrupted.get(object.key));
+    // What may be at the destination unrecorded if this attempt fails: an earlier run's write, this
+    // attempt's (announced in its batch's intent), or either. Kept with the failure for the next run.
+    const pending = options.mirror
+      ? interruptedWrite
+      : mergeUnrecorded(interruptedWrite, { sizes: [object.size], since: intentSince });
     try {
       if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
         throw new ObjectCopyError(
@@ -418,19 +494,6 @@ class Run {
             'shorten job.destination.prefix',
           { retryable: false },
         );
-      }
-      // The intent: proof, after a crash, that an object at the destination may be this job's own. It is
-      // written while the GET is under way; the upload waits for it.
-      let intent: Promise<void> = Promise.resolve();
-      if (!options.mirror) {
-        pending = { etag: object.etag, size: object.size, since: new Date().toISOString() };
-        intent = this.deps.state.putLedgerEntry(
-          jobId,
-          { ...previous, key: object.key, pending },
-          this.lease.fence,
-        );
-        // Awaited by copyObject before the upload; this only keeps a refusal from being "unhandled" until then.
-        intent.catch(() => {});
       }
       const result = await retryObjectCopy(
         () =>
@@ -445,9 +508,9 @@ class Run {
               destinationKey,
               previousDestinationEtag: previous?.destinationEtag,
               overwrite: options.mirror,
-              interruptedWrite: previous?.pending,
+              interruptedWrite,
             },
-            { signal: this.control.signal, beforeWrite: intent },
+            { signal: this.control.signal },
           ),
         { ...this.control.objectRetry, signal: this.control.signal },
       );
@@ -522,7 +585,16 @@ class Run {
 
   async #propagateDelete(entry: LedgerEntry): Promise<void> {
     const { jobId, destination, options } = this.job;
-    if (!options.mirror) return;
+    if (!options.mirror) {
+      // Gone at the source, but a run that died may have written it: keep that on record for the day
+      // the key comes back, since this run will delete the intent that said so.
+      const interrupted = this.#interrupted.get(entry.key);
+      if (interrupted) {
+        const pending = mergeUnrecorded(entry.pending, interrupted);
+        await this.deps.state.putLedgerEntry(jobId, { ...entry, pending }, this.lease.fence);
+      }
+      return;
+    }
     // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
     if (this.#deletesStarted >= options.maxDeletesPerRun) {
       this.log.warn('delete limit reached; the rest waits for the next run', {
@@ -573,6 +645,13 @@ class Run {
       }
     }
   }
+}
+
+/** Either unrecorded write may be at the destination: any of their sizes, after the earlier time. */
+function mergeUnrecorded(a?: UnrecordedWrite, b?: UnrecordedWrite): UnrecordedWrite | undefined {
+  if (!a || !b) return a ?? b;
+  const [earlier] = [a.since, b.since].sort();
+  return { sizes: [...new Set([...a.sizes, ...b.sizes])], since: earlier ?? a.since };
 }
 
 /** Sortable and short: it goes into the STS session name and run record keys. */
