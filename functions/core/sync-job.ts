@@ -242,6 +242,8 @@ class Run {
   /** Keys that runs which died may have uploaded without recording, from their upload intents. */
   #interrupted = new Map<string, UnrecordedWrite>();
   #interruptedIntentIds: string[] = [];
+  /** Interrupted keys this pass has not met in the listing or the ledger (see #resolveUnseen). */
+  #unresolved = new Set<string>();
   /** Set when the deadline stopped dispatch part-way through a batch. */
   #stopped = false;
   lease: Lease;
@@ -277,6 +279,7 @@ class Run {
       for (const object of intent.objects)
         this.#interrupted.set(object.key, { sizes: [object.size], since: intent.since });
     }
+    this.#unresolved = new Set(this.#interrupted.keys());
     // A pass that stopped part-way resumes after the last settled key, then wraps round to the start.
     const ranges: KeyRange[] =
       checkpoint.resumeAfter === undefined
@@ -295,6 +298,7 @@ class Run {
     }
     await Promise.all(this.#inFlight);
     if (this.#fatal) throw this.#fatal;
+    if (complete && !this.control.signal?.aborted) await this.#resolveUnseen();
     // Every upload this run announced is now settled in the ledger; after a full pass, so is every
     // upload of the runs that died (copied, or recorded as failed with their intent).
     const settled = (await this.deps.state.readUploadIntents(this.job.jobId, this.control.runId)).map(
@@ -383,13 +387,11 @@ class Run {
     this.#batch = [];
     this.#batchBytes = 0;
     const since = new Date().toISOString();
-    if (!this.job.options.mirror) {
-      this.#batchCount += 1;
-      await this.deps.state.putUploadIntent(this.job.jobId, this.control.runId, this.#batchCount, {
-        since,
-        objects: batch.map(({ step }) => ({ key: step.object.key, size: step.object.size })),
-      });
-    }
+    this.#batchCount += 1;
+    await this.deps.state.putUploadIntent(this.job.jobId, this.control.runId, this.#batchCount, {
+      since,
+      objects: batch.map(({ step }) => ({ key: step.object.key, size: step.object.size })),
+    });
     for (const [index, { step, slot }] of batch.entries()) {
       if (this.#fatal) return;
       if (this.#shouldStop()) {
@@ -412,6 +414,7 @@ class Run {
 
   async #dispatch(step: PlanStep): Promise<void> {
     const key = step.action === 'deleted' ? step.entry.key : step.object.key;
+    this.#unresolved.delete(key);
     const slot = { key, settled: false };
     this.#order.push(slot);
     switch (step.action) {
@@ -583,6 +586,29 @@ class Run {
     );
   }
 
+  /**
+   * Keys a run that died was uploading, now in neither the source nor the ledger (deleted at the source
+   * before they were recorded). A mirror job removes what that run may have left at the destination; any
+   * other job keeps it, on record, so the key can be reclaimed if it comes back.
+   */
+  async #resolveUnseen(): Promise<void> {
+    const { jobId, source, destination, options } = this.job;
+    for (const key of this.#unresolved) {
+      const write = this.#interrupted.get(key);
+      if (options.mirror) {
+        await this.deps.destinationS3.send(
+          new DeleteObjectCommand({
+            Bucket: destination.bucket,
+            Key: destinationKeyFor(key, source.prefix, destination.prefix),
+          }),
+        );
+        this.counts.deleted += 1;
+      } else if (write) {
+        await this.deps.state.putLedgerEntry(jobId, { key, pending: write }, this.lease.fence);
+      }
+    }
+  }
+
   async #propagateDelete(entry: LedgerEntry): Promise<void> {
     const { jobId, destination, options } = this.job;
     if (!options.mirror) {
@@ -604,11 +630,12 @@ class Run {
       return;
     }
     this.#deletesStarted += 1;
-    if (entry.destinationKey) {
-      await this.deps.destinationS3.send(
-        new DeleteObjectCommand({ Bucket: destination.bucket, Key: entry.destinationKey }),
-      );
-    }
+    // A key with no recorded copy may still hold what a run that died wrote there.
+    const destinationKey =
+      entry.destinationKey ?? destinationKeyFor(entry.key, this.job.source.prefix, destination.prefix);
+    await this.deps.destinationS3.send(
+      new DeleteObjectCommand({ Bucket: destination.bucket, Key: destinationKey }),
+    );
     await this.deps.state.deleteLedgerEntry(jobId, entry.key, this.lease.fence);
     this.counts.deleted += 1;
     this.log.debug('object deleted', { key: entry.key });
