@@ -47,6 +47,5 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
 /** What `status` reads with. */
 export function buildStatusDependencies(env: NodeJS.ProcessEnv): JobStatusDependencies {
   const tableName = requireTableName(env);
-  const dynamodb = new DynamoDBClient({});
-  return { state: new StateStore(dynamodb, tableName), dynamodb, tableName };
+  return { state: new StateStore(new DynamoDBClient({}), tableName) };
 }

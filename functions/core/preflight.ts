@@ -1,6 +1,9 @@
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorCode, BucketAccessError, describeError } from './errors.js';
 import type { Job } from './job.js';
+import { sourceCredentials } from './source-credentials.js';
 
 /**
  * Checks, before any side effect, that the assumed role can list the source bucket. Uses only
@@ -58,4 +61,25 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
       cause: error,
     });
   }
+}
+
+/**
+ * Everything a run or a dry run does before reading: assume the source role (failing early with the
+ * reason), build the client that reads the source with it, and check both buckets.
+ */
+export async function openSource(
+  deps: {
+    sts: STSClient;
+    destinationS3: S3Client;
+    sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+  },
+  job: Job,
+  runId: string,
+): Promise<S3Client> {
+  const credentials = sourceCredentials(deps.sts, job, runId);
+  await credentials();
+  const sourceS3 = deps.sourceS3(credentials, job.source.region);
+  await checkSourceBucket(sourceS3, job);
+  await checkDestinationBucket(deps.destinationS3, job);
+  return sourceS3;
 }

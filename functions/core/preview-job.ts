@@ -5,8 +5,7 @@ import type { Job } from './job.js';
 import { destinationKeyFor } from './keys.js';
 import { type ListCounter, listSource } from './list-source.js';
 import { planSteps } from './plan.js';
-import { checkDestinationBucket, checkSourceBucket } from './preflight.js';
-import { sourceCredentials } from './source-credentials.js';
+import { openSource } from './preflight.js';
 import type { StateStore } from './state-store.js';
 
 /** The preview lists at most this many objects by default; the totals count them all. */
@@ -70,11 +69,7 @@ export async function previewJob(
   options: { limit?: number; runId?: string } = {},
 ): Promise<JobPreview> {
   const limit = options.limit ?? DEFAULT_PREVIEW_LIMIT;
-  const credentials = sourceCredentials(deps.sts, job, options.runId ?? 'plan');
-  await credentials();
-  const sourceS3 = deps.sourceS3(credentials, job.source.region);
-  await checkSourceBucket(sourceS3, job);
-  await checkDestinationBucket(deps.destinationS3, job);
+  const sourceS3 = await openSource(deps, job, options.runId ?? 'plan');
 
   const counter: ListCounter = { listRequests: 0 };
   const totals: JobPreview['totals'] = {

@@ -1,5 +1,3 @@
-import { type DynamoDBClient, ReturnConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { StateStore } from './state-store.js';
 
 /** `status` lists at most this many failed keys; the count covers them all. */
@@ -27,49 +25,21 @@ export interface JobStatus {
   lease?: { owner: string; expiresAt: string; fence: number; held: boolean };
 }
 
-/** What reading a job's status needs: the state store, and the same table for the failure query. */
+/** What reading a job's status needs. */
 export interface JobStatusDependencies {
   state: StateStore;
-  dynamodb: DynamoDBClient;
-  tableName: string;
 }
 
-/**
- * Streams the ledger entries of `jobId` that carry a `failure`, in key order. The Query reads the whole
- * ledger partition (a FilterExpression does not reduce read units), which is the price of a report run
- * by hand; the sync itself never calls this.
- */
-export async function* listLedgerFailures(
-  dynamodb: DynamoDBClient,
-  tableName: string,
-  jobId: string,
-): AsyncGenerator<LedgerFailure> {
-  const doc = DynamoDBDocumentClient.from(dynamodb);
-  let startKey: QueryCommandInput['ExclusiveStartKey'];
-  do {
-    const page = await doc.send(
-      new QueryCommand({
-        TableName: tableName,
-        // Same key layout as state-store.ts: the ledger partition of the job.
-        KeyConditionExpression: 'pk = :pk',
-        FilterExpression: 'attribute_exists(failure)',
-        ExpressionAttributeValues: { ':pk': `ledger#${jobId}` },
-        ProjectionExpression: 'sk, failure',
-        ExclusiveStartKey: startKey,
-        ReturnConsumedCapacity: ReturnConsumedCapacity.NONE,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      const failure = (item.failure ?? {}) as Partial<LedgerFailure>;
-      yield {
-        key: String(item.sk),
-        reason: failure.reason ?? 'unknown',
-        attempts: failure.attempts ?? 1,
-        at: failure.at ?? '',
-      };
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+/** Streams the keys of `jobId` whose last copy attempt failed, in key order. */
+export async function* listLedgerFailures(state: StateStore, jobId: string): AsyncGenerator<LedgerFailure> {
+  for await (const { key, failure } of state.ledgerFailures(jobId)) {
+    yield {
+      key,
+      reason: failure?.reason ?? 'unknown',
+      attempts: failure?.attempts ?? 1,
+      at: failure?.at ?? '',
+    };
+  }
 }
 
 /** Reads a job's status without writing anything. */
@@ -81,7 +51,7 @@ export async function readJobStatus(
   const [runs, lease] = await Promise.all([deps.state.recentRuns(jobId, 1), deps.state.readLease(jobId)]);
   const failures: LedgerFailure[] = [];
   let failureCount = 0;
-  for await (const failure of listLedgerFailures(deps.dynamodb, deps.tableName, jobId)) {
+  for await (const failure of listLedgerFailures(deps.state, jobId)) {
     failureCount += 1;
     if (failures.length < MAX_LISTED_FAILURES) failures.push(failure);
   }

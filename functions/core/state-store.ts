@@ -147,6 +147,29 @@ export class StateStore {
   }
 
   /**
+   * The ledger entries of `jobId` whose last attempt failed, in key order. The Query reads the whole
+   * ledger partition (a FilterExpression does not reduce read units): the price of a report run by hand;
+   * the sync itself never calls this.
+   */
+  async *ledgerFailures(jobId: string): AsyncGenerator<{ key: string; failure: LedgerEntry['failure'] }> {
+    let startKey: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk',
+          FilterExpression: 'attribute_exists(failure)',
+          ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
+          ProjectionExpression: 'sk, failure',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) yield { key: String(item.sk), failure: item.failure };
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  /**
    * Records the outcome for one key. The write carries the lease's fencing token and is refused when a
    * newer lease holder has already written the key, so a stale run cannot roll the ledger back.
    */

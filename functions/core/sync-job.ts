@@ -9,12 +9,11 @@ import { type Job, parseJob } from './job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
 import { type KeyRange, type ListCounter, listSource } from './list-source.js';
 import { type PlanStep, planSteps } from './plan.js';
-import { checkDestinationBucket, checkSourceBucket } from './preflight.js';
+import { openSource } from './preflight.js';
 import { publishRunEvent } from './publish-run-event.js';
 import { retryObjectCopy } from './retry.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
-import { sourceCredentials } from './source-credentials.js';
 import type { Checkpoint, Lease, LedgerEntry, StateStore, UnrecordedWrite } from './state-store.js';
 
 const MiB = 1024 * 1024;
@@ -149,11 +148,7 @@ export async function syncJob(
   const log = deps.logger ?? silentLogger;
   const started = Date.now();
 
-  const credentials = sourceCredentials(deps.sts, job, runId);
-  await credentials();
-  const sourceS3 = deps.sourceS3(credentials, job.source.region);
-  await checkSourceBucket(sourceS3, job);
-  await checkDestinationBucket(deps.destinationS3, job);
+  const sourceS3 = await openSource(deps, job, runId);
 
   const leaseTtlMs = control.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = await deps.state.acquireLease(job.jobId, runId, leaseTtlMs);
@@ -592,17 +587,11 @@ class Run {
    * other job keeps it, on record, so the key can be reclaimed if it comes back.
    */
   async #resolveUnseen(): Promise<void> {
-    const { jobId, source, destination, options } = this.job;
+    const { jobId, options } = this.job;
     for (const key of this.#unresolved) {
       const write = this.#interrupted.get(key);
       if (options.mirror) {
-        await this.deps.destinationS3.send(
-          new DeleteObjectCommand({
-            Bucket: destination.bucket,
-            Key: destinationKeyFor(key, source.prefix, destination.prefix),
-          }),
-        );
-        this.counts.deleted += 1;
+        await this.#deleteCopy(key);
       } else if (write) {
         await this.deps.state.putLedgerEntry(jobId, { key, pending: write }, this.lease.fence);
       }
@@ -610,7 +599,7 @@ class Run {
   }
 
   async #propagateDelete(entry: LedgerEntry): Promise<void> {
-    const { jobId, destination, options } = this.job;
+    const { jobId, options } = this.job;
     if (!options.mirror) {
       // Gone at the source, but a run that died may have written it: keep that on record for the day
       // the key comes back, since this run will delete the intent that said so.
@@ -631,14 +620,21 @@ class Run {
     }
     this.#deletesStarted += 1;
     // A key with no recorded copy may still hold what a run that died wrote there.
-    const destinationKey =
-      entry.destinationKey ?? destinationKeyFor(entry.key, this.job.source.prefix, destination.prefix);
-    await this.deps.destinationS3.send(
-      new DeleteObjectCommand({ Bucket: destination.bucket, Key: destinationKey }),
-    );
+    await this.#deleteCopy(entry.key, entry.destinationKey);
     await this.deps.state.deleteLedgerEntry(jobId, entry.key, this.lease.fence);
+  }
+
+  /** Deletes the destination copy of a source key (mirror jobs only). */
+  async #deleteCopy(key: string, destinationKey?: string): Promise<void> {
+    const { source, destination } = this.job;
+    await this.deps.destinationS3.send(
+      new DeleteObjectCommand({
+        Bucket: destination.bucket,
+        Key: destinationKey ?? destinationKeyFor(key, source.prefix, destination.prefix),
+      }),
+    );
     this.counts.deleted += 1;
-    this.log.debug('object deleted', { key: entry.key });
+    this.log.debug('object deleted', { key });
   }
 
   async #settle(slot: { key: string; settled: boolean }): Promise<void> {
