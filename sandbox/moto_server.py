@@ -3,7 +3,7 @@
     python3 moto_server.py --port 5000   # serve until stdin closes or SIGTERM
     python3 moto_server.py --check       # import everything the server needs, print moto's version
 
-Two gaps in moto 5.2.1, each fixed below with a small monkeypatch:
+Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - Cross-account trust policies are not evaluated: IAMRequest._check_role_trust_relationship looks the role
   up in the *caller's* IAM backend and skips the check when it is not there, so every cross-account
   AssumeRole succeeds, whatever the ExternalId or caller. The sandbox exists to exercise that path.
@@ -13,6 +13,12 @@ Two gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - Identity-policy denials omit the resource and reason AWS gives ("... on resource: R because no
   identity-based policy allows the A action"), which `doctor` reads to tell a missing caller permission
   from a trust policy that refuses.
+
+Two costs of moto's server, not of S3, are cut so that benchmarks measure the tools rather than moto:
+- Each request lists moto's package directory, under a lock all request threads share (list_backends_once).
+- Each ranged GET reads the whole object (read_only_the_range).
+
+SANDBOX_MOTO_PROFILE=<file> profiles every request with cProfile (see `profiled`).
 """
 
 import argparse
@@ -198,6 +204,105 @@ def authorize_put_events_on_the_bus() -> None:
     EventsHandler._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
 
 
+def list_backends_once() -> None:
+    """Read moto's list of service modules once, not on every request.
+
+    moto 5.2.1's server dispatches each request by checking the Host against `list_of_moto_modules()`,
+    which lists moto's package directory and stats each of its ~180 entries, inside a lock that every
+    request thread shares. Under load that serializes the server on the file system: profiled over the
+    benchmark's many-small workload, it was the largest cost after the request bodies' MD5.
+    """
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
+def read_only_the_range() -> None:
+    """Serve a ranged GetObject by reading the range, not the whole object.
+
+    moto 5.2.1 reads an object's entire value for every GET and slices the range out afterwards, so a
+    client fetching a 1 GiB object in 128 ranges of 8 MiB (the AWS CLI, any parallel downloader) makes it
+    read 128 GiB. Here, while a GET with a Range header is handled, FakeKey.value hands out a lazy view that
+    knows the object's length and reads only the slice that moto's range handling asks for.
+    """
+    import threading
+
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    ranged = threading.local()
+    whole_value = FakeKey.value
+
+    class LazyValue:
+        def __init__(self, key: FakeKey) -> None:
+            self.key = key
+
+        def __len__(self) -> int:
+            return self.key.size
+
+        def __getitem__(self, window: slice) -> bytes:
+            start, stop, step = window.indices(self.key.size)
+            if step != 1:
+                return self.read_all()[window]
+            with self.key.lock:
+                self.key._value_buffer.seek(start)
+                return self.key._value_buffer.read(max(0, stop - start))
+
+        def read_all(self) -> bytes:
+            return whole_value.fget(self.key)  # type: ignore[no-any-return]
+
+    def value(self: FakeKey) -> Any:
+        return LazyValue(self) if getattr(ranged, "active", False) else whole_value.fget(self)
+
+    original_key_response = S3Response.key_response
+
+    def key_response(self: S3Response, request: Any, *args: Any, **kwargs: Any) -> Any:
+        wants_range = request.method == "GET" and "," not in (request.headers.get("range") or ",")
+        ranged.active = wants_range and "partNumber" not in (getattr(request, "args", None) or {})
+        try:
+            status, headers, body = original_key_response(self, request, *args, **kwargs)
+        finally:
+            ranged.active = False
+        if isinstance(body, LazyValue):  # moto decided to answer with the whole object after all
+            body = body.read_all()
+        return status, headers, body
+
+    FakeKey.value = property(value, whole_value.fset)  # type: ignore[method-assign]
+    S3Response.key_response = key_response  # type: ignore[method-assign]
+
+
+def profiled(app: Any, profile_file: str) -> Any:
+    """Wrap the WSGI app so each request runs under cProfile; after each, the sum goes to profile_file.
+
+    For finding where moto spends its time under a benchmark (SANDBOX_MOTO_PROFILE=/tmp/moto.prof; then
+    `python3 -m pstats /tmp/moto.prof`). Times are per request thread, so waits on the GIL count too.
+    """
+    import cProfile
+    import pstats
+    import threading
+
+    lock = threading.Lock()
+    total: list[pstats.Stats] = []
+
+    def app_under_profile(environ: Any, start_response: Any) -> Any:
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            return list(app(environ, start_response))
+        finally:
+            profile.disable()
+            profile.create_stats()
+            with lock:
+                if total:
+                    total[0].add(profile)
+                else:
+                    total.append(pstats.Stats(profile))
+                total[0].dump_stats(profile_file)  # a few ms: fine for finding hot spots
+
+    return app_under_profile
+
+
 def serve(port: int) -> None:
     from moto import __version__
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -207,8 +312,14 @@ def serve(port: int) -> None:
     sign_check_raw_uri()
     identity_denials_say_why()
     authorize_put_events_on_the_bus()
+    list_backends_once()
+    read_only_the_range()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request drowns errors
-    server = make_server("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=True)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    profile_file = os.environ.get("SANDBOX_MOTO_PROFILE")
+    if profile_file:
+        app = profiled(app, profile_file)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     exit_when_stdin_closes()
     # os._exit: sys.exit would wait for request threads still holding keep-alive connections
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
