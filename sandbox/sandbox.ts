@@ -103,6 +103,13 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
 }
 
 /**
+ * DynamoDB Local is a short-lived JVM here: the C1 compiler alone and the serial collector cut its CPU
+ * per conditional PutItem on 2 cores from 3.0 ms cold / 1.0 ms warm (JVM defaults: C2 and G1) to
+ * 1.3 ms / 0.65 ms, measured over 2,000-write rounds at 16 in flight. Both are stock HotSpot flags.
+ */
+const DYNAMODB_LOCAL_JVM_FLAGS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
+
+/**
  * Start moto (S3, STS, IAM) and DynamoDB Local on loopback, provision AccountA and AccountB, switch on
  * moto's auth enforcement and check that it refuses what AWS would refuse. Takes about 3 s.
  */
@@ -124,6 +131,7 @@ export async function startSandbox(options: { log?: (message: string) => void } 
     tools.parentWatchScript,
     '--',
     tools.java,
+    ...DYNAMODB_LOCAL_JVM_FLAGS,
     `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
     '-jar',
     join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
