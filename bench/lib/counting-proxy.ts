@@ -71,6 +71,22 @@ const LIST_PARAMETERS = new Set([
   'fetch-owner',
 ]);
 
+/**
+ * Drops the hop-by-hop headers (RFC 9110 §7.6.1) from a flat rawHeaders list, as a proxy must. moto's
+ * werkzeug server answers every request with "Connection: close"; passed on, it would make each tool open
+ * a new connection per request, which real S3, keeping connections alive, never asks for.
+ */
+export function endToEndHeaders(rawHeaders: string[]): string[] {
+  const kept: string[] = [];
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index] ?? '';
+    if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, rawHeaders[index + 1] ?? '');
+  }
+  return kept;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection']);
+
 /** A running counting proxy. */
 export interface CountingProxy {
   /** http://127.0.0.1:<port>: point S3 clients here instead of at moto. */
@@ -84,7 +100,7 @@ export interface CountingProxy {
 /**
  * An HTTP proxy in front of S3 (moto) that counts requests by type and passes everything through
  * unchanged: headers as sent (SigV4 signs Host, so it is not rewritten), bodies streamed both ways
- * (aws-chunked uploads included, nothing buffered), keep-alive on both sides.
+ * (aws-chunked uploads included, nothing buffered), keep-alive towards the tools.
  */
 export async function startCountingProxy(upstream: string): Promise<CountingProxy> {
   const target = new URL(upstream);
@@ -109,7 +125,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       counts.bytesIn += chunk.length;
     });
     upstreamRequest.on('response', (upstreamResponse) => {
-      outgoing.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.rawHeaders);
+      outgoing.writeHead(upstreamResponse.statusCode ?? 502, endToEndHeaders(upstreamResponse.rawHeaders));
       upstreamResponse.on('data', (chunk: Buffer) => {
         counts.bytesOut += chunk.length;
       });
