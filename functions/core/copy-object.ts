@@ -163,7 +163,10 @@ async function upload(
   signal?: AbortSignal,
 ): Promise<CopyResult> {
   const where = `s3://${request.destinationBucket}/${request.destinationKey}`;
-  const hashing = new HashingStream(PART_SIZE);
+  // A plain-MD5 source ETag on an object of several parts is the only reason to hash the whole body twice.
+  const hashing = new HashingStream(PART_SIZE, {
+    wholeMd5: request.size > PART_SIZE && isPlainMd5Etag(request.etag, source.ServerSideEncryption),
+  });
   // pipeline() destroys the hashing stream when the source body fails, so the Upload sees the error.
   pipeline(source.Body as Readable, hashing, () => {});
   const transfer = new Upload({

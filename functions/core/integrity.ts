@@ -4,33 +4,37 @@ import { Transform, type TransformCallback } from 'node:stream';
 /** What a HashingStream computed. */
 export interface Digests {
   sha256: string;
-  md5: string;
+  /** MD5 of the whole body (a single-part S3 ETag); undefined for a body of several parts not asked for it. */
+  md5: string | undefined;
   /** The ETag of a multipart upload of these bytes in `parts` parts of the stream's part size. */
   multipartEtag: (parts: number) => string | undefined;
 }
 
 /**
  * A pass-through stream that hashes what flows through it: SHA-256 of the whole body (recorded in the
- * ledger), MD5 of the whole body (a single-part S3 ETag) and MD5 of each `partSize` slice (a multipart
- * ETag is the MD5 of the parts' MD5s), so the bytes S3 stored can be checked against the bytes read.
+ * ledger) and MD5 of each `partSize` slice (a multipart ETag is the MD5 of the parts' MD5s), so the bytes
+ * S3 stored can be checked against the bytes read. A body of one part has that part's MD5 as its whole
+ * MD5; a longer body gets a second, whole-body MD5 only with `wholeMd5` (a source whose single-part ETag
+ * must be checked): MD5 is the costliest hash here, and most large objects never need it.
  */
 export class HashingStream extends Transform {
   readonly #partSize: number;
   readonly #sha256 = createHash('sha256');
-  readonly #md5 = createHash('md5');
+  readonly #md5: Hash | undefined;
   readonly #partDigests: Buffer[] = [];
   #part: Hash = createHash('md5');
   #partBytes = 0;
   bytes = 0;
 
-  constructor(partSize: number) {
+  constructor(partSize: number, options: { wholeMd5?: boolean } = {}) {
     super();
     this.#partSize = partSize;
+    if (options.wholeMd5) this.#md5 = createHash('md5');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#sha256.update(chunk);
-    this.#md5.update(chunk);
+    this.#md5?.update(chunk);
     this.bytes += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
@@ -64,8 +68,8 @@ export class HashingStream extends Transform {
 
   #finish(): Digests {
     const sha256 = this.#sha256.digest('base64');
-    const md5 = this.#md5.digest('hex');
     const parts = this.#partDigests;
+    const md5 = this.#md5?.digest('hex') ?? (parts.length === 1 ? parts[0]?.toString('hex') : undefined);
     return {
       sha256,
       md5,

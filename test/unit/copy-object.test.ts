@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -16,6 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type CopyRequest, copyObject, PART_SIZE } from '../../functions/core/copy-object.js';
 import { IntegrityError, ObjectCopyError, SourceVanishedError } from '../../functions/core/errors.js';
+import { HashingStream } from '../../functions/core/integrity.js';
 
 const sourceS3 = new S3Client({ region: 'us-east-1' });
 const destinationS3 = new S3Client({ region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });
@@ -159,6 +161,22 @@ describe('copyObject', () => {
     });
   });
 
+  it('checks a large source object with a single-part ETag against the MD5 of all its bytes', async () => {
+    const data = Buffer.alloc(PART_SIZE + 1024, 9);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u3' });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"part"' });
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"ffffffffffffffffffffffffffffffff-2"' });
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+
+    await expect(
+      copyObject(clients, request(data, { etag: `"${md5(Buffer.from('other'))}"` })),
+    ).rejects.toThrow(/bytes read do not match its ETag/);
+    await expect(copyObject(clients, request(data, { etag: `"${md5(data)}"` }))).rejects.toThrow(
+      /stored ETag .* does not match the bytes sent/,
+    );
+  });
+
   it('aborts the multipart upload when a part fails, leaving no parts behind', async () => {
     const data = Buffer.alloc(PART_SIZE * 2 + 1, 1);
     s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
@@ -171,5 +189,36 @@ describe('copyObject', () => {
     );
     expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'dst', UploadId: 'u2' });
     expect(s3Mock).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+});
+
+describe('HashingStream', () => {
+  const hash = async (data: Buffer, partSize: number, options?: { wholeMd5?: boolean }) => {
+    const hashing = new HashingStream(partSize, options);
+    await pipeline(
+      Readable.from([data.subarray(0, 5), data.subarray(5)]),
+      hashing,
+      new PassThrough().resume(),
+    );
+    return hashing.digests();
+  };
+
+  it('gives the whole-body MD5 of a body that fits one part, and its SHA-256', async () => {
+    const data = Buffer.from('hello, world');
+    const digests = await hash(data, 64);
+
+    expect(digests.md5).toBe(md5(data));
+    expect(digests.sha256).toBe(createHash('sha256').update(data).digest('base64'));
+  });
+
+  it('hashes a body of several parts twice only when asked for its whole MD5', async () => {
+    const data = Buffer.from('0123456789abcdef-tail');
+    const partMd5s = [data.subarray(0, 8), data.subarray(8, 16), data.subarray(16)].map((part) =>
+      createHash('md5').update(part).digest(),
+    );
+
+    expect((await hash(data, 8)).md5).toBeUndefined();
+    expect((await hash(data, 8, { wholeMd5: true })).md5).toBe(md5(data));
+    expect((await hash(data, 8)).multipartEtag(3)).toBe(`${md5(Buffer.concat(partMd5s))}-3`);
   });
 });
