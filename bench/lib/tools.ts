@@ -311,13 +311,22 @@ function baseEnv(): NodeJS.ProcessEnv {
 async function runChild(context: BenchContext, child: Child, task: object): Promise<Measured> {
   const taskFile = join(context.scratch, `${child}-task.json`);
   await writeFile(taskFile, JSON.stringify(task));
-  return measureCommand(process.execPath, [context.children[child], taskFile], {
+  return measureCommand(process.execPath, [...nodeFlags(child), context.children[child], taskFile], {
     ...baseEnv(),
     ...context.sandbox.env,
     // S3 goes through the counting proxy; STS and DynamoDB straight to their servers.
     AWS_ENDPOINT_URL_S3: context.proxy.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
+}
+
+/**
+ * Extra `node` flags for one child, from BENCH_NODE_FLAGS_<CHILD> (e.g. BENCH_NODE_FLAGS_RUN_SYNC=
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the sync). NODE_OPTIONS cannot carry --cpu-prof.
+ */
+function nodeFlags(child: Child): string[] {
+  const flags = process.env[`BENCH_NODE_FLAGS_${child.toUpperCase().replaceAll('-', '_')}`];
+  return flags ? flags.split(' ').filter(Boolean) : [];
 }
 
 function timing(measured: Measured): { wallSeconds: number; peakRssMb: number; cpuSeconds?: number } {
