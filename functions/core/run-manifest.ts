@@ -62,8 +62,15 @@ export class RunManifest {
     const { out } = await this.#file;
     this.#objects += 1;
     this.#bytes += line.size;
-    if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');
+    if (out.write(`${JSON.stringify(line)}\n`)) return;
+    // Every copy that finds the buffer full waits on the same drain, not on a listener of its own.
+    this.#drained ??= once(out, 'drain').finally(() => {
+      this.#drained = undefined;
+    });
+    await this.#drained;
   }
+
+  #drained: Promise<unknown> | undefined;
 
   get objects(): number {
     return this.#objects;
