@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { bundleChildren } from './lib/bundle.js';
 import { wallTimeChart } from './lib/chart.js';
-import { type CountingProxy, startCountingProxy } from './lib/counting-proxy.js';
 import { findProcesses, RSS_METHOD } from './lib/measure.js';
 import { parseOptions, USAGE, UsageError } from './lib/options.js';
 import { ensurePeers } from './lib/peers.js';
 import { checkTargets, markdownReport, summarize, type WorkloadFigures } from './lib/report.js';
 import { type Tool, toolSettings } from './lib/tools.js';
+import { warmUpStateTable } from './lib/warm-up.js';
 import { runWorkload } from './lib/workloads.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -49,10 +49,8 @@ async function main(): Promise<number> {
   const children = await bundleChildren();
   say('starting the sandbox (moto with auth enforced, DynamoDB Local)');
   let sandbox: Sandbox | undefined;
-  let proxy: CountingProxy | undefined;
   const scratch = await mkdtemp(join(tmpdir(), 'cross-account-sync-bench-'));
   const cleanUp = async () => {
-    await proxy?.close();
     await sandbox?.stop();
     await rm(scratch, { recursive: true, force: true });
   };
@@ -65,17 +63,19 @@ async function main(): Promise<number> {
 
   try {
     sandbox = await startSandbox();
-    proxy = await startCountingProxy(sandbox.motoEndpoint);
-    say(`sandbox up: moto ${sandbox.motoEndpoint} behind the counting proxy ${proxy.endpoint}`);
+    say(`sandbox up: moto ${sandbox.motoEndpoint}, DynamoDB Local ${sandbox.dynamodbEndpoint}`);
+    say('warming up DynamoDB Local (3,000 ledger writes, untimed)');
+    await warmUpStateTable(sandbox);
     const servers = {
       moto: findProcesses('moto_server.py', `--port ${new URL(sandbox.motoEndpoint).port}`),
       dynamodb: findProcesses('DynamoDBLocal.jar', `-port ${new URL(sandbox.dynamodbEndpoint).port}`),
     };
-    const context = { sandbox, proxy, children, scratch, concurrency: options.concurrency, servers };
+    const context = { sandbox, children, scratch, concurrency: options.concurrency, servers };
     const figures: WorkloadFigures[] = [];
     const loads: number[] = [];
     for (const id of options.workloads) {
-      const outcome = await runWorkload(id, { context, options, copyTools, noChangeTools, say });
+      const last = id === options.workloads.at(-1);
+      const outcome = await runWorkload(id, { context, options, copyTools, noChangeTools, say, last });
       loads.push(...outcome.runs.map((run) => run.loadAverage));
       figures.push(summarize(outcome));
     }
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
     );
     const environment = {
       machine: `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}`,
-      s3: 'moto (S3, STS, IAM; SigV4 and policies enforced) behind a counting proxy on 127.0.0.1',
+      s3: 'moto (S3, STS, IAM; SigV4 and policies enforced) on 127.0.0.1, counting S3 requests by type',
       state: 'DynamoDB Local (in memory)',
       peakRss: RSS_METHOD,
       wallTime: 'spawn to exit of each measured process, start-up included, for every tool alike',

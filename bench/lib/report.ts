@@ -1,4 +1,4 @@
-import { REQUEST_TYPES } from './counting-proxy.js';
+import { REQUEST_TYPES } from './request-counts.js';
 import type { Tool } from './tools.js';
 import type { RunRecord, WorkloadOutcome } from './workloads.js';
 
@@ -17,8 +17,8 @@ export interface ToolFigures {
   objectsPerSecond: Range;
   megabytesPerSecond: Range;
   peakRssMb: Range;
-  /** CPU seconds per run: the tool's processes, moto, DynamoDB Local, the counting proxy. */
-  cpuSeconds: { tool: Range; moto: Range; dynamodb: Range; proxy: Range };
+  /** CPU seconds per run: the tool's processes, moto, DynamoDB Local, the benchmark's own process. */
+  cpuSeconds: { tool: Range; moto: Range; dynamodb: Range; bench: Range };
   requests: Record<(typeof REQUEST_TYPES)[number], Range>;
   dynamodb?: { readCapacityUnits: Range; writeCapacityUnits: Range };
   steps?: { step: string; wallSeconds: Range; peakRssMb: Range }[];
@@ -99,7 +99,7 @@ function figures(tool: Tool, runs: RunRecord[]): ToolFigures | undefined {
       tool: range(runs.map((run) => run.cpuSeconds.tool ?? 0)),
       moto: range(runs.map((run) => run.cpuSeconds.moto)),
       dynamodb: range(runs.map((run) => run.cpuSeconds.dynamodb)),
-      proxy: range(runs.map((run) => run.cpuSeconds.proxy)),
+      bench: range(runs.map((run) => run.cpuSeconds.bench)),
     },
     requests: Object.fromEntries(
       REQUEST_TYPES.map((type) => [type, range(runs.map((run) => run.requests[type]))]),
@@ -190,7 +190,7 @@ export function markdownReport(
     '# cross-account-sync benchmark',
     '',
     `Generated ${meta.generatedAt} by \`npm run bench\`. Each figure is the median of the runs, with [min–max].`,
-    'MB = 10^6 bytes. Requests are counted by a pass-through proxy in front of moto, the same for every tool.',
+    "MB = 10^6 bytes. Requests are counted inside moto's server, the same for every tool.",
     '',
   ];
   for (const workload of workloads) {

@@ -6,8 +6,8 @@ import { SMALL_OBJECT_BYTES } from '../../functions/core/sync-job.js';
 import { sandboxSts } from '../../sandbox/clients.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import type { Child } from './bundle.js';
-import type { CountingProxy, RequestCounts } from './counting-proxy.js';
 import { type Measured, measureCommand, processCpuSeconds } from './measure.js';
+import { type RequestCounts, takeS3RequestCounts } from './request-counts.js';
 import type { Listed } from './seed.js';
 
 /** The tools compared. */
@@ -21,7 +21,6 @@ export const AWS_CLI_V2 = '/usr/bin/aws';
 /** What every tool run needs. */
 export interface BenchContext {
   sandbox: Sandbox;
-  proxy: CountingProxy;
   children: Record<Child, string>;
   /** Scratch directory for config files, task files and the AWS CLI's local copies. */
   scratch: string;
@@ -37,8 +36,8 @@ export interface CpuSeconds {
   tool?: number;
   moto: number;
   dynamodb: number;
-  /** The counting proxy (the benchmark's own process). */
-  proxy: number;
+  /** The benchmark's own process, which waits for the tool. */
+  bench: number;
 }
 
 /** One copy (or no-change pass) to perform. */
@@ -93,12 +92,12 @@ function rcloneFlags(concurrency: number): string[] {
   ];
 }
 
-/** Runs `tool` once over `task`, with its S3 traffic through the counting proxy. */
+/** Runs `tool` once over `task`, counting the S3 requests moto served meanwhile. */
 export async function runTool(context: BenchContext, tool: Tool, task: CopyTask): Promise<ToolRun> {
   const cpuBefore = await serverCpu(context);
-  context.proxy.reset();
+  await takeS3RequestCounts(context.sandbox.motoEndpoint);
   const run = await RUNNERS[tool](context, task);
-  const requests = context.proxy.counts();
+  const requests = await takeS3RequestCounts(context.sandbox.motoEndpoint);
   const cpuAfter = await serverCpu(context);
   const { cpuSeconds: toolCpu, ...rest } = run;
   return {
@@ -108,7 +107,7 @@ export async function runTool(context: BenchContext, tool: Tool, task: CopyTask)
       tool: toolCpu,
       moto: cpuAfter.moto - cpuBefore.moto,
       dynamodb: cpuAfter.dynamodb - cpuBefore.dynamodb,
-      proxy: cpuAfter.proxy - cpuBefore.proxy,
+      bench: cpuAfter.bench - cpuBefore.bench,
     },
   };
 }
@@ -120,7 +119,7 @@ async function serverCpu(context: BenchContext): Promise<Omit<CpuSeconds, 'tool'
   return {
     moto: await total(context.servers.moto),
     dynamodb: await total(context.servers.dynamodb),
-    proxy: (self.user + self.system) / 1e6,
+    bench: (self.user + self.system) / 1e6,
   };
 }
 
@@ -185,7 +184,7 @@ const RUNNERS: Record<Tool, Runner> = {
   },
 
   rclone: async (context, task) => {
-    const { sandbox, proxy, scratch } = context;
+    const { sandbox, scratch } = context;
     const role = await assumeSourceRole(sandbox);
     const config = join(scratch, 'rclone.conf');
     const remote = (name: string, keys: Keys) =>
@@ -193,7 +192,7 @@ const RUNNERS: Record<Tool, Runner> = {
         `[${name}]`,
         'type = s3',
         'provider = Other',
-        `endpoint = ${proxy.endpoint}`,
+        `endpoint = ${sandbox.motoEndpoint}`,
         `region = ${sandbox.region}`,
         'force_path_style = true',
         `access_key_id = ${keys.accessKeyId}`,
@@ -220,7 +219,7 @@ const RUNNERS: Record<Tool, Runner> = {
   },
 
   'aws-cli': async (context, task) => {
-    const { sandbox, proxy, scratch } = context;
+    const { sandbox, scratch } = context;
     const role = await assumeSourceRole(sandbox);
     const configFile = join(scratch, 'aws-cli.config');
     await writeFile(
@@ -248,7 +247,7 @@ const RUNNERS: Record<Tool, Runner> = {
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_PAGER: '',
     });
-    const common = ['--endpoint-url', proxy.endpoint, '--only-show-errors', '--no-progress'];
+    const common = ['--endpoint-url', sandbox.motoEndpoint, '--only-show-errors', '--no-progress'];
     try {
       const download = await measureCommand(
         AWS_CLI_V2,
@@ -314,8 +313,6 @@ async function runChild(context: BenchContext, child: Child, task: object): Prom
   return measureCommand(process.execPath, [...nodeFlags(child), context.children[child], taskFile], {
     ...baseEnv(),
     ...context.sandbox.env,
-    // S3 goes through the counting proxy; STS and DynamoDB straight to their servers.
-    AWS_ENDPOINT_URL_S3: context.proxy.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
 }

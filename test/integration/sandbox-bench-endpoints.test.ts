@@ -1,0 +1,87 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetBucketLocationCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { describe, expect, inject, it } from 'vitest';
+import { takeS3RequestCounts } from '../../bench/lib/request-counts.js';
+import { deletePrefix, listPrefix, seedBody, seedObjectsInServer } from '../../bench/lib/seed.js';
+import { sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+
+const sandbox = inject('sandbox');
+const { accountA, accountB } = sandbox;
+
+describe("the sandbox's benchmark endpoints", () => {
+  it('counts the S3 requests moto serves by type, and nothing else', async () => {
+    const s3 = sandboxS3(sandbox, accountB.syncer);
+    const Bucket = accountB.destinationBucket;
+    const Key = `counted/${Date.now()}.txt`;
+    await takeS3RequestCounts(sandbox.motoEndpoint); // start from zero
+
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: 'counted' }));
+    await s3.send(new GetObjectCommand({ Bucket, Key }));
+    await s3.send(new HeadObjectCommand({ Bucket, Key }));
+    await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'counted/' }));
+    await s3.send(new GetBucketLocationCommand({ Bucket }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `${Key}.mpu` }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket, Key: `${Key}.mpu`, UploadId, PartNumber: 1, Body: 'one part' }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key: `${Key}.mpu`,
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    await s3.send(
+      new DeleteObjectsCommand({ Bucket, Delete: { Objects: [{ Key }, { Key: `${Key}.mpu` }] } }),
+    );
+    await sandboxSts(sandbox, accountB.syncer).send(new GetCallerIdentityCommand({})); // not S3
+    const counts = await takeS3RequestCounts(sandbox.motoEndpoint);
+
+    expect(counts).toEqual({ LIST: 1, GET: 1, PUT: 2, POST: 3, HEAD: 1, DELETE: 0, OTHER: 1 });
+    expect(await takeS3RequestCounts(sandbox.motoEndpoint)).toMatchObject({ PUT: 0, POST: 0 });
+  });
+
+  it('seeds many objects in one call, with the bytes seedBody says', async () => {
+    const prefix = `seeded-${Date.now()}/`;
+    const admin = sandboxS3(sandbox, accountA.admin);
+
+    await seedObjectsInServer(
+      sandbox.motoEndpoint,
+      { account: accountA.id, bucket: accountA.bucket, prefix },
+      1_200,
+      100,
+    );
+    const listed = await listPrefix(admin, accountA.bucket, prefix);
+    const last = await admin.send(
+      new GetObjectCommand({ Bucket: accountA.bucket, Key: `${prefix}obj-001199` }),
+    );
+    const bytes = Buffer.from((await last.Body?.transformToByteArray()) ?? []);
+    await deletePrefix(admin, accountA.bucket, prefix); // other tests share the source bucket
+
+    expect(listed).toHaveLength(1_200);
+    expect(listed.every((object) => object.size === 100)).toBe(true);
+    expect(bytes).toEqual(seedBody('obj-001199', 100));
+  });
+
+  it('says why it cannot seed a bucket that does not exist', async () => {
+    await expect(
+      seedObjectsInServer(
+        sandbox.motoEndpoint,
+        { account: accountA.id, bucket: 'no-such-bucket-anywhere', prefix: 'x/' },
+        1,
+        1,
+      ),
+    ).rejects.toThrow(/no-such-bucket-anywhere.*NoSuchBucket|MissingBucket/);
+  });
+});
