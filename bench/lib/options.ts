@@ -16,6 +16,8 @@ export interface BenchOptions {
   /** Peers to run besides the sync and its baselines; a missing one is installed, or skipped. */
   peers: ('rclone' | 'aws-cli')[];
   install: boolean;
+  /** Workload 4 starts from a real first copy by the sync instead of the state one leaves, built directly. */
+  firstCopy: boolean;
   outDir: string;
   quick: boolean;
 }
@@ -32,6 +34,8 @@ export const USAGE = `npm run bench -- [flags]
   --nochange-count N   workload 4: objects (default 20000)      --nochange-kib N their size (1)
   --peers LIST         rclone,aws-cli (default both); "none" runs only the sync and its baselines
   --no-install         do not apt-get install missing peers; skip them instead
+  --first-copy         workload 4 starts from a real first copy by the sync (untimed, ~100 s at 20,000
+                       objects) instead of the destination objects and ledger records one leaves, built directly
   --out DIR            where latest.json, latest.md and latest.svg go (default bench/results)`;
 
 const QUICK = {
@@ -77,6 +81,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'nochange-kib': { type: 'string' },
       peers: { type: 'string' },
       'no-install': { type: 'boolean' },
+      'first-copy': { type: 'boolean' },
       out: { type: 'string' },
     },
     strict: true,
@@ -117,6 +122,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     noChangeKib: int('nochange-kib', base.noChangeKib, 0),
     peers: peerList as BenchOptions['peers'],
     install: !values['no-install'],
+    firstCopy: Boolean(values['first-copy']),
     outDir: values.out ?? RESULTS_DIR,
     quick: Boolean(values.quick),
   };

@@ -1,11 +1,24 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { sandboxS3 } from '../../sandbox/clients.js';
+import { destinationKeyFor } from '../../functions/core/keys.js';
+import { listSource, type SourceObject } from '../../functions/core/list-source.js';
+import { StateStore } from '../../functions/core/state-store.js';
+import { copiedLedgerEntry } from '../../functions/core/sync-job.js';
+import { sandboxDynamo, sandboxS3 } from '../../sandbox/clients.js';
 import type { BenchOptions } from './options.js';
-import { deletePrefix, type Listed, listPrefix, seedBigObject, seedObjects } from './seed.js';
+import {
+  deletePrefix,
+  forEachConcurrently,
+  type Listed,
+  listPrefix,
+  seedBigObject,
+  seedBody,
+  seedObjects,
+  seedObjectsInServer,
+} from './seed.js';
 import { type BenchContext, type CopyTask, runTool, type Tool, type ToolRun } from './tools.js';
 
 const KiB = 1024;
@@ -51,6 +64,8 @@ interface Shared {
   /** The tools to run in the no-change workload: the sync, the available peers, the bare listing. */
   noChangeTools: Tool[];
   say: Say;
+  /** Nothing runs after this workload: the sandbox goes away with its objects, so they are not deleted. */
+  last?: boolean;
 }
 
 /** Runs workload `id` with the given sizes. */
@@ -143,16 +158,14 @@ async function noChangeWorkload(shared: Shared, id: number): Promise<WorkloadOut
     name: 'no-change-rerun',
     description: `${options.noChangeCount.toLocaleString('en-US')} × ${options.noChangeKib} KiB already copied; nothing changed`,
   };
-  const bodies = new Map<string, Buffer>();
   const seedStarted = Date.now();
-  say(`w${id} ${spec.name}: seeding ${options.noChangeCount} objects as AccountA (untimed)`);
-  await seedObjects(
-    producer,
-    sandbox.accountA.bucket,
-    sourcePrefix,
+  say(`w${id} ${spec.name}: seeding ${options.noChangeCount} objects inside moto (untimed)`);
+  const objectBytes = options.noChangeKib * KiB;
+  await seedObjectsInServer(
+    sandbox.motoEndpoint,
+    { account: sandbox.accountA.id, bucket: sandbox.accountA.bucket, prefix: sourcePrefix },
     options.noChangeCount,
-    options.noChangeKib * KiB,
-    (key, body) => bodies.set(key, body),
+    objectBytes,
   );
   const objects = await listPrefix(producer, sandbox.accountA.bucket, sourcePrefix);
   const seedSeconds = (Date.now() - seedStarted) / 1000;
@@ -162,32 +175,38 @@ async function noChangeWorkload(shared: Shared, id: number): Promise<WorkloadOut
   const localDir = join(context.scratch, `w${id}-aws-cli-local`);
   const outcome = newOutcome(spec, objects, noChangeTools, { seedSeconds });
   try {
-    say(
-      `  first copy by the sync (untimed, concurrency ${FIRST_COPY_CONCURRENCY}), so every tool starts from a complete destination`,
-    );
-    const prime = await runTool({ ...context, concurrency: FIRST_COPY_CONCURRENCY }, 'cross-account-sync', {
-      sourcePrefix,
-      destinationPrefix,
-      objects,
-      jobId: job,
-    });
-    outcome.setup.firstCopySeconds = round(prime.wallSeconds);
-    outcome.setup.firstCopyObjectsPerSecond = round(objects.length / prime.wallSeconds);
-    outcome.setup.firstCopyConcurrency = FIRST_COPY_CONCURRENCY;
-    outcome.setup.firstCopyWriteCapacityUnits = round(prime.dynamodb?.writeCapacityUnits ?? 0);
-    say(`  first copy: ${prime.wallSeconds.toFixed(1)} s`);
+    if (options.firstCopy) {
+      say(`  first copy by the sync (untimed, concurrency ${FIRST_COPY_CONCURRENCY})`);
+      const prime = await runTool({ ...context, concurrency: FIRST_COPY_CONCURRENCY }, 'cross-account-sync', {
+        sourcePrefix,
+        destinationPrefix,
+        objects,
+        jobId: job,
+      });
+      outcome.setup.firstCopySeconds = round(prime.wallSeconds);
+      outcome.setup.firstCopyObjectsPerSecond = round(objects.length / prime.wallSeconds);
+      outcome.setup.firstCopyConcurrency = FIRST_COPY_CONCURRENCY;
+      outcome.setup.firstCopyWriteCapacityUnits = round(prime.dynamodb?.writeCapacityUnits ?? 0);
+      say(`  first copy: ${prime.wallSeconds.toFixed(1)} s`);
+    } else {
+      const primeStarted = Date.now();
+      say('  building the state a first copy leaves (untimed): destination objects and ledger records');
+      await primeAsCopied(context, { sourcePrefix, destinationPrefix, objectBytes, job }, objects.length);
+      outcome.setup.primeSeconds = round((Date.now() - primeStarted) / 1000);
+    }
     await checkDestination(context, destinationPrefix, objects, 'cross-account-sync');
 
     if (noChangeTools.includes('aws-cli')) {
       // What `aws s3 sync` leaves after a download: the files, with the objects' LastModified as mtime.
       await mkdir(localDir, { recursive: true });
-      for (const object of objects) {
-        const path = join(localDir, object.key.slice(sourcePrefix.length));
-        await writeFile(path, bodies.get(object.key) ?? Buffer.alloc(0));
+      await forEachConcurrently(objects.length, 16, async (index) => {
+        const object = objects[index] as Listed;
+        const name = object.key.slice(sourcePrefix.length);
+        const path = join(localDir, name);
+        await writeFile(path, seedBody(name, objectBytes));
         await utimes(path, object.lastModified, object.lastModified);
-      }
+      });
     }
-    bodies.clear();
 
     for (let run = 1; run <= options.runs; run += 1) {
       for (const tool of noChangeTools) {
@@ -195,19 +214,71 @@ async function noChangeWorkload(shared: Shared, id: number): Promise<WorkloadOut
         const record = await measuredRun(shared, outcome, tool, run, task);
         const writes = record.requests.PUT + record.requests.POST;
         if (writes > 0 || (tool !== 'bare-listing' && record.requests.GET > 0)) {
-          outcome.notes.push(
-            `${tool} run ${run} was not a no-change pass: ${record.requests.GET} GET, ${writes} PUT/POST`,
-          );
+          const what = `${tool} run ${run} was not a no-change pass: ${record.requests.GET} GET, ${writes} PUT/POST`;
+          // The sync's passes are what this workload measures: one that copies means a wrong start state.
+          if (tool === 'cross-account-sync') throw new Error(what);
+          outcome.notes.push(what);
         }
         outcome.runs.push(record);
       }
     }
   } finally {
     await rm(localDir, { recursive: true, force: true });
-    await deletePrefix(consumer(context), sandbox.accountB.destinationBucket, destinationPrefix);
-    await deletePrefix(producer, sandbox.accountA.bucket, sourcePrefix);
+    if (!shared.last) {
+      await deletePrefix(consumer(context), sandbox.accountB.destinationBucket, destinationPrefix);
+      await deletePrefix(producer, sandbox.accountA.bucket, sourcePrefix);
+    }
   }
   return outcome;
+}
+
+/**
+ * Builds what a complete first copy of workload 4 leaves, without making it: the same objects under the
+ * destination prefix (stored inside moto; a seeded name holds the same bytes under every prefix, so the
+ * ETags match), and for each one the ledger record the sync writes after a verified copy
+ * (copiedLedgerEntry, through StateStore.putLedgerEntry), from the source listing as the sync lists it.
+ * A real first copy of 20,000 objects costs ~100 s of moto's one core (`--first-copy` makes one); the
+ * measured passes are the same either way, and a sync pass that copies anything fails the benchmark.
+ */
+async function primeAsCopied(
+  context: BenchContext,
+  where: { sourcePrefix: string; destinationPrefix: string; objectBytes: number; job: string },
+  count: number,
+): Promise<void> {
+  const { sandbox } = context;
+  await seedObjectsInServer(
+    sandbox.motoEndpoint,
+    {
+      account: sandbox.accountB.id,
+      bucket: sandbox.accountB.destinationBucket,
+      prefix: where.destinationPrefix,
+    },
+    count,
+    where.objectBytes,
+  );
+  const source = listSource(
+    sandboxS3(sandbox, sandbox.accountA.admin),
+    sandbox.accountA.bucket,
+    where.sourcePrefix,
+  );
+  const listed: SourceObject[] = [];
+  for await (const object of source) listed.push(object);
+  const state = new StateStore(sandboxDynamo(sandbox), sandbox.accountB.tableName);
+  await forEachConcurrently(listed.length, 16, async (index) => {
+    const object = listed[index] as SourceObject;
+    const body = seedBody(object.key.slice(where.sourcePrefix.length), where.objectBytes);
+    const entry = copiedLedgerEntry(
+      object,
+      destinationKeyFor(object.key, where.sourcePrefix, where.destinationPrefix),
+      {
+        sha256: createHash('sha256').update(body).digest('base64'),
+        destinationEtag: createHash('md5').update(body).digest('hex'),
+        verifiedBy: 'etag-md5',
+      },
+      'bench-prime',
+    );
+    await state.putLedgerEntry(where.job, entry, 1);
+  });
 }
 
 async function measuredRun(

@@ -3,11 +3,11 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { copyObject } from './copy-object.js';
+import { type CopyResult, copyObject } from './copy-object.js';
 import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from './errors.js';
 import { type Job, parseJob } from './job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
-import { type KeyRange, type ListCounter, listSource } from './list-source.js';
+import { type KeyRange, type ListCounter, listSource, type SourceObject } from './list-source.js';
 import { type PlanStep, planSteps } from './plan.js';
 import { openSource } from './preflight.js';
 import { publishRunEvent } from './publish-run-event.js';
@@ -515,18 +515,7 @@ class Run {
       release();
       await this.deps.state.putLedgerEntry(
         jobId,
-        {
-          key: object.key,
-          etag: object.etag,
-          size: object.size,
-          lastModified: object.lastModified.toISOString(),
-          sha256: result.sha256,
-          destinationKey,
-          destinationEtag: result.destinationEtag,
-          verifiedBy: result.verifiedBy,
-          copiedAt: new Date().toISOString(),
-          runId: this.control.runId,
-        },
+        copiedLedgerEntry(object, destinationKey, result, this.control.runId),
         this.lease.fence,
       );
       this.progress.copied += 1;
@@ -678,6 +667,32 @@ function mergeUnrecorded(a?: UnrecordedWrite, b?: UnrecordedWrite): UnrecordedWr
 }
 
 /** Sortable and short: it goes into the STS session name and run record keys. */
+/**
+ * What the ledger records for an object once its copy is verified: the source version (ETag, size,
+ * LastModified, which the next run's plan compares) and what was written. Exported so that the benchmark
+ * can build workload 4's starting state with exactly the records a copy leaves.
+ */
+export function copiedLedgerEntry(
+  object: SourceObject,
+  destinationKey: string,
+  result: Pick<CopyResult, 'sha256' | 'destinationEtag' | 'verifiedBy'>,
+  runId: string,
+  copiedAt = new Date(),
+): LedgerEntry {
+  return {
+    key: object.key,
+    etag: object.etag,
+    size: object.size,
+    lastModified: object.lastModified.toISOString(),
+    sha256: result.sha256,
+    destinationKey,
+    destinationEtag: result.destinationEtag,
+    verifiedBy: result.verifiedBy,
+    copiedAt: copiedAt.toISOString(),
+    runId,
+  };
+}
+
 export function newRunId(now = new Date()): string {
   const stamp = now
     .toISOString()
