@@ -375,11 +375,11 @@ def seed_body(name: str, size: int) -> bytes:
 def sandbox_endpoints(app: Any) -> Any:
     """Wrap the WSGI app with the benchmark's endpoints, under /_sandbox/ (no bucket name starts with _):
 
-    - GET /_sandbox/s3-requests: S3 requests by type since the last DELETE of the same path, counted here
-      so that no proxy has to sit between the tools and moto.
+    - GET /_sandbox/s3-requests: S3 requests by type since the last reset, counted here so that no proxy
+      has to sit between the tools and moto; DELETE returns the same and resets.
     - POST /_sandbox/seed-objects {"account", "bucket", "prefix", "count", "size"}: stores `count` objects
-      `<prefix>obj-000000`... of `size` bytes (seed_body of the name) straight into the backend, for workloads that
-      need tens of thousands of objects whose upload is not what is measured.
+      `<prefix>obj-000000`... of `size` bytes (seed_body of the name) straight into the backend, for
+      workloads that need tens of thousands of objects whose upload is not what is measured.
     """
     from moto.s3.models import s3_backends
 

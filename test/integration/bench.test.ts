@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const QUICK_TIMEOUT_MS = 240_000; // about 40 s on an idle 2-core machine; other test files may share it
@@ -20,6 +20,7 @@ interface Report {
     id: number;
     name: string;
     objects: number;
+    setup: Record<string, number | string>;
     tools: {
       tool: string;
       wallSeconds: Range;
@@ -33,8 +34,18 @@ interface Report {
   targets: { workload: number; target: string; met: boolean }[];
 }
 
+async function benchReport(outDir: string, flags: string[]): Promise<Report> {
+  await run(process.execPath, ['--import', 'tsx', 'bench/bench.ts', ...flags, '--out', outDir], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(await readFile(join(outDir, 'latest.json'), 'utf8')) as Report;
+}
+
 describe('npm run bench -- --quick', () => {
   let outDir = '';
+  beforeAll(async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'bench-test-'));
+  });
   afterAll(async () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
@@ -43,22 +54,14 @@ describe('npm run bench -- --quick', () => {
     'runs every workload end to end and writes the JSON, Markdown and chart reports',
     async () => {
       // prepare: its own sandbox and output folder; peers that are not installed are skipped, not installed
-      outDir = await mkdtemp(join(tmpdir(), 'bench-test-'));
       const peers = ['/usr/bin/rclone', '/usr/bin/aws'].filter((binary) => !existsSync(binary));
       if (peers.length > 0)
         console.warn(`bench smoke test: ${peers.join(', ')} not installed; those peers are skipped`);
 
       // act
-      await run(
-        process.execPath,
-        ['--import', 'tsx', 'bench/bench.ts', '--quick', '--no-install', '--out', outDir],
-        {
-          maxBuffer: 16 * 1024 * 1024,
-        },
-      );
+      const report = await benchReport(outDir, ['--quick', '--no-install']);
 
       // assess
-      const report = JSON.parse(await readFile(join(outDir, 'latest.json'), 'utf8')) as Report;
       expect(report.workloads.map((workload) => workload.id)).toEqual([1, 2, 3, 4]);
       for (const workload of report.workloads) {
         const tools = workload.tools.map((tool) => tool.tool);
@@ -84,6 +87,29 @@ describe('npm run bench -- --quick', () => {
       expect(report.targets.length).toBeGreaterThan(0);
       expect(await readFile(join(outDir, 'latest.md'), 'utf8')).toContain('| cross-account-sync |');
       expect(await readFile(join(outDir, 'latest.svg'), 'utf8')).toMatch(/^<svg [^>]*>/);
+    },
+    QUICK_TIMEOUT_MS,
+  );
+
+  it(
+    'starts workload 4 from a real first copy with --first-copy, and its sync passes still copy nothing',
+    async () => {
+      const report = await benchReport(outDir, [
+        '--quick',
+        '--workloads',
+        '4',
+        '--peers',
+        'none',
+        '--first-copy',
+      ]);
+      const [workload] = report.workloads;
+      const sync = workload?.tools.find((tool) => tool.tool === 'cross-account-sync');
+
+      expect(workload?.setup.firstCopySeconds).toBeGreaterThan(0);
+      expect(workload?.setup.primeSeconds).toBeUndefined();
+      expect(sync?.requests.GET.median).toBe(0);
+      expect(sync?.requests.PUT.median).toBe(0);
+      expect(sync?.requests.LIST.median).toBeGreaterThan(0);
     },
     QUICK_TIMEOUT_MS,
   );
