@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { bundleChildren } from './lib/bundle.js';
 import { wallTimeChart } from './lib/chart.js';
+import { warmUpStateTable } from './lib/ledger.js';
 import { findProcesses, RSS_METHOD } from './lib/measure.js';
 import { parseOptions, USAGE, UsageError } from './lib/options.js';
 import { ensurePeers } from './lib/peers.js';
 import { checkTargets, markdownReport, summarize, type WorkloadFigures } from './lib/report.js';
 import { type Tool, toolSettings } from './lib/tools.js';
-import { warmUpStateTable } from './lib/warm-up.js';
 import { runWorkload } from './lib/workloads.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

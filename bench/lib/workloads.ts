@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { destinationKeyFor } from '../../functions/core/keys.js';
 import { listSource, type SourceObject } from '../../functions/core/list-source.js';
-import { StateStore } from '../../functions/core/state-store.js';
 import { copiedLedgerEntry } from '../../functions/core/sync-job.js';
-import { sandboxDynamo, sandboxS3 } from '../../sandbox/clients.js';
+import { sandboxS3 } from '../../sandbox/clients.js';
+import { writeLedgerEntries } from './ledger.js';
 import type { BenchOptions } from './options.js';
 import {
   deletePrefix,
@@ -263,11 +263,9 @@ async function primeAsCopied(
   );
   const listed: SourceObject[] = [];
   for await (const object of source) listed.push(object);
-  const state = new StateStore(sandboxDynamo(sandbox), sandbox.accountB.tableName);
-  await forEachConcurrently(listed.length, 16, async (index) => {
-    const object = listed[index] as SourceObject;
+  const entries = listed.map((object) => {
     const body = seedBody(object.key.slice(where.sourcePrefix.length), where.objectBytes);
-    const entry = copiedLedgerEntry(
+    return copiedLedgerEntry(
       object,
       destinationKeyFor(object.key, where.sourcePrefix, where.destinationPrefix),
       {
@@ -277,8 +275,8 @@ async function primeAsCopied(
       },
       'bench-prime',
     );
-    await state.putLedgerEntry(where.job, entry, 1);
   });
+  await writeLedgerEntries(sandbox, where.job, entries);
 }
 
 async function measuredRun(
