@@ -1,7 +1,8 @@
 /**
  * Local stand-in for `sam local invoke` (no Docker and no `sam` here): reads template.yaml, bundles the function
- * with the template's esbuild BuildProperties into .aws-sam/build/<LogicalId>/, and runs its handler in a child
- * Node process with the event file, a Lambda-like context and the function's environment.
+ * with the template's esbuild BuildProperties into .aws-sam/build/<LogicalId>/ exactly as `sam build` does, and
+ * runs its handler in a child Node process with the event file, a Lambda-like context and the function's
+ * environment.
  *
  *   npm run invoke -- SyncFunction -e events/scheduled-sync.json [--env-vars events/env.json] [--no-sandbox]
  *
@@ -10,10 +11,10 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BuildOptions, build } from 'esbuild';
+import { buildFunction } from './lib/build-function.js';
 import {
   type FunctionConfig,
   functionConfig,
@@ -159,65 +160,16 @@ function readEnvVars(path: string, logicalId: string): Record<string, string> {
   return Object.fromEntries(Object.entries(entries).map(([name, value]) => [name, String(value)]));
 }
 
-/** Bundles like `sam build` with `BuildMethod: esbuild` (aws-lambda-builders' defaults and flags). */
+/** Bundles like `sam build` into where `sam build` puts it (see lib/build-function.ts). */
 async function bundle(fn: FunctionConfig): Promise<string> {
   if (fn.buildMethod !== 'esbuild') {
     throw new UsageError(
       `${fn.logicalId} has BuildMethod ${fn.buildMethod ?? '(none)'}; only esbuild is supported`,
     );
   }
-  const props = fn.buildProperties;
-  const entryPoints = props.EntryPoints;
-  if (!Array.isArray(entryPoints) || entryPoints.length === 0) {
-    throw new UsageError(`${fn.logicalId}.Metadata.BuildProperties.EntryPoints must list the entry files`);
-  }
-  for (const entry of entryPoints) {
-    const path = join(fn.codeUri, String(entry));
-    if (!existsSync(path)) throw new UsageError(`entry point ${path} of ${fn.logicalId} does not exist`);
-  }
   const outdir = resolve(BUILD_ROOT, fn.logicalId);
-  rmSync(outdir, { recursive: true, force: true });
-  const options: BuildOptions = {
-    absWorkingDir: fn.codeUri,
-    entryPoints: entryPoints.map(String),
-    outdir,
-    bundle: true,
-    platform: 'node',
-    // aws-lambda-builders' defaults when a property is absent.
-    target: stringProp(props.Target) ?? 'es2020',
-    format: (stringProp(props.Format) ?? 'cjs') as BuildOptions['format'],
-    minify: props.Minify === undefined ? true : props.Minify === true,
-    sourcemap: props.Sourcemap === true,
-    keepNames: props.KeepNames === true,
-    logLevel: 'warning',
-  };
-  if (props.SourcesContent !== undefined) options.sourcesContent = String(props.SourcesContent) === 'true';
-  if (props.MainFields !== undefined) options.mainFields = String(props.MainFields).split(',');
-  if (Array.isArray(props.External)) options.external = props.External.map(String);
-  const outExtension = pairs(props.OutExtension);
-  if (outExtension) options.outExtension = outExtension;
-  const banner = pairs(props.Banner);
-  if (banner) options.banner = banner;
-  const loader = pairs(props.Loader);
-  if (loader) options.loader = loader as BuildOptions['loader'];
-  await build(options);
+  await buildFunction(fn, outdir);
   return outdir;
-}
-
-function stringProp(value: unknown): string | undefined {
-  return value === undefined ? undefined : String(value);
-}
-
-/** `['.js=.mjs']` → `{ '.js': '.mjs' }`: SAM's list form of esbuild's `--flag:key=value`. */
-function pairs(value: unknown): Record<string, string> | undefined {
-  if (!Array.isArray(value)) return undefined;
-  return Object.fromEntries(
-    value.map((item) => {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      return [text.slice(0, eq), text.slice(eq + 1)];
-    }),
-  );
 }
 
 /** Environment of the child: Lambda's reserved variables < template < env.json < sandbox. */

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJob } from '../../functions/core/job.js';
 import { loadTemplate, type Resource, resolveValue } from '../../scripts/lib/sam-template.js';
@@ -60,10 +62,14 @@ describe('template.yaml and source-account/template.yaml', () => {
     const architectures = fn.Architectures ?? template.Globals?.Function?.Architectures;
     expect(runtime).toBe('nodejs22.x');
     expect(architectures).toEqual(['arm64']);
-    expect(fn).toMatchObject({ CodeUri: 'functions/', Handler: 'sync.handler', Timeout: 900 });
+    expect(fn).toMatchObject({ CodeUri: './', Handler: 'sync.handler', Timeout: 900 });
     expect(resource('SyncFunction').Metadata).toMatchObject({
       BuildMethod: 'esbuild',
-      BuildProperties: { Format: 'esm', OutExtension: ['.js=.mjs'], EntryPoints: ['sync.ts'] },
+      BuildProperties: {
+        Format: 'esm',
+        OutExtension: ['.js=.mjs'],
+        EntryPoints: ['functions/sync.ts'],
+      },
     });
     const build = resource('SyncFunction').Metadata?.BuildProperties as { Banner?: string[] } | undefined;
     expect(build?.Banner?.join('')).toMatch(/createRequire\(import\.meta\.url\)/);
@@ -71,6 +77,14 @@ describe('template.yaml and source-account/template.yaml', () => {
       STATE_TABLE_NAME: { Ref: 'StateTable' },
       POWERTOOLS_SERVICE_NAME: 'cross-account-sync',
     });
+  });
+
+  it("lets sam build find esbuild: the builder installs only the CodeUri package.json's dependencies", () => {
+    const manifest = JSON.parse(readFileSync(join(props('SyncFunction').CodeUri, 'package.json'), 'utf8'));
+
+    // aws-lambda-builders runs `npm install --omit=dev` in a copy of CodeUri, then looks in its node_modules/.bin.
+    expect(manifest.dependencies).toHaveProperty('esbuild');
+    expect(manifest.devDependencies ?? {}).not.toHaveProperty('esbuild');
   });
 
   it('schedules the job with EventBridge Scheduler, without retries, and the input is a valid job', () => {
