@@ -26,6 +26,8 @@ export async function bundleChildren(): Promise<Record<Child, string>> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
+    // Failure reasons and error types carry class names (JobValidationError), as in the Lambda bundle.
+    keepNames: true,
     // Some of the SDK's CommonJS dependencies call require(); ESM bundles have none of their own.
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",

@@ -42,6 +42,8 @@ describe('npm run invoke (the local sam local invoke)', () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/job\.source\.roleArn/);
+    // The class name survives the template's minified bundle, as Lambda reports it.
+    expect(lastJsonLine(run.stdout)).toMatchObject({ errorType: 'JobValidationError' });
   });
 
   it('names the unknown function and lists the valid ones', async () => {

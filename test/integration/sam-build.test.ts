@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve, sep } from 'node:path';
+import { delimiter, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import {
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** The builder `sam build` runs, driven as `sam build` drives it; CI puts shared/ beside the clone. */
 const SAM_BUILD = resolve(ROOT, '..', 'shared', 'tools', 'sam-build');
+const RUNTIME = join(ROOT, 'scripts', 'lib', 'lambda-runtime.mjs');
 const TEMPLATE = join(ROOT, 'template.yaml');
 
 const template = loadTemplate(TEMPLATE);
@@ -117,6 +118,35 @@ describe('sam build (aws-lambda-builders, as ../shared/tools/sam-build runs it)'
     },
   );
 
+  it('keeps error names: the built handler reports JobValidationError for events/invalid-job.json', async () => {
+    const fn = functions.find((f) => f.logicalId === 'SyncFunction');
+    if (fn === undefined) throw new Error('template.yaml has no SyncFunction built with esbuild');
+    const event = JSON.parse(readFileSync(join(ROOT, 'events', 'invalid-job.json'), 'utf8'));
+
+    const child = fork(RUNTIME, [], { env: functionEnv(fn), stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const reply = await new Promise<{ ok: boolean; error?: { errorType: string; errorMessage: string } }>(
+      (settle, fail) => {
+        child.once('message', (message) => settle(message as never));
+        child.once('error', fail);
+        child.once('exit', (code) => fail(new Error(`the runtime exited (${code}) without a reply`)));
+        child.send({
+          modulePath: builtHandler(fn),
+          exportName: 'handler',
+          event,
+          context: {
+            functionName: fn.logicalId,
+            awsRequestId: 'sam-build-test',
+            deadlineMs: Date.now() + 60_000,
+          },
+        });
+      },
+    ).finally(() => child.kill('SIGKILL'));
+
+    expect(reply.ok).toBe(false);
+    expect(reply.error?.errorType).toBe('JobValidationError');
+    expect(reply.error?.errorMessage).toMatch(/job\.source\.roleArn/);
+  });
+
   it.each(functions.map((fn) => [fn.logicalId, fn] as const))(
     'npm run invoke runs the same %s bundle, byte for byte',
     async (_, fn) => {
@@ -128,4 +158,29 @@ describe('sam build (aws-lambda-builders, as ../shared/tools/sam-build runs it)'
       expect(ours.equals(readFileSync(builtHandler(fn))), 'the bundles differ').toBe(true);
     },
   );
+});
+
+describe("the template's esbuild flags", () => {
+  it('keep the name of every error class the functions export, whatever errors.ts does', async () => {
+    const fn = functions.find((f) => f.logicalId === 'SyncFunction');
+    if (fn === undefined) throw new Error('template.yaml has no SyncFunction built with esbuild');
+    const outdir = join(workDir, 'errors');
+    const entry = relative(fn.codeUri, join(ROOT, 'functions', 'core', 'errors.ts'));
+
+    await buildFunction({ ...fn, buildProperties: { ...fn.buildProperties, EntryPoints: [entry] } }, outdir);
+    const bundled = join(outdir, existsSync(join(outdir, 'errors.mjs')) ? 'errors.mjs' : 'errors.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(pathToFileURL(bundled).href)});
+       const names = Object.entries(m)
+         .filter(([, value]) => typeof value === 'function' && value.prototype instanceof Error)
+         .map(([exported, ErrorClass]) => [exported, new ErrorClass('probe').name]);
+       console.log(JSON.stringify(names));`,
+    ]);
+
+    const names = JSON.parse(stdout) as Array<[string, string]>;
+    expect(names.length).toBeGreaterThan(3);
+    for (const [exported, name] of names) expect(name, exported).toBe(exported);
+  });
 });

@@ -69,6 +69,8 @@ describe('template.yaml and source-account/template.yaml', () => {
         Format: 'esm',
         OutExtension: ['.js=.mjs'],
         EntryPoints: ['functions/sync.ts'],
+        Minify: true,
+        KeepNames: true,
       },
     });
     const build = resource('SyncFunction').Metadata?.BuildProperties as { Banner?: string[] } | undefined;
