@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJob } from '../../functions/core/job.js';
-import { loadTemplate, type Resource, resolveValue } from '../../scripts/lib/sam-template.js';
+import { loadTemplate, type Resource, resolveValue, type Template } from '../../scripts/lib/sam-template.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped; the assertions below are the type check.
 type Yaml = any;
@@ -34,6 +34,94 @@ function functionStatements(): Statement[] {
     .flatMap((policy) => policy.Statement ?? [])
     .map((statement: Yaml) => (statement['Fn::If'] ? statement['Fn::If'][1] : statement));
 }
+
+const NO_VALUE = Symbol('AWS::NoValue');
+
+/**
+ * The template as CloudFormation would deploy it with these parameter values (defaults for the rest):
+ * Conditions evaluated, `Fn::If` replaced by its branch, `AWS::NoValue` dropped, and resources and outputs
+ * whose Condition is false left out. Other intrinsics stay as they are.
+ */
+function deployed(source: Template, values: Record<string, string> = {}): Template {
+  const parameter = (name: string): string | string[] => {
+    const declared = source.Parameters?.[name];
+    if (declared === undefined) throw new Error(`no parameter ${name}`);
+    const value = values[name] ?? declared.Default;
+    if (value === undefined) throw new Error(`parameter ${name} has no value and no default`);
+    return declared.Type === 'CommaDelimitedList' ? String(value).split(',') : String(value);
+  };
+  const scalar = (value: Yaml): string | string[] => {
+    if (typeof value === 'string') return value;
+    if (value.Ref !== undefined) return parameter(value.Ref);
+    if (value['Fn::Join']) {
+      const [separator, list] = value['Fn::Join'];
+      return [scalar(list)].flat().join(separator);
+    }
+    throw new Error(`cannot evaluate ${JSON.stringify(value)} in a condition`);
+  };
+  const condition = (expression: Yaml): boolean => {
+    if (expression.Condition !== undefined) return condition(source.Conditions?.[expression.Condition]);
+    if (expression['Fn::Equals']) {
+      const [a, b] = expression['Fn::Equals'];
+      return JSON.stringify(scalar(a)) === JSON.stringify(scalar(b));
+    }
+    if (expression['Fn::Not']) return !condition(expression['Fn::Not'][0]);
+    if (expression['Fn::And']) return expression['Fn::And'].every(condition);
+    if (expression['Fn::Or']) return expression['Fn::Or'].some(condition);
+    throw new Error(`cannot evaluate condition ${JSON.stringify(expression)}`);
+  };
+  const resolve = (value: Yaml): Yaml => {
+    if (Array.isArray(value)) return value.map(resolve).filter((item) => item !== NO_VALUE);
+    if (value === null || typeof value !== 'object') return value;
+    if (value.Ref === 'AWS::NoValue') return NO_VALUE;
+    if (value['Fn::If']) {
+      const [name, whenTrue, whenFalse] = value['Fn::If'];
+      return resolve(condition({ Condition: name }) ? whenTrue : whenFalse);
+    }
+    return Object.fromEntries(
+      Object.entries(value)
+        .map(([key, item]) => [key, resolve(item)])
+        .filter(([, item]) => item !== NO_VALUE),
+    );
+  };
+  const kept = (section: Record<string, Yaml> = {}) =>
+    resolve(Object.fromEntries(Object.entries(section).filter(([, r]) => !r.Condition || condition(r))));
+  return { ...source, Resources: kept(source.Resources), Outputs: kept(source.Outputs) };
+}
+
+/** Every inline IAM statement of the function's policies, as deployed with these parameter values. */
+function grantedStatements(values: Record<string, string> = {}): Array<Statement & Record<string, Yaml>> {
+  const fn = deployed(template, values).Resources.SyncFunction?.Properties as Record<string, Yaml>;
+  return fn.Policies.flatMap((policy: Yaml) => policy.Statement ?? []);
+}
+
+function grants(statements: Statement[], action: string): Statement[] {
+  return statements.filter((s) => [s.Action].flat().includes(action));
+}
+
+/** The job the Sync schedule hands the function, for these deploy-time parameter values. */
+function scheduledJob(values: Record<string, string>) {
+  const withValues = deployed(template, values);
+  for (const [name, value] of Object.entries(values)) {
+    const declared = withValues.Parameters?.[name];
+    if (declared) declared.Default = value;
+  }
+  const fn = withValues.Resources.SyncFunction?.Properties as Record<string, Yaml>;
+  const [text, vars] = fn.Events.Sync.Properties.Input['Fn::Sub'] as [string, Record<string, unknown>];
+  const input = resolveValue(
+    { 'Fn::Sub': [text, { ...vars, Bucket: 'accountb-sync-destination' }] },
+    withValues,
+    {},
+  );
+  expect(input).toBeDefined();
+  return parseJob(JSON.parse(input ?? ''));
+}
+
+const REQUIRED = {
+  SourceRoleArn: 'arn:aws:iam::111111111111:role/S3GetListRole',
+  SourceExternalId: 'example-external-id',
+  SourceBucket: 'source-bucket',
+};
 
 const METRICS = {
   namespace: 'CrossAccountSync',
@@ -107,9 +195,12 @@ describe('template.yaml and source-account/template.yaml', () => {
       const parameter = withValues.Parameters?.[name];
       if (parameter) parameter.Default = value;
     }
-    const [text] = event.Properties.Input['Fn::Sub'] as [string, unknown];
+    // Conditional fields (SourceRegion) resolved as CloudFormation would with these values.
+    const deployedEvent = ((deployed(withValues).Resources.SyncFunction as Resource).Properties as Yaml)
+      .Events.Sync;
+    const [text, vars] = deployedEvent.Properties.Input['Fn::Sub'] as [string, Record<string, unknown>];
     const input = resolveValue(
-      { 'Fn::Sub': [text, { Bucket: 'accountb-sync-destination' }] },
+      { 'Fn::Sub': [text, { ...vars, Bucket: 'accountb-sync-destination' }] },
       withValues,
       {},
     );
@@ -151,10 +242,10 @@ describe('template.yaml and source-account/template.yaml', () => {
       RestrictPublicBuckets: true,
     });
     expect(bucket.OwnershipControls.Rules).toEqual([{ ObjectOwnership: 'BucketOwnerEnforced' }]);
-    // SSE-S3 keeps single-part ETags equal to the MD5 the sync compares.
-    expect(
-      bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault,
-    ).toEqual({
+    // SSE-S3 keeps single-part ETags equal to the MD5 the sync compares (unless DestinationKmsKeyArn is set).
+    const encryption = ((deployed(template).Resources.DestinationBucket as Resource).Properties as Yaml)
+      .BucketEncryption;
+    expect(encryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({
       SSEAlgorithm: 'AES256',
     });
     expect(bucket.LifecycleConfiguration.Rules).toContainEqual(
@@ -184,6 +275,13 @@ describe('template.yaml and source-account/template.yaml', () => {
         's3:DeleteObject',
         's3:AbortMultipartUpload',
         'events:PutEvents',
+        'kms:GenerateDataKey',
+        'kms:Decrypt',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
       ]),
     );
     const resourcesGranted = JSON.stringify(statements.map((s) => s.Resource));
@@ -301,5 +399,185 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(role.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({
       Service: 'scheduler.amazonaws.com',
     });
+  });
+  it('grants s3:DeleteObject on the destination only when AllowMirrorDeletes is true', () => {
+    expect(template.Parameters?.AllowMirrorDeletes).toMatchObject({
+      Default: 'false',
+      AllowedValues: ['true', 'false'],
+    });
+
+    expect(grants(grantedStatements(), 's3:DeleteObject')).toEqual([]);
+    const deletes = grants(grantedStatements({ AllowMirrorDeletes: 'true' }), 's3:DeleteObject');
+    expect(deletes).toHaveLength(1);
+    expect([deletes[0]?.Action].flat()).toEqual(['s3:DeleteObject']);
+    expect(JSON.stringify(deletes[0]?.Resource)).toMatch(/\/\*"/);
+  });
+
+  it('grants the state table exactly the DynamoDB actions functions/ calls, on that table only', () => {
+    const COMMAND_ACTIONS: Record<string, string> = {
+      Get: 'dynamodb:GetItem',
+      Put: 'dynamodb:PutItem',
+      Update: 'dynamodb:UpdateItem',
+      Delete: 'dynamodb:DeleteItem',
+      Query: 'dynamodb:Query',
+      Scan: 'dynamodb:Scan',
+      BatchGet: 'dynamodb:BatchGetItem',
+      BatchWrite: 'dynamodb:BatchWriteItem',
+    };
+    const called = new Set<string>();
+    for (const file of readdirSync('functions', { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      const code = readFileSync(join('functions', file), 'utf8');
+      if (!code.includes('@aws-sdk/lib-dynamodb')) continue;
+      for (const [, name] of code.matchAll(/new (\w+)Command\(/g)) {
+        const action = COMMAND_ACTIONS[name ?? ''];
+        if (action) called.add(action);
+      }
+    }
+    expect(called.size).toBeGreaterThan(0);
+
+    // SAM's DynamoDBCrudPolicy would add Scan, BatchGetItem, BatchWriteItem, DescribeTable, ConditionCheckItem.
+    const policies = props('SyncFunction').Policies as Array<Record<string, Yaml>>;
+    expect(policies.filter((policy) => !policy.Statement)).toEqual([]);
+    const dynamodb = grantedStatements().filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('dynamodb:')),
+    );
+    expect(new Set(dynamodb.flatMap((s) => [s.Action].flat()))).toEqual(called);
+    for (const statement of dynamodb) {
+      expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
+    }
+  });
+
+  it('passes SourceRegion into the scheduled job when set, and leaves the region to the SDK when not', () => {
+    expect(template.Parameters?.SourceRegion).toMatchObject({ Default: '' });
+
+    expect(scheduledJob(REQUIRED).source.region).toBeUndefined();
+    expect(scheduledJob({ ...REQUIRED, SourceRegion: 'eu-central-1' }).source).toMatchObject({
+      region: 'eu-central-1',
+      bucket: 'source-bucket',
+    });
+  });
+
+  it('encrypts a created bucket with DestinationKmsKeyArn and lets the function use that key, only when set', () => {
+    const key = 'arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const encryption = (values: Record<string, string>) =>
+      ((deployed(template, values).Resources.DestinationBucket as Resource).Properties as Yaml)
+        .BucketEncryption.ServerSideEncryptionConfiguration;
+    const kmsStatements = (values: Record<string, string>) =>
+      grantedStatements(values).filter((s) => [s.Action].flat().some((a) => a.startsWith('kms:')));
+
+    expect(template.Parameters?.DestinationKmsKeyArn).toMatchObject({ Default: '' });
+    expect(encryption({})).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+    expect(kmsStatements({})).toEqual([]);
+
+    expect(encryption({ DestinationKmsKeyArn: key })).toEqual([
+      {
+        ServerSideEncryptionByDefault: {
+          SSEAlgorithm: 'aws:kms',
+          KMSMasterKeyID: { Ref: 'DestinationKmsKeyArn' },
+        },
+        BucketKeyEnabled: true,
+      },
+    ]);
+    const [kms, ...more] = kmsStatements({ DestinationKmsKeyArn: key });
+    expect(more).toEqual([]);
+    expect(new Set([kms?.Action].flat())).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt']));
+    expect(kms?.Resource).toEqual({ Ref: 'DestinationKmsKeyArn' });
+    expect(JSON.stringify(kms?.Condition)).toMatch(/kms:ViaService/);
+  });
+
+  it('outputs what the CLI and an operator need to find the deployment', () => {
+    const outputs = template.Outputs ?? {};
+
+    expect(outputs).toMatchObject({
+      SyncFunctionName: { Value: { Ref: 'SyncFunction' } },
+      SyncFunctionRoleArn: { Value: { 'Fn::GetAtt': ['SyncFunctionRole', 'Arn'] } },
+      StateTableName: { Value: { Ref: 'StateTable' } },
+      SyncLogGroupName: { Value: { Ref: 'SyncLogGroup' } },
+      // SAM names the schedule of the function's Sync event SyncFunctionSync; its Ref is the schedule name.
+      SyncScheduleName: { Value: { Ref: 'SyncFunctionSync' } },
+      DashboardName: { Value: { Ref: 'SyncDashboard' } },
+      DestinationBucketName: {
+        Value: {
+          'Fn::If': [
+            'CreateDestinationBucket',
+            { Ref: 'DestinationBucket' },
+            { Ref: 'DestinationBucketName' },
+          ],
+        },
+      },
+    });
+    expect(deployed(template).Outputs).not.toHaveProperty('ExtraJobScheduleName');
+    expect(deployed(template, { ExtraJobInput: '{}' }).Outputs?.ExtraJobScheduleName).toEqual(
+      expect.objectContaining({ Value: { Ref: 'ExtraJobSchedule' } }),
+    );
+  });
+
+  it('lets AccountA trust only the consumer function roles named in ConsumerPrincipalArns', () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const trust = (values: Record<string, string>) => {
+      const role = deployed(source, { ConsumerAccountId: '222222222222', ...values }).Resources.S3GetListRole;
+      return ((role as Resource).Properties as Yaml).AssumeRolePolicyDocument.Statement[0];
+    };
+    const roles = [
+      'arn:aws:iam::222222222222:role/sync-SyncFunctionRole-ABC',
+      'arn:aws:iam::222222222222:role/other-SyncFunctionRole-*',
+    ];
+
+    expect(source.Parameters?.ConsumerPrincipalArns).toMatchObject({
+      Type: 'CommaDelimitedList',
+      Default: '',
+    });
+    expect(trust({}).Condition).toEqual({ StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } });
+    expect(trust({ ConsumerPrincipalArns: roles.join(',') }).Condition).toEqual({
+      StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } },
+      ArnLike: { 'aws:PrincipalArn': { Ref: 'ConsumerPrincipalArns' } },
+    });
+  });
+
+  it('grants AccountA role kms:Decrypt through S3 and s3:GetObjectTagging only when asked', () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const actions = (values: Record<string, string>) =>
+      Object.values(deployed(source, { ConsumerAccountId: '222222222222', ...values }).Resources)
+        .flatMap((r) =>
+          r.Type === 'AWS::IAM::Role'
+            ? (r.Properties as Yaml).Policies.map((p: Yaml) => p.PolicyDocument)
+            : r.Type === 'AWS::IAM::RolePolicy'
+              ? [(r.Properties as Yaml).PolicyDocument]
+              : [],
+        )
+        .flatMap((document: Yaml) => document.Statement);
+    const key = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+    expect(source.Parameters?.SourceKmsKeyArn).toMatchObject({ Default: '' });
+    expect(source.Parameters?.AllowGetObjectTagging).toMatchObject({ Default: 'false' });
+    expect(
+      actions({})
+        .flatMap((s: Yaml) => [s.Action].flat())
+        .sort(),
+    ).toEqual(['s3:GetObject', 's3:ListBucket']);
+
+    const decrypt = actions({ SourceKmsKeyArn: key }).filter((s: Yaml) => s.Action === 'kms:Decrypt');
+    expect(decrypt).toEqual([
+      expect.objectContaining({
+        Resource: { Ref: 'SourceKmsKeyArn' },
+        Condition: { StringLike: { 'kms:ViaService': 's3.*.amazonaws.com' } },
+      }),
+    ]);
+    const tagging = actions({ AllowGetObjectTagging: 'true' }).filter(
+      (s: Yaml) => s.Action === 's3:GetObjectTagging',
+    );
+    expect(tagging).toEqual([
+      expect.objectContaining({ Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${BucketName}/*` } }),
+    ]);
+  });
+
+  it('documents every parameter of both templates in the README', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    for (const path of TEMPLATES) {
+      for (const name of Object.keys(loadTemplate(path).Parameters ?? {})) {
+        expect(readme, `${path} parameter ${name}`).toContain(`| \`${name}\``);
+      }
+    }
   });
 });
