@@ -103,6 +103,12 @@ function faultCase(title: string, name: string, fault: FaultCase): void {
   );
 }
 
+/** The first matching request, so every case really meets its fault, then `base` of the rest. */
+const firstThen = (operation: string, base: number, fault: FaultRule['fault']): FaultRule[] => [
+  s3Fault(operation, 1, fault, { count: 1 }),
+  s3Fault(operation, base, fault),
+];
+
 const s3Fault = (
   operation: string,
   base: number,
@@ -111,10 +117,6 @@ const s3Fault = (
 ) => ({ service: 's3', operation, rate: rate(base), fault, ...extra }) satisfies FaultRule;
 
 describe('fault matrix (sync through the fault proxy, versioned destination)', () => {
-  faultCase('a run without faults ends exact (the harness itself)', 'none', {
-    rules: [s3Fault('GetObject', 1, { type: 'latency', ms: 1 })],
-  });
-
   faultCase('503 SlowDown on 30% of GetObject', 'slowdown-get', {
     rules: [s3Fault('GetObject', 0.3, { type: 'slow-down' })],
   });
@@ -124,8 +126,8 @@ describe('fault matrix (sync through the fault proxy, versioned destination)', (
   faultCase('503 SlowDown on 30% of UploadPart', 'slowdown-part', {
     rules: [s3Fault('UploadPart', 0.3, { type: 'slow-down' })],
   });
-  faultCase('503 SlowDown on 50% of ListObjectsV2', 'slowdown-list', {
-    rules: [s3Fault('ListObjectsV2', 0.5, { type: 'slow-down' })],
+  faultCase('503 SlowDown on the first and 50% of ListObjectsV2', 'slowdown-list', {
+    rules: firstThen('ListObjectsV2', 0.5, { type: 'slow-down' }),
   });
 
   faultCase('connection reset mid-body on 20% of GetObject (and the first big one)', 'reset', {
@@ -161,9 +163,13 @@ describe('fault matrix (sync through the fault proxy, versioned destination)', (
       s3Fault('UploadPart', 0.25, { type: 'internal-error', afterForwarding: true }),
     ],
   });
-  faultCase('500 InternalError on 50% of CompleteMultipartUpload, before it landed', 'complete-500', {
-    rules: [s3Fault('CompleteMultipartUpload', 0.5, { type: 'internal-error' })],
-  });
+  faultCase(
+    '500 InternalError on the first and 50% of CompleteMultipartUpload, before it landed',
+    'complete-500',
+    {
+      rules: firstThen('CompleteMultipartUpload', 0.5, { type: 'internal-error' }),
+    },
+  );
   faultCase('500 InternalError on CompleteMultipartUpload after the object landed', 'complete-500-landed', {
     rules: [
       s3Fault('CompleteMultipartUpload', 1, { type: 'internal-error', afterForwarding: true }, { count: 2 }),
@@ -177,8 +183,8 @@ describe('fault matrix (sync through the fault proxy, versioned destination)', (
     rules: [s3Fault('GetObject', 1, { type: 'stall' }, { key: BIG, count: 1 })],
   });
 
-  faultCase('DynamoDB throttling on 20% of state requests', 'throttle', {
-    rules: [{ service: 'dynamodb', rate: rate(0.2), fault: { type: 'throttle' } }],
+  faultCase('DynamoDB throttling on 10% of state requests', 'throttle', {
+    rules: [{ service: 'dynamodb', rate: rate(0.1), fault: { type: 'throttle' } }],
   });
 
   faultCase('ExpiredToken part-way: the run assumes the role again and retries, failing nothing', 'expired', {
@@ -288,7 +294,7 @@ async function runKilledCase(seed: number): Promise<void> {
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const partLanded = await waitFor(
-    () => (proxy.counts().requests['s3:UploadPart'] ?? 0) >= 2,
+    () => (proxy.counts().requests['s3:UploadPart'] ?? 0) >= 1,
     exited,
     60_000,
   );
