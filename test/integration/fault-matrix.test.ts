@@ -302,7 +302,7 @@ async function runKilledCase(seed: number): Promise<void> {
   const code = await exited;
   expect(
     partLanded,
-    `the child reached an UploadPart before it ended (exit ${code}): ${stderr.slice(-1000)}`,
+    `the child started a multipart upload before it ended (exit ${code}): ${stderr.slice(-1000)}`,
   ).toBe(true);
   await proxy.reset();
   await runUntilQuiet(deps, job, { timeoutMs: CLEAN_RUN_MS });
