@@ -79,10 +79,15 @@ export interface FaultRule {
 export interface FaultCounts {
   /** Forwarded or faulted requests, by `service:operation`. */
   requests: Record<string, number>;
-  /** Injected faults, by rule name (requests refused for an already expired token count as `expired-token`). */
+  /**
+   * Injected faults, by rule name. Requests refused for an already expired token count as `expired-token`,
+   * S3 request bodies that stalled past the idle timeout as `request-timeout`.
+   */
   injected: Record<string, number>;
   /** All injected faults. */
   total: number;
+  /** Requests not yet answered in full, by `service:operation`: where a hung client is waiting. */
+  inFlight: Record<string, number>;
 }
 
 /** A running fault proxy. */
@@ -124,11 +129,21 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-/** Starts the proxy on free loopback ports in front of moto (`s3`, `sts`) and DynamoDB Local. */
-export async function startFaultProxy(upstreams: {
-  motoEndpoint: string;
-  dynamodbEndpoint: string;
-}): Promise<FaultProxy> {
+/** S3 answers 400 RequestTimeout when a request body stops arriving for about this long; moto waits forever. */
+export const S3_REQUEST_IDLE_TIMEOUT_MS = 20_000;
+
+/**
+ * Starts the proxy on free loopback ports in front of moto (`s3`, `sts`) and DynamoDB Local.
+ *
+ * @param options.s3RequestIdleTimeoutMs how long an S3 request body may stall before the proxy answers
+ *   400 RequestTimeout and closes the connection, as S3 does. Without it a client that declares more
+ *   bytes than it sends would wait on moto forever, a hang production never sees.
+ */
+export async function startFaultProxy(
+  upstreams: { motoEndpoint: string; dynamodbEndpoint: string },
+  options: { s3RequestIdleTimeoutMs?: number } = {},
+): Promise<FaultProxy> {
+  const requestIdleTimeoutMs = options.s3RequestIdleTimeoutMs ?? S3_REQUEST_IDLE_TIMEOUT_MS;
   const targets: Record<ProxiedService, URL> = {
     s3: new URL(upstreams.motoEndpoint),
     sts: new URL(upstreams.motoEndpoint),
@@ -142,6 +157,16 @@ export async function startFaultProxy(upstreams: {
   const stalled = new Set<Socket>();
   const listeners = {} as Record<ProxiedService, Listener>;
 
+  const trackInFlight = (label: string, res: ServerResponse) => {
+    const tally = counts; // the counts this request was counted in, even if the rules change meanwhile
+    tally.inFlight[label] = (tally.inFlight[label] ?? 0) + 1;
+    res.once('close', () => {
+      const left = (tally.inFlight[label] ?? 1) - 1;
+      if (left > 0) tally.inFlight[label] = left;
+      else delete tally.inFlight[label];
+    });
+  };
+
   const inject = (name: string) => {
     counts.injected[name] = (counts.injected[name] ?? 0) + 1;
     counts.total += 1;
@@ -152,6 +177,7 @@ export async function startFaultProxy(upstreams: {
     const target = await describeRequest(service, req);
     const label = `${service}:${target.operation}`;
     counts.requests[label] = (counts.requests[label] ?? 0) + 1;
+    trackInFlight(label, res);
     const token = req.headers['x-amz-security-token'];
     if (typeof token === 'string' && expiredTokens.has(token)) {
       inject('expired-token');
@@ -206,6 +232,20 @@ export async function startFaultProxy(upstreams: {
   const forward = (service: ProxiedService, req: IncomingMessage, res: ServerResponse, body?: Buffer) =>
     new Promise<void>((resolve) => {
       const upstream = upstreamRequest(service, req, body);
+      if (service === 's3' && !body && !req.complete) {
+        const idle = setTimeout(() => {
+          inject('request-timeout');
+          upstream.removeAllListeners('response');
+          upstream.on('error', () => {});
+          upstream.destroy();
+          res.once('finish', () => req.socket.destroy()); // S3 closes the connection too
+          sendError(res, service, 'request-timeout');
+          resolve();
+        }, requestIdleTimeoutMs);
+        req.on('data', () => idle.refresh());
+        req.once('end', () => clearTimeout(idle));
+        req.once('close', () => clearTimeout(idle));
+      }
       upstream.on('response', (answer) => {
         res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
         answer.pipe(res);
@@ -473,13 +513,18 @@ function corrupt(body: Buffer): Buffer {
   return copy;
 }
 
-type ErrorKind = 'slow-down' | 'throttle' | 'expired-token' | 'internal-error';
+type ErrorKind = 'slow-down' | 'throttle' | 'expired-token' | 'internal-error' | 'request-timeout';
 
 const S3_ERRORS: Record<ErrorKind, [number, string, string]> = {
   'slow-down': [503, 'SlowDown', 'Please reduce your request rate.'],
   'internal-error': [500, 'InternalError', 'We encountered an internal error. Please try again.'],
   'expired-token': [403, 'ExpiredToken', 'The provided token has expired.'],
   throttle: [503, 'SlowDown', 'Please reduce your request rate.'],
+  'request-timeout': [
+    400,
+    'RequestTimeout',
+    'Your socket connection to the server was not read from or written to within the timeout period.',
+  ],
 };
 
 const DYNAMODB_ERRORS: Record<ErrorKind, [number, string, string]> = {
@@ -491,6 +536,7 @@ const DYNAMODB_ERRORS: Record<ErrorKind, [number, string, string]> = {
   'slow-down': [400, 'ThrottlingException', 'Rate of requests exceeds the allowed throughput.'],
   'internal-error': [500, 'InternalServerError', 'Internal server error'],
   'expired-token': [400, 'ExpiredTokenException', 'The security token included in the request is expired'],
+  'request-timeout': [400, 'RequestTimeout', 'Request timed out'],
 };
 
 /** An error in the service's own wire format, so the SDK parses it as it would AWS's. */
@@ -529,7 +575,7 @@ function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[
 }
 
 function emptyCounts(): FaultCounts {
-  return { requests: {}, injected: {}, total: 0 };
+  return { requests: {}, injected: {}, total: 0, inFlight: {} };
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

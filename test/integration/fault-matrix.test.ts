@@ -82,7 +82,11 @@ async function runFaultCase(name: string, seed: number, fault: FaultCase): Promi
   await proxy.reset();
   if (outcome instanceof RunHungError) {
     await Promise.race([outcome.settled, new Promise((resolve) => setTimeout(resolve, WIND_DOWN_MS))]);
-    throw outcome;
+    throw new RunHungError(
+      `${outcome.message}; requests open at the proxy then: ${JSON.stringify(injected.inFlight)}, ` +
+        `faults injected: ${JSON.stringify(injected.injected)}`,
+      outcome.settled,
+    );
   }
   expect(injected.total, `faults injected (${JSON.stringify(injected.injected)})`).toBeGreaterThan(0);
   fault.checkFaultedRun?.(outcome);

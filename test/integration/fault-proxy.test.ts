@@ -3,6 +3,7 @@
  * signed requests untouched, and each fault does what it says.
  */
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -271,6 +272,34 @@ describe('fault proxy', () => {
     expect(await (await fetch(control)).json()).toMatchObject({ injected: { 'slow-down': 1 }, total: 1 });
     await fetch(control, { method: 'DELETE' });
     await expect(getThroughProxy('a')).resolves.toHaveLength(BODY.length);
+  });
+
+  it('answers 400 RequestTimeout, as S3 does, when an upload body stops short of its Content-Length', async () => {
+    const strict = await startFaultProxy(sandbox, { s3RequestIdleTimeoutMs: 200 });
+    try {
+      const { hostname, port } = new URL(strict.endpoints.s3);
+      const answer = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        const put = request({
+          hostname,
+          port,
+          method: 'PUT',
+          path: `/${bucket}/${prefix}short`,
+          headers: { 'content-length': 100 },
+        });
+        put.on('response', async (response) => {
+          let body = '';
+          for await (const chunk of response) body += chunk;
+          resolve({ status: response.statusCode, body });
+        });
+        put.on('error', reject);
+        put.write('only ten b');
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toContain('<Code>RequestTimeout</Code>');
+      expect(strict.counts().injected).toEqual({ 'request-timeout': 1 });
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('names S3 operations the way rules refer to them', () => {

@@ -58,7 +58,9 @@ export interface FaultMatrix {
  * does, from `AWS_ENDPOINT_URL_*` (set in this worker's process environment, which is its own).
  */
 export async function startFaultMatrix(sandbox: SandboxInfo): Promise<FaultMatrix> {
-  const proxy = await startFaultProxy(sandbox);
+  // S3 closes a stalled upload body after ~20 s; a quarter of that keeps a case short and is still far
+  // above any pause of a healthy client.
+  const proxy = await startFaultProxy(sandbox, { s3RequestIdleTimeoutMs: 5_000 });
   const env = {
     ...faultProxyEnv(sandbox, proxy.endpoints),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
