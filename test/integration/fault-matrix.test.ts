@@ -58,7 +58,7 @@ beforeAll(async () => {
 afterAll(() => matrix?.proxy.stop());
 
 const key = (name: string) => `${SOURCE_PREFIX}${name}`;
-/** Matches every source key under the shared prefix, S3 keys being the proxy's key for S3 requests. */
+/** Picks the two 17 MiB keys, so a case that cuts bodies at a rate surely cuts one multipart copy. */
 const BIG = 'big/';
 
 interface FaultCase {
@@ -91,8 +91,11 @@ async function runFaultCase(name: string, seed: number, fault: FaultCase): Promi
   expect(injected.total, `faults injected (${JSON.stringify(injected.injected)})`).toBeGreaterThan(0);
   fault.checkFaultedRun?.(outcome);
   if (fault.persistent) proxy.setRules(fault.rules, { seed });
-  await runUntilQuiet(deps, job, { timeoutMs: CLEAN_RUN_MS, expectedFailures: fault.failing });
+  const runs = await runUntilQuiet(deps, job, { timeoutMs: CLEAN_RUN_MS, expectedFailures: fault.failing });
   await proxy.reset();
+  const reported = runs.at(-1)?.failures.map((failure) => failure.key) ?? [];
+  for (const failing of fault.failing ?? [])
+    expect(reported, 'failures the last run reported').toContain(failing);
   await expectConverged(matrix, job, source, fault.failing);
 }
 
