@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { SandboxError } from './errors.js';
+import { type FaultProxy, type ProxiedService, startFaultProxy } from './fault-proxy.js';
 import { checkPrerequisites } from './prerequisites.js';
 import {
   freePort,
@@ -53,6 +54,11 @@ export interface Sandbox extends SandboxInfo {
    * AWS_SESSION_TOKEN / AWS_PROFILE emptied so nothing from the developer's own setup leaks in.
    */
   env: Record<string, string>;
+  /**
+   * With `faultProxy: true`: the fault-injecting proxy in front of moto and DynamoDB Local, and `env`
+   * points S3, STS and DynamoDB at it (rules are empty until set, so it only forwards).
+   */
+  faultProxy?: FaultProxy;
   /** Stop moto and DynamoDB Local (SIGTERM, then SIGKILL after a grace period). Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -103,6 +109,22 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
 }
 
 /**
+ * {@link sandboxEnv} with S3, STS and DynamoDB going through a fault proxy's endpoints, the way production
+ * clients are pointed anywhere: the SDK's own `AWS_ENDPOINT_URL_*` variables.
+ */
+export function faultProxyEnv(
+  info: SandboxInfo,
+  endpoints: Record<ProxiedService, string>,
+): Record<string, string> {
+  return {
+    ...sandboxEnv(info),
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_STS: endpoints.sts,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+  };
+}
+
+/**
  * DynamoDB Local is a short-lived JVM here: the C1 compiler alone and the serial collector cut its CPU
  * per conditional PutItem on 2 cores from 3.0 ms cold / 1.0 ms warm (JVM defaults: C2 and G1) to
  * 1.3 ms / 0.65 ms, measured over 2,000-write rounds at 16 in flight. Both are stock HotSpot flags.
@@ -113,7 +135,13 @@ const DYNAMODB_LOCAL_JVM_FLAGS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC']
  * Start moto (S3, STS, IAM) and DynamoDB Local on loopback, provision AccountA and AccountB, switch on
  * moto's auth enforcement and check that it refuses what AWS would refuse. Takes about 3 s.
  */
-export async function startSandbox(options: { log?: (message: string) => void } = {}): Promise<Sandbox> {
+export async function startSandbox(
+  options: {
+    log?: (message: string) => void;
+    /** Also start the fault proxy (see {@link Sandbox.faultProxy}). */
+    faultProxy?: boolean;
+  } = {},
+): Promise<Sandbox> {
   const log = options.log ?? (() => {});
   const started = Date.now();
   const elapsed = () => `${Date.now() - started} ms`;
@@ -164,7 +192,15 @@ export async function startSandbox(options: { log?: (message: string) => void } 
       dynamodbEndpoint: dynamodb.endpoint,
     });
     log(`sandbox provisioned, auth enforced and self-checked (${elapsed()})`);
-    return { ...info, env: sandboxEnv(info), stop };
+    if (!options.faultProxy) return { ...info, env: sandboxEnv(info), stop };
+    // Started after provisioning, so setting up the accounts never meets a fault.
+    const faultProxy = await startFaultProxy(info);
+    const stopServices = stop;
+    const stopAll = () => faultProxy.stop().then(stopServices);
+    log(
+      `fault proxy: S3 ${faultProxy.endpoints.s3}, STS ${faultProxy.endpoints.sts}, DynamoDB ${faultProxy.endpoints.dynamodb}`,
+    );
+    return { ...info, env: faultProxyEnv(info, faultProxy.endpoints), faultProxy, stop: stopAll };
   } catch (error) {
     await stop();
     if (error instanceof SandboxError) throw error;
