@@ -86,7 +86,8 @@ export interface CopyResult {
  * way through against what the source's ETag says its bytes are (size, MD5 or rebuilt multipart ETag),
  * into one PutObject (with the source's Content-MD5 or checksum, so S3 itself refuses different bytes) or
  * a multipart upload (each part with its Content-MD5, completed only after the whole read checked out),
- * with its content headers and user metadata preserved. Memory is bounded by QUEUE_SIZE × part size.
+ * with its content headers and user metadata preserved. Memory per object is bounded by the part plan:
+ * (queueSize + 1) parts, 40 MiB at the default 8 MiB parts.
  *
  * The write never replaces an object this sync did not write: a new key is written only if absent
  * (If-None-Match), a changed key only if the destination still holds this sync's last copy (If-Match),

@@ -11,7 +11,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { IntegrityError } from '../errors.js';
 import type { PartPlan } from './part-plan.js';
-import { QUEUE_SIZE } from './part-plan.js';
 
 /** Where a multipart upload stands; read by the caller when the upload stops short. */
 export interface UploadProgress {
@@ -53,9 +52,9 @@ export interface PartsUpload {
 }
 
 /**
- * Uploads a body as the parts of `plan`, QUEUE_SIZE at a time, each with its Content-MD5 (S3 refuses a part
+ * Uploads a body as the parts of `plan`, `plan.queueSize` at a time, each with its Content-MD5 (S3 refuses a part
  * whose bytes changed on the way), then completes the upload under the write's condition. Memory is about
- * (QUEUE_SIZE + 1) × partSize: the parts in flight and the one being filled.
+ * (queueSize + 1) × partSize, as with lib-storage: the parts in flight and the one being filled.
  *
  * It never completes an upload whose body failed: the body (a VerifyStream) errors instead of ending when
  * the source read was wrong, and the last part is only formed from its last chunk. It never aborts either:
@@ -93,7 +92,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
   };
 
   const send = async (data: Buffer): Promise<void> => {
-    while (inFlight.size >= QUEUE_SIZE) await Promise.race(inFlight);
+    while (inFlight.size >= plan.queueSize) await Promise.race(inFlight);
     if (failure) throw failure;
     const PartNumber = nextPart;
     nextPart += 1;
@@ -167,7 +166,8 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
       pendingBytes += data.length;
       while (pendingBytes >= plan.partSize) {
         const joined = Buffer.concat(pending);
-        pending = [joined.subarray(plan.partSize)];
+        // A copy of the remainder (less than one chunk), so the sent part's buffer is not kept alive by it.
+        pending = [Buffer.from(joined.subarray(plan.partSize))];
         pendingBytes -= plan.partSize;
         await send(joined.subarray(0, plan.partSize));
       }
