@@ -1,29 +1,37 @@
 /**
  * The copy room: one source object into the destination, verified before it becomes visible.
  *
- * - copy-object.ts (this file): the GET pinned to the listed ETag, the conditional write, what happens
- *   when the write is refused, and continuing a multipart copy the deadline cut;
+ * - copy-object.ts (this file): one copy from read to conditional write, and what happens when the write
+ *   is refused;
+ * - read-source.ts: the GET pinned to the listed ETag, and what that ETag lets the read be checked against;
  * - verify-stream.ts: the check on the stream, before the last byte is handed to the write;
  * - part-plan.ts: part sizes for objects up to 5 TiB;
  * - upload-parts.ts: the resumable multipart upload;
+ * - resume-multipart.ts: keeping a cut upload on record, and continuing it;
  * - clean-orphan-uploads.ts: aborting multipart uploads that runs of the job left behind.
  */
 import { pipeline, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  type CompletedPart,
-  GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { awsErrorCode, IntegrityError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
 import { isPlainMd5Etag, stripQuotes } from '../integrity.js';
 import type { MultipartUploadRecord, UnrecordedWrite } from '../state-store.js';
 import { DEFAULT_PART_SIZE, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
-import { listUploadedParts, type UploadProgress, uploadParts } from './upload-parts.js';
+import { getSource, learnSourceCheck } from './read-source.js';
+import {
+  boundaryFinder,
+  type ContinuableUpload,
+  continuableUpload,
+  keepForNextRun,
+  splitDigests,
+} from './resume-multipart.js';
+import { type UploadProgress, uploadParts } from './upload-parts.js';
 import { compositeEtag, type SourceCheck, VerifyStream } from './verify-stream.js';
 
 /** The default part size; objects over DEFAULT_PART_SIZE × 10,000 get larger parts (see part-plan.ts). */
@@ -157,94 +165,6 @@ async function copyOnce(
 }
 
 /**
- * What the source's ETag lets the stream check. A multipart ETag (`…-N`) is rebuilt from the MD5s of
- * the source's own parts, so their layout is learned first: HeadObject with PartNumber 1 gives the part
- * count and the first part's size. Uploaders cut equal parts (all but the last); when the count does not
- * fit equal parts, each part's size is asked for.
- */
-async function learnSourceCheck(
-  s3: S3Client,
-  request: CopyRequest,
-  signal?: AbortSignal,
-): Promise<SourceCheck> {
-  const etag = stripQuotes(request.etag);
-  if (/^[0-9a-f]{32}$/.test(etag)) return { kind: 'md5', md5: etag };
-  const multipart = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
-  if (!multipart) return { kind: 'size-only' };
-  const count = Number(multipart[1]);
-  const first = await headSourcePart(s3, request, 1, signal);
-  if (first.ServerSideEncryption?.startsWith('aws:kms') || first.SSECustomerAlgorithm) {
-    return { kind: 'size-only' };
-  }
-  const firstSize = first.ContentLength ?? 0;
-  const equal =
-    firstSize > 0 && Math.ceil(request.size / firstSize) === count && (first.PartsCount ?? count) === count;
-  if (equal) {
-    const partSizes = Array.from({ length: count }, (_, i) =>
-      i < count - 1 ? firstSize : request.size - firstSize * (count - 1),
-    );
-    return { kind: 'composite', etag, partSizes };
-  }
-  const partSizes: number[] = [firstSize];
-  for (let part = 2; part <= count; part += 1) {
-    partSizes.push((await headSourcePart(s3, request, part, signal)).ContentLength ?? 0);
-  }
-  return { kind: 'composite', etag, partSizes };
-}
-
-async function headSourcePart(s3: S3Client, request: CopyRequest, part: number, signal?: AbortSignal) {
-  try {
-    return await s3.send(
-      // Not pinned with If-Match (moto answers it with the part's own ETag): a layout of another version
-      // cannot pass, because the pinned GET then fails or its bytes do not rebuild the listed ETag.
-      new HeadObjectCommand({ Bucket: request.sourceBucket, Key: request.key, PartNumber: part }),
-      { abortSignal: signal },
-    );
-  } catch (error) {
-    throw explainSourceFailure(error, request, 'HEAD');
-  }
-}
-
-/** A cut upload of this very source version, with the parts S3 holds for it. */
-interface ContinuableUpload {
-  record: MultipartUploadRecord;
-  parts: CompletedPart[];
-}
-
-/**
- * The earlier run's cut upload, if it can be continued: same source ETag, same part size, and S3 still
- * holds parts 1..n as recorded. Otherwise it is aborted (a changed source makes its parts stale).
- */
-async function continuableUpload(
-  s3: S3Client,
-  request: CopyRequest,
-  plan: PartPlan,
-  options: CopyOptions,
-): Promise<ContinuableUpload | undefined> {
-  const record = request.cutUpload;
-  if (!record) return undefined;
-  const same =
-    record.resume &&
-    options.uploads &&
-    record.sourceEtag === request.etag &&
-    record.size === request.size &&
-    record.partSize === plan.partSize &&
-    record.destinationKey === request.destinationKey;
-  const where = { Bucket: request.destinationBucket, Key: record.destinationKey, UploadId: record.uploadId };
-  const parts =
-    same && record.resume
-      ? await listUploadedParts(s3, where, record.partSize, record.resume.completedParts).catch(
-          () => undefined,
-        )
-      : undefined;
-  // Bytes read again are compared with the parts' ETags, which are their MD5s unless SSE-KMS encrypted.
-  if (parts?.every((part) => /^"?[0-9a-f]{32}"?$/.test(part.ETag ?? ''))) return { record, parts };
-  await s3.send(new AbortMultipartUploadCommand(where)).catch(() => {});
-  await options.uploads?.forget(request.key);
-  return undefined;
-}
-
-/**
  * When a conditional write was refused, whether one more attempt under another condition is safe:
  * - the copy this sync wrote earlier is gone (a consumer moved it): write where nothing is;
  * - the job mirrors, so it may replace what is there: replace exactly the object it saw;
@@ -279,55 +199,6 @@ function writeCondition(request: CopyRequest): WriteCondition {
   if (request.previousDestinationEtag)
     return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
   return { IfNoneMatch: '*' };
-}
-
-async function getSource(
-  s3: S3Client,
-  request: CopyRequest,
-  readStart: number,
-  signal?: AbortSignal,
-): Promise<GetObjectCommandOutput> {
-  try {
-    return await s3.send(
-      new GetObjectCommand({
-        Bucket: request.sourceBucket,
-        Key: request.key,
-        IfMatch: request.etag,
-        // The source's own checksums come back and the SDK checks the body against them as it ends.
-        ChecksumMode: 'ENABLED',
-        ...(readStart > 0 && { Range: `bytes=${readStart}-` }),
-      }),
-      { abortSignal: signal },
-    );
-  } catch (error) {
-    throw explainSourceFailure(error, request, 'GET');
-  }
-}
-
-function explainSourceFailure(error: unknown, request: CopyRequest, verb: string): ObjectCopyError {
-  const where = `s3://${request.sourceBucket}/${request.key}`;
-  const { name, status } = awsErrorCode(error);
-  if (name === 'PreconditionFailed' || status === 412) {
-    // Retrying now would fetch the same stale ETag; the next run lists the new one.
-    return new ObjectCopyError(`${where} changed after it was listed; the next run copies the new version`, {
-      cause: error,
-      retryable: false,
-    });
-  }
-  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
-    return new SourceVanishedError(`${where} was deleted after it was listed`, {
-      cause: error,
-      retryable: false,
-    });
-  }
-  if (name === 'AccessDenied' || status === 403) {
-    return new ObjectCopyError(
-      `${verb} ${where} was denied: the source role needs s3:GetObject on arn:aws:s3:::${request.sourceBucket}/*` +
-        ' (and kms:Decrypt if the object is SSE-KMS encrypted)',
-      { cause: error, retryable: false },
-    );
-  }
-  return new ObjectCopyError(`${verb} ${where} failed: ${(error as Error).message}`, { cause: error });
 }
 
 /** Content headers and user metadata the destination object carries over from the source. */
@@ -507,84 +378,6 @@ async function putInParts(
   };
 }
 
-/**
- * Records where a cut upload stands: parts 1..n, and where the next read starts to re-check the source.
- * Returns false when it cannot be continued safely (the caller aborts it).
- */
-async function keepForNextRun(
-  record: Omit<MultipartUploadRecord, 'runId'>,
-  progress: UploadProgress,
-  verified: VerifyStream,
-  plan: PartPlan,
-  uploads: UploadRecords,
-): Promise<boolean> {
-  const uploadedBytes = progress.contiguousParts * plan.partSize;
-  // A multipart source is re-checked part by part: continue from the last source part boundary not past
-  // the uploaded bytes, carrying the MD5s of the parts before it. A plain-MD5 source is read again from
-  // its first byte (at most 5 GiB: S3's single-PUT limit), as its MD5 cannot be carried over.
-  let readStart = 0;
-  let sourcePartMd5s: Uint8Array | undefined;
-  const check = verified.check;
-  if (check.kind === 'composite') {
-    let parts = 0;
-    let boundary = 0;
-    while (
-      parts < verified.closedPartMd5s.length &&
-      boundary + (check.partSizes[parts] ?? Number.POSITIVE_INFINITY) <= uploadedBytes
-    ) {
-      boundary += check.partSizes[parts] ?? 0;
-      parts += 1;
-    }
-    readStart = boundary;
-    sourcePartMd5s = Buffer.concat(verified.closedPartMd5s.slice(0, parts));
-  } else if (check.kind === 'size-only') {
-    readStart = uploadedBytes;
-  }
-  // The next read starts inside a part: the MD5 of that part's bytes from there on links the two reads.
-  const inside = readStart % plan.partSize !== 0 && readStart < uploadedBytes;
-  const tailMd5 = inside ? progress.tailMd5s.get(Math.floor(readStart / plan.partSize) + 1) : undefined;
-  if (inside && !tailMd5) return false;
-  await uploads.save({
-    ...record,
-    uploadId: progress.uploadId ?? record.uploadId,
-    resume: {
-      completedParts: progress.contiguousParts,
-      readStart,
-      sourcePartMd5s,
-      tailMd5,
-      cutAt: new Date().toISOString(),
-    },
-  });
-  return true;
-}
-
-/** For a source cut in parts of these sizes: the last part boundary strictly inside [start, end). */
-function boundaryFinder(partSizes: number[]): (start: number, end: number) => number | undefined {
-  const ends: number[] = [];
-  let total = 0;
-  for (const size of partSizes) {
-    total += size;
-    ends.push(total);
-  }
-  return (start, end) => {
-    // Binary search for the last boundary below `end`.
-    let low = 0;
-    let high = ends.length - 1;
-    let found: number | undefined;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      const boundary = ends[middle] ?? 0;
-      if (boundary < end) {
-        found = boundary;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    return found !== undefined && found > start ? found : undefined;
-  };
-}
-
 /** Aborts a multipart upload that will not be completed, and forgets it. */
 async function abandon(
   s3: S3Client,
@@ -603,12 +396,6 @@ async function abandon(
     )
     .catch(() => {});
   await uploads?.forget(request.key).catch(() => {});
-}
-
-function splitDigests(packed: Uint8Array | undefined): Buffer[] | undefined {
-  if (!packed) return undefined;
-  const bytes = Buffer.from(packed);
-  return Array.from({ length: bytes.length / 16 }, (_, i) => bytes.subarray(i * 16, i * 16 + 16));
 }
 
 /** The multipart ETag of parts with these ETags, when each is a plain MD5 (not SSE-KMS). */
