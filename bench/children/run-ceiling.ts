@@ -20,7 +20,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { PART_SIZE, QUEUE_SIZE } from '../../functions/core/copy-object.js';
+import { PART_SIZE, QUEUE_SIZE } from '../../functions/core/copy/copy-object.js';
 import { SMALL_OBJECT_BYTES } from '../../functions/core/sync-job.js';
 import { assumedRoleS3, printResult, readTask, type SourceAccess } from './task.js';
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { PART_SIZE, QUEUE_SIZE } from './copy-object.js';
+import { PART_SIZE, QUEUE_SIZE } from './copy/copy-object.js';
 
 /** One line of a run manifest: an object this run copied. */
 export interface ManifestLine {

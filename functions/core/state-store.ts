@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
@@ -24,6 +25,7 @@ import type { KeyRange } from './list-source.js';
  *   pk = "job#<jobId>"     sk = "checkpoint"            where an unfinished pass resumes; last complete pass
  *   pk = "job#<jobId>"     sk = "run#<startedAt>#<id>"  one record per run
  *   pk = "job#<jobId>"     sk = "intent#<runId>#<n>"    keys a run is about to upload (deleted when done)
+ *   pk = "job#<jobId>"     sk = "upload#<sha256(key)>"  a multipart upload a run started (deleted when done)
  *
  * The ledger's sort key is the raw S3 key, with no prefix: DynamoDB sorts string sort keys by UTF-8 bytes,
  * the order S3 lists in, so the planner merges a Query with a listing without sorting either. Both cap
@@ -84,6 +86,36 @@ export interface UploadIntent {
   objects: { key: string; size: number }[];
 }
 
+/**
+ * A multipart upload a run of the job started, written before its first part: a run that dies leaves it,
+ * and a later run aborts it (see clean-orphan-uploads.ts). A copy cut by the deadline keeps it, with
+ * `resume`, and the next run continues it.
+ */
+export interface MultipartUploadRecord {
+  /** The source key. */
+  key: string;
+  destinationKey: string;
+  uploadId: string;
+  runId: string;
+  startedAt: string;
+  /** The source version the parts hold: the upload is continued only for this ETag. */
+  sourceEtag: string;
+  size: number;
+  partSize: number;
+  /** Set when the deadline cut the copy and the parts can be continued. */
+  resume?: {
+    /** Parts 1..completedParts are uploaded. */
+    completedParts: number;
+    /** Where the next read starts: 0, or a source part boundary at or before the first missing part. */
+    readStart: number;
+    /** MD5s (16 bytes each, concatenated) of the source parts before `readStart` (multipart sources). */
+    sourcePartMd5s?: Uint8Array;
+    /** MD5 of the bytes from `readStart` to the end of the part it falls inside, when not a part start. */
+    tailMd5?: Uint8Array;
+    cutAt: string;
+  };
+}
+
 /** Totals a run reports about DynamoDB. */
 export interface CapacityCounter {
   readCapacityUnits: number;
@@ -91,6 +123,8 @@ export interface CapacityCounter {
 }
 
 const ledgerPk = (jobId: string) => `ledger#${jobId}`;
+// A source key can take all 1,024 bytes a sort key allows, so upload records are keyed by its hash.
+const uploadSk = (key: string) => `upload#${createHash('sha256').update(key).digest('base64url')}`;
 const jobPk = (jobId: string) => `job#${jobId}`;
 
 /** DynamoDB-backed state for sync jobs. */
@@ -412,5 +446,48 @@ export class StateStore {
       }),
     );
     return result.Items ?? [];
+  }
+
+  /** Records a multipart upload a run started, or where a cut one stands. */
+  async putMultipartUpload(jobId: string, record: MultipartUploadRecord): Promise<void> {
+    const result = await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: { pk: jobPk(jobId), sk: uploadSk(record.key), ...record },
+        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+      }),
+    );
+    this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+  }
+
+  /** The multipart uploads runs of the job started and did not finish (completed or aborted). */
+  async readMultipartUploads(jobId: string): Promise<MultipartUploadRecord[]> {
+    const records: MultipartUploadRecord[] = [];
+    let startKey: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :upload)',
+          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':upload': 'upload#' },
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      );
+      this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk: _sk, ...record } = item;
+        records.push(record as MultipartUploadRecord);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  /** Forgets a multipart upload once it is completed or aborted. */
+  async deleteMultipartUpload(jobId: string, key: string): Promise<void> {
+    await this.#doc.send(
+      new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: uploadSk(key) } }),
+    );
   }
 }

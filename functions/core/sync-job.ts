@@ -3,7 +3,8 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { type CopyResult, copyObject } from './copy-object.js';
+import { cleanOrphanUploads } from './copy/clean-orphan-uploads.js';
+import { type CopyResult, copyObject, type UploadRecords } from './copy/copy-object.js';
 import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from './errors.js';
 import { type Job, parseJob } from './job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
@@ -14,7 +15,14 @@ import { publishRunEvent } from './publish-run-event.js';
 import { retryObjectCopy } from './retry.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
-import type { Checkpoint, Lease, LedgerEntry, StateStore, UnrecordedWrite } from './state-store.js';
+import type {
+  Checkpoint,
+  Lease,
+  LedgerEntry,
+  MultipartUploadRecord,
+  StateStore,
+  UnrecordedWrite,
+} from './state-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -40,6 +48,12 @@ const INTENT_BATCH_MAX_WAIT_STEPS = 1000;
 const CHECKPOINT_INTERVAL_MS = 10_000;
 /** The summary lists this many failed and archived keys; the ledger holds them all. */
 const MAX_LISTED_KEYS = 20;
+
+/**
+ * The SHA-256 reported for a copy continued across runs: no one run read all its bytes, which were checked
+ * against the source's multipart ETag instead.
+ */
+const NOT_HASHED = '';
 
 /** Logging the core needs; Powertools' Logger fits. */
 export interface SyncLogger {
@@ -92,6 +106,8 @@ export interface RunControl {
   objectRetry?: { attempts?: number; baseBackoffMs?: number };
   /** Called once per object copied, in completion order. */
   onObjectCopied?: (copied: CopiedObject) => void;
+  /** The smallest multipart part size (default 8 MiB, at least 5 MiB); tests and benchmarks set it. */
+  minPartSize?: number;
 }
 
 /** One object this run copied. */
@@ -241,6 +257,9 @@ class Run {
   #unresolved = new Set<string>();
   /** Set when the deadline stopped dispatch part-way through a batch. */
   #stopped = false;
+  /** Multipart uploads earlier runs' deadlines cut, by source key, until this run's copy takes them. */
+  #cutUploads = new Map<string, MultipartUploadRecord>();
+  readonly #uploadRecords: UploadRecords;
   lease: Lease;
   readonly manifest: RunManifest;
 
@@ -258,6 +277,10 @@ class Run {
       { bucket: job.destination.bucket, prefix: job.options.manifestPrefix },
     );
     this.#slots = new Semaphore(job.options.concurrency);
+    this.#uploadRecords = {
+      save: (record) => deps.state.putMultipartUpload(job.jobId, { ...record, runId: control.runId }),
+      forget: (key) => deps.state.deleteMultipartUpload(job.jobId, key),
+    };
     this.#heartbeat = setInterval(() => void this.#renewLease(), Math.max(1000, control.leaseTtlMs / 3));
     this.#heartbeat.unref();
   }
@@ -275,6 +298,14 @@ class Run {
         this.#interrupted.set(object.key, { sizes: [object.size], since: intent.since });
     }
     this.#unresolved = new Set(this.#interrupted.keys());
+    // Multipart uploads of runs that died are aborted now; those a deadline cut wait for their key's copy.
+    const orphans = await cleanOrphanUploads(this.deps.destinationS3, this.deps.state, this.job, {
+      keepContinuable: true,
+    });
+    this.#cutUploads = orphans.continuable;
+    if (orphans.aborted > 0) {
+      this.log.info('aborted multipart uploads left by earlier runs', { aborted: orphans.aborted });
+    }
     // A pass that stopped part-way resumes after the last settled key, then wraps round to the start.
     const ranges: KeyRange[] =
       checkpoint.resumeAfter === undefined
@@ -293,7 +324,14 @@ class Run {
     }
     await Promise.all(this.#inFlight);
     if (this.#fatal) throw this.#fatal;
-    if (complete && !this.control.signal?.aborted) await this.#resolveUnseen();
+    if (complete && !this.control.signal?.aborted) {
+      await this.#resolveUnseen();
+      // A cut upload no copy of this full pass took (its key was deleted or no longer needs copying).
+      await cleanOrphanUploads(this.deps.destinationS3, this.deps.state, this.job, {
+        keepContinuable: false,
+        records: [...this.#cutUploads.values()],
+      });
+    }
     // Every upload this run announced is now settled in the ledger; after a full pass, so is every
     // upload of the runs that died (copied, or recorded as failed with their intent).
     const settled = (await this.deps.state.readUploadIntents(this.job.jobId, this.control.runId)).map(
@@ -493,6 +531,7 @@ class Run {
           { retryable: false },
         );
       }
+      const cutUpload = this.#takeCutUpload(object.key);
       const result = await retryObjectCopy(
         () =>
           copyObject(
@@ -507,8 +546,9 @@ class Run {
               previousDestinationEtag: previous?.destinationEtag,
               overwrite: options.mirror,
               interruptedWrite,
+              cutUpload,
             },
-            { signal: this.control.signal },
+            { signal: this.control.signal, uploads: this.#uploadRecords, partSize: this.control.minPartSize },
           ),
         { ...this.control.objectRetry, signal: this.control.signal },
       );
@@ -526,7 +566,7 @@ class Run {
         reason: step.reason,
         bytes: result.bytes,
         etag: object.etag,
-        sha256: result.sha256,
+        sha256: result.sha256 ?? NOT_HASHED,
         lastModified: object.lastModified.toISOString(),
       });
       await this.manifest.add({
@@ -534,7 +574,7 @@ class Run {
         sourceKey: object.key,
         size: result.bytes,
         etag: object.etag,
-        sha256: result.sha256,
+        sha256: result.sha256 ?? NOT_HASHED,
         sourceLastModified: object.lastModified.toISOString(),
       });
       this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
@@ -549,6 +589,13 @@ class Run {
       // The attempt may have stored the object before failing, so its intent stays in the ledger.
       await this.#recordFailure(object.key, object.etag, { ...previous, key: object.key, pending }, error);
     }
+  }
+
+  /** The cut upload of `key`, for its one copy this run (whose tries each check that it still exists). */
+  #takeCutUpload(key: string): MultipartUploadRecord | undefined {
+    const record = this.#cutUploads.get(key);
+    this.#cutUploads.delete(key);
+    return record;
   }
 
   #notCopied(lastModified: Date): void {

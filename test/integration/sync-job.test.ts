@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { PART_SIZE } from '../../functions/core/copy-object.js';
+import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
 import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
 import { type CopiedObject, syncJob } from '../../functions/core/sync-job.js';
@@ -281,7 +281,7 @@ describe('syncJob against the sandbox', () => {
     expect(await listKeys(consumer, destination, plain.destination.prefix)).toHaveLength(4);
   });
 
-  it('aborts an in-flight multipart upload at the deadline and leaves no parts behind', async () => {
+  it('at the deadline, aborts an in-flight multipart upload or keeps it on record to continue; none is left behind', async () => {
     const job = isolatedJob(sandbox, 'abort');
     const key = `${job.source.prefix}large.bin`;
     await putObject(producer, source, key, randomBytes(PART_SIZE * 3));
@@ -305,12 +305,20 @@ describe('syncJob against the sandbox', () => {
     const uploads = await consumer.send(
       new ListMultipartUploadsCommand({ Bucket: destination, Prefix: job.destination.prefix }),
     );
+    // Issue 9 (finding 6): a cut upload with parts stored is kept for the next run to continue, on record.
+    const kept = (await deps.state.readMultipartUploads(job.jobId)).filter((upload) => upload.resume);
     const resumed = await syncJob(deps, job);
+    const left = await consumer.send(
+      new ListMultipartUploadsCommand({ Bucket: destination, Prefix: job.destination.prefix }),
+    );
 
     expect(cut).toMatchObject({ copied: 0, failed: 1, status: 'partial' });
-    expect(cut.failures[0]?.reason).toMatch(/aborted at the deadline/);
-    expect(uploads.Uploads ?? []).toEqual([]);
+    expect(cut.failures[0]?.reason).toMatch(/at the deadline/);
+    expect((uploads.Uploads ?? []).map((upload) => upload.UploadId)).toEqual(
+      kept.map((upload) => upload.uploadId),
+    );
     expect(resumed).toMatchObject({ copied: 1, failed: 0 });
+    expect(left.Uploads ?? []).toEqual([]);
   });
 
   it('refuses to start while another run holds the job lease', async () => {

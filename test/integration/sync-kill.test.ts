@@ -18,7 +18,7 @@ import {
 import { build } from 'esbuild';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PART_SIZE } from '../../functions/core/copy-object.js';
+import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/sync-job.js';

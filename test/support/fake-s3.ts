@@ -26,6 +26,8 @@ export interface FakeObject {
   lastModified: Date;
   contentType?: string;
   metadata?: Record<string, string>;
+  /** A multipart object's part sizes, which HeadObject with PartNumber reports (as S3 does). */
+  partSizes?: number[];
 }
 
 interface OpenUpload {
@@ -129,6 +131,7 @@ export class FakeS3 {
       lastModified: upload.initiated,
       contentType: upload.contentType,
       metadata: upload.metadata,
+      partSizes: ordered.map((part) => part.length),
     };
     this.uploads.delete(id);
     this.objects(upload.bucket).set(upload.key, object);
@@ -193,10 +196,15 @@ export class FakeS3 {
         Metadata: object.metadata,
       };
     });
-    stub.on(HeadObjectCommand).callsFake(({ Bucket, Key }) => {
+    stub.on(HeadObjectCommand).callsFake(({ Bucket, Key, PartNumber }) => {
       const object = this.objects(Bucket).get(Key);
       if (!object) throw s3Error('NotFound', 404);
-      return { ETag: object.etag, ContentLength: object.body.length, ContentType: object.contentType };
+      const head = { ETag: object.etag, ContentLength: object.body.length, ContentType: object.contentType };
+      if (PartNumber === undefined) return head;
+      // As S3: the part's length and the object's part count; a single-part object is its own part 1.
+      const sizes = object.partSizes ?? [object.body.length];
+      if (PartNumber > sizes.length) throw s3Error('InvalidPartNumber', 416);
+      return { ...head, ContentLength: sizes[PartNumber - 1], PartsCount: object.partSizes?.length };
     });
     stub.on(PutObjectCommand).callsFake(async (input) => {
       this.#checkWrite(input.Bucket, input.Key, input);

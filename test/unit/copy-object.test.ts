@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -14,10 +14,16 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { type CopyRequest, copyObject, PART_SIZE } from '../../functions/core/copy-object.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type CopyRequest,
+  copyObject,
+  PART_SIZE,
+  type UploadRecords,
+} from '../../functions/core/copy/copy-object.js';
+import { MIN_PART_SIZE } from '../../functions/core/copy/part-plan.js';
 import { IntegrityError, ObjectCopyError, SourceVanishedError } from '../../functions/core/errors.js';
-import { HashingStream } from '../../functions/core/integrity.js';
+import type { MultipartUploadRecord } from '../../functions/core/state-store.js';
 
 const sourceS3 = new S3Client({ region: 'us-east-1' });
 const destinationS3 = new S3Client({ region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });
@@ -192,33 +198,194 @@ describe('copyObject', () => {
   });
 });
 
-describe('HashingStream', () => {
-  const hash = async (data: Buffer, partSize: number, options?: { wholeMd5?: boolean }) => {
-    const hashing = new HashingStream(partSize, options);
-    await pipeline(
-      Readable.from([data.subarray(0, 5), data.subarray(5)]),
-      hashing,
-      new PassThrough().resume(),
-    );
-    return hashing.digests();
+describe('copyObject verifies before anything becomes visible (issue 9)', () => {
+  beforeEach(() => s3Mock.reset());
+
+  const partSize = MIN_PART_SIZE;
+  const twoParts = () => Buffer.alloc(partSize + 1024, 3);
+  const digest = (data: Buffer) => createHash('md5').update(data).digest();
+  const records = (): UploadRecords & { saved: Omit<MultipartUploadRecord, 'runId'>[] } => {
+    const saved: Omit<MultipartUploadRecord, 'runId'>[] = [];
+    return {
+      saved,
+      save: vi.fn(async (record) => {
+        saved.push(structuredClone(record));
+      }),
+      forget: vi.fn(async () => {}),
+    };
   };
 
-  it('gives the whole-body MD5 of a body that fits one part, and its SHA-256', async () => {
-    const data = Buffer.from('hello, world');
-    const digests = await hash(data, 64);
+  it('sends the source MD5 as Content-MD5 on a single PutObject, so S3 itself refuses other bytes', async () => {
+    const data = Buffer.from('hello');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
 
-    expect(digests.md5).toBe(md5(data));
-    expect(digests.sha256).toBe(createHash('sha256').update(data).digest('base64'));
+    await copyObject(clients, request(data));
+
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
+      ContentMD5: createHash('md5').update(data).digest('base64'),
+    });
   });
 
-  it('hashes a body of several parts twice only when asked for its whole MD5', async () => {
-    const data = Buffer.from('0123456789abcdef-tail');
-    const partMd5s = [data.subarray(0, 8), data.subarray(8, 16), data.subarray(16)].map((part) =>
-      createHash('md5').update(part).digest(),
-    );
+  it('sends no PutObject at all when the source body ends short', async () => {
+    const data = Buffer.from('the whole object');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data.subarray(0, 7)) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
 
-    expect((await hash(data, 8)).md5).toBeUndefined();
-    expect((await hash(data, 8, { wholeMd5: true })).md5).toBe(md5(data));
-    expect((await hash(data, 8)).multipartEtag(3)).toBe(`${md5(Buffer.concat(partMd5s))}-3`);
+    await expect(copyObject(clients, request(data))).rejects.toThrow(/ended after 7 of 16 bytes/);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  it("learns a multipart source's part layout and aborts, never completes, when its bytes do not rebuild the ETag", async () => {
+    const data = twoParts();
+    const parts = [data.subarray(0, partSize), data.subarray(partSize)];
+    const etag = `"${createHash('md5')
+      .update(Buffer.concat(parts.map(digest)))
+      .digest('hex')}-2"`;
+    const corrupted = Buffer.from(data);
+    corrupted[10] = 9;
+    s3Mock.on(HeadObjectCommand).resolves({ ContentLength: partSize, PartsCount: 2 });
+    // In two chunks, so the first part is uploaded before the end of the read shows the damage.
+    const chunks = [corrupted.subarray(0, partSize), corrupted.subarray(partSize)];
+    s3Mock.on(GetObjectCommand).callsFake(async () => ({ Body: sdkStreamMixin(Readable.from(chunks)) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u4' });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+
+    await expect(copyObject(clients, request(data, { etag }), { partSize })).rejects.toThrow(IntegrityError);
+    expect(s3Mock).toHaveReceivedCommandWith(HeadObjectCommand, { PartNumber: 1 });
+    expect(s3Mock).toHaveReceivedCommandWith(UploadPartCommand, { UploadId: 'u4', PartNumber: 1 });
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u4' });
+    expect(s3Mock).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+
+  it('sends each part with its Content-MD5', async () => {
+    const data = twoParts();
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u5' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-2"' });
+
+    await copyObject(clients, request(data), { partSize });
+
+    expect(s3Mock).toHaveReceivedCommandWith(UploadPartCommand, {
+      PartNumber: 2,
+      ContentMD5: digest(data.subarray(partSize)).toString('base64'),
+    });
+  });
+
+  it('keeps a multipart upload cut by the deadline on record for the next run instead of aborting it', async () => {
+    const data = twoParts();
+    const deadline = new AbortController();
+    const uploads = records();
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u6' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      if (input.PartNumber === 1) return { ETag: `"${md5(input.Body as Buffer)}"` };
+      deadline.abort();
+      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    });
+
+    await expect(
+      copyObject(clients, request(data), { partSize, uploads, signal: deadline.signal }),
+    ).rejects.toThrow(/cut at the deadline after 1 of 2 parts/);
+    expect(uploads.saved.at(-1)).toMatchObject({
+      uploadId: 'u6',
+      partSize,
+      resume: { completedParts: 1, readStart: 0 },
+    });
+    expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+  });
+
+  it('continues a cut upload: checks the parts stored against the source and uploads only the rest', async () => {
+    const data = twoParts();
+    const first = data.subarray(0, partSize);
+    const uploads = records();
+    const cutUpload: MultipartUploadRecord = {
+      key: 'dir/file name+1%.txt',
+      destinationKey: 'copy/dir/file name+1%.txt',
+      uploadId: 'u7',
+      runId: 'earlier',
+      startedAt: new Date().toISOString(),
+      sourceEtag: `"${md5(data)}"`,
+      size: data.length,
+      partSize,
+      resume: { completedParts: 1, readStart: 0, cutAt: new Date().toISOString() },
+    };
+    s3Mock
+      .on(ListPartsCommand)
+      .resolves({ Parts: [{ PartNumber: 1, ETag: `"${md5(first)}"`, Size: partSize }] });
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-2"' });
+
+    await copyObject(clients, request(data, { cutUpload }), { partSize, uploads });
+
+    expect(s3Mock).not.toHaveReceivedCommand(CreateMultipartUploadCommand);
+    expect(s3Mock).toHaveReceivedCommandTimes(UploadPartCommand, 1);
+    expect(s3Mock).toHaveReceivedCommandWith(UploadPartCommand, { UploadId: 'u7', PartNumber: 2 });
+    expect(s3Mock).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, {
+      UploadId: 'u7',
+      IfNoneMatch: '*',
+      MultipartUpload: {
+        Parts: [expect.objectContaining({ PartNumber: 1 }), expect.objectContaining({ PartNumber: 2 })],
+      },
+    });
+    expect(uploads.forget).toHaveBeenCalledWith(cutUpload.key);
+  });
+
+  it('refuses to continue a cut upload whose stored part differs from the bytes read again', async () => {
+    const data = twoParts();
+    const cutUpload: MultipartUploadRecord = {
+      key: 'dir/file name+1%.txt',
+      destinationKey: 'copy/dir/file name+1%.txt',
+      uploadId: 'u8',
+      runId: 'earlier',
+      startedAt: new Date().toISOString(),
+      sourceEtag: `"${md5(data)}"`,
+      size: data.length,
+      partSize,
+      resume: { completedParts: 1, readStart: 0, cutAt: new Date().toISOString() },
+    };
+    s3Mock
+      .on(ListPartsCommand)
+      .resolves({ Parts: [{ PartNumber: 1, ETag: `"${md5(Buffer.from('other'))}"`, Size: partSize }] });
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+
+    await expect(
+      copyObject(clients, request(data, { cutUpload }), { partSize, uploads: records() }),
+    ).rejects.toThrow(/part 1 uploaded by an earlier run does not hold the bytes read again/);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u8' });
+    expect(s3Mock).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+
+  it('aborts a cut upload whose source changed since, and starts over', async () => {
+    const data = twoParts();
+    const uploads = records();
+    const cutUpload: MultipartUploadRecord = {
+      key: 'dir/file name+1%.txt',
+      destinationKey: 'copy/dir/file name+1%.txt',
+      uploadId: 'stale',
+      runId: 'earlier',
+      startedAt: new Date().toISOString(),
+      sourceEtag: '"0123456789abcdef0123456789abcdef"',
+      size: data.length,
+      partSize,
+      resume: { completedParts: 1, readStart: 0, cutAt: new Date().toISOString() },
+    };
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'fresh' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-2"' });
+
+    await copyObject(clients, request(data, { cutUpload }), { partSize, uploads });
+
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'stale' });
+    expect(s3Mock).not.toHaveReceivedCommand(ListPartsCommand);
+    expect(s3Mock).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { UploadId: 'fresh' });
+    expect(uploads.saved[0]).toMatchObject({ uploadId: 'fresh' });
   });
 });

@@ -1,0 +1,78 @@
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Job } from '../job.js';
+import type { MultipartUploadRecord, StateStore } from '../state-store.js';
+
+/** What a run found of the multipart uploads earlier runs of its job started. */
+export interface OrphanUploadCleanup {
+  /** Uploads aborted: started by runs that died or failed, no longer owned by any run. */
+  aborted: number;
+  /** Uploads cut by a deadline, by source key, left for this run's copy of the key to continue. */
+  continuable: Map<string, MultipartUploadRecord>;
+}
+
+/**
+ * Aborts the incomplete multipart uploads that earlier runs of this job started and no longer own, so a
+ * run killed mid-upload (SIGKILL, a crashed container) leaves no parts behind once the next run has run.
+ * Runs before the run copies anything, holding the job's lease: no other run of the job is uploading.
+ *
+ * An upload is this job's only if the job's state recorded it (each run records an upload before its first
+ * part): the uploads S3 lists under the job's destination prefix are matched with those records by upload
+ * id, and nothing else is touched, so uploads of other writers under the same prefix survive. Uploads that
+ * a deadline cut (`resume` recorded) are kept for the copy of their key to continue; records whose upload
+ * S3 no longer lists (completed, or aborted by a lifecycle rule) are forgotten.
+ *
+ * With no record on file it makes no request to S3 at all.
+ */
+export async function cleanOrphanUploads(
+  s3: S3Client,
+  state: StateStore,
+  job: Job,
+  options: { keepContinuable: boolean; records?: MultipartUploadRecord[] },
+): Promise<OrphanUploadCleanup> {
+  const records = options.records ?? (await state.readMultipartUploads(job.jobId));
+  const result: OrphanUploadCleanup = { aborted: 0, continuable: new Map() };
+  if (records.length === 0) return result;
+  const listed = await listUploads(s3, job.destination.bucket, job.destination.prefix);
+  for (const record of records) {
+    const key = listed.get(record.uploadId);
+    if (key === undefined || key !== record.destinationKey) {
+      await state.deleteMultipartUpload(job.jobId, record.key);
+    } else if (options.keepContinuable && record.resume) {
+      result.continuable.set(record.key, record);
+    } else {
+      await s3.send(
+        new AbortMultipartUploadCommand({
+          Bucket: job.destination.bucket,
+          Key: key,
+          UploadId: record.uploadId,
+        }),
+      );
+      await state.deleteMultipartUpload(job.jobId, record.key);
+      result.aborted += 1;
+    }
+  }
+  return result;
+}
+
+/** Incomplete multipart uploads under `prefix`: upload id → key. */
+async function listUploads(s3: S3Client, bucket: string, prefix: string): Promise<Map<string, string>> {
+  const uploads = new Map<string, string>();
+  let KeyMarker: string | undefined;
+  let UploadIdMarker: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListMultipartUploadsCommand({
+        Bucket: bucket,
+        Prefix: prefix || undefined,
+        KeyMarker,
+        UploadIdMarker,
+      }),
+    );
+    for (const upload of page.Uploads ?? []) {
+      if (upload.UploadId && upload.Key !== undefined) uploads.set(upload.UploadId, upload.Key);
+    }
+    KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+  } while (KeyMarker);
+  return uploads;
+}

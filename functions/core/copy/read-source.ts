@@ -1,0 +1,111 @@
+/**
+ * Reading the source object: what its ETag lets a read be checked against, and the GET pinned to it.
+ */
+import {
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { awsErrorCode, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { stripQuotes } from '../integrity.js';
+import type { CopyRequest } from './copy-object.js';
+import type { SourceCheck } from './verify-stream.js';
+
+/**
+ * What the source's ETag lets the stream check. A multipart ETag (`…-N`) is rebuilt from the MD5s of
+ * the source's own parts, so their layout is learned first: HeadObject with PartNumber 1 gives the part
+ * count and the first part's size. Uploaders cut equal parts (all but the last); when the count does not
+ * fit equal parts, each part's size is asked for.
+ */
+export async function learnSourceCheck(
+  s3: S3Client,
+  request: CopyRequest,
+  signal?: AbortSignal,
+): Promise<SourceCheck> {
+  const etag = stripQuotes(request.etag);
+  if (/^[0-9a-f]{32}$/.test(etag)) return { kind: 'md5', md5: etag };
+  const multipart = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
+  if (!multipart) return { kind: 'size-only' };
+  const count = Number(multipart[1]);
+  const first = await headSourcePart(s3, request, 1, signal);
+  if (first.ServerSideEncryption?.startsWith('aws:kms') || first.SSECustomerAlgorithm) {
+    return { kind: 'size-only' };
+  }
+  const firstSize = first.ContentLength ?? 0;
+  const equal =
+    firstSize > 0 && Math.ceil(request.size / firstSize) === count && (first.PartsCount ?? count) === count;
+  if (equal) {
+    const partSizes = Array.from({ length: count }, (_, i) =>
+      i < count - 1 ? firstSize : request.size - firstSize * (count - 1),
+    );
+    return { kind: 'composite', etag, partSizes };
+  }
+  const partSizes: number[] = [firstSize];
+  for (let part = 2; part <= count; part += 1) {
+    partSizes.push((await headSourcePart(s3, request, part, signal)).ContentLength ?? 0);
+  }
+  return { kind: 'composite', etag, partSizes };
+}
+
+async function headSourcePart(s3: S3Client, request: CopyRequest, part: number, signal?: AbortSignal) {
+  try {
+    return await s3.send(
+      // Not pinned with If-Match (moto answers it with the part's own ETag): a layout of another version
+      // cannot pass, because the pinned GET then fails or its bytes do not rebuild the listed ETag.
+      new HeadObjectCommand({ Bucket: request.sourceBucket, Key: request.key, PartNumber: part }),
+      { abortSignal: signal },
+    );
+  } catch (error) {
+    throw explainSourceFailure(error, request, 'HEAD');
+  }
+}
+
+export async function getSource(
+  s3: S3Client,
+  request: CopyRequest,
+  readStart: number,
+  signal?: AbortSignal,
+): Promise<GetObjectCommandOutput> {
+  try {
+    return await s3.send(
+      new GetObjectCommand({
+        Bucket: request.sourceBucket,
+        Key: request.key,
+        IfMatch: request.etag,
+        // The source's own checksums come back and the SDK checks the body against them as it ends.
+        ChecksumMode: 'ENABLED',
+        ...(readStart > 0 && { Range: `bytes=${readStart}-` }),
+      }),
+      { abortSignal: signal },
+    );
+  } catch (error) {
+    throw explainSourceFailure(error, request, 'GET');
+  }
+}
+
+function explainSourceFailure(error: unknown, request: CopyRequest, verb: string): ObjectCopyError {
+  const where = `s3://${request.sourceBucket}/${request.key}`;
+  const { name, status } = awsErrorCode(error);
+  if (name === 'PreconditionFailed' || status === 412) {
+    // Retrying now would fetch the same stale ETag; the next run lists the new one.
+    return new ObjectCopyError(`${where} changed after it was listed; the next run copies the new version`, {
+      cause: error,
+      retryable: false,
+    });
+  }
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+    return new SourceVanishedError(`${where} was deleted after it was listed`, {
+      cause: error,
+      retryable: false,
+    });
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    return new ObjectCopyError(
+      `${verb} ${where} was denied: the source role needs s3:GetObject on arn:aws:s3:::${request.sourceBucket}/*` +
+        ' (and kms:Decrypt if the object is SSE-KMS encrypted)',
+      { cause: error, retryable: false },
+    );
+  }
+  return new ObjectCopyError(`${verb} ${where} failed: ${(error as Error).message}`, { cause: error });
+}

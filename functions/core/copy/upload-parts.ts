@@ -1,0 +1,294 @@
+import { createHash } from 'node:crypto';
+import {
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  type CompleteMultipartUploadCommandOutput,
+  CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandInput,
+  ListPartsCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { IntegrityError } from '../errors.js';
+import type { PartPlan } from './part-plan.js';
+
+/** Where a multipart upload stands; read by the caller when the upload stops short. */
+export interface UploadProgress {
+  uploadId?: string;
+  /** Parts 1..n are uploaded. */
+  contiguousParts: number;
+  /** Per part, the MD5 of its bytes from the last source-part boundary inside it (see `boundaryInside`). */
+  tailMd5s: Map<number, Buffer>;
+  /**
+   * Once all parts are uploaded, in order: the MD5 (hex) of each part's bytes, computed here for the parts
+   * this run sent and taken from S3's ETag for parts an earlier run sent (checked to be MD5s).
+   */
+  partEtags?: string[];
+}
+
+/** One multipart upload to write, or to continue. */
+export interface PartsUpload {
+  s3: S3Client;
+  /** Bucket, Key, content headers and metadata: the CreateMultipartUpload input. */
+  create: CreateMultipartUploadCommandInput & { Bucket: string; Key: string };
+  /** The write's condition (If-None-Match / If-Match), applied when the upload is completed. */
+  condition: { IfMatch?: string; IfNoneMatch?: string };
+  plan: PartPlan;
+  /** The body, from object offset `bodyStart`; bytes before the first part to upload are skipped. */
+  body: AsyncIterable<Buffer>;
+  bodyStart: number;
+  /**
+   * An upload an earlier run started, with its parts 1..n in `parts`. The body starts at or before the end
+   * of part n; the bytes it carries before that end are compared with what the parts hold (their MD5
+   * ETags, or `tailMd5` for the part `bodyStart` falls inside), so the continued object is one read.
+   */
+  resume?: { uploadId: string; parts: CompletedPart[]; tailMd5?: Buffer };
+  /** The last source-part boundary strictly inside [start, end), if any (multipart sources). */
+  boundaryInside?: (start: number, end: number) => number | undefined;
+  signal?: AbortSignal;
+  /** Called once the upload exists and before its first part, so a run that dies can be cleaned up after. */
+  onCreated: (uploadId: string) => Promise<void>;
+  progress: UploadProgress;
+}
+
+/**
+ * Uploads a body as the parts of `plan`, `plan.queueSize` at a time, each with its Content-MD5 (S3 refuses a part
+ * whose bytes changed on the way), then completes the upload under the write's condition. Memory is about
+ * (queueSize + 1) × partSize, as with lib-storage: the parts in flight and the one being filled.
+ *
+ * It never completes an upload whose body failed: the body (a VerifyStream) errors instead of ending when
+ * the source read was wrong, and the last part is only formed from its last chunk. It never aborts either:
+ * on failure `progress` says what exists, and the caller aborts it or keeps it to continue (the deadline).
+ */
+export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipartUploadCommandOutput> {
+  const { s3, create, plan, signal, progress } = upload;
+  const { Bucket, Key } = create;
+  const parts = new Map<number, CompletedPart>(
+    (upload.resume?.parts ?? []).map((p) => [p.PartNumber ?? 0, p]),
+  );
+  progress.uploadId = upload.resume?.uploadId;
+  progress.contiguousParts = contiguous(parts);
+  const withChecksums = (await s3.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
+  const inFlight = new Set<Promise<void>>();
+  const sentMd5s = new Map<number, string>();
+  let failure: unknown;
+  let nextPart = progress.contiguousParts + 1;
+
+  const uploadId = async (): Promise<string> => {
+    if (!progress.uploadId) {
+      const created = await s3.send(
+        new CreateMultipartUploadCommand({
+          ...create,
+          // As lib-storage does: the SDK sends a CRC32 with each part, so the upload must expect one.
+          ...(withChecksums && { ChecksumAlgorithm: 'CRC32' }),
+        }),
+        { abortSignal: signal },
+      );
+      if (!created.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+      progress.uploadId = created.UploadId;
+      await upload.onCreated(created.UploadId);
+    }
+    return progress.uploadId;
+  };
+
+  const send = async (data: Buffer): Promise<void> => {
+    while (inFlight.size >= plan.queueSize) await Promise.race(inFlight);
+    if (failure) throw failure;
+    const PartNumber = nextPart;
+    nextPart += 1;
+    const partStart = (PartNumber - 1) * plan.partSize;
+    const boundary = upload.boundaryInside?.(partStart, partStart + data.length);
+    if (boundary !== undefined) {
+      progress.tailMd5s.set(
+        PartNumber,
+        createHash('md5')
+          .update(data.subarray(boundary - partStart))
+          .digest(),
+      );
+    }
+    const UploadId = await uploadId();
+    const md5 = createHash('md5').update(data).digest();
+    sentMd5s.set(PartNumber, md5.toString('hex'));
+    const running = s3
+      .send(
+        new UploadPartCommand({
+          Bucket,
+          Key,
+          UploadId,
+          PartNumber,
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: md5.toString('base64'),
+          ...(withChecksums && { ChecksumAlgorithm: 'CRC32' }),
+        }),
+        { abortSignal: signal },
+      )
+      .then((result) => {
+        parts.set(PartNumber, {
+          PartNumber,
+          ETag: result.ETag,
+          ...(result.ChecksumCRC32 && { ChecksumCRC32: result.ChecksumCRC32 }),
+        });
+        progress.contiguousParts = contiguous(parts);
+      })
+      .catch((error: unknown) => {
+        failure ??= error;
+      })
+      .finally(() => inFlight.delete(running));
+    inFlight.add(running);
+  };
+
+  try {
+    const skipUntil = progress.contiguousParts * plan.partSize;
+    const reread = new RereadCheck(
+      upload.bodyStart,
+      plan.partSize,
+      parts,
+      upload.resume?.tailMd5,
+      `s3://${Bucket}/${Key}`,
+    );
+    let offset = upload.bodyStart;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    for await (const chunk of upload.body) {
+      if (failure) throw failure;
+      if (signal?.aborted) throw signal.reason ?? Object.assign(new Error('aborted'), { name: 'AbortError' });
+      let data = chunk;
+      if (offset < skipUntil) {
+        const skipped = Math.min(data.length, skipUntil - offset);
+        reread.update(data.subarray(0, skipped));
+        offset += skipped;
+        data = data.subarray(skipped);
+      }
+      if (data.length === 0) continue;
+      offset += data.length;
+      pending.push(data);
+      pendingBytes += data.length;
+      while (pendingBytes >= plan.partSize) {
+        const joined = Buffer.concat(pending);
+        // A copy of the remainder (less than one chunk), so the sent part's buffer is not kept alive by it.
+        pending = [Buffer.from(joined.subarray(plan.partSize))];
+        pendingBytes -= plan.partSize;
+        await send(joined.subarray(0, plan.partSize));
+      }
+    }
+    if (pendingBytes > 0) await send(Buffer.concat(pending));
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (failure) throw failure;
+
+  const completed = [...parts.values()].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+  progress.partEtags = completed.map((part) => sentMd5s.get(part.PartNumber ?? 0) ?? part.ETag ?? '');
+  if (completed.length !== plan.partCount || progress.contiguousParts !== plan.partCount) {
+    throw new IntegrityError(
+      `s3://${Bucket}/${Key}: ${completed.length} parts uploaded, ${plan.partCount} planned; not completed`,
+    );
+  }
+  return s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket,
+      Key,
+      UploadId: await uploadId(),
+      MultipartUpload: { Parts: completed },
+      ...upload.condition,
+    }),
+    { abortSignal: signal },
+  );
+}
+
+/**
+ * The parts 1..n of an upload an earlier run left, as S3 lists them, if each has the planned size; else
+ * undefined (the upload is gone or not what the record says, so it cannot be continued).
+ */
+export async function listUploadedParts(
+  s3: S3Client,
+  where: { Bucket: string; Key: string; UploadId: string },
+  partSize: number,
+  count: number,
+): Promise<CompletedPart[] | undefined> {
+  const parts: CompletedPart[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await s3.send(new ListPartsCommand({ ...where, PartNumberMarker: marker }));
+    for (const part of page.Parts ?? []) {
+      const number = part.PartNumber ?? 0;
+      if (number < 1 || number > count) continue;
+      if (part.Size !== partSize) return undefined;
+      parts.push({
+        PartNumber: number,
+        ETag: part.ETag,
+        ...(part.ChecksumCRC32 && { ChecksumCRC32: part.ChecksumCRC32 }),
+      });
+    }
+    marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+  } while (marker);
+  return parts.length === count ? parts : undefined;
+}
+
+/**
+ * Checks that the bytes a continued copy reads again, before the first part it uploads, are the bytes the
+ * earlier run uploaded: each part read again whole against its ETag (the MD5 of a part), and a part the
+ * read starts inside against the MD5 of its tail that the earlier run recorded.
+ */
+class RereadCheck {
+  #hash = createHash('md5');
+  #offset: number;
+  /** Where reading of the current part began: its start, or inside it for the first part. */
+  #partReadFrom: number;
+  readonly #partSize: number;
+  readonly #parts: Map<number, CompletedPart>;
+  readonly #tailMd5: Buffer | undefined;
+  readonly #where: string;
+
+  constructor(
+    start: number,
+    partSize: number,
+    parts: Map<number, CompletedPart>,
+    tailMd5: Buffer | undefined,
+    where: string,
+  ) {
+    this.#offset = start;
+    this.#partReadFrom = start;
+    this.#partSize = partSize;
+    this.#parts = parts;
+    this.#tailMd5 = tailMd5;
+    this.#where = where;
+  }
+
+  update(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      const partEnd = (Math.floor(this.#offset / this.#partSize) + 1) * this.#partSize;
+      const take = Math.min(data.length - at, partEnd - this.#offset);
+      this.#hash.update(data.subarray(at, at + take));
+      this.#offset += take;
+      at += take;
+      if (this.#offset === partEnd) this.#closePart(partEnd / this.#partSize);
+    }
+  }
+
+  #closePart(partNumber: number): void {
+    const digest = this.#hash.digest();
+    const partStart = (partNumber - 1) * this.#partSize;
+    const expected =
+      this.#partReadFrom === partStart
+        ? Buffer.from((this.#parts.get(partNumber)?.ETag ?? '').replace(/"/g, ''), 'hex')
+        : this.#tailMd5;
+    this.#hash = createHash('md5');
+    this.#partReadFrom = partStart + this.#partSize;
+    if (!expected || !digest.equals(expected)) {
+      throw new IntegrityError(
+        `${this.#where}: part ${partNumber} uploaded by an earlier run does not hold the bytes read again; ` +
+          'the upload is not continued',
+      );
+    }
+  }
+}
+
+/** The highest n such that parts 1..n are all done. */
+function contiguous(parts: Map<number, CompletedPart>): number {
+  let n = 0;
+  while (parts.has(n + 1)) n += 1;
+  return n;
+}

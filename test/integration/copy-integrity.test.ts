@@ -1,0 +1,210 @@
+/**
+ * Finding 1 of issue 9, over real HTTP against the sandbox: a source read that is cut short (its response
+ * ends cleanly with a matching Content-Length) or corrupted must never become the destination's object.
+ * A middleware on the source client rewrites chosen GetObject responses before the SDK parses them; the
+ * destination bucket is versioned, so every write that ever became current is visible afterwards.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  type S3Client,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { DeserializeMiddleware } from '@smithy/types';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from '../../functions/core/job.js';
+import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
+
+const { sandbox, deps, producer, consumer } = useSandbox();
+const source = sandbox.accountA.bucket;
+const DESTINATION = 'accountb-integrity-test';
+const MiB = 1024 * 1024;
+
+/** How one GetObject response body is rewritten: cut to `keep` bytes, or one byte flipped at `flip`. */
+type Fault = { keep: number } | { flip: number };
+
+/**
+ * A source client whose GetObject responses for the keys in `faults` are rewritten, as a faulty network or
+ * proxy would: the body is cut short (and Content-Length says so, so the response ends cleanly), or one
+ * byte is changed. The checksum headers are dropped, as for objects written by tools that send none.
+ * `times` counts down per key; a key without a count is faulted on every GET.
+ */
+function faultySource(faults: Map<string, { fault: Fault; times?: number }>): SyncDependencies['sourceS3'] {
+  return (credentials, region) => {
+    const client: S3Client = deps.sourceS3(credentials, region);
+    const cut: DeserializeMiddleware<ServiceInputTypes, ServiceOutputTypes> =
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const key = (args.input as { Key?: string }).Key ?? '';
+        const planned = faults.get(key);
+        if (context.commandName !== 'GetObjectCommand' || !planned) return result;
+        if (planned.times !== undefined) {
+          if (planned.times === 0) return result;
+          planned.times -= 1;
+        }
+        const response = result.response as {
+          headers: Record<string, string>;
+          body: Readable;
+        };
+        for (const name of Object.keys(response.headers)) {
+          if (name.startsWith('x-amz-checksum-')) delete response.headers[name];
+        }
+        response.body = rewrite(response.body, planned.fault);
+        if ('keep' in planned.fault) response.headers['content-length'] = String(planned.fault.keep);
+        return result;
+      };
+    client.middlewareStack.addRelativeTo(cut, {
+      relation: 'after',
+      toMiddleware: 'deserializerMiddleware',
+      name: 'faultyBody',
+      override: true,
+    });
+    return client;
+  };
+}
+
+function rewrite(body: Readable, fault: Fault): Readable {
+  const out = new PassThrough();
+  let offset = 0;
+  body.on('data', (chunk: Buffer) => {
+    if ('keep' in fault) {
+      const room = fault.keep - offset;
+      if (room > 0) out.write(chunk.subarray(0, room));
+      offset += chunk.length;
+      if (offset >= fault.keep && !out.writableEnded) {
+        out.end();
+        body.destroy();
+      }
+      return;
+    }
+    const copy = Buffer.from(chunk);
+    const at = fault.flip - offset;
+    if (at >= 0 && at < copy.length) copy[at] = (copy[at] ?? 0) ^ 0xff;
+    offset += chunk.length;
+    out.write(copy);
+  });
+  body.on('end', () => {
+    if (!out.writableEnded) out.end();
+  });
+  body.on('error', (error) => out.destroy(error));
+  return out;
+}
+
+function integrityJob(name: string): Job {
+  const job = isolatedJob(sandbox, name);
+  return { ...job, destination: { ...job.destination, bucket: DESTINATION } };
+}
+
+/** Uploads `data` as a multipart object of `partSize` parts, so its ETag is a composite `…-N`. */
+async function putMultipart(key: string, data: Buffer, partSize = 5 * MiB): Promise<string> {
+  const result = await new Upload({
+    client: producer,
+    partSize,
+    params: { Bucket: source, Key: key, Body: data },
+  }).done();
+  return result.ETag ?? '';
+}
+
+async function versionsOf(key: string) {
+  const listed = await consumer.send(new ListObjectVersionsCommand({ Bucket: DESTINATION, Prefix: key }));
+  return (listed.Versions ?? []).filter((version) => version.Key === key);
+}
+
+async function uploadsUnder(prefix: string) {
+  const listed = await consumer.send(
+    new ListMultipartUploadsCommand({ Bucket: DESTINATION, Prefix: prefix }),
+  );
+  return listed.Uploads ?? [];
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+beforeAll(async () => {
+  await consumer.send(new CreateBucketCommand({ Bucket: DESTINATION })).catch(() => {});
+  await consumer.send(
+    new PutBucketVersioningCommand({ Bucket: DESTINATION, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+});
+
+describe('copy integrity against the sandbox (issue 9, finding 1)', () => {
+  it('never commits a truncated read of a single-part object; the retry copies it whole', async () => {
+    const job = integrityJob('cut-single');
+    const key = `${job.source.prefix}small.bin`;
+    const data = randomBytes(100_000);
+    await putObject(producer, source, key, data);
+    const sourceS3 = faultySource(new Map([[key, { fault: { keep: 60_000 }, times: 1 }]]));
+
+    const summary = await syncJob({ ...deps, sourceS3 }, job);
+
+    const destinationKey = `${job.destination.prefix}small.bin`;
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
+    expect(await versionsOf(destinationKey)).toHaveLength(1);
+  });
+
+  it('never completes a multipart upload from a truncated read of a multipart source', async () => {
+    const job = integrityJob('cut-multipart');
+    const key = `${job.source.prefix}big.bin`;
+    const data = randomBytes(12 * MiB + 4321);
+    expect(await putMultipart(key, data)).toMatch(/-3"$/);
+    // Past the first destination part, so a part has been uploaded when the body ends early.
+    const sourceS3 = faultySource(new Map([[key, { fault: { keep: 10 * MiB }, times: 1 }]]));
+
+    const summary = await syncJob({ ...deps, sourceS3 }, job);
+
+    const destinationKey = `${job.destination.prefix}big.bin`;
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
+    expect(await versionsOf(destinationKey)).toHaveLength(1);
+    expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
+  });
+
+  it('reports a single-part key whose bytes always arrive corrupted as failed and writes nothing', async () => {
+    const job = integrityJob('corrupt-single');
+    const key = `${job.source.prefix}bad.bin`;
+    await putObject(producer, source, key, randomBytes(50_000));
+    const sourceS3 = faultySource(new Map([[key, { fault: { flip: 1234 } }]]));
+
+    const summary = await syncJob({ ...deps, sourceS3 }, job, { objectRetry: { baseBackoffMs: 1 } });
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(await versionsOf(`${job.destination.prefix}bad.bin`)).toEqual([]);
+  });
+
+  it('reports a multipart key whose bytes always arrive corrupted as failed and leaves no upload', async () => {
+    const job = integrityJob('corrupt-multipart');
+    const key = `${job.source.prefix}bad-big.bin`;
+    await putMultipart(key, randomBytes(11 * MiB));
+    const sourceS3 = faultySource(new Map([[key, { fault: { flip: 6 * MiB + 7 } }]]));
+
+    const summary = await syncJob({ ...deps, sourceS3 }, job, { objectRetry: { baseBackoffMs: 1 } });
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(summary.failures[0]?.reason).toMatch(/ETag|digest|match/i);
+    expect(await versionsOf(`${job.destination.prefix}bad-big.bin`)).toEqual([]);
+    expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
+  });
+
+  it('copies an intact multipart source and keeps its bytes', async () => {
+    const job = integrityJob('intact-multipart');
+    const key = `${job.source.prefix}ok.bin`;
+    const data = randomBytes(11 * MiB);
+    await putMultipart(key, data);
+
+    const summary = await syncJob(deps, job);
+
+    const destinationKey = `${job.destination.prefix}ok.bin`;
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
+    const head = await consumer.send(new HeadObjectCommand({ Bucket: DESTINATION, Key: destinationKey }));
+    expect(head.ContentLength).toBe(data.length);
+  });
+});

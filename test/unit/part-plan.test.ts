@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_PART_SIZE,
+  MAX_OBJECT_SIZE,
+  MAX_PART_SIZE,
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  planParts,
+} from '../../functions/core/copy/part-plan.js';
+
+const MiB = 1024 * 1024;
+
+describe('planParts', () => {
+  it('keeps the default 8 MiB parts for objects that fit 10,000 of them', () => {
+    expect(planParts(0)).toEqual({ partSize: DEFAULT_PART_SIZE, partCount: 1, queueSize: 4 });
+    expect(planParts(DEFAULT_PART_SIZE * 3 + 1)).toMatchObject({ partSize: DEFAULT_PART_SIZE, partCount: 4 });
+    expect(planParts(DEFAULT_PART_SIZE * MAX_PARTS)).toMatchObject({
+      partSize: DEFAULT_PART_SIZE,
+      partCount: MAX_PARTS,
+    });
+  });
+
+  it('grows the part to a whole MiB once 8 MiB parts would pass 10,000 (78 GiB + 1 byte)', () => {
+    const plan = planParts(DEFAULT_PART_SIZE * MAX_PARTS + 1);
+    expect(plan).toMatchObject({
+      partSize: 9 * MiB,
+      partCount: Math.ceil((DEFAULT_PART_SIZE * MAX_PARTS + 1) / (9 * MiB)),
+    });
+  });
+
+  it('cuts a 100 GB object into at most 10,000 parts of 10 MiB', () => {
+    const size = 100 * 1000 ** 3;
+    const plan = planParts(size);
+    expect(plan.partSize).toBe(10 * MiB);
+    expect(plan.queueSize).toBe(3); // 30 MiB of parts in flight, within the 32 MiB per object
+    expect(plan.partCount).toBe(9537);
+    expect(plan.partCount * plan.partSize).toBeGreaterThanOrEqual(size);
+    expect((plan.partCount - 1) * plan.partSize).toBeLessThan(size);
+  });
+
+  it('cuts a 5 TiB object into 9,987 parts of 525 MiB, within S3 limits', () => {
+    const plan = planParts(MAX_OBJECT_SIZE);
+    expect(plan).toMatchObject({ partSize: 525 * MiB, partCount: 9987 });
+    expect(plan.partCount).toBeLessThanOrEqual(MAX_PARTS);
+    expect(plan.partSize).toBeLessThanOrEqual(MAX_PART_SIZE);
+  });
+
+  it('honours a larger or smaller (down to 5 MiB) part size asked for, and refuses what S3 refuses', () => {
+    expect(planParts(12 * MiB, MIN_PART_SIZE)).toEqual({ partSize: 5 * MiB, partCount: 3, queueSize: 6 });
+    expect(planParts(12 * MiB, 64 * MiB)).toEqual({ partSize: 64 * MiB, partCount: 1, queueSize: 1 });
+    expect(() => planParts(12 * MiB, MiB)).toThrow(RangeError);
+    expect(() => planParts(MAX_OBJECT_SIZE + 1)).toThrow(/5 TiB/);
+  });
+});
