@@ -274,6 +274,7 @@ describe('template.yaml and source-account/template.yaml', () => {
         's3:PutObject',
         's3:DeleteObject',
         's3:AbortMultipartUpload',
+        's3:ListMultipartUploadParts',
         'events:PutEvents',
         'kms:GenerateDataKey',
         'kms:Decrypt',
