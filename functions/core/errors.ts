@@ -60,6 +60,28 @@ export function awsErrorCode(error: unknown): { name?: string; status?: number }
   };
 }
 
+/**
+ * Error names with which AWS refuses a session's credentials before their stated expiry (a revoked
+ * session, clock skew, a token the service no longer accepts). Assuming the role again fixes them.
+ */
+const REFUSED_CREDENTIALS = new Set([
+  'ExpiredToken',
+  'InvalidToken',
+  'ExpiredTokenException',
+  'TokenRefreshRequired',
+]);
+
+/** Whether `error`, or an error it was caused by, is AWS refusing the credentials it was signed with. */
+export function isRefusedCredentials(error: unknown): boolean {
+  // Our errors wrap the SDK's as `cause`; a few levels is plenty.
+  for (let current = error, depth = 0; current !== undefined && depth < 5; depth += 1) {
+    const { name } = awsErrorCode(current);
+    if (name !== undefined && REFUSED_CREDENTIALS.has(name)) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}
+
 /** A one-line reason for logs and the ledger. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {

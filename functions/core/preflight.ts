@@ -3,7 +3,7 @@ import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorCode, BucketAccessError, describeError } from './errors.js';
 import type { Job } from './job.js';
-import { sourceCredentials } from './source-credentials.js';
+import { type SourceCredentials, sourceCredentials } from './source-credentials.js';
 
 /**
  * Checks, before any side effect, that the assumed role can list the source bucket. Uses only
@@ -108,20 +108,28 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
  * reason), build the client that reads the source with it, check both buckets, and read one byte of one
  * listed object.
  */
-export async function openSource(
-  deps: {
-    sts: STSClient;
-    destinationS3: S3Client;
-    sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
-  },
+export async function openSource(deps: SourceDependencies, job: Job, runId: string): Promise<S3Client> {
+  return (await openSourceAccess(deps, job, runId)).sourceS3;
+}
+
+/** What opening the source needs. */
+export interface SourceDependencies {
+  sts: STSClient;
+  destinationS3: S3Client;
+  sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+}
+
+/** As openSource, also returning the credentials, so a copy refused with them can have them renewed. */
+export async function openSourceAccess(
+  deps: SourceDependencies,
   job: Job,
   runId: string,
-): Promise<S3Client> {
+): Promise<{ sourceS3: S3Client; credentials: SourceCredentials }> {
   const credentials = sourceCredentials(deps.sts, job, runId);
   await credentials();
   const sourceS3 = deps.sourceS3(credentials, job.source.region);
   const firstKey = await checkSourceBucket(sourceS3, job);
   if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
   await checkDestinationBucket(deps.destinationS3, job);
-  return sourceS3;
+  return { sourceS3, credentials };
 }

@@ -9,12 +9,13 @@ import { type Job, parseJob } from './job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
 import { type KeyRange, type ListCounter, listSource, type SourceObject } from './list-source.js';
 import { type PlanStep, planSteps } from './plan.js';
-import { openSource } from './preflight.js';
+import { openSourceAccess } from './preflight.js';
 import { publishRunEvent } from './publish-run-event.js';
 import { retryObjectCopy } from './retry.js';
 import { deadlineMargins, deadlineSignal } from './run-deadline.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
+import type { SourceCredentials } from './source-credentials.js';
 import type { Checkpoint, Lease, LedgerEntry, StateStore, UnrecordedWrite } from './state-store.js';
 
 const MiB = 1024 * 1024;
@@ -156,7 +157,7 @@ export async function syncJob(
   const log = deps.logger ?? silentLogger;
   const started = Date.now();
 
-  const sourceS3 = await openSource(deps, job, runId);
+  const { sourceS3, credentials } = await openSourceAccess(deps, job, runId);
 
   const leaseTtlMs = control.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = await deps.state.acquireLease(job.jobId, runId, leaseTtlMs);
@@ -168,7 +169,7 @@ export async function syncJob(
     job,
     { ...control, runId, leaseTtlMs, dispatchMarginMs: margins.dispatchMs, signal: deadline.signal },
     lease,
-    sourceS3,
+    { s3: sourceS3, credentials },
     log,
   );
   try {
@@ -282,7 +283,7 @@ class Run {
       signal: AbortSignal;
     },
     lease: Lease,
-    readonly sourceS3: S3Client,
+    readonly source: { s3: S3Client; credentials: SourceCredentials },
     readonly log: SyncLogger,
   ) {
     this.lease = lease;
@@ -380,7 +381,7 @@ class Run {
   async #runRange(range: KeyRange): Promise<boolean> {
     const { jobId, source } = this.job;
     const listing = listSource(
-      this.sourceS3,
+      this.source.s3,
       source.bucket,
       source.prefix,
       range,
@@ -551,7 +552,7 @@ class Run {
       const result = await retryObjectCopy(
         () =>
           copyObject(
-            { sourceS3: this.sourceS3, destinationS3: this.deps.destinationS3 },
+            { sourceS3: this.source.s3, destinationS3: this.deps.destinationS3 },
             {
               sourceBucket: source.bucket,
               key: object.key,
@@ -565,7 +566,7 @@ class Run {
             },
             { signal: this.control.signal },
           ),
-        { ...this.control.objectRetry, signal: this.control.signal },
+        { ...this.control.objectRetry, signal: this.control.signal, credentials: this.source.credentials },
       );
       release();
       await this.deps.state.putLedgerEntry(
