@@ -30,6 +30,17 @@ export class JobAlreadyRunningError extends SyncError {}
 /** This invocation lost its lease (it expired and another run took over) and stopped writing state. */
 export class LeaseLostError extends SyncError {}
 
+/** A request to the DynamoDB state table failed; the message names the table and the operation. */
+export class StateStoreError extends SyncError {
+  readonly table: string;
+  readonly operation: string;
+  constructor(message: string, options: ErrorOptions & { table: string; operation: string }) {
+    super(message, options);
+    this.table = options.table;
+    this.operation = options.operation;
+  }
+}
+
 /** Copying one object failed; recorded in the ledger and retried on a later run. */
 export class ObjectCopyError extends SyncError {
   /** Retrying in a later run may succeed (throttling, a source changed mid-copy, a network error). */

@@ -13,7 +13,13 @@ import {
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { JobAlreadyRunningError, LeaseLostError } from './errors.js';
+import {
+  awsErrorCode,
+  describeError,
+  JobAlreadyRunningError,
+  LeaseLostError,
+  StateStoreError,
+} from './errors.js';
 import type { KeyRange } from './list-source.js';
 
 /*
@@ -61,6 +67,8 @@ export interface Lease {
   owner: string;
   expiresAt: number;
   fence: number;
+  /** When the holder took the lease (epoch ms); absent on leases taken before it was recorded. */
+  acquiredAt?: number;
 }
 
 /** Where a pass stopped, and when one last finished. */
@@ -215,6 +223,26 @@ export class StateStore {
   readonly #table: string;
   readonly capacity: CapacityCounter = { readCapacityUnits: 0, writeCapacityUnits: 0 };
 
+  /**
+   * Sends one request, naming the table and the operation when it fails (an unreachable endpoint, a
+   * missing table, throttling past the SDK's retries). A refused condition is passed through: the
+   * callers turn it into what it means (a lost lease, a held lease).
+   */
+  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw error;
+      throw new StateStoreError(
+        `state table "${this.#table}": ${operation} failed: ${describeError(error)}. ` +
+          (awsErrorCode(error).name === 'ResourceNotFoundException'
+            ? 'Check STATE_TABLE_NAME and the region: the table does not exist there'
+            : 'Check that DynamoDB is reachable from here (endpoint, region, network) and the table exists'),
+        { cause: error, table: this.#table, operation },
+      );
+    }
+  }
+
   constructor(client: DynamoDBClient, tableName: string) {
     this.#doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
@@ -233,15 +261,17 @@ export class StateStore {
       condition += ' AND #sk <= :through';
     }
     const fetchPage = (startKey: QueryCommandInput['ExclusiveStartKey']): Promise<QueryCommandOutput> =>
-      this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      this.#call('ledger (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: condition,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
     // One page ahead, as in listSource, so the merge waits on neither stream.
     let next: ReturnType<typeof fetchPage> | undefined = fetchPage(
@@ -267,15 +297,17 @@ export class StateStore {
   async *ledgerFailures(jobId: string): AsyncGenerator<{ key: string; failure: LedgerEntry['failure'] }> {
     let startKey: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk',
-          FilterExpression: 'attribute_exists(failure)',
-          ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
-          ProjectionExpression: 'sk, failure',
-          ExclusiveStartKey: startKey,
-        }),
+      const page = await this.#call('ledgerFailures (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk',
+            FilterExpression: 'attribute_exists(failure)',
+            ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
+            ProjectionExpression: 'sk, failure',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
       );
       for (const item of page.Items ?? []) yield { key: String(item.sk), failure: item.failure };
       startKey = page.LastEvaluatedKey;
@@ -289,15 +321,17 @@ export class StateStore {
   async putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number): Promise<void> {
     const { key } = entry;
     try {
-      const result = await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder (higher fence) owns this key now.
-          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-          ExpressionAttributeValues: { ':fence': fence },
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      const result = await this.#call('putLedgerEntry (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: toLedgerItem(jobId, entry, fence),
+            // A newer lease holder (higher fence) owns this key now.
+            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+            ExpressionAttributeValues: { ':fence': fence },
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
       this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
     } catch (error) {
@@ -313,14 +347,16 @@ export class StateStore {
 
   /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
   async deleteLedgerEntry(jobId: string, key: string, fence: number): Promise<void> {
-    await this.#doc.send(
-      new DeleteCommand({
-        TableName: this.#table,
-        Key: { pk: ledgerPk(jobId), sk: key },
-        // Same fencing rule as putLedgerEntry.
-        ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-        ExpressionAttributeValues: { ':fence': fence },
-      }),
+    await this.#call('deleteLedgerEntry (DeleteItem)', () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: ledgerPk(jobId), sk: key },
+          // Same fencing rule as putLedgerEntry.
+          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+          ExpressionAttributeValues: { ':fence': fence },
+        }),
+      ),
     );
   }
 
@@ -330,33 +366,36 @@ export class StateStore {
    */
   async acquireLease(jobId: string, owner: string, ttlMs: number, now = Date.now()): Promise<Lease> {
     try {
-      const result = await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression:
-            'SET #owner = :owner, expiresAt = :expiresAt, fence = if_not_exists(fence, :zero) + :one',
-          // Free, expired (its holder died or overran), or already ours (a retried acquire).
-          ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':owner': owner,
-            ':expiresAt': now + ttlMs,
-            ':now': now,
-            ':zero': 0,
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+      const result = await this.#call('acquireLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression:
+              'SET #owner = :owner, expiresAt = :expiresAt, acquiredAt = :now, fence = if_not_exists(fence, :zero) + :one',
+            // Free, expired (its holder died or overran), or already ours (a retried acquire).
+            ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: {
+              ':owner': owner,
+              ':expiresAt': now + ttlMs,
+              ':now': now,
+              ':zero': 0,
+              ':one': 1,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
       );
       const item = result.Attributes as Lease;
-      return { owner: item.owner, expiresAt: item.expiresAt, fence: item.fence };
+      return { owner: item.owner, expiresAt: item.expiresAt, fence: item.fence, acquiredAt: item.acquiredAt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = await this.readLease(jobId);
-      const until = holder ? new Date(holder.expiresAt).toISOString() : 'unknown';
+      const iso = (ms: number | undefined) => (ms === undefined ? 'unknown' : new Date(ms).toISOString());
       throw new JobAlreadyRunningError(
-        `job ${jobId} is already running (run ${holder?.owner ?? 'unknown'}, lease until ${until}); ` +
+        `job ${jobId} is already running (run ${holder?.owner ?? 'unknown'}, holding the lease since ` +
+          `${iso(holder?.acquiredAt)}, until ${iso(holder?.expiresAt)} unless it renews it); ` +
           'this invocation copied nothing. It will run on the next schedule.',
         { cause: error },
       );
@@ -366,20 +405,22 @@ export class StateStore {
   /** Extends a held lease; throws LeaseLostError when another run has taken it. */
   async renewLease(jobId: string, lease: Lease, ttlMs: number, now = Date.now()): Promise<Lease> {
     try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression: 'SET expiresAt = :expiresAt',
-          // Only the holder of this exact acquisition may extend it.
-          ConditionExpression: '#owner = :owner AND fence = :fence',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':owner': lease.owner,
-            ':fence': lease.fence,
-            ':expiresAt': now + ttlMs,
-          },
-        }),
+      await this.#call('renewLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression: 'SET expiresAt = :expiresAt',
+            // Only the holder of this exact acquisition may extend it.
+            ConditionExpression: '#owner = :owner AND fence = :fence',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: {
+              ':owner': lease.owner,
+              ':fence': lease.fence,
+              ':expiresAt': now + ttlMs,
+            },
+          }),
+        ),
       );
       return { ...lease, expiresAt: now + ttlMs };
     } catch (error) {
@@ -393,16 +434,18 @@ export class StateStore {
   /** Gives the lease back so the next run need not wait for it to expire. */
   async releaseLease(jobId: string, lease: Lease): Promise<void> {
     try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression: 'SET expiresAt = :zero',
-          // Releasing someone else's lease would let a third run in beside them.
-          ConditionExpression: '#owner = :owner AND fence = :fence',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
-        }),
+      await this.#call('releaseLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression: 'SET expiresAt = :zero',
+            // Releasing someone else's lease would let a third run in beside them.
+            ConditionExpression: '#owner = :owner AND fence = :fence',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
+          }),
+        ),
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -410,23 +453,27 @@ export class StateStore {
   }
 
   async readLease(jobId: string): Promise<Lease | undefined> {
-    const result = await this.#doc.send(
-      new GetCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: 'lease' },
-        ConsistentRead: true,
-      }),
+    const result = await this.#call('readLease (GetItem)', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'lease' },
+          ConsistentRead: true,
+        }),
+      ),
     );
     return result.Item as Lease | undefined;
   }
 
   async readCheckpoint(jobId: string): Promise<Checkpoint> {
-    const result = await this.#doc.send(
-      new GetCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: 'checkpoint' },
-        ConsistentRead: true,
-      }),
+    const result = await this.#call('readCheckpoint (GetItem)', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'checkpoint' },
+          ConsistentRead: true,
+        }),
+      ),
     );
     const { resumeAfter, lastCompletePass } = (result.Item ?? {}) as Checkpoint;
     return { resumeAfter, lastCompletePass };
@@ -435,14 +482,16 @@ export class StateStore {
   /** Saves the checkpoint, fenced like the ledger. */
   async writeCheckpoint(jobId: string, checkpoint: Checkpoint, fence: number): Promise<void> {
     try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
-          // A stale run must not move a newer run's resume position.
-          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-          ExpressionAttributeValues: { ':fence': fence },
-        }),
+      await this.#call('writeCheckpoint (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
+            // A stale run must not move a newer run's resume position.
+            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+            ExpressionAttributeValues: { ':fence': fence },
+          }),
+        ),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
@@ -458,12 +507,14 @@ export class StateStore {
    * item per batch, not per key, keeps this to a few writes per thousand objects.
    */
   async putUploadIntent(jobId: string, runId: string, batch: number, intent: Omit<UploadIntent, 'id'>) {
-    const result = await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
-        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-      }),
+    const result = await this.#call('putUploadIntent (PutItem)', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
     );
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
@@ -473,17 +524,19 @@ export class StateStore {
     const intents: UploadIntent[] = [];
     let startKey: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
-          ExpressionAttributeValues: {
-            ':pk': jobPk(jobId),
-            ':intent': runId ? `intent#${runId}#` : 'intent#',
-          },
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      const page = await this.#call('readUploadIntents (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
+            ExpressionAttributeValues: {
+              ':pk': jobPk(jobId),
+              ':intent': runId ? `intent#${runId}#` : 'intent#',
+            },
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
       this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
       for (const item of page.Items ?? []) {
@@ -498,31 +551,37 @@ export class StateStore {
   async deleteUploadIntents(jobId: string, ids: string[]): Promise<void> {
     await Promise.all(
       ids.map((id) =>
-        this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: id } })),
+        this.#call('deleteUploadIntents (DeleteItem)', () =>
+          this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: id } })),
+        ),
       ),
     );
   }
 
   /** Stores a run's summary; `status` reads the newest ones. */
   async putRunRecord(jobId: string, record: { runId: string; startedAt: string } & object): Promise<void> {
-    await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: jobPk(jobId), sk: `run#${record.startedAt}#${record.runId}`, ...record },
-      }),
+    await this.#call('putRunRecord (PutItem)', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: `run#${record.startedAt}#${record.runId}`, ...record },
+        }),
+      ),
     );
   }
 
   /** The newest run records of a job, newest first. */
   async recentRuns(jobId: string, limit = 10): Promise<Record<string, unknown>[]> {
-    const result = await this.#doc.send(
-      new QueryCommand({
-        TableName: this.#table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
-        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':run': 'run#' },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
+    const result = await this.#call('recentRuns (Query)', () =>
+      this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
+          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':run': 'run#' },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      ),
     );
     return result.Items ?? [];
   }

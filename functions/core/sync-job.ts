@@ -11,6 +11,7 @@ import { type KeyRange, type ListCounter, listSource, type SourceObject } from '
 import { type PlanStep, planSteps } from './plan.js';
 import { openSourceAccess } from './preflight.js';
 import { publishRunEvent } from './publish-run-event.js';
+import { releaseLeaseWithRetry } from './release-lease.js';
 import { retryObjectCopy } from './retry.js';
 import { deadlineMargins, deadlineSignal } from './run-deadline.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
@@ -190,8 +191,8 @@ export async function syncJob(
   } finally {
     deadline.dispose();
     run.stopHeartbeat();
-    await deps.state.releaseLease(job.jobId, run.lease).catch((error: unknown) => {
-      log.warn('lease not released; it expires by itself', { error: describeError(error) });
+    await releaseLeaseWithRetry(deps.state, job.jobId, run.lease, log, {
+      remainingTimeMs: control.remainingTimeMs,
     });
   }
 }
@@ -541,6 +542,8 @@ class Run {
     const pending = options.mirror
       ? interruptedWrite
       : mergeUnrecorded(interruptedWrite, { sizes: [object.size], since: intentSince });
+    // Set once the destination holds the object: a failure after that is not "not copied".
+    let stored = false;
     try {
       if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
         throw new ObjectCopyError(
@@ -568,6 +571,7 @@ class Run {
           ),
         { ...this.control.objectRetry, signal: this.control.signal, credentials: this.source.credentials },
       );
+      stored = true;
       release();
       await this.deps.state.putLedgerEntry(
         jobId,
@@ -596,6 +600,15 @@ class Run {
       this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
+      if (stored) {
+        // Its batch's upload intent stays in the table (the run stops before deleting it), so the next
+        // run adopts this object rather than copying it again.
+        this.log.error('object stored at the destination but not recorded; the next run adopts it', {
+          key: object.key,
+          error: describeError(error),
+        });
+        throw error;
+      }
       if (error instanceof SourceVanishedError) {
         this.counts.vanished += 1;
         const reason = error.message;

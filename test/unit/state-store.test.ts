@@ -2,6 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { EXIT, exitCodeFor } from '../../cli/exit-codes.js';
+import { StateStoreError } from '../../functions/core/errors.js';
 import { type LedgerEntry, StateStore } from '../../functions/core/state-store.js';
 
 const dynamoMock = mockClient(DynamoDBDocumentClient);
@@ -82,5 +84,36 @@ describe('StateStore ledger items', () => {
     for await (const item of store().ledger('job')) read.push(item);
 
     expect(read).toEqual([{ key: 'k', etag: '"e"', size: 3, destinationKey: 'k', runId: 'r' }]);
+  });
+
+  it('names the table and the operation when DynamoDB cannot be reached, keeping the cause', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8000'), { code: 'ECONNREFUSED' });
+    dynamoMock.on(PutCommand).rejects(refused);
+
+    const error = await store()
+      .putLedgerEntry('job', { key: 'k' }, 1)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(StateStoreError);
+    expect(error).toMatchObject({ table: 'table', operation: 'putLedgerEntry (PutItem)', cause: refused });
+    expect((error as Error).message).toMatch(
+      /^state table "table": putLedgerEntry \(PutItem\) failed: connect ECONNREFUSED/,
+    );
+    expect(exitCodeFor(error)).toBe(EXIT.unexpected);
+  });
+
+  it('says a missing table is missing, and the CLI counts it as an access problem', async () => {
+    dynamoMock
+      .on(QueryCommand)
+      .rejects(
+        Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }),
+      );
+
+    const error = await store()
+      .readUploadIntents('job')
+      .catch((e: unknown) => e);
+
+    expect((error as Error).message).toMatch(/readUploadIntents \(Query\) failed.*the table does not exist/);
+    expect(exitCodeFor(error)).toBe(EXIT.access);
   });
 });
