@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-/** What the proxy does to the first GETs of a key; later ones pass through. */
+/** What the proxy does to the first whole-object GETs of a key; later ones pass through. */
 export type Stall =
   /** Send the status line, headers (full Content-Length) and half the body, then nothing more. */
   | 'half-body'
@@ -22,8 +22,9 @@ export async function startStallingProxy(
   let stalled = 0;
   const server: Server = createServer((incoming, outgoing) => {
     const path = decodeURIComponent((incoming.url ?? '').split('?')[0] ?? '');
-    const rule =
-      incoming.method === 'GET' ? [...stalls].find(([key]) => path.endsWith(`/${key}`))?.[1] : undefined;
+    // Whole-object GETs are copies; a ranged one is preflight's one-byte read, left alone.
+    const copyRead = incoming.method === 'GET' && incoming.headers.range === undefined;
+    const rule = copyRead ? [...stalls].find(([key]) => path.endsWith(`/${key}`))?.[1] : undefined;
     let stall: Stall | undefined;
     if (rule && rule.times > 0) {
       rule.times -= 1;
