@@ -107,7 +107,10 @@ describe('an object deleted between listing and copy', () => {
       ...deps,
       sourceS3: (credentials, region) =>
         beforeCommand(deps.sourceS3(credentials, region), 'GetObjectCommand', async (input) => {
-          if (input.Key === gone) await producer.send(new DeleteObjectCommand({ Bucket: source, Key: gone }));
+          // A whole-object GET is the copy; preflight's one-byte read carries a Range.
+          if (input.Key === gone && input.Range === undefined) {
+            await producer.send(new DeleteObjectCommand({ Bucket: source, Key: gone }));
+          }
         }),
     };
 
