@@ -107,7 +107,8 @@ const jobPk = (jobId: string) => `job#${jobId}`;
  * times as epoch milliseconds, the SHA-256 as 32 raw bytes, the destination key relative to the source
  * key, and the destination ETag only when it differs from the source's. About 190 B for a typical key:
  * ~23 read units per 1,000 unchanged keys instead of ~44 (test/integration/ledger-cost.test.ts).
- * `etag`, `fence`, `pending` and `failure` keep their names: conditions and ledgerFailures use them.
+ * `etag`, `fence`, `pending` and `failure` keep their names: conditions and ledgerFailures use them;
+ * so does any field added to LedgerEntry without a compact form here.
  * Items written with the older long names are still read.
  */
 interface LedgerItem {
@@ -157,9 +158,24 @@ function absoluteKey(key: string, relative: string): string {
 }
 
 function toLedgerItem(jobId: string, entry: LedgerEntry, fence: number): LedgerItem {
-  const { key, etag, size, lastModified, sha256, destinationKey, destinationEtag, verifiedBy, copiedAt } =
-    entry;
+  const {
+    key,
+    etag,
+    size,
+    lastModified,
+    sha256,
+    destinationKey,
+    destinationEtag,
+    verifiedBy,
+    copiedAt,
+    runId,
+    pending,
+    failure,
+    ...others
+  } = entry;
   return {
+    // Fields added to LedgerEntry later keep their own names.
+    ...others,
     pk: ledgerPk(jobId),
     sk: key,
     fence,
@@ -179,9 +195,9 @@ function toLedgerItem(jobId: string, entry: LedgerEntry, fence: number): LedgerI
           : unquote(destinationEtag),
     v: verifiedBy === undefined ? undefined : VERIFIED_BY.indexOf(verifiedBy),
     ca: copiedAt === undefined ? undefined : Date.parse(copiedAt),
-    r: entry.runId,
-    pending: entry.pending,
-    failure: entry.failure,
+    r: runId,
+    pending,
+    failure,
   };
 }
 
@@ -192,24 +208,21 @@ function fromLedgerItem(item: Record<string, unknown>): LedgerEntry {
     return { key: sk as string, ...rest } as LedgerEntry;
   }
   const stored = item as unknown as LedgerItem;
-  const key = stored.sk;
+  const { pk: _pk, sk: key, fence: _fence, etag: _e, n, lm, h, dk, de, v, ca, r, ...others } = stored;
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   const entry: LedgerEntry = {
+    ...(others as Partial<LedgerEntry>),
     key,
     etag: stored.etag,
-    size: stored.n,
-    lastModified: iso(stored.lm),
-    sha256: stored.h === undefined ? undefined : Buffer.from(stored.h).toString('base64'),
-    destinationKey: stored.dk === undefined ? undefined : absoluteKey(key, stored.dk),
+    size: n,
+    lastModified: iso(lm),
+    sha256: h === undefined ? undefined : Buffer.from(h).toString('base64'),
+    destinationKey: dk === undefined ? undefined : absoluteKey(key, dk),
     destinationEtag:
-      stored.de === ''
-        ? undefined
-        : (stored.de ?? (stored.etag === undefined ? undefined : unquote(stored.etag))),
-    verifiedBy: stored.v === undefined ? undefined : VERIFIED_BY[stored.v],
-    copiedAt: iso(stored.ca),
-    runId: stored.r,
-    pending: stored.pending,
-    failure: stored.failure,
+      de === '' ? undefined : (de ?? (stored.etag === undefined ? undefined : unquote(stored.etag))),
+    verifiedBy: v === undefined ? undefined : VERIFIED_BY[v],
+    copiedAt: iso(ca),
+    runId: r,
   };
   for (const name of Object.keys(entry) as (keyof LedgerEntry)[]) {
     if (entry[name] === undefined) delete entry[name];

@@ -68,6 +68,15 @@ describe('StateStore ledger items', () => {
     expect((await roundTrip(failedFirstCopy)).read).toEqual([failedFirstCopy]);
   });
 
+  it('keeps fields it has no compact form for under their own names', async () => {
+    const entry = { key: 'k', etag: '"e"', size: 1, resume: { uploadId: 'u', parts: 3 } } as LedgerEntry;
+
+    const { stored, read } = await roundTrip(entry);
+
+    expect(stored).toMatchObject({ resume: { uploadId: 'u', parts: 3 } });
+    expect(read).toEqual([entry]);
+  });
+
   it('still reads items written with the long attribute names', async () => {
     const old = {
       pk: 'ledger#job',
