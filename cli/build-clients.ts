@@ -1,7 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
-import { dependenciesFromEnvironment } from '../functions/core/clients.js';
+import {
+  CONTROL_TIMEOUTS,
+  dependenciesFromEnvironment,
+  httpHandlerOptions,
+  S3_TIMEOUTS,
+} from '../functions/core/clients.js';
 import type { DoctorDependencies } from '../functions/core/diagnose-job.js';
 import type { JobStatusDependencies } from '../functions/core/read-job-status.js';
 import { StateStore } from '../functions/core/state-store.js';
@@ -23,7 +28,15 @@ function requireTableName(env: NodeJS.ProcessEnv): string {
 
 function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
   // Local S3 servers need path-style addressing, as in functions/core/clients.ts.
-  return { forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL) };
+  return {
+    forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
+    requestHandler: httpHandlerOptions(S3_TIMEOUTS),
+  };
+}
+
+/** STS and DynamoDB: the same timeouts as the function's, so no command hangs on a dead endpoint. */
+function controlConfig() {
+  return { requestHandler: httpHandlerOptions(CONTROL_TIMEOUTS) };
 }
 
 /** The function's own dependencies (publishing run events when EVENT_BUS_NAME is set). */
@@ -36,10 +49,10 @@ export function buildSyncDependencies(env: NodeJS.ProcessEnv, logger: SyncLogger
 export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependencies {
   const config = s3Config(env);
   return {
-    sts: new STSClient({}),
+    sts: new STSClient(controlConfig()),
     destinationS3: new S3Client(config),
     sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
-    dynamodb: new DynamoDBClient({}),
+    dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
   };
 }
@@ -47,5 +60,5 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
 /** What `status` reads with. */
 export function buildStatusDependencies(env: NodeJS.ProcessEnv): JobStatusDependencies {
   const tableName = requireTableName(env);
-  return { state: new StateStore(new DynamoDBClient({}), tableName) };
+  return { state: new StateStore(new DynamoDBClient(controlConfig()), tableName) };
 }

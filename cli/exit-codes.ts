@@ -4,6 +4,7 @@ import {
   BucketAccessError,
   JobAlreadyRunningError,
   JobValidationError,
+  StateStoreError,
   SyncError,
 } from '../functions/core/errors.js';
 
@@ -33,7 +34,8 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof UsageError || error instanceof JobValidationError) return EXIT.usage;
   if (error instanceof AssumeRoleError || error instanceof BucketAccessError) return EXIT.access;
   if (error instanceof JobAlreadyRunningError) return EXIT.alreadyRunning;
-  const { name, status } = awsErrorCode(error);
+  // A state-table failure is an access problem when DynamoDB refused or did not find the table.
+  const { name, status } = awsErrorCode(error instanceof StateStoreError ? error.cause : error);
   const refused = ['AccessDenied', 'AccessDeniedException', 'ResourceNotFoundException', 'NoSuchBucket'];
   if ((name !== undefined && refused.includes(name)) || status === 403) return EXIT.access;
   return EXIT.unexpected;

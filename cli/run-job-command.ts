@@ -37,6 +37,8 @@ export function formatRunSummary(summary: RunSummary): string {
     ['copied', `${summary.copied} (${formatBytes(summary.bytes)})`],
     ['skipped', String(summary.skipped)],
     ['failed', String(summary.failed)],
+    // Cut or left unstarted by the deadline or Ctrl-C; the next run copies them.
+    ['deferred', String(summary.deferred)],
     ['archived', String(summary.archived)],
     ['vanished', String(summary.vanished)],
     ['deleted', String(summary.deleted)],
@@ -64,6 +66,12 @@ export function formatRunSummary(summary: RunSummary): string {
     lines.push(
       '',
       formatTable([['failed key', 'reason'], ...summary.failures.map((f) => [f.key, f.reason])]),
+    );
+  }
+  if (summary.vanishedKeys.length > 0) {
+    lines.push(
+      '',
+      formatTable([['vanished key', 'reason'], ...summary.vanishedKeys.map((v) => [v.key, v.reason])]),
     );
   }
   if (summary.archivedKeys.length > 0) {

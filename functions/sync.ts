@@ -7,21 +7,27 @@ import { dependenciesFromEnvironment } from './core/clients.js';
 import { logger, metrics, tracer } from './core/observability.js';
 import { syncFromEvent } from './core/sync-job.js';
 
-/** Abort in-flight uploads this long before Lambda's hard timeout, so aborts and state writes land. */
-const ABORT_BEFORE_TIMEOUT_MS = 15_000;
-
 const dependencies = dependenciesFromEnvironment(logger, process.env, {
   metrics,
   instrument: (client) => tracer.captureAWSv3Client(client),
 });
 
-/** Scheduled sync: the EventBridge Scheduler input is the job. */
-export const handler = middy<unknown, unknown, Error, Context>({
-  timeoutEarlyInMillis: ABORT_BEFORE_TIMEOUT_MS,
-})
+/**
+ * Scheduled sync: the EventBridge Scheduler input is the job.
+ *
+ * middy's timeoutEarly is off (0): it would reject the invocation while the run is still ending (lease
+ * held, metrics lost, the errors alarm and the failed-runs queue triggered). The run watches the deadline
+ * itself (run-deadline.ts) and returns `status: 'partial'` in time; the time left when the handler starts
+ * is the function's Timeout, which its margins scale with.
+ */
+export const handler = middy<unknown, unknown, Error, Context>({ timeoutEarlyInMillis: 0 })
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .handler((event, context, { signal }) =>
-    syncFromEvent(dependencies, event, { signal, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+    syncFromEvent(dependencies, event, {
+      signal,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+      timeoutMs: context.getRemainingTimeInMillis(),
+    }),
   );

@@ -10,6 +10,45 @@ import type { SyncDependencies, SyncLogger, SyncMetrics } from './sync-job.js';
 const MAX_ATTEMPTS = 5;
 
 /**
+ * How long a client waits before it gives up on one HTTP attempt (the SDK then retries it, and a copy
+ * whose body stalls is retried by retry.ts). Without these a stalled connection hangs the run forever,
+ * with the lease heartbeat keeping the job locked.
+ */
+export interface ClientTimeouts {
+  /** TCP connect. */
+  connectionMs: number;
+  /** Request sent to response headers received: bounds a whole upload part, so it is the longest. */
+  requestMs: number;
+  /**
+   * No byte in either direction for this long fails the attempt. This is what judges a streamed body:
+   * by progress, not total time, so a 5 GiB GET may take minutes while a stalled one fails in seconds.
+   */
+  idleMs: number;
+}
+
+/**
+ * S3: an 8 MiB part at a slow 100 KiB/s takes ~80 s to send before S3 answers, so 2 minutes to the
+ * response; S3 sends a first byte well within 20 s of a GET or the end of a PUT body.
+ */
+export const S3_TIMEOUTS: ClientTimeouts = { connectionMs: 5_000, requestMs: 120_000, idleMs: 20_000 };
+/** STS, DynamoDB, EventBridge: small JSON calls answered in milliseconds; 10 s is a dead endpoint. */
+export const CONTROL_TIMEOUTS: ClientTimeouts = { connectionMs: 5_000, requestMs: 10_000, idleMs: 10_000 };
+
+/**
+ * The SDK's NodeHttpHandler settings for `timeouts`. In @smithy/node-http-handler 4.x `requestTimeout`
+ * only warns unless `throwOnRequestTimeout` is set, and `socketTimeout` is the idle timer that also
+ * covers the response body while it is read.
+ */
+export function httpHandlerOptions(timeouts: ClientTimeouts) {
+  return {
+    connectionTimeout: timeouts.connectionMs,
+    requestTimeout: timeouts.requestMs,
+    throwOnRequestTimeout: true,
+    socketTimeout: timeouts.idleMs,
+  };
+}
+
+/**
  * Builds the sync's clients from the environment, once per Lambda container.
  *
  * Endpoints come from the SDK's own `AWS_ENDPOINT_URL_*` variables; when one points S3 somewhere
@@ -17,11 +56,12 @@ const MAX_ATTEMPTS = 5;
  * set, each run publishes a "Sync Run Completed" event there.
  *
  * @param instrument wraps each client once built (the tracer's captureAWSv3Client in Lambda).
+ * @param timeouts replaces every client's timeouts (tests make a stall fail fast).
  */
 export function dependenciesFromEnvironment(
   logger: SyncLogger,
   env: NodeJS.ProcessEnv = process.env,
-  options: { metrics?: SyncMetrics; instrument?: <T>(client: T) => T } = {},
+  options: { metrics?: SyncMetrics; instrument?: <T>(client: T) => T; timeouts?: ClientTimeouts } = {},
 ): SyncDependencies {
   const instrument = options.instrument ?? (<T>(client: T) => client);
   const tableName = env.STATE_TABLE_NAME;
@@ -34,16 +74,21 @@ export function dependenciesFromEnvironment(
   const s3Config: S3ClientConfig = {
     forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
     maxAttempts: MAX_ATTEMPTS,
+    requestHandler: httpHandlerOptions(options.timeouts ?? S3_TIMEOUTS),
+  };
+  const control = {
+    maxAttempts: MAX_ATTEMPTS,
+    requestHandler: httpHandlerOptions(options.timeouts ?? CONTROL_TIMEOUTS),
   };
   const busName = env.EVENT_BUS_NAME;
   return {
-    sts: instrument(new STSClient({ maxAttempts: MAX_ATTEMPTS })),
+    sts: instrument(new STSClient(control)),
     destinationS3: instrument(new S3Client(s3Config)),
-    state: new StateStore(instrument(new DynamoDBClient({ maxAttempts: MAX_ATTEMPTS })), tableName),
+    state: new StateStore(instrument(new DynamoDBClient(control)), tableName),
     sourceS3: (credentials, region) =>
       instrument(new S3Client({ ...s3Config, credentials, ...(region && { region }) })),
     ...(busName && {
-      events: { client: instrument(new EventBridgeClient({ maxAttempts: MAX_ATTEMPTS })), busName },
+      events: { client: instrument(new EventBridgeClient(control)), busName },
     }),
     ...(options.metrics && { metrics: options.metrics }),
     logger,

@@ -12,6 +12,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { awsErrorCode, describeError } from './errors.js';
 import type { Job } from './job.js';
+import { sourceReadFix } from './preflight.js';
 import { roleSessionName } from './source-credentials.js';
 
 /** STS's shortest session: the doctor only needs the keys for a few calls. */
@@ -245,7 +246,7 @@ async function checkGetSource(
   first: { Key?: string; StorageClass?: string } | undefined,
   checks: DoctorCheck[],
 ): Promise<void> {
-  const { bucket, prefix, roleArn } = job.source;
+  const { bucket, roleArn } = job.source;
   if (checks.at(-1)?.status === 'fail') {
     checks.push({ link: 'getSource', status: 'skipped', detail: 'not tested: listing failed' });
     return;
@@ -277,9 +278,7 @@ async function checkGetSource(
         link: 'getSource',
         status: 'fail',
         detail: `${roleArn} may not read s3://${bucket}/${key}: ${describeError(error)}`,
-        fix:
-          `ask AccountA to allow s3:GetObject on arn:aws:s3:::${bucket}/${prefix}* in the role's policy ` +
-          '(and kms:Decrypt on the key, if the bucket uses SSE-KMS)',
+        fix: sourceReadFix(job),
       });
     }
   }

@@ -30,6 +30,17 @@ export class JobAlreadyRunningError extends SyncError {}
 /** This invocation lost its lease (it expired and another run took over) and stopped writing state. */
 export class LeaseLostError extends SyncError {}
 
+/** A request to the DynamoDB state table failed; the message names the table and the operation. */
+export class StateStoreError extends SyncError {
+  readonly table: string;
+  readonly operation: string;
+  constructor(message: string, options: ErrorOptions & { table: string; operation: string }) {
+    super(message, options);
+    this.table = options.table;
+    this.operation = options.operation;
+  }
+}
+
 /** Copying one object failed; recorded in the ledger and retried on a later run. */
 export class ObjectCopyError extends SyncError {
   /** Retrying in a later run may succeed (throttling, a source changed mid-copy, a network error). */
@@ -58,6 +69,28 @@ export function awsErrorCode(error: unknown): { name?: string; status?: number }
     name: typeof Code === 'string' ? Code : typeof name === 'string' ? name : undefined,
     status: $metadata?.httpStatusCode,
   };
+}
+
+/**
+ * Error names with which AWS refuses a session's credentials before their stated expiry (a revoked
+ * session, clock skew, a token the service no longer accepts). Assuming the role again fixes them.
+ */
+const REFUSED_CREDENTIALS = new Set([
+  'ExpiredToken',
+  'InvalidToken',
+  'ExpiredTokenException',
+  'TokenRefreshRequired',
+]);
+
+/** Whether `error`, or an error it was caused by, is AWS refusing the credentials it was signed with. */
+export function isRefusedCredentials(error: unknown): boolean {
+  // Our errors wrap the SDK's as `cause`; a few levels is plenty.
+  for (let current = error, depth = 0; current !== undefined && depth < 5; depth += 1) {
+    const { name } = awsErrorCode(current);
+    if (name !== undefined && REFUSED_CREDENTIALS.has(name)) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
 }
 
 /** A one-line reason for logs and the ledger. */

@@ -1,20 +1,23 @@
-import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorCode, BucketAccessError, describeError } from './errors.js';
 import type { Job } from './job.js';
-import { sourceCredentials } from './source-credentials.js';
+import { type SourceCredentials, sourceCredentials } from './source-credentials.js';
 
 /**
  * Checks, before any side effect, that the assumed role can list the source bucket. Uses only
  * s3:ListBucket, which S3GetListRole grants.
+ *
+ * @returns the first key under the job's prefix, if there is one, for checkSourceRead.
  */
-export async function checkSourceBucket(sourceS3: S3Client, job: Job): Promise<void> {
+export async function checkSourceBucket(sourceS3: S3Client, job: Job): Promise<string | undefined> {
   const { bucket, prefix, roleArn } = job.source;
   try {
-    await sourceS3.send(
+    const page = await sourceS3.send(
       new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }),
     );
+    return page.Contents?.[0]?.Key;
   } catch (error) {
     const { name, status } = awsErrorCode(error);
     if (name === 'NoSuchBucket' || status === 404) {
@@ -33,6 +36,43 @@ export async function checkSourceBucket(sourceS3: S3Client, job: Job): Promise<v
     throw new BucketAccessError(`cannot list source bucket "${bucket}": ${describeError(error)}`, {
       cause: error,
     });
+  }
+}
+
+/**
+ * What to ask AccountA for when the source role may not read objects. `doctor` gives the same fix, so a
+ * run and the diagnosis say the same thing.
+ */
+export function sourceReadFix(job: Job): string {
+  const { bucket, prefix } = job.source;
+  return (
+    `ask AccountA to allow s3:GetObject on arn:aws:s3:::${bucket}/${prefix}* in the role's policy ` +
+    '(and kms:Decrypt on the key, if the bucket uses SSE-KMS)'
+  );
+}
+
+/**
+ * Reads one byte of `key` (a key the listing returned), so a role that may list but not read fails here,
+ * before anything is written, instead of object by object. A zero-byte object has no byte 0: S3 checks
+ * the permission before the range, so InvalidRange proves the read. Only a refusal fails the check.
+ */
+export async function checkSourceRead(sourceS3: S3Client, job: Job, key: string): Promise<void> {
+  const { bucket, roleArn } = job.source;
+  try {
+    const object = await sourceS3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }),
+    );
+    await object.Body?.transformToByteArray();
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'AccessDenied' || status === 403) {
+      throw new BucketAccessError(
+        `${roleArn} may list but not read s3://${bucket}/${key} (s3:GetObject denied): ${sourceReadFix(job)}`,
+        { cause: error },
+      );
+    }
+    // Anything else (throttling, a 5xx after the SDK's retries) says nothing about permissions: the copy
+    // meets it again and reports it per object.
   }
 }
 
@@ -65,21 +105,31 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
 
 /**
  * Everything a run or a dry run does before reading: assume the source role (failing early with the
- * reason), build the client that reads the source with it, and check both buckets.
+ * reason), build the client that reads the source with it, check both buckets, and read one byte of one
+ * listed object.
  */
-export async function openSource(
-  deps: {
-    sts: STSClient;
-    destinationS3: S3Client;
-    sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
-  },
+export async function openSource(deps: SourceDependencies, job: Job, runId: string): Promise<S3Client> {
+  return (await openSourceAccess(deps, job, runId)).sourceS3;
+}
+
+/** What opening the source needs. */
+export interface SourceDependencies {
+  sts: STSClient;
+  destinationS3: S3Client;
+  sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+}
+
+/** As openSource, also returning the credentials, so a copy refused with them can have them renewed. */
+export async function openSourceAccess(
+  deps: SourceDependencies,
   job: Job,
   runId: string,
-): Promise<S3Client> {
+): Promise<{ sourceS3: S3Client; credentials: SourceCredentials }> {
   const credentials = sourceCredentials(deps.sts, job, runId);
   await credentials();
   const sourceS3 = deps.sourceS3(credentials, job.source.region);
-  await checkSourceBucket(sourceS3, job);
+  const firstKey = await checkSourceBucket(sourceS3, job);
+  if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
   await checkDestinationBucket(deps.destinationS3, job);
-  return sourceS3;
+  return { sourceS3, credentials };
 }

@@ -21,6 +21,17 @@ export interface ManifestLine {
   sourceLastModified: string;
 }
 
+/**
+ * A line for a listed object that was deleted at the source before it could be copied; copied lines have
+ * a `destinationKey`, these an `outcome`.
+ */
+export interface VanishedLine {
+  sourceKey: string;
+  etag: string;
+  sourceLastModified: string;
+  reason: string;
+}
+
 /** Where a run's manifest and completion marker went. */
 export interface ManifestLocation {
   bucket: string;
@@ -54,14 +65,26 @@ export class RunManifest {
   }
 
   async add(line: ManifestLine): Promise<void> {
+    this.#objects += 1;
+    this.#bytes += line.size;
+    await this.#write(line);
+  }
+
+  /** Records an object the run listed but could not copy because it was deleted at the source. */
+  async addVanished(line: VanishedLine): Promise<void> {
+    this.#vanished += 1;
+    await this.#write({ ...line, outcome: 'vanished' });
+  }
+
+  #vanished = 0;
+
+  async #write(line: object): Promise<void> {
     // Copies finish concurrently: the first one opens the spool file, the others wait for it.
     this.#file ??= mkdtemp(join(tmpdir(), 'sync-manifest-')).then((dir) => {
       const path = join(dir, 'manifest.jsonl');
       return { dir, path, out: createWriteStream(path) };
     });
     const { out } = await this.#file;
-    this.#objects += 1;
-    this.#bytes += line.size;
     if (out.write(`${JSON.stringify(line)}\n`)) return;
     // Every copy that finds the buffer full waits on the same drain, not on a listener of its own.
     this.#drained ??= once(out, 'drain').finally(() => {
@@ -76,7 +99,10 @@ export class RunManifest {
     return this.#objects;
   }
 
-  /** Uploads the manifest, then the marker. Does nothing (and returns undefined) if nothing was copied. */
+  /**
+   * Uploads the manifest, then the marker. Does nothing (and returns undefined) if nothing was copied
+   * and nothing vanished.
+   */
   async publish(s3: S3Client, finishedAt: string, summary: object): Promise<ManifestLocation | undefined> {
     if (!this.#file) return undefined;
     const file = await this.#file;
@@ -118,6 +144,7 @@ export class RunManifest {
             finishedAt,
             objects: this.#objects,
             bytes: this.#bytes,
+            vanished: this.#vanished,
             manifest: { bucket: bucket, key: manifestKey, sha256: hash.digest('base64') },
           }),
         }),

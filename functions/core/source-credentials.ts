@@ -13,14 +13,32 @@ export function roleSessionName(jobId: string, runId: string): string {
   return `sync-${jobId}-${runId}`.slice(0, MAX_SESSION_NAME).replace(/[^\w+=,.@-]/g, '-');
 }
 
+/** The source role's credentials, which a caller can have renewed when S3 refuses them. */
+export interface SourceCredentials extends AwsCredentialIdentityProvider {
+  /**
+   * Tells the SDK this provider caches by itself. Without it the S3 client memoizes the identity until
+   * its stated expiry and a forced renewal would never reach it.
+   */
+  memoized: true;
+  /** Which session the provider hands out now; a caller notes it before a request. */
+  generation(): number;
+  /**
+   * S3 refused the credentials of `generation` (ExpiredToken, InvalidToken, …): the next call assumes
+   * the role again. Concurrent copies that saw the same refusal cause one AssumeRole, not one each.
+   */
+  renewAfterRefusal(generation: number): void;
+}
+
 /**
  * Credentials for reading the source: AssumeRole into the job's role with its ExternalId, cached and
- * refreshed before they expire, so runs longer than one session keep working.
+ * refreshed before they expire, so runs longer than one session keep working, and renewed at once when
+ * S3 refuses them earlier (see SourceCredentials.renewAfterRefusal).
  *
  * @param sts AccountB's STS client (the caller's own identity).
  */
-export function sourceCredentials(sts: STSClient, job: Job, runId: string): AwsCredentialIdentityProvider {
+export function sourceCredentials(sts: STSClient, job: Job, runId: string): SourceCredentials {
   let current: Promise<AwsCredentialIdentity> | undefined;
+  let generation = 0;
   const assume = async (): Promise<AwsCredentialIdentity> => {
     const { roleArn, externalId } = job.source;
     try {
@@ -45,15 +63,26 @@ export function sourceCredentials(sts: STSClient, job: Job, runId: string): AwsC
       throw explainAssumeRoleFailure(error, job);
     }
   };
-  return async () => {
-    const cached = current && (await current.catch(() => undefined));
+  const provide = async (): Promise<AwsCredentialIdentity> => {
+    const pending = current;
+    const cached = pending && (await pending.catch(() => undefined));
     const expiresAt = cached?.expiration?.getTime() ?? 0;
     if (!cached || expiresAt - Date.now() < REFRESH_BEFORE_EXPIRY_MS) {
-      current = assume();
-      return current;
+      // Concurrent callers that found the same stale session share one AssumeRole.
+      if (current === pending) current = assume();
+      return current as Promise<AwsCredentialIdentity>;
     }
     return cached;
   };
+  return Object.assign(provide, {
+    memoized: true as const,
+    generation: () => generation,
+    renewAfterRefusal: (refused: number) => {
+      if (refused !== generation) return; // another copy already renewed them
+      generation += 1;
+      current = undefined;
+    },
+  });
 }
 
 function explainAssumeRoleFailure(error: unknown, job: Job): Error {

@@ -14,7 +14,13 @@ import {
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { JobAlreadyRunningError, LeaseLostError } from './errors.js';
+import {
+  awsErrorCode,
+  describeError,
+  JobAlreadyRunningError,
+  LeaseLostError,
+  StateStoreError,
+} from './errors.js';
 import type { KeyRange } from './list-source.js';
 
 /*
@@ -63,6 +69,8 @@ export interface Lease {
   owner: string;
   expiresAt: number;
   fence: number;
+  /** When the holder took the lease (epoch ms); absent on leases taken before it was recorded. */
+  acquiredAt?: number;
 }
 
 /** Where a pass stopped, and when one last finished. */
@@ -127,11 +135,160 @@ const ledgerPk = (jobId: string) => `ledger#${jobId}`;
 const uploadSk = (key: string) => `upload#${createHash('sha256').update(key).digest('base64url')}`;
 const jobPk = (jobId: string) => `job#${jobId}`;
 
+/*
+ * A ledger item as stored. A no-change run Queries the whole ledger, and a Query is billed on the size of
+ * the items it reads (a ProjectionExpression does not lower it), so the item is kept small: short names,
+ * times as epoch milliseconds, the SHA-256 as 32 raw bytes, the destination key relative to the source
+ * key, and the destination ETag only when it differs from the source's. About 190 B for a typical key:
+ * ~23 read units per 1,000 unchanged keys instead of ~44 (test/integration/ledger-cost.test.ts).
+ * `etag`, `fence`, `pending` and `failure` keep their names: conditions and ledgerFailures use them;
+ * so does any field added to LedgerEntry without a compact form here.
+ * Items written with the older long names are still read.
+ */
+interface LedgerItem {
+  pk: string;
+  sk: string;
+  fence?: number;
+  etag?: string;
+  /** size */
+  n?: number;
+  /** lastModified, epoch ms */
+  lm?: number;
+  /** sha256, raw */
+  h?: Uint8Array;
+  /** destinationKey as `<n>|<head>`: head + key.slice(n) */
+  dk?: string;
+  /** destinationEtag, unquoted; absent when it equals etag, '' when there is none */
+  de?: string;
+  /** verifiedBy: 0 etag-md5, 1 sdk-checksum */
+  v?: number;
+  /** copiedAt, epoch ms */
+  ca?: number;
+  /** runId */
+  r?: string;
+  pending?: UnrecordedWrite;
+  failure?: LedgerEntry['failure'];
+}
+
+const VERIFIED_BY = ['etag-md5', 'sdk-checksum'] as const;
+const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
+
+/** Encodes `destinationKey` by what it shares with the end of `key` (usually all but the prefix). */
+function relativeKey(key: string, destinationKey: string): string {
+  let common = 0;
+  while (
+    common < key.length &&
+    common < destinationKey.length &&
+    key[key.length - 1 - common] === destinationKey[destinationKey.length - 1 - common]
+  ) {
+    common += 1;
+  }
+  return `${key.length - common}|${destinationKey.slice(0, destinationKey.length - common)}`;
+}
+
+function absoluteKey(key: string, relative: string): string {
+  const bar = relative.indexOf('|');
+  return relative.slice(bar + 1) + key.slice(Number(relative.slice(0, bar)));
+}
+
+function toLedgerItem(jobId: string, entry: LedgerEntry, fence: number): LedgerItem {
+  const {
+    key,
+    etag,
+    size,
+    lastModified,
+    sha256,
+    destinationKey,
+    destinationEtag,
+    verifiedBy,
+    copiedAt,
+    runId,
+    pending,
+    failure,
+    ...others
+  } = entry;
+  return {
+    // Fields added to LedgerEntry later keep their own names.
+    ...others,
+    pk: ledgerPk(jobId),
+    sk: key,
+    fence,
+    etag,
+    n: size,
+    lm: lastModified === undefined ? undefined : Date.parse(lastModified),
+    h: sha256 === undefined ? undefined : Buffer.from(sha256, 'base64'),
+    dk: destinationKey === undefined ? undefined : relativeKey(key, destinationKey),
+    // Absent means "same as etag"; '' means there is none.
+    de:
+      destinationEtag === undefined
+        ? etag === undefined
+          ? undefined
+          : ''
+        : etag !== undefined && unquote(etag) === unquote(destinationEtag)
+          ? undefined
+          : unquote(destinationEtag),
+    v: verifiedBy === undefined ? undefined : VERIFIED_BY.indexOf(verifiedBy),
+    ca: copiedAt === undefined ? undefined : Date.parse(copiedAt),
+    r: runId,
+    pending,
+    failure,
+  };
+}
+
+function fromLedgerItem(item: Record<string, unknown>): LedgerEntry {
+  if (['size', 'lastModified', 'sha256', 'destinationKey', 'runId'].some((name) => name in item)) {
+    // Written before the compact form: the attributes are the entry's own names.
+    const { pk: _pk, sk, fence: _fence, ...rest } = item;
+    return { key: sk as string, ...rest } as LedgerEntry;
+  }
+  const stored = item as unknown as LedgerItem;
+  const { pk: _pk, sk: key, fence: _fence, etag: _e, n, lm, h, dk, de, v, ca, r, ...others } = stored;
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  const entry: LedgerEntry = {
+    ...(others as Partial<LedgerEntry>),
+    key,
+    etag: stored.etag,
+    size: n,
+    lastModified: iso(lm),
+    sha256: h === undefined ? undefined : Buffer.from(h).toString('base64'),
+    destinationKey: dk === undefined ? undefined : absoluteKey(key, dk),
+    destinationEtag:
+      de === '' ? undefined : (de ?? (stored.etag === undefined ? undefined : unquote(stored.etag))),
+    verifiedBy: v === undefined ? undefined : VERIFIED_BY[v],
+    copiedAt: iso(ca),
+    runId: r,
+  };
+  for (const name of Object.keys(entry) as (keyof LedgerEntry)[]) {
+    if (entry[name] === undefined) delete entry[name];
+  }
+  return entry;
+}
+
 /** DynamoDB-backed state for sync jobs. */
 export class StateStore {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
   readonly capacity: CapacityCounter = { readCapacityUnits: 0, writeCapacityUnits: 0 };
+
+  /**
+   * Sends one request, naming the table and the operation when it fails (an unreachable endpoint, a
+   * missing table, throttling past the SDK's retries). A refused condition is passed through: the
+   * callers turn it into what it means (a lost lease, a held lease).
+   */
+  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw error;
+      throw new StateStoreError(
+        `state table "${this.#table}": ${operation} failed: ${describeError(error)}. ` +
+          (awsErrorCode(error).name === 'ResourceNotFoundException'
+            ? 'Check STATE_TABLE_NAME and the region: the table does not exist there'
+            : 'Check that DynamoDB is reachable from here (endpoint, region, network) and the table exists'),
+        { cause: error, table: this.#table, operation },
+      );
+    }
+  }
 
   constructor(client: DynamoDBClient, tableName: string) {
     this.#doc = DynamoDBDocumentClient.from(client, {
@@ -151,15 +308,17 @@ export class StateStore {
       condition += ' AND #sk <= :through';
     }
     const fetchPage = (startKey: QueryCommandInput['ExclusiveStartKey']): Promise<QueryCommandOutput> =>
-      this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      this.#call('ledger (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: condition,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
     // One page ahead, as in listSource, so the merge waits on neither stream.
     let next: ReturnType<typeof fetchPage> | undefined = fetchPage(
@@ -170,10 +329,7 @@ export class StateStore {
         const page: QueryCommandOutput = await next;
         this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
         next = page.LastEvaluatedKey ? fetchPage(page.LastEvaluatedKey) : undefined;
-        for (const item of page.Items ?? []) {
-          const { pk: _pk, sk, fence: _fence, ...rest } = item;
-          yield { key: sk as string, ...rest } as LedgerEntry;
-        }
+        for (const item of page.Items ?? []) yield fromLedgerItem(item);
       }
     } finally {
       if (next) Promise.resolve(next).catch(() => {});
@@ -188,15 +344,17 @@ export class StateStore {
   async *ledgerFailures(jobId: string): AsyncGenerator<{ key: string; failure: LedgerEntry['failure'] }> {
     let startKey: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk',
-          FilterExpression: 'attribute_exists(failure)',
-          ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
-          ProjectionExpression: 'sk, failure',
-          ExclusiveStartKey: startKey,
-        }),
+      const page = await this.#call('ledgerFailures (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk',
+            FilterExpression: 'attribute_exists(failure)',
+            ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
+            ProjectionExpression: 'sk, failure',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
       );
       for (const item of page.Items ?? []) yield { key: String(item.sk), failure: item.failure };
       startKey = page.LastEvaluatedKey;
@@ -208,17 +366,19 @@ export class StateStore {
    * newer lease holder has already written the key, so a stale run cannot roll the ledger back.
    */
   async putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number): Promise<void> {
-    const { key, ...attributes } = entry;
+    const { key } = entry;
     try {
-      const result = await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: { pk: ledgerPk(jobId), sk: key, fence, ...attributes },
-          // A newer lease holder (higher fence) owns this key now.
-          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-          ExpressionAttributeValues: { ':fence': fence },
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      const result = await this.#call('putLedgerEntry (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: toLedgerItem(jobId, entry, fence),
+            // A newer lease holder (higher fence) owns this key now.
+            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+            ExpressionAttributeValues: { ':fence': fence },
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
       this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
     } catch (error) {
@@ -234,14 +394,16 @@ export class StateStore {
 
   /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
   async deleteLedgerEntry(jobId: string, key: string, fence: number): Promise<void> {
-    await this.#doc.send(
-      new DeleteCommand({
-        TableName: this.#table,
-        Key: { pk: ledgerPk(jobId), sk: key },
-        // Same fencing rule as putLedgerEntry.
-        ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-        ExpressionAttributeValues: { ':fence': fence },
-      }),
+    await this.#call('deleteLedgerEntry (DeleteItem)', () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: ledgerPk(jobId), sk: key },
+          // Same fencing rule as putLedgerEntry.
+          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+          ExpressionAttributeValues: { ':fence': fence },
+        }),
+      ),
     );
   }
 
@@ -251,33 +413,36 @@ export class StateStore {
    */
   async acquireLease(jobId: string, owner: string, ttlMs: number, now = Date.now()): Promise<Lease> {
     try {
-      const result = await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression:
-            'SET #owner = :owner, expiresAt = :expiresAt, fence = if_not_exists(fence, :zero) + :one',
-          // Free, expired (its holder died or overran), or already ours (a retried acquire).
-          ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':owner': owner,
-            ':expiresAt': now + ttlMs,
-            ':now': now,
-            ':zero': 0,
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+      const result = await this.#call('acquireLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression:
+              'SET #owner = :owner, expiresAt = :expiresAt, acquiredAt = :now, fence = if_not_exists(fence, :zero) + :one',
+            // Free, expired (its holder died or overran), or already ours (a retried acquire).
+            ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #owner = :owner',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: {
+              ':owner': owner,
+              ':expiresAt': now + ttlMs,
+              ':now': now,
+              ':zero': 0,
+              ':one': 1,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
       );
       const item = result.Attributes as Lease;
-      return { owner: item.owner, expiresAt: item.expiresAt, fence: item.fence };
+      return { owner: item.owner, expiresAt: item.expiresAt, fence: item.fence, acquiredAt: item.acquiredAt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = await this.readLease(jobId);
-      const until = holder ? new Date(holder.expiresAt).toISOString() : 'unknown';
+      const iso = (ms: number | undefined) => (ms === undefined ? 'unknown' : new Date(ms).toISOString());
       throw new JobAlreadyRunningError(
-        `job ${jobId} is already running (run ${holder?.owner ?? 'unknown'}, lease until ${until}); ` +
+        `job ${jobId} is already running (run ${holder?.owner ?? 'unknown'}, holding the lease since ` +
+          `${iso(holder?.acquiredAt)}, until ${iso(holder?.expiresAt)} unless it renews it); ` +
           'this invocation copied nothing. It will run on the next schedule.',
         { cause: error },
       );
@@ -287,20 +452,22 @@ export class StateStore {
   /** Extends a held lease; throws LeaseLostError when another run has taken it. */
   async renewLease(jobId: string, lease: Lease, ttlMs: number, now = Date.now()): Promise<Lease> {
     try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression: 'SET expiresAt = :expiresAt',
-          // Only the holder of this exact acquisition may extend it.
-          ConditionExpression: '#owner = :owner AND fence = :fence',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':owner': lease.owner,
-            ':fence': lease.fence,
-            ':expiresAt': now + ttlMs,
-          },
-        }),
+      await this.#call('renewLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression: 'SET expiresAt = :expiresAt',
+            // Only the holder of this exact acquisition may extend it.
+            ConditionExpression: '#owner = :owner AND fence = :fence',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: {
+              ':owner': lease.owner,
+              ':fence': lease.fence,
+              ':expiresAt': now + ttlMs,
+            },
+          }),
+        ),
       );
       return { ...lease, expiresAt: now + ttlMs };
     } catch (error) {
@@ -314,16 +481,18 @@ export class StateStore {
   /** Gives the lease back so the next run need not wait for it to expire. */
   async releaseLease(jobId: string, lease: Lease): Promise<void> {
     try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: 'lease' },
-          UpdateExpression: 'SET expiresAt = :zero',
-          // Releasing someone else's lease would let a third run in beside them.
-          ConditionExpression: '#owner = :owner AND fence = :fence',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
-        }),
+      await this.#call('releaseLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression: 'SET expiresAt = :zero',
+            // Releasing someone else's lease would let a third run in beside them.
+            ConditionExpression: '#owner = :owner AND fence = :fence',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
+          }),
+        ),
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -331,23 +500,27 @@ export class StateStore {
   }
 
   async readLease(jobId: string): Promise<Lease | undefined> {
-    const result = await this.#doc.send(
-      new GetCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: 'lease' },
-        ConsistentRead: true,
-      }),
+    const result = await this.#call('readLease (GetItem)', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'lease' },
+          ConsistentRead: true,
+        }),
+      ),
     );
     return result.Item as Lease | undefined;
   }
 
   async readCheckpoint(jobId: string): Promise<Checkpoint> {
-    const result = await this.#doc.send(
-      new GetCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: 'checkpoint' },
-        ConsistentRead: true,
-      }),
+    const result = await this.#call('readCheckpoint (GetItem)', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: 'checkpoint' },
+          ConsistentRead: true,
+        }),
+      ),
     );
     const { resumeAfter, lastCompletePass } = (result.Item ?? {}) as Checkpoint;
     return { resumeAfter, lastCompletePass };
@@ -356,14 +529,16 @@ export class StateStore {
   /** Saves the checkpoint, fenced like the ledger. */
   async writeCheckpoint(jobId: string, checkpoint: Checkpoint, fence: number): Promise<void> {
     try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
-          // A stale run must not move a newer run's resume position.
-          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-          ExpressionAttributeValues: { ':fence': fence },
-        }),
+      await this.#call('writeCheckpoint (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
+            // A stale run must not move a newer run's resume position.
+            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+            ExpressionAttributeValues: { ':fence': fence },
+          }),
+        ),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
@@ -379,12 +554,14 @@ export class StateStore {
    * item per batch, not per key, keeps this to a few writes per thousand objects.
    */
   async putUploadIntent(jobId: string, runId: string, batch: number, intent: Omit<UploadIntent, 'id'>) {
-    const result = await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
-        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-      }),
+    const result = await this.#call('putUploadIntent (PutItem)', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
     );
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
@@ -394,17 +571,19 @@ export class StateStore {
     const intents: UploadIntent[] = [];
     let startKey: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
-          ExpressionAttributeValues: {
-            ':pk': jobPk(jobId),
-            ':intent': runId ? `intent#${runId}#` : 'intent#',
-          },
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      const page = await this.#call('readUploadIntents (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
+            ExpressionAttributeValues: {
+              ':pk': jobPk(jobId),
+              ':intent': runId ? `intent#${runId}#` : 'intent#',
+            },
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
       this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
       for (const item of page.Items ?? []) {
@@ -419,43 +598,51 @@ export class StateStore {
   async deleteUploadIntents(jobId: string, ids: string[]): Promise<void> {
     await Promise.all(
       ids.map((id) =>
-        this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: id } })),
+        this.#call('deleteUploadIntents (DeleteItem)', () =>
+          this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: id } })),
+        ),
       ),
     );
   }
 
   /** Stores a run's summary; `status` reads the newest ones. */
   async putRunRecord(jobId: string, record: { runId: string; startedAt: string } & object): Promise<void> {
-    await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: jobPk(jobId), sk: `run#${record.startedAt}#${record.runId}`, ...record },
-      }),
+    await this.#call('putRunRecord (PutItem)', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: `run#${record.startedAt}#${record.runId}`, ...record },
+        }),
+      ),
     );
   }
 
   /** The newest run records of a job, newest first. */
   async recentRuns(jobId: string, limit = 10): Promise<Record<string, unknown>[]> {
-    const result = await this.#doc.send(
-      new QueryCommand({
-        TableName: this.#table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
-        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':run': 'run#' },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
+    const result = await this.#call('recentRuns (Query)', () =>
+      this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
+          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':run': 'run#' },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      ),
     );
     return result.Items ?? [];
   }
 
   /** Records a multipart upload a run started, or where a cut one stands. */
   async putMultipartUpload(jobId: string, record: MultipartUploadRecord): Promise<void> {
-    const result = await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: jobPk(jobId), sk: uploadSk(record.key), ...record },
-        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-      }),
+    const result = await this.#call('putMultipartUpload (PutItem)', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: uploadSk(record.key), ...record },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
     );
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
@@ -465,14 +652,16 @@ export class StateStore {
     const records: MultipartUploadRecord[] = [];
     let startKey: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :upload)',
-          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':upload': 'upload#' },
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
+      const page = await this.#call('readMultipartUploads (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :upload)',
+            ExpressionAttributeValues: { ':pk': jobPk(jobId), ':upload': 'upload#' },
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
       );
       this.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
       for (const item of page.Items ?? []) {
@@ -486,8 +675,10 @@ export class StateStore {
 
   /** Forgets a multipart upload once it is completed or aborted. */
   async deleteMultipartUpload(jobId: string, key: string): Promise<void> {
-    await this.#doc.send(
-      new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: uploadSk(key) } }),
+    await this.#call('deleteMultipartUpload (DeleteItem)', () =>
+      this.#doc.send(
+        new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: uploadSk(key) } }),
+      ),
     );
   }
 }

@@ -10,11 +10,14 @@ import { type Job, parseJob } from './job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
 import { type KeyRange, type ListCounter, listSource, type SourceObject } from './list-source.js';
 import { type PlanStep, planSteps } from './plan.js';
-import { openSource } from './preflight.js';
+import { openSourceAccess } from './preflight.js';
 import { publishRunEvent } from './publish-run-event.js';
+import { releaseLeaseWithRetry } from './release-lease.js';
 import { retryObjectCopy } from './retry.js';
+import { deadlineMargins, deadlineSignal } from './run-deadline.js';
 import { type ManifestLocation, RunManifest } from './run-manifest.js';
 import { Semaphore } from './semaphore.js';
+import type { SourceCredentials } from './source-credentials.js';
 import type {
   Checkpoint,
   Lease,
@@ -34,8 +37,6 @@ export const SMALL_OBJECT_BYTES = 1 * MiB;
  * (see copy-object.ts): 16 + 128 MiB at the default concurrency; 4 large objects keep 16 parts in flight.
  */
 export const LARGE_OBJECT_CONCURRENCY = 4;
-/** Stop starting copies this long before the deadline, so in-flight ones can finish and state is saved. */
-export const DISPATCH_MARGIN_MS = 60_000;
 /** A crashed run's lease frees the job this long after its last heartbeat. */
 export const LEASE_TTL_MS = 120_000;
 /** Copies are dispatched in batches of up to this many keys, each announced by one upload-intent item. */
@@ -95,10 +96,15 @@ export interface SyncProgress {
 
 /** How the caller steers one run. */
 export interface RunControl {
-  /** Aborted shortly before the Lambda deadline: in-flight uploads are aborted, nothing new starts. */
+  /** Aborted to stop the run early (Ctrl-C): in-flight uploads are aborted, nothing new starts. */
   signal?: AbortSignal;
-  /** Time left before the hard deadline (Lambda's getRemainingTimeInMillis). */
+  /**
+   * Time left before the hard deadline (Lambda's getRemainingTimeInMillis). The run stops starting copies,
+   * then cuts the ones in flight, early enough to end normally (run-deadline.ts).
+   */
   remainingTimeMs?: () => number;
+  /** The function's whole timeout, which the deadline margins scale with; Lambda's 900 s when absent. */
+  timeoutMs?: number;
   runId?: string;
   leaseTtlMs?: number;
   onProgress?: (progress: SyncProgress) => void;
@@ -127,6 +133,8 @@ export interface RunSummary extends SyncProgress {
   runId: string;
   /** complete: every key was considered; partial: stopped at the deadline and the next run resumes. */
   status: 'complete' | 'partial';
+  /** Copies the deadline cut or left unstarted: not failures; the next run copies them. */
+  deferred: number;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
@@ -146,6 +154,8 @@ export interface RunSummary extends SyncProgress {
   manifest?: ManifestLocation;
   failures: { key: string; reason: string }[];
   archivedKeys: string[];
+  /** Keys deleted at the source between listing and copy (up to 20; all are in the manifest). */
+  vanishedKeys: { key: string; reason: string }[];
 }
 
 /**
@@ -164,18 +174,28 @@ export async function syncJob(
   const log = deps.logger ?? silentLogger;
   const started = Date.now();
 
-  const sourceS3 = await openSource(deps, job, runId);
+  const { sourceS3, credentials } = await openSourceAccess(deps, job, runId);
 
   const leaseTtlMs = control.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = await deps.state.acquireLease(job.jobId, runId, leaseTtlMs);
   log.info('run started', { jobId: job.jobId, runId, fence: lease.fence });
-  const run = new Run(deps, job, { ...control, runId, leaseTtlMs }, lease, sourceS3, log);
+  const margins = deadlineMargins(control.timeoutMs);
+  const deadline = deadlineSignal(margins.abortMs, control.remainingTimeMs, control.signal);
+  const run = new Run(
+    deps,
+    job,
+    { ...control, runId, leaseTtlMs, dispatchMarginMs: margins.dispatchMs, signal: deadline.signal },
+    lease,
+    { s3: sourceS3, credentials },
+    log,
+  );
   try {
     const summary = await run.execute(started);
     summary.manifest = await run.manifest.publish(deps.destinationS3, summary.finishedAt, {
       status: summary.status,
       copied: summary.copied,
       failed: summary.failed,
+      deferred: summary.deferred,
     });
     await deps.state.putRunRecord(job.jobId, summary);
     await announce(deps, job, summary, log);
@@ -185,9 +205,10 @@ export async function syncJob(
     await run.manifest.discard();
     throw error;
   } finally {
+    deadline.dispose();
     run.stopHeartbeat();
-    await deps.state.releaseLease(job.jobId, run.lease).catch((error: unknown) => {
-      log.warn('lease not released; it expires by itself', { error: describeError(error) });
+    await releaseLeaseWithRetry(deps.state, job.jobId, run.lease, log, {
+      remainingTimeMs: control.remainingTimeMs,
     });
   }
 }
@@ -206,10 +227,17 @@ async function announce(
   metrics?.addMetric('objectsCopied', 'Count', summary.copied);
   metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
   metrics?.addMetric('objectsFailed', 'Count', summary.failed);
+  metrics?.addMetric('objectsDeferred', 'Count', summary.deferred);
   metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
   metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
   if (!deps.events) return;
-  const { failures: _failures, archivedKeys: _archived, inFlight: _inFlight, ...counts } = summary;
+  const {
+    failures: _failures,
+    archivedKeys: _archived,
+    vanishedKeys: _vanished,
+    inFlight: _inFlight,
+    ...counts
+  } = summary;
   try {
     await publishRunEvent(deps.events.client, deps.events.busName, {
       ...counts,
@@ -228,8 +256,9 @@ async function announce(
 /** One run's mutable state, kept together so the steps read as a list. */
 class Run {
   readonly progress: SyncProgress = { listed: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, inFlight: 0 };
-  readonly counts = { vanished: 0, archived: 0, deleted: 0 };
+  readonly counts = { vanished: 0, archived: 0, deleted: 0, deferred: 0 };
   readonly failures: { key: string; reason: string }[] = [];
+  readonly vanishedKeys: { key: string; reason: string }[] = [];
   readonly archivedKeys: string[] = [];
   readonly list: ListCounter = { listRequests: 0 };
   readonly #slots: Semaphore;
@@ -266,9 +295,15 @@ class Run {
   constructor(
     readonly deps: SyncDependencies,
     readonly job: Job,
-    readonly control: RunControl & { runId: string; leaseTtlMs: number },
+    readonly control: RunControl & {
+      runId: string;
+      leaseTtlMs: number;
+      dispatchMarginMs: number;
+      /** The run's own: aborts at the caller's signal or when the deadline's abort margin is reached. */
+      signal: AbortSignal;
+    },
     lease: Lease,
-    readonly sourceS3: S3Client,
+    readonly source: { s3: S3Client; credentials: SourceCredentials },
     readonly log: SyncLogger,
   ) {
     this.lease = lease;
@@ -324,7 +359,7 @@ class Run {
     }
     await Promise.all(this.#inFlight);
     if (this.#fatal) throw this.#fatal;
-    if (complete && !this.control.signal?.aborted) {
+    if (complete && !this.control.signal.aborted) {
       await this.#resolveUnseen();
       // A cut upload no copy of this full pass took (its key was deleted or no longer needs copying).
       await cleanOrphanUploads(this.deps.destinationS3, this.deps.state, this.job, {
@@ -339,10 +374,10 @@ class Run {
     );
     await this.deps.state.deleteUploadIntents(this.job.jobId, [
       ...settled,
-      ...(complete && !this.control.signal?.aborted ? this.#interruptedIntentIds : []),
+      ...(complete && !this.control.signal.aborted ? this.#interruptedIntentIds : []),
     ]);
-    // Copies cut off by the deadline are recorded as failed; the pass itself did not finish cleanly.
-    if (this.control.signal?.aborted) complete = false;
+    // Copies cut off by the deadline are deferred to the next run; the pass did not finish.
+    if (this.control.signal.aborted) complete = false;
 
     const finishedAt = new Date().toISOString();
     const next: Checkpoint = complete
@@ -373,6 +408,7 @@ class Run {
         : 0,
       failures: this.failures,
       archivedKeys: this.archivedKeys,
+      vanishedKeys: this.vanishedKeys,
     };
   }
 
@@ -384,7 +420,7 @@ class Run {
   async #runRange(range: KeyRange): Promise<boolean> {
     const { jobId, source } = this.job;
     const listing = listSource(
-      this.sourceS3,
+      this.source.s3,
       source.bucket,
       source.prefix,
       range,
@@ -392,12 +428,23 @@ class Run {
       this.control.signal,
     );
     const ledger = this.deps.state.ledger(jobId, range);
-    for await (const step of planSteps(listing, ledger)) {
+    try {
+      return await this.#planRange(planSteps(listing, ledger));
+    } catch (error) {
+      // The deadline cut a listing request: the range stops here, as it would between keys.
+      if (this.control.signal.aborted) return false;
+      throw error;
+    }
+  }
+
+  async #planRange(steps: AsyncGenerator<PlanStep>): Promise<boolean> {
+    const { jobId } = this.job;
+    for await (const step of steps) {
       if (this.#fatal) return false;
       if (step.action !== 'deleted') this.progress.listed += 1;
       if (this.#shouldStop()) {
-        if (step.action === 'copy') this.#notCopied(step.object.lastModified);
-        for (const { step: waiting } of this.#batch) this.#notCopied(waiting.object.lastModified);
+        if (step.action === 'copy') this.#defer(step.object.lastModified);
+        for (const { step: waiting } of this.#batch) this.#defer(waiting.object.lastModified);
         this.#batch = [];
         this.log.info('deadline near: no new copies this run', { jobId, resumeAfter: this.#resumeAfter });
         return false;
@@ -429,7 +476,7 @@ class Run {
       if (this.#fatal) return;
       if (this.#shouldStop()) {
         // Left unsettled, so the resume position stays before them; the next run announces them again.
-        for (const { step: waiting } of batch.slice(index)) this.#notCopied(waiting.object.lastModified);
+        for (const { step: waiting } of batch.slice(index)) this.#defer(waiting.object.lastModified);
         this.#stopped = true;
         return;
       }
@@ -440,9 +487,9 @@ class Run {
   }
 
   #shouldStop(): boolean {
-    if (this.control.signal?.aborted) return true;
+    if (this.control.signal.aborted) return true;
     const remaining = this.control.remainingTimeMs?.();
-    return remaining !== undefined && remaining < DISPATCH_MARGIN_MS;
+    return remaining !== undefined && remaining < this.control.dispatchMarginMs;
   }
 
   async #dispatch(step: PlanStep): Promise<void> {
@@ -484,7 +531,7 @@ class Run {
   async #startTask(
     slot: { key: string; settled: boolean },
     large: boolean,
-    task: (release: () => void) => Promise<void>,
+    task: (release: () => void) => Promise<unknown>,
   ) {
     await this.#slots.acquire();
     if (large) await this.#largeSlots.acquire();
@@ -498,13 +545,19 @@ class Run {
       if (large) this.#largeSlots.release();
       this.#slots.release();
     };
+    let deferred = false;
     const running = task(release)
+      .then((outcome) => {
+        deferred = outcome === DEFERRED;
+      })
       .catch((error: unknown) => {
         this.#fatal ??= error instanceof Error ? error : new Error(String(error));
       })
       .finally(async () => {
         release();
         this.#inFlight.delete(running);
+        // A deferred key stays unsettled, so the resume position stays before it.
+        if (deferred) return;
         await this.#settle(slot).catch((error: unknown) => {
           this.#fatal ??= error as Error;
         });
@@ -513,7 +566,11 @@ class Run {
   }
 
   /** Copies one object and records it; `intentSince` is when its batch's upload intent was written. */
-  async #copy(step: Extract<PlanStep, { action: 'copy' }>, release: () => void, intentSince: string) {
+  async #copy(
+    step: Extract<PlanStep, { action: 'copy' }>,
+    release: () => void,
+    intentSince: string,
+  ): Promise<typeof DEFERRED | undefined> {
     const { object, previous } = step;
     const { jobId, source, destination, options } = this.job;
     const destinationKey = destinationKeyFor(object.key, source.prefix, destination.prefix);
@@ -523,6 +580,8 @@ class Run {
     const pending = options.mirror
       ? interruptedWrite
       : mergeUnrecorded(interruptedWrite, { sizes: [object.size], since: intentSince });
+    // Set once the destination holds the object: a failure after that is not "not copied".
+    let stored = false;
     try {
       if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
         throw new ObjectCopyError(
@@ -535,7 +594,7 @@ class Run {
       const result = await retryObjectCopy(
         () =>
           copyObject(
-            { sourceS3: this.sourceS3, destinationS3: this.deps.destinationS3 },
+            { sourceS3: this.source.s3, destinationS3: this.deps.destinationS3 },
             {
               sourceBucket: source.bucket,
               key: object.key,
@@ -550,8 +609,9 @@ class Run {
             },
             { signal: this.control.signal, uploads: this.#uploadRecords, partSize: this.control.minPartSize },
           ),
-        { ...this.control.objectRetry, signal: this.control.signal },
+        { ...this.control.objectRetry, signal: this.control.signal, credentials: this.source.credentials },
       );
+      stored = true;
       release();
       await this.deps.state.putLedgerEntry(
         jobId,
@@ -580,10 +640,39 @@ class Run {
       this.log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
+      if (stored) {
+        // Its batch's upload intent stays in the table (the run stops before deleting it), so the next
+        // run adopts this object rather than copying it again.
+        this.log.error('object stored at the destination but not recorded; the next run adopts it', {
+          key: object.key,
+          error: describeError(error),
+        });
+        throw error;
+      }
       if (error instanceof SourceVanishedError) {
         this.counts.vanished += 1;
+        const reason = error.message;
+        if (this.vanishedKeys.length < MAX_LISTED_KEYS) this.vanishedKeys.push({ key: object.key, reason });
+        await this.manifest.addVanished({
+          sourceKey: object.key,
+          etag: object.etag,
+          sourceLastModified: object.lastModified.toISOString(),
+          reason,
+        });
         this.log.info('object deleted before it could be copied', { key: object.key });
         return;
+      }
+      if (this.control.signal.aborted) {
+        // Cut by the deadline (or a stop request): not a failure, the next run copies it. What the
+        // attempt may have stored before the cut stays on record, as for a failure.
+        this.#defer(object.lastModified);
+        await this.deps.state.putLedgerEntry(
+          jobId,
+          { ...previous, key: object.key, pending },
+          this.lease.fence,
+        );
+        this.log.info('copy cut at the deadline; the next run copies it', { key: object.key });
+        return DEFERRED;
       }
       this.#notCopied(object.lastModified);
       // The attempt may have stored the object before failing, so its intent stays in the ledger.
@@ -596,6 +685,12 @@ class Run {
     const record = this.#cutUploads.get(key);
     this.#cutUploads.delete(key);
     return record;
+  }
+
+  /** A copy this run planned and leaves to the next one (deadline or stop request). */
+  #defer(lastModified: Date): void {
+    this.counts.deferred += 1;
+    this.#notCopied(lastModified);
   }
 
   #notCopied(lastModified: Date): void {
@@ -747,6 +842,9 @@ export function newRunId(now = new Date()): string {
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
+
+/** What a copy cut by the deadline returns: its key is left unsettled for the next run. */
+const DEFERRED = Symbol('deferred');
 
 const silentLogger: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
 

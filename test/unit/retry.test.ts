@@ -1,3 +1,4 @@
+import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
 import { IntegrityError, ObjectCopyError } from '../../functions/core/errors.js';
 import { retryObjectCopy } from '../../functions/core/retry.js';
@@ -36,5 +37,35 @@ describe('retryObjectCopy', () => {
       'network',
     );
     expect(task).toHaveBeenCalledTimes(1);
+  });
+
+  it('renews refused credentials once and tries the object again without using an attempt', async () => {
+    const expired = new S3ServiceException({
+      name: 'ExpiredToken',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+      message: 'The provided token has expired.',
+    });
+    const task = vi
+      .fn()
+      .mockRejectedValueOnce(new ObjectCopyError('GET failed', { cause: expired, retryable: false }))
+      .mockResolvedValueOnce('copied');
+    const credentials = { generation: () => 4, renewAfterRefusal: vi.fn() };
+
+    await expect(retryObjectCopy(task, { attempts: 1, credentials })).resolves.toBe('copied');
+    expect(credentials.renewAfterRefusal).toHaveBeenCalledExactlyOnceWith(4);
+  });
+
+  it('renews at most once per object', async () => {
+    const refused = new ObjectCopyError('GET failed', {
+      cause: Object.assign(new Error('bad token'), { name: 'InvalidToken' }),
+      retryable: false,
+    });
+    const task = vi.fn().mockRejectedValue(refused);
+    const credentials = { generation: () => 0, renewAfterRefusal: vi.fn() };
+
+    await expect(retryObjectCopy(task, { attempts: 3, credentials, baseBackoffMs: 1 })).rejects.toBe(refused);
+    expect(task).toHaveBeenCalledTimes(2);
+    expect(credentials.renewAfterRefusal).toHaveBeenCalledTimes(1);
   });
 });

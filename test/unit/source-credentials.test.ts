@@ -67,6 +67,21 @@ describe('sourceCredentials', () => {
     expect((await provider()).accessKeyId).toBe('fresh');
   });
 
+  it('assumes the role again once when S3 refused a session, however many copies saw the refusal', async () => {
+    stsMock.on(AssumeRoleCommand).resolvesOnce(issued(60, 'refused')).resolves(issued(60, 'renewed'));
+    const provider = sourceCredentials(sts, job, 'run1');
+    await provider();
+    const seen = provider.generation();
+
+    provider.renewAfterRefusal(seen);
+    provider.renewAfterRefusal(seen);
+    const [one, two] = await Promise.all([provider(), provider()]);
+
+    expect([one.accessKeyId, two.accessKeyId]).toEqual(['renewed', 'renewed']);
+    expect(stsMock).toHaveReceivedCommandTimes(AssumeRoleCommand, 2);
+    expect(provider.memoized).toBe(true);
+  });
+
   it('explains an AccessDenied in terms of trust policy, ExternalId and caller permission', async () => {
     stsMock.on(AssumeRoleCommand).rejects(
       new STSServiceException({

@@ -1,0 +1,61 @@
+import type { Context } from 'aws-lambda';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startStallingProxy } from '../support/stalling-proxy.js';
+import { isolatedJob, putObject, useSandbox } from './helpers.js';
+
+const { sandbox, deps, producer } = useSandbox();
+
+/** A Lambda context whose deadline is `timeoutMs` from now, as the runtime gives the handler. */
+function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'SyncFunction',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:222222222222:function:SyncFunction',
+    memoryLimitInMB: '1024',
+    awsRequestId: 'handler-test',
+    logGroupName: '/aws/lambda/SyncFunction',
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+const proxies: { close: () => Promise<void> }[] = [];
+const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3;
+afterAll(async () => {
+  process.env.AWS_ENDPOINT_URL_S3 = s3Endpoint;
+  for (const proxy of proxies) await proxy.close();
+});
+
+describe('the Lambda handler at its deadline', () => {
+  it('returns a partial run, with the cut copy deferred and the lease free, instead of rejecting', async () => {
+    // Prepare: a 20-s function whose only object never arrives (its GET is never answered), so the copy
+    // is still in flight when the deadline comes. The handler's clients are built at import, so S3 is
+    // pointed at the stalling proxy before the handler module is loaded.
+    const job = isolatedJob(sandbox, 'handler-deadline');
+    const key = `${job.source.prefix}never-arrives.bin`;
+    await putObject(producer, sandbox.accountA.bucket, key, 'x'.repeat(1000));
+    const proxy = await startStallingProxy(
+      sandbox.motoEndpoint,
+      new Map([[key, { kind: 'no-response', times: 1000 }]]),
+    );
+    proxies.push(proxy);
+    process.env.AWS_ENDPOINT_URL_S3 = proxy.endpoint;
+    const { handler } = await import('../../functions/sync.js');
+
+    // Act
+    const result = await handler(job, lambdaContext(20_000));
+
+    // Assess
+    expect(result).toMatchObject({ jobId: job.jobId, status: 'partial', copied: 0, failed: 0, deferred: 1 });
+    const lease = await deps.state.readLease(job.jobId);
+    expect(lease?.expiresAt ?? 0).toBeLessThanOrEqual(Date.now());
+    const failures = [];
+    for await (const entry of deps.state.ledger(job.jobId)) if (entry.failure) failures.push(entry.key);
+    expect(failures).toEqual([]);
+  }, 60_000);
+});
