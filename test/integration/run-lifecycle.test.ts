@@ -68,14 +68,20 @@ describe('a run cut by the deadline', () => {
     const uploads = await consumer.send(
       new ListMultipartUploadsCommand({ Bucket: destination, Prefix: job.destination.prefix }),
     );
+    const kept = await deps.state.readMultipartUploads(job.jobId);
     const next = await syncJob(deps, job);
+    const left = await consumer.send(
+      new ListMultipartUploadsCommand({ Bucket: destination, Prefix: job.destination.prefix }),
+    );
 
     // Assess
     expect(cut).toMatchObject({ status: 'partial', copied: 0, failed: 0, deferred: 1 });
     expect(lease?.expiresAt ?? 0).toBeLessThanOrEqual(Date.now());
     expect(entry?.failure).toBeUndefined();
-    expect(uploads.Uploads ?? []).toEqual([]);
+    // The cut upload is left only as the recorded one the next run continues (finding 6), then none.
+    expect((uploads.Uploads ?? []).map((upload) => upload.UploadId)).toEqual(kept.map((k) => k.uploadId));
     expect(next).toMatchObject({ status: 'complete', copied: 1, failed: 0, deferred: 0 });
+    expect(left.Uploads ?? []).toEqual([]);
     expect((await readObject(consumer, destination, `${job.destination.prefix}large.bin`)).equals(data)).toBe(
       true,
     );

@@ -175,7 +175,7 @@ describe("the template's esbuild flags", () => {
       `const m = await import(${JSON.stringify(pathToFileURL(bundled).href)});
        const names = Object.entries(m)
          .filter(([, value]) => typeof value === 'function' && value.prototype instanceof Error)
-         .map(([exported, ErrorClass]) => [exported, new ErrorClass('probe').name]);
+         .map(([exported, ErrorClass]) => [exported, new ErrorClass('probe', {}).name]);
        console.log(JSON.stringify(names));`,
     ]);
 
