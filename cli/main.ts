@@ -16,7 +16,9 @@ process.once('SIGINT', () => {
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(`${text}\n`),
   stderr: (text) => process.stderr.write(`${text}\n`),
+  stderrRaw: (text) => process.stderr.write(text),
   interactive: Boolean(process.stderr.isTTY),
+  columns: process.stderr.isTTY ? process.stderr.columns : undefined,
   env: process.env,
   signal: controller.signal,
 });

@@ -4,7 +4,7 @@ import { consoleLogger } from '../scripts/lib/console-logger.js';
 import { buildDoctorDependencies, buildStatusDependencies, buildSyncDependencies } from './build-clients.js';
 import type { CliIo, CommandResult } from './command-result.js';
 import { diagnoseJobCommand } from './diagnose-job-command.js';
-import { ProgressLine } from './draw-progress.js';
+import { ProgressDisplay } from './draw-progress.js';
 import { EXIT, type ExitCode, exitCodeFor } from './exit-codes.js';
 import { loadJob } from './load-job.js';
 import { type Command, parseArguments, USAGE } from './parse-arguments.js';
@@ -60,7 +60,9 @@ async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliI
   switch (command.command) {
     case 'run': {
       const job = await loadJob(command.jobFile);
-      const progress = command.progress && io.interactive ? new ProgressLine(io.stderr) : undefined;
+      const progress = command.progress
+        ? new ProgressDisplay(io.stderrRaw, { tty: io.interactive, columns: io.columns })
+        : undefined;
       const logger = clearingLogger(consoleLogger('warn'), progress);
       return runJobCommand(buildSyncDependencies(io.env, logger), job, io, progress);
     }
@@ -81,7 +83,7 @@ async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliI
 }
 
 /** Log lines would land in the middle of the progress line; wipe it first. */
-function clearingLogger(logger: SyncLogger, progress: ProgressLine | undefined): SyncLogger {
+function clearingLogger(logger: SyncLogger, progress: ProgressDisplay | undefined): SyncLogger {
   if (!progress) return logger;
   const wrap =
     (write: SyncLogger['info']) =>

@@ -1,7 +1,7 @@
 import type { Job } from '../functions/core/job.js';
 import { type RunSummary, type SyncDependencies, syncJob } from '../functions/core/sync-job.js';
 import type { CliIo, CommandResult } from './command-result.js';
-import type { ProgressLine } from './draw-progress.js';
+import type { ProgressDisplay } from './draw-progress.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration, formatTable } from './format-output.js';
 
@@ -10,7 +10,7 @@ export async function runJobCommand(
   deps: SyncDependencies,
   job: Job,
   io: Pick<CliIo, 'signal'>,
-  progress?: ProgressLine,
+  progress?: ProgressDisplay,
 ): Promise<CommandResult> {
   let summary: RunSummary;
   try {

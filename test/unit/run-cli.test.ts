@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { drawProgress } from '../../cli/draw-progress.js';
 import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
 import { parseArguments } from '../../cli/parse-arguments.js';
 import { runCli } from '../../cli/run-cli.js';
@@ -28,6 +27,7 @@ async function cli(...argv: string[]) {
   const exitCode = await runCli(argv, {
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
+    stderrRaw: (text) => stderr.push(text),
     interactive: false,
     env: {},
   });
@@ -123,15 +123,5 @@ describe('runCli', () => {
 
     expect(exitCode).toBe(EXIT.ok);
     expect(stdout).toMatch(/Exit codes: 0 ok, 1 run finished with failed objects, 2 usage/);
-  });
-});
-
-describe('drawProgress', () => {
-  it('fills the bar with settled keys against keys listed so far', () => {
-    const line = drawProgress({ listed: 10, copied: 3, skipped: 2, failed: 0, bytes: 2048, inFlight: 4 });
-
-    expect(line).toBe(
-      `[${'#'.repeat(12)}${'-'.repeat(12)}] 5/10 listed  copied 3  skipped 2  failed 0  2.0 KiB  in flight 4`,
-    );
   });
 });
