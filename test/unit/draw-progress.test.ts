@@ -85,7 +85,11 @@ describe('ProgressDisplay', () => {
     display.clear();
 
     expect(writes).toHaveLength(3);
-    for (const text of writes) expect(text).toMatch(/^progress [^\r\x1b]*\n$/);
+    for (const text of writes) {
+      expect(text).toMatch(/^progress .*\n$/);
+      expect(text).not.toContain('\r');
+      expect(text).not.toContain('\x1b');
+    }
     const copied = writes.map((text) => Number(/copied ([\d,]+)/.exec(text)?.[1]?.replaceAll(',', '')));
     expect(copied).toEqual([...copied].sort((a, b) => a - b));
   });
