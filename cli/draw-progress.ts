@@ -60,9 +60,10 @@ export function advanceProgress(
 }
 
 /**
- * One progress line, e.g. `1,200/3,000 done  copied 1,150  skipped 40  failed 10  1.1 GiB  in flight 16
- * 85 obj/s  80.2 MiB/s  eta 21.2 s`. The listing streams, so "done" is against keys listed so far and the
- * ETA is for those. Off a terminal (`tty: false`) the line starts with the time since the run began.
+ * One progress line, e.g. `1,200/3,000 listed  1.1 GiB  85 obj/s  80.2 MiB/s  eta 21.2 s  (copied 1,150,
+ * skipped 40, failed 10, 16 in flight)`. The listing streams a page ahead of the copies and its end is not
+ * known until it comes, so settled keys are counted against keys listed so far, and the ETA is for those.
+ * Off a terminal (`tty: false`) the line starts with the time since the run began.
  */
 export function drawProgress(
   state: ProgressState,
@@ -81,12 +82,13 @@ export function drawProgress(
     objectsPerSecond !== undefined && objectsPerSecond > 0 && remaining > 0
       ? formatDuration((remaining / objectsPerSecond) * 1000)
       : '-';
+  // What matters first, so a narrow terminal cuts the details, not the rate or the ETA.
   const line =
-    `${count(settled)}/${count(shown.listed)} done  copied ${count(shown.copied)}  ` +
-    `skipped ${count(shown.skipped)}  failed ${count(shown.failed)}  ${formatBytes(shown.bytes)}  ` +
-    `in flight ${shown.inFlight}  ` +
+    `${count(settled)}/${count(shown.listed)} listed  ${formatBytes(shown.bytes)}  ` +
     `${objectsPerSecond === undefined ? '-' : count(Math.round(objectsPerSecond))} obj/s  ` +
-    `${bytesPerSecond === undefined ? '- MiB' : formatBytes(Math.round(bytesPerSecond))}/s  eta ${eta}`;
+    `${bytesPerSecond === undefined ? '- MiB' : formatBytes(Math.round(bytesPerSecond))}/s  eta ${eta}  ` +
+    `(copied ${count(shown.copied)}, skipped ${count(shown.skipped)}, failed ${count(shown.failed)}, ` +
+    `${shown.inFlight} in flight)`;
   if (!options.tty) return `progress ${formatDuration(now - state.startedAt)}: ${line}`;
   // A line wider than the terminal wraps, and `\r` then redraws only its last row.
   return options.columns === undefined ? line : line.slice(0, Math.max(0, options.columns - 1));

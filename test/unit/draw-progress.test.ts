@@ -28,13 +28,13 @@ describe('drawProgress', () => {
     ]);
 
     expect(line).toBe(
-      '100/1,000 done  copied 90  skipped 10  failed 0  10.0 MiB  in flight 16  50 obj/s  5.0 MiB/s  eta 18.0 s',
+      '100/1,000 listed  10.0 MiB  50 obj/s  5.0 MiB/s  eta 18.0 s  (copied 90, skipped 10, failed 0, 16 in flight)',
     );
   });
 
   it('says the rate and ETA are not known yet before anything settled', () => {
     expect(drawAfter([[0, { listed: 10, inFlight: 4 }]])).toMatch(
-      /in flight 4 {2}- obj\/s {2}- MiB\/s {2}eta -$/,
+      /^0\/10 listed {2}0 B {2}- obj\/s {2}- MiB\/s {2}eta - {2}\(.*4 in flight\)$/,
     );
   });
 
@@ -44,7 +44,7 @@ describe('drawProgress', () => {
       [1000, { listed: 300, copied: 10, bytes: 100 }],
     ]);
 
-    expect(line).toMatch(/^40\/500 done {2}copied 40 .* 3\.9 KiB /);
+    expect(line).toMatch(/^40\/500 listed {2}3\.9 KiB .*\(copied 40,/);
   });
 
   it('prefixes plain lines with the time since the run started', () => {
@@ -56,7 +56,7 @@ describe('drawProgress', () => {
         ],
         false,
       ),
-    ).toMatch(/^progress 1m 05s: 3\/3 done/);
+    ).toMatch(/^progress 1m 05s: 3\/3 listed/);
   });
 });
 
