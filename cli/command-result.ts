@@ -20,6 +20,6 @@ export interface CliIo {
   /** The terminal's width, when stderr is one: a longer progress line would wrap and not redraw. */
   columns?: number;
   env: NodeJS.ProcessEnv;
-  /** Aborted on Ctrl-C: a run stops dispatching, lets in-flight copies settle and saves its checkpoint. */
+  /** Aborted on Ctrl-C: a run starts no new copy, aborts those in flight (recorded as failed), saves its checkpoint. */
   signal?: AbortSignal;
 }
