@@ -23,7 +23,7 @@ Environment: the AWS SDK's (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_*), STATE_
 StateTableName output), EVENT_BUS_NAME (optional: run events).
 
 Exit codes: 0 ok, 1 run finished with failed objects, 2 usage or invalid job, 3 access or preflight
-failure (a doctor link broken), 4 job already running, 5 unexpected error.`;
+failure (a doctor link broken), 4 job already running, 5 unexpected error, 130 run stopped by Ctrl-C.`;
 
 const COMMON_OPTIONS = `  --json          print one JSON document on stdout (human text goes to stderr)
   --sandbox       start the local two-account sandbox, run the command against it, stop it`;

@@ -71,7 +71,7 @@ async function dispatch(
       const progress = command.progress
         ? new ProgressDisplay(io.stderrRaw, { tty: io.interactive, columns: io.columns })
         : undefined;
-      const logger = clearingLogger(consoleLogger('warn'), progress);
+      const logger = clearingLogger(consoleLogger('warn'), progress, io.signal);
       return runJobCommand(buildSyncDependencies(io.env, logger), job, io, progress);
     }
     case 'plan': {
@@ -96,13 +96,20 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
 }
 
-/** Log lines would land in the middle of the progress line; wipe it first. */
-function clearingLogger(logger: SyncLogger, progress: ProgressDisplay | undefined): SyncLogger {
-  if (!progress) return logger;
+/**
+ * Log lines would land in the middle of the progress line; wipe it first. After Ctrl-C, the copies it
+ * aborted are not logged one by one: the summary lists them as failed and says why.
+ */
+function clearingLogger(
+  logger: SyncLogger,
+  progress: ProgressDisplay | undefined,
+  signal: AbortSignal | undefined,
+): SyncLogger {
   const wrap =
     (write: SyncLogger['info']) =>
     (message: string, ...extra: Record<string, unknown>[]) => {
-      progress.clear();
+      if (signal?.aborted && message === 'object not copied') return;
+      progress?.clear();
       write(message, ...extra);
     };
   return {
