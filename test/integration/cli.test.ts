@@ -25,14 +25,18 @@ async function cli(...args: string[]): Promise<{ status: number; stdout: string;
   }
 }
 
-/** Puts `count` small objects under the job's source prefix, a few at a time. */
-async function seed(job: Job, count: number): Promise<void> {
+/** Puts `count` objects of `bytes` each (small by default) under the job's source prefix, a few at a time. */
+async function seed(job: Job, count: number, bytes = 0): Promise<void> {
   const keys = Array.from(
     { length: count },
     (_, i) => `${job.source.prefix}${String(i).padStart(5, '0')}.txt`,
   );
   for (let i = 0; i < keys.length; i += 25) {
-    await Promise.all(keys.slice(i, i + 25).map((key) => putObject(producer, source, key, `object ${key}`)));
+    await Promise.all(
+      keys
+        .slice(i, i + 25)
+        .map((key) => putObject(producer, source, key, `object ${key}`.padEnd(bytes, '.'))),
+    );
   }
 }
 
@@ -165,13 +169,14 @@ describe('cross-account-sync CLI against the sandbox', () => {
   });
 
   it('run prints no Node warnings, with more copies in flight than an emitter allows listeners', async () => {
-    const job = isolatedJob(sandbox, 'cli-warnings');
-    await seed(job, 80);
+    // 64 copies in flight, each listening for Ctrl-C: Node warns past 10 listeners on one AbortSignal.
+    const job = isolatedJob(sandbox, 'cli-warnings', { options: { concurrency: 64 } });
+    await seed(job, 300, 50_000);
 
     const { status, stdout, stderr } = await cli('run', writeJob(job), '--json');
 
     expect(status).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ copied: 80, failed: 0 });
+    expect(JSON.parse(stdout)).toMatchObject({ copied: 300, failed: 0 });
     expect(nodeWarnings(stderr)).toEqual([]);
   });
 
