@@ -22,6 +22,8 @@ export const EXIT = {
   alreadyRunning: 4,
   /** Anything else: a bug, a network failure, a lost lease. */
   unexpected: 5,
+  /** Stopped by Ctrl-C (128 + SIGINT, as shells report it): the run saved its checkpoint; the next resumes. */
+  interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -16,17 +16,73 @@ Options:
   --job-id ID     (status) a job by id, without its file; repeatable
   --limit N       (plan) list at most N objects (default 1000; totals count all)
   --no-progress   (run) no progress bar, even on a terminal
-  -h, --help      this text
+  -h, --help      this text; \`help <command>\` or \`<command> --help\` for one command
+  --version       the version of cross-account-sync
 
 Environment: the AWS SDK's (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_*), STATE_TABLE_NAME (the stack's
 StateTableName output), EVENT_BUS_NAME (optional: run events).
 
 Exit codes: 0 ok, 1 run finished with failed objects, 2 usage or invalid job, 3 access or preflight
-failure (a doctor link broken), 4 job already running, 5 unexpected error.`;
+failure (a doctor link broken), 4 job already running, 5 unexpected error, 130 run stopped by Ctrl-C.`;
+
+const COMMON_OPTIONS = `  --json          print one JSON document on stdout (human text goes to stderr)
+  --sandbox       start the local two-account sandbox, run the command against it, stop it`;
+
+/** \`help <command>\`: what one command does, its options and what it exits with. */
+export const COMMAND_HELP: Record<CommandName, string> = {
+  run: `Usage: cross-account-sync run <job.json> [options]
+
+One sync of the job now, as the schedule would run it: the same lease, checks, listing and copies. A
+progress line on stderr (redrawn in place on a terminal, a plain line every 5 s otherwise), then the
+run's summary on stdout.
+
+Options:
+${COMMON_OPTIONS}
+  --no-progress   no progress line
+
+Ctrl-C: no new copy starts; copies in flight are aborted and recorded as failed; the checkpoint is
+saved and the summary printed (status partial), exit 130. The next run resumes from the checkpoint and
+copies the aborted objects again. A second Ctrl-C quits at once; the next run still resumes.
+
+Exit codes: 0 every object copied, 1 some objects failed (the next run retries them), 2 usage or invalid
+job, 3 access refused (try doctor), 4 job already running, 5 unexpected error, 130 stopped by Ctrl-C.`,
+  plan: `Usage: cross-account-sync plan <job.json> [options]
+
+Dry run: the same credentials, checks, listing and plan as a run, and what it would copy and why (new,
+changed, retry), plus archived objects and keys deleted at the source. No lease, no writes.
+
+Options:
+${COMMON_OPTIONS}
+  --limit N       list at most N objects (default 1000; totals count all)
+
+Exit codes: 0 plan shown, 2 usage or invalid job, 3 access refused, 5 unexpected error.`,
+  status: `Usage: cross-account-sync status <job.json>... | --job-id ID... [options]
+
+Per job: the last run, its replication lag, the keys whose last copy failed, and whether the lease is
+held. Reads only.
+
+Options:
+${COMMON_OPTIONS}
+  --job-id ID     a job by id, without its file; repeatable
+
+Exit codes: 0 status shown, 2 usage (or STATE_TABLE_NAME unset), 3 table refused, 5 unexpected error.`,
+  doctor: `Usage: cross-account-sync doctor <job.json> [options]
+
+Checks each link a run needs, in order, with ✔/✘ and the fix: the caller may assume the source role,
+the ExternalId, list and get at the source, a probe write at the destination, the state table.
+
+Options:
+${COMMON_OPTIONS}
+
+Exit codes: 0 every link holds (warnings allowed), 2 usage or invalid job, 3 a link is broken.`,
+};
+
+type CommandName = 'run' | 'plan' | 'status' | 'doctor';
 
 /** One parsed command line. */
 export type Command =
-  | { command: 'help' }
+  | { command: 'help'; topic?: CommandName }
+  | { command: 'version' }
   | { command: 'run'; jobFile: string; json: boolean; sandbox: boolean; progress: boolean }
   | { command: 'plan'; jobFile: string; json: boolean; sandbox: boolean; limit: number | undefined }
   | { command: 'status'; jobFiles: string[]; jobIds: string[]; json: boolean; sandbox: boolean }
@@ -39,10 +95,11 @@ const OPTIONS = {
   limit: { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
 } as const;
 
 /** Which options each command takes, beyond --json, --sandbox and --help. */
-const COMMAND_OPTIONS: Record<string, string[]> = {
+const COMMAND_OPTIONS: Record<CommandName, string[]> = {
   run: ['no-progress'],
   plan: ['limit'],
   status: ['job-id'],
@@ -62,12 +119,16 @@ export function parseArguments(argv: string[]): Command {
     throw new UsageError((error as Error).message, { cause: error });
   }
   const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (values.help || command === undefined || command === 'help') return { command: 'help' };
-  const allowed = COMMAND_OPTIONS[command];
-  if (allowed === undefined) {
-    throw new UsageError(`unknown command "${command}": expected run, plan, status or doctor`);
+  const [first, ...rest] = positionals;
+  if (values.version) return { command: 'version' };
+  if (first === undefined) return { command: 'help' };
+  if (first === 'help') {
+    const [topic] = rest;
+    return topic === undefined ? { command: 'help' } : { command: 'help', topic: commandName(topic) };
   }
+  const command = commandName(first);
+  if (values.help) return { command: 'help', topic: command };
+  const allowed = COMMAND_OPTIONS[command];
   for (const name of ['job-id', 'limit', 'no-progress'] as const) {
     const given = name === 'no-progress' ? values[name] : values[name] !== undefined;
     if (given && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`);
@@ -93,6 +154,11 @@ export function parseArguments(argv: string[]): Command {
     default:
       return { command: 'doctor', jobFile, ...common };
   }
+}
+
+function commandName(name: string): CommandName {
+  if (Object.hasOwn(COMMAND_OPTIONS, name)) return name as CommandName;
+  throw new UsageError(`unknown command "${name}": expected run, plan, status or doctor`);
 }
 
 function parseLimit(value: string | undefined): number | undefined {

@@ -1,13 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { describeError, JobValidationError, SyncError } from '../functions/core/errors.js';
 import type { SyncLogger } from '../functions/core/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
 import { buildDoctorDependencies, buildStatusDependencies, buildSyncDependencies } from './build-clients.js';
 import type { CliIo, CommandResult } from './command-result.js';
 import { diagnoseJobCommand } from './diagnose-job-command.js';
-import { ProgressLine } from './draw-progress.js';
+import { ProgressDisplay } from './draw-progress.js';
 import { EXIT, type ExitCode, exitCodeFor } from './exit-codes.js';
 import { loadJob } from './load-job.js';
-import { type Command, parseArguments, USAGE } from './parse-arguments.js';
+import { COMMAND_HELP, type Command, parseArguments, USAGE } from './parse-arguments.js';
 import { planJobCommand } from './plan-job-command.js';
 import { runJobCommand } from './run-job-command.js';
 import { showStatusCommand } from './show-status-command.js';
@@ -21,7 +22,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   try {
     const command = parseArguments(argv);
     if (command.command === 'help') {
-      io.stdout(USAGE);
+      io.stdout(command.topic === undefined ? USAGE : COMMAND_HELP[command.topic]);
+      return EXIT.ok;
+    }
+    if (command.command === 'version') {
+      io.stdout(packageVersion());
       return EXIT.ok;
     }
     const result = await withOptionalSandbox(command, io, () => dispatch(command, io));
@@ -56,12 +61,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   }
 }
 
-async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliIo): Promise<CommandResult> {
+async function dispatch(
+  command: Exclude<Command, { command: 'help' | 'version' }>,
+  io: CliIo,
+): Promise<CommandResult> {
   switch (command.command) {
     case 'run': {
       const job = await loadJob(command.jobFile);
-      const progress = command.progress && io.interactive ? new ProgressLine(io.stderr) : undefined;
-      const logger = clearingLogger(consoleLogger('warn'), progress);
+      const progress = command.progress
+        ? new ProgressDisplay(io.stderrRaw, { tty: io.interactive, columns: io.columns })
+        : undefined;
+      const logger = clearingLogger(consoleLogger('warn'), progress, io.signal);
       return runJobCommand(buildSyncDependencies(io.env, logger), job, io, progress);
     }
     case 'plan': {
@@ -80,13 +90,26 @@ async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliI
   }
 }
 
-/** Log lines would land in the middle of the progress line; wipe it first. */
-function clearingLogger(logger: SyncLogger, progress: ProgressLine | undefined): SyncLogger {
-  if (!progress) return logger;
+/** The version in package.json, read where this file is, not from the working directory. */
+function packageVersion(): string {
+  const path = new URL('../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Log lines would land in the middle of the progress line; wipe it first. After Ctrl-C, the copies it
+ * aborted are not logged one by one: the summary lists them as failed and says why.
+ */
+function clearingLogger(
+  logger: SyncLogger,
+  progress: ProgressDisplay | undefined,
+  signal: AbortSignal | undefined,
+): SyncLogger {
   const wrap =
     (write: SyncLogger['info']) =>
     (message: string, ...extra: Record<string, unknown>[]) => {
-      progress.clear();
+      if (signal?.aborted && message === 'object not copied') return;
+      progress?.clear();
       write(message, ...extra);
     };
   return {

@@ -1,7 +1,7 @@
 import type { Job } from '../functions/core/job.js';
 import { type RunSummary, type SyncDependencies, syncJob } from '../functions/core/sync-job.js';
 import type { CliIo, CommandResult } from './command-result.js';
-import type { ProgressLine } from './draw-progress.js';
+import type { ProgressDisplay } from './draw-progress.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration, formatTable } from './format-output.js';
 
@@ -10,7 +10,7 @@ export async function runJobCommand(
   deps: SyncDependencies,
   job: Job,
   io: Pick<CliIo, 'signal'>,
-  progress?: ProgressLine,
+  progress?: ProgressDisplay,
 ): Promise<CommandResult> {
   let summary: RunSummary;
   try {
@@ -21,11 +21,24 @@ export async function runJobCommand(
   } finally {
     progress?.clear();
   }
+  const interrupted = io.signal?.aborted === true;
+  const text = formatRunSummary(summary);
   return {
-    exitCode: summary.failed > 0 ? EXIT.failedObjects : EXIT.ok,
+    exitCode: interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failedObjects : EXIT.ok,
     json: summary,
-    text: formatRunSummary(summary),
+    text: interrupted ? `${text}\n\n${interruptedNote(summary)}` : text,
   };
+}
+
+/** What Ctrl-C left, in the summary's own terms, so the next run's summary can be checked against it. */
+function interruptedNote(summary: RunSummary): string {
+  const resume =
+    summary.resumeAfter === undefined ? 'starts the pass again' : `resumes after ${summary.resumeAfter}`;
+  return (
+    `stopped by Ctrl-C: ${summary.copied} copied; copies in flight were aborted and are among the ` +
+    `${summary.failed} failed. The checkpoint is saved: the next run ${resume} and copies what is left, ` +
+    'the failed objects included.'
+  );
 }
 
 /** The summary table printed after a run. */

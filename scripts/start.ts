@@ -3,7 +3,9 @@
  *
  * Shows that AccountB's own keys cannot read AccountA's bucket while the assumed role can, then runs the
  * scheduled job three times: a first copy, a no-op rerun, and a rerun after the producer adds one object
- * and rewrites another with the same size. `--json` prints only each sync's summary, one JSON line each.
+ * and rewrites another with the same size. `--json` prints only each sync's summary, one JSON line each
+ * (`npm start --silent -- --json | jq`: without --silent npm prints its `> cross-account-sync@… start` banner
+ * on stdout too).
  * Exits 1 if any sync copies something other than what it should.
  */
 import { readFile } from 'node:fs/promises';

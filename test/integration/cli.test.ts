@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,24 @@ async function cli(...args: string[]): Promise<{ status: number; stdout: string;
     return { status: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
+
+/** Puts `count` objects of `bytes` each (small by default) under the job's source prefix, a few at a time. */
+async function seed(job: Job, count: number, bytes = 0): Promise<void> {
+  const keys = Array.from(
+    { length: count },
+    (_, i) => `${job.source.prefix}${String(i).padStart(5, '0')}.txt`,
+  );
+  for (let i = 0; i < keys.length; i += 25) {
+    await Promise.all(
+      keys
+        .slice(i, i + 25)
+        .map((key) => putObject(producer, source, key, `object ${key}`.padEnd(bytes, '.'))),
+    );
+  }
+}
+
+/** Node's own warnings (`(node:123) MaxListenersExceededWarning: ...`) in a command's stderr. */
+const nodeWarnings = (stderr: string) => stderr.split('\n').filter((line) => /Warning:/.test(line));
 
 function writeJob(job: Job): string {
   const path = join(jobDir, `${job.jobId}.json`);
@@ -148,5 +166,61 @@ describe('cross-account-sync CLI against the sandbox', () => {
 
     expect(status).toBe(3);
     expect(JSON.parse(stdout).error).toMatchObject({ name: 'AssumeRoleError', exitCode: 3 });
+  });
+
+  it('run prints no Node warnings, with more copies in flight than an emitter allows listeners', async () => {
+    // 64 copies in flight, each listening for Ctrl-C: Node warns past 10 listeners on one AbortSignal.
+    const job = isolatedJob(sandbox, 'cli-warnings', { options: { concurrency: 64 } });
+    await seed(job, 300, 50_000);
+
+    const { status, stdout, stderr } = await cli('run', writeJob(job), '--json');
+
+    expect(status).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ copied: 300, failed: 0 });
+    expect(nodeWarnings(stderr)).toEqual([]);
+  });
+
+  it('Ctrl-C aborts the copies in flight, saves the checkpoint, and the next run copies exactly the rest', async () => {
+    const job = isolatedJob(sandbox, 'cli-sigint');
+    const total = 600;
+    await seed(job, total);
+    const path = writeJob(job);
+
+    const child = spawn('node', ['bin/cross-account-sync.mjs', 'run', path, '--json'], {
+      env: { ...process.env, ...sandboxEnv(sandbox) },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Mid-run: some objects are at the destination, and the run has not finished.
+    while ((await listKeys(consumer, job.destination.bucket, job.destination.prefix)).length < 20) {
+      if (child.exitCode !== null) throw new Error(`run ended before Ctrl-C: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGINT');
+    const code = await exited;
+
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/copies in flight are aborted and recorded as failed; the checkpoint is saved/);
+    expect(nodeWarnings(stderr)).toEqual([]);
+    // The summary lists the aborted copies; a warning per copy would bury the message above.
+    expect(stderr).not.toContain('object not copied');
+    const stopped = JSON.parse(stdout);
+    expect(stopped).toMatchObject({ status: 'partial', resumeAfter: expect.any(String) });
+    expect(stopped.copied).toBeLessThan(total);
+
+    const next = await cli('run', path, '--json');
+
+    expect(next.status).toBe(0);
+    const resumed = JSON.parse(next.stdout);
+    expect(resumed).toMatchObject({ status: 'complete', failed: 0, copied: total - stopped.copied });
+    expect(resumed.copied + resumed.skipped).toBe(total);
+    expect(await listKeys(consumer, job.destination.bucket, job.destination.prefix)).toHaveLength(total);
   });
 });

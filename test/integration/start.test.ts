@@ -17,4 +17,13 @@ describe('npm start (the demo on its own sandbox)', () => {
     expect(summaries.every((s) => s.failed === 0)).toBe(true);
     expect(summaries[1]?.bytes).toBe(0);
   });
+
+  it('`npm start --silent -- --json` prints only JSON lines, for jq (README), and no Node warnings', async () => {
+    const { stdout, stderr } = await run('npm', ['start', '--silent', '--', '--json'], { timeout: 90_000 });
+
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(stderr.split('\n').filter((line) => /Warning:/.test(line))).toEqual([]);
+  });
 });

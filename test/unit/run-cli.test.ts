@@ -1,8 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { drawProgress } from '../../cli/draw-progress.js';
 import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
 import { parseArguments } from '../../cli/parse-arguments.js';
 import { runCli } from '../../cli/run-cli.js';
@@ -28,6 +27,7 @@ async function cli(...argv: string[]) {
   const exitCode = await runCli(argv, {
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
+    stderrRaw: (text) => stderr.push(text),
     interactive: false,
     env: {},
   });
@@ -53,6 +53,9 @@ describe('parseArguments', () => {
       sandbox: true,
     });
     expect(parseArguments([])).toEqual({ command: 'help' });
+    expect(parseArguments(['help', 'run'])).toEqual({ command: 'help', topic: 'run' });
+    expect(parseArguments(['plan', '--help'])).toEqual({ command: 'help', topic: 'plan' });
+    expect(parseArguments(['--version'])).toEqual({ command: 'version' });
   });
 
   it.each([
@@ -63,6 +66,7 @@ describe('parseArguments', () => {
     [['doctor', 'job.json', '--limit', '3'], /--limit does not apply to doctor/],
     [['plan', 'job.json', '--limit', 'many'], /--limit must be a whole number/],
     [['run', 'job.json', '--verbose'], /Unknown option '--verbose'/],
+    [['help', 'frob'], /unknown command "frob"/],
   ])('refuses %j with a usage error', (argv, message) => {
     expect(() => parseArguments(argv)).toThrow(message);
     expect(() => parseArguments(argv)).toThrow(UsageError);
@@ -124,14 +128,33 @@ describe('runCli', () => {
     expect(exitCode).toBe(EXIT.ok);
     expect(stdout).toMatch(/Exit codes: 0 ok, 1 run finished with failed objects, 2 usage/);
   });
-});
 
-describe('drawProgress', () => {
-  it('fills the bar with settled keys against keys listed so far', () => {
-    const line = drawProgress({ listed: 10, copied: 3, skipped: 2, failed: 0, bytes: 2048, inFlight: 4 });
+  it('prints the package version for --version', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 
-    expect(line).toBe(
-      `[${'#'.repeat(12)}${'-'.repeat(12)}] 5/10 listed  copied 3  skipped 2  failed 0  2.0 KiB  in flight 4`,
-    );
+    const { exitCode, stdout } = await cli('--version');
+
+    expect(exitCode).toBe(EXIT.ok);
+    expect(stdout).toBe(version);
+  });
+
+  it.each([[['help', 'run']], [['run', '--help']], [['run', 'job.json', '-h']]])(
+    'prints the help of one command for %j',
+    async (argv) => {
+      const { exitCode, stdout } = await cli(...argv);
+
+      expect(exitCode).toBe(EXIT.ok);
+      expect(stdout).toMatch(/^Usage: cross-account-sync run <job\.json> \[options\]/);
+      expect(stdout).toContain('--no-progress');
+      expect(stdout).toMatch(/Ctrl-C/);
+      expect(stdout).not.toContain('--limit');
+    },
+  );
+
+  it.each(['plan', 'status', 'doctor'])('has a help of its own for %s', async (command) => {
+    const { exitCode, stdout } = await cli('help', command);
+
+    expect(exitCode).toBe(EXIT.ok);
+    expect(stdout).toMatch(new RegExp(`^Usage: cross-account-sync ${command} `));
   });
 });
