@@ -35,9 +35,9 @@ function interruptedNote(summary: RunSummary): string {
   const resume =
     summary.resumeAfter === undefined ? 'starts the pass again' : `resumes after ${summary.resumeAfter}`;
   return (
-    `stopped by Ctrl-C: ${summary.copied} copied; copies in flight were aborted and are among the ` +
-    `${summary.failed} failed. The checkpoint is saved: the next run ${resume} and copies what is left, ` +
-    'the failed objects included.'
+    `stopped by Ctrl-C: ${summary.copied} copied; ${summary.deferred} copies in flight were cut and deferred ` +
+    `(${summary.failed} failed). The checkpoint is saved: the next run ${resume} and copies what is left, ` +
+    'the deferred and failed objects included.'
   );
 }
 

@@ -20,8 +20,8 @@ export function stopOnCtrlC(host: SignalHost): AbortSignal {
   setMaxListeners(0, controller.signal);
   host.once('SIGINT', () => {
     host.write(
-      '\nstopping (Ctrl-C): no new copy starts; copies in flight are aborted and recorded as failed; ' +
-        'the checkpoint is saved, and the next run resumes from it and copies them again.\n' +
+      '\nstopping (Ctrl-C): no new copy starts; copies in flight are cut and counted as deferred (a large ' +
+        'one keeps its stored parts); the checkpoint is saved, and the next run resumes from it and copies them.\n' +
         'Ctrl-C again quits at once: the lease then stays held for up to 2 minutes.\n',
     );
     controller.abort();

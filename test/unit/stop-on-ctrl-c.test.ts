@@ -32,7 +32,7 @@ describe('stopOnCtrlC', () => {
 
     expect(signal.aborted).toBe(true);
     expect(written.join('')).toMatch(
-      /copies in flight are aborted and recorded as failed; the checkpoint is saved, and the next run resumes/,
+      /copies in flight are cut and counted as deferred \(a large one keeps its stored parts\); the checkpoint is saved, and the next run resumes/,
     );
     expect(exits).toEqual([]);
     signals.emit('SIGINT');
