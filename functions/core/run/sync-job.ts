@@ -1,23 +1,28 @@
+/**
+ * The run room: one sync run of a job, from lease to summary.
+ *
+ * - sync-job.ts (this file): the run's steps, in order;
+ * - run-deadline.ts: when to stop starting copies, and when to cut those in flight;
+ * - semaphore.ts: the counting semaphore behind the concurrency slots.
+ */
 import { randomBytes } from 'node:crypto';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { cleanOrphanUploads } from './copy/clean-orphan-uploads.js';
-import { type CopyResult, copyObject, type UploadRecords } from './copy/copy-object.js';
-import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from './errors.js';
-import { type Job, parseJob } from './job.js';
-import { destinationKeyFor, MAX_KEY_BYTES } from './keys.js';
-import { type KeyRange, type ListCounter, listSource, type SourceObject } from './list-source.js';
-import { type PlanStep, planSteps } from './plan.js';
-import { openSourceAccess } from './preflight.js';
-import { publishRunEvent } from './publish-run-event.js';
-import { releaseLeaseWithRetry } from './release-lease.js';
-import { retryObjectCopy } from './retry.js';
-import { deadlineMargins, deadlineSignal } from './run-deadline.js';
-import { type ManifestLocation, RunManifest } from './run-manifest.js';
-import { Semaphore } from './semaphore.js';
-import type { SourceCredentials } from './source-credentials.js';
+import { openSourceAccess } from '../access/preflight.js';
+import type { SourceCredentials } from '../access/source-credentials.js';
+import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
+import { type CopyResult, copyObject, type UploadRecords } from '../copy/copy-object.js';
+import { retryObjectCopy } from '../copy/retry.js';
+import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { type Job, parseJob } from '../job.js';
+import { destinationKeyFor, MAX_KEY_BYTES } from '../plan/keys.js';
+import { type KeyRange, type ListCounter, listSource, type SourceObject } from '../plan/list-source.js';
+import { type PlanStep, planSteps } from '../plan/plan.js';
+import { publishRunEvent } from '../report/publish-run-event.js';
+import { type ManifestLocation, RunManifest } from '../report/run-manifest.js';
+import { releaseLeaseWithRetry } from '../state/release-lease.js';
 import type {
   Checkpoint,
   Lease,
@@ -25,7 +30,9 @@ import type {
   MultipartUploadRecord,
   StateStore,
   UnrecordedWrite,
-} from './state-store.js';
+} from '../state/state-store.js';
+import { deadlineMargins, deadlineSignal } from './run-deadline.js';
+import { Semaphore } from './semaphore.js';
 
 const MiB = 1024 * 1024;
 
