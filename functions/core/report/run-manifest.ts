@@ -2,7 +2,7 @@
  * The report room: what a run tells the outside about itself.
  *
  * - run-manifest.ts (this file): the manifest of copied and vanished objects and the _SUCCESS marker;
- * - publish-run-event.ts: the run's EventBridge event;
+ * - announce-run.ts: the run's metrics and its EventBridge event (publish-run-event.ts);
  * - observability.ts: the Powertools logger, metrics and tracer of the Lambda.
  */
 import { createHash } from 'node:crypto';

@@ -2,14 +2,12 @@
  * The run room: one sync run of a job, from lease to summary.
  *
  * - sync-job.ts (this file): the run's steps, in order;
+ * - sync-types.ts: the types callers see;
  * - run-deadline.ts: when to stop starting copies, and when to cut those in flight;
  * - semaphore.ts: the counting semaphore behind the concurrency slots.
  */
 import { randomBytes } from 'node:crypto';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { openSourceAccess } from '../access/preflight.js';
 import type { SourceCredentials } from '../access/source-credentials.js';
 import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
@@ -20,19 +18,30 @@ import { type Job, parseJob } from '../job.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from '../plan/keys.js';
 import { type KeyRange, type ListCounter, listSource, type SourceObject } from '../plan/list-source.js';
 import { type PlanStep, planSteps } from '../plan/plan.js';
-import { publishRunEvent } from '../report/publish-run-event.js';
-import { type ManifestLocation, RunManifest } from '../report/run-manifest.js';
+import { announceRun } from '../report/announce-run.js';
+import { RunManifest } from '../report/run-manifest.js';
 import { releaseLeaseWithRetry } from '../state/release-lease.js';
 import type {
   Checkpoint,
   Lease,
   LedgerEntry,
   MultipartUploadRecord,
-  StateStore,
   UnrecordedWrite,
 } from '../state/state-store.js';
 import { deadlineMargins, deadlineSignal } from './run-deadline.js';
 import { Semaphore } from './semaphore.js';
+
+import type { RunControl, RunSummary, SyncDependencies, SyncLogger, SyncProgress } from './sync-types.js';
+
+export type {
+  CopiedObject,
+  RunControl,
+  RunSummary,
+  SyncDependencies,
+  SyncLogger,
+  SyncMetrics,
+  SyncProgress,
+} from './sync-types.js';
 
 const MiB = 1024 * 1024;
 
@@ -62,108 +71,6 @@ const MAX_LISTED_KEYS = 20;
  * against the source's multipart ETag instead.
  */
 const NOT_HASHED = '';
-
-/** Logging the core needs; Powertools' Logger fits. */
-export interface SyncLogger {
-  debug(message: string, ...extra: Record<string, unknown>[]): void;
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
-
-/** The clients and state the sync works with; tests swap any of them. */
-export interface SyncDependencies {
-  /** AccountB's STS client, used to assume the source role. */
-  sts: STSClient;
-  /** AccountB's S3 client, writing the destination. */
-  destinationS3: S3Client;
-  state: StateStore;
-  /** Builds the S3 client that reads the source with the assumed role's credentials. */
-  sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
-  /** Where "Sync Run Completed" events go; without it no event is published. */
-  events?: { client: EventBridgeClient; busName: string };
-  metrics?: SyncMetrics;
-  logger?: SyncLogger;
-}
-
-/** Metrics the core emits; Powertools' Metrics fits. */
-export interface SyncMetrics {
-  addMetric(name: string, unit: 'Count' | 'Bytes' | 'Milliseconds' | 'Seconds', value: number): void;
-}
-
-/** Running totals, reported while a run goes on. */
-export interface SyncProgress {
-  listed: number;
-  copied: number;
-  skipped: number;
-  failed: number;
-  bytes: number;
-  inFlight: number;
-}
-
-/** How the caller steers one run. */
-export interface RunControl {
-  /** Aborted to stop the run early (Ctrl-C): in-flight uploads are aborted, nothing new starts. */
-  signal?: AbortSignal;
-  /**
-   * Time left before the hard deadline (Lambda's getRemainingTimeInMillis). The run stops starting copies,
-   * then cuts the ones in flight, early enough to end normally (run-deadline.ts).
-   */
-  remainingTimeMs?: () => number;
-  /** The function's whole timeout, which the deadline margins scale with; Lambda's 900 s when absent. */
-  timeoutMs?: number;
-  runId?: string;
-  leaseTtlMs?: number;
-  onProgress?: (progress: SyncProgress) => void;
-  /** Tries and backoff per object (defaults in retry.ts). */
-  objectRetry?: { attempts?: number; baseBackoffMs?: number };
-  /** Called once per object copied, in completion order. */
-  onObjectCopied?: (copied: CopiedObject) => void;
-  /** The smallest multipart part size (default 8 MiB, at least 5 MiB); tests and benchmarks set it. */
-  minPartSize?: number;
-}
-
-/** One object this run copied. */
-export interface CopiedObject {
-  key: string;
-  destinationKey: string;
-  reason: 'new' | 'changed' | 'retry';
-  bytes: number;
-  etag: string;
-  sha256: string;
-  lastModified: string;
-}
-
-/** What one run did. */
-export interface RunSummary extends SyncProgress {
-  jobId: string;
-  runId: string;
-  /** complete: every key was considered; partial: stopped at the deadline and the next run resumes. */
-  status: 'complete' | 'partial';
-  /** Copies the deadline cut or left unstarted: not failures; the next run copies them. */
-  deferred: number;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  vanished: number;
-  archived: number;
-  deleted: number;
-  listRequests: number;
-  readCapacityUnits: number;
-  writeCapacityUnits: number;
-  resumeAfter?: string;
-  /**
-   * Age in seconds of the oldest source object that needed copying and is not copied yet (failed, or
-   * left for the next run); 0 when the run caught up. Objects beyond a deadline stop are not counted.
-   */
-  replicationLagSeconds: number;
-  /** The run's manifest and completion marker, when it copied anything. */
-  manifest?: ManifestLocation;
-  failures: { key: string; reason: string }[];
-  archivedKeys: string[];
-  /** Keys deleted at the source between listing and copy (up to 20; all are in the manifest). */
-  vanishedKeys: { key: string; reason: string }[];
-}
 
 /**
  * Runs one sync of `job`: assume the source role, check both buckets, take the job's lease, merge the
@@ -205,7 +112,7 @@ export async function syncJob(
       deferred: summary.deferred,
     });
     await deps.state.putRunRecord(job.jobId, summary);
-    await announce(deps, job, summary, log);
+    await announceRun(deps, job, summary, log);
     log.info('run finished', { ...summary, failures: summary.failures.length, archivedKeys: undefined });
     return summary;
   } catch (error) {
@@ -216,46 +123,6 @@ export async function syncJob(
     run.stopHeartbeat();
     await releaseLeaseWithRetry(deps.state, job.jobId, run.lease, log, {
       remainingTimeMs: control.remainingTimeMs,
-    });
-  }
-}
-
-/**
- * Publishes the run's metrics and event. A refused event is logged, not thrown: the copies and the
- * manifest are already durable, and failing the run would only make the next one repeat nothing.
- */
-async function announce(
-  deps: SyncDependencies,
-  job: Job,
-  summary: RunSummary,
-  log: SyncLogger,
-): Promise<void> {
-  const metrics = deps.metrics;
-  metrics?.addMetric('objectsCopied', 'Count', summary.copied);
-  metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
-  metrics?.addMetric('objectsFailed', 'Count', summary.failed);
-  metrics?.addMetric('objectsDeferred', 'Count', summary.deferred);
-  metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
-  metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
-  if (!deps.events) return;
-  const {
-    failures: _failures,
-    archivedKeys: _archived,
-    vanishedKeys: _vanished,
-    inFlight: _inFlight,
-    ...counts
-  } = summary;
-  try {
-    await publishRunEvent(deps.events.client, deps.events.busName, {
-      ...counts,
-      source: { bucket: job.source.bucket, prefix: job.source.prefix },
-      destination: { bucket: job.destination.bucket, prefix: job.destination.prefix },
-    });
-  } catch (error) {
-    metrics?.addMetric('eventPublishFailures', 'Count', 1);
-    log.error('run event not published; the manifest and _SUCCESS marker are in place', {
-      busName: deps.events.busName,
-      error: describeError(error),
     });
   }
 }
