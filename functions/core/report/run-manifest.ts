@@ -2,6 +2,7 @@
  * The report room: what a run tells the outside about itself.
  *
  * - run-manifest.ts (this file): the manifest of copied and vanished objects and the _SUCCESS marker;
+ * - run-tally.ts: the counts a run keeps as it goes, which become the summary's figures;
  * - announce-run.ts: the run's metrics and its EventBridge event (publish-run-event.ts);
  * - observability.ts: the Powertools logger, metrics and tracer of the Lambda.
  */

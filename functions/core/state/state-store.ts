@@ -3,6 +3,8 @@
  *
  * - state-store.ts (this file): the table: ledger, lease, checkpoint, upload intents, multipart uploads,
  *   run records;
+ * - resume-tracker.ts: the settled prefix of a pass and the periodic checkpoint that saves it;
+ * - interrupted-writes.ts: what runs that died may have written, from their upload intents;
  * - release-lease.ts: handing the lease back when a run ends.
  */
 import { createHash } from 'node:crypto';
