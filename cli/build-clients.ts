@@ -7,10 +7,10 @@ import {
   httpHandlerOptions,
   S3_TIMEOUTS,
 } from '../functions/core/clients.js';
-import type { DoctorDependencies } from '../functions/core/diagnose-job.js';
-import type { JobStatusDependencies } from '../functions/core/read-job-status.js';
-import { StateStore } from '../functions/core/state-store.js';
-import type { SyncDependencies, SyncLogger } from '../functions/core/sync-job.js';
+import type { DoctorDependencies } from '../functions/core/diagnose/diagnose-job.js';
+import type { JobStatusDependencies } from '../functions/core/diagnose/read-job-status.js';
+import type { SyncDependencies, SyncLogger } from '../functions/core/run/sync-job.js';
+import { StateStore } from '../functions/core/state/state-store.js';
 import { UsageError } from './exit-codes.js';
 
 // The clients below read region, credentials and AWS_ENDPOINT_URL_* from the process environment, as

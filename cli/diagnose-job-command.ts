@@ -1,4 +1,8 @@
-import { type DoctorDependencies, type DoctorLink, diagnoseJob } from '../functions/core/diagnose-job.js';
+import {
+  type DoctorDependencies,
+  type DoctorLink,
+  diagnoseJob,
+} from '../functions/core/diagnose/diagnose-job.js';
 import type { Job } from '../functions/core/job.js';
 import type { CommandResult } from './command-result.js';
 import { EXIT } from './exit-codes.js';

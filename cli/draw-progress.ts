@@ -1,4 +1,4 @@
-import type { SyncProgress } from '../functions/core/sync-job.js';
+import type { SyncProgress } from '../functions/core/run/sync-job.js';
 import { formatBytes, formatDuration } from './format-output.js';
 
 /** A run reports progress once per object, far more often than a person reads: ≤ 10 redraws a second. */

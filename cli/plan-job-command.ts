@@ -1,5 +1,5 @@
+import { type PreviewDependencies, previewJob } from '../functions/core/diagnose/preview-job.js';
 import type { Job } from '../functions/core/job.js';
-import { type PreviewDependencies, previewJob } from '../functions/core/preview-job.js';
 import type { CommandResult } from './command-result.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatTable } from './format-output.js';

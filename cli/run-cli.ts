@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describeError, JobValidationError, SyncError } from '../functions/core/errors.js';
-import type { SyncLogger } from '../functions/core/sync-job.js';
+import type { SyncLogger } from '../functions/core/run/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
 import { buildDoctorDependencies, buildStatusDependencies, buildSyncDependencies } from './build-clients.js';
 import type { CliIo, CommandResult } from './command-result.js';

@@ -1,5 +1,5 @@
 import type { Job } from '../functions/core/job.js';
-import { type RunSummary, type SyncDependencies, syncJob } from '../functions/core/sync-job.js';
+import { type RunSummary, type SyncDependencies, syncJob } from '../functions/core/run/sync-job.js';
 import type { CliIo, CommandResult } from './command-result.js';
 import type { ProgressDisplay } from './draw-progress.js';
 import { EXIT } from './exit-codes.js';

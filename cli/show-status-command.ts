@@ -2,7 +2,7 @@ import {
   type JobStatus,
   type JobStatusDependencies,
   readJobStatus,
-} from '../functions/core/read-job-status.js';
+} from '../functions/core/diagnose/read-job-status.js';
 import type { CommandResult } from './command-result.js';
 import { EXIT } from './exit-codes.js';
 import { formatTable } from './format-output.js';

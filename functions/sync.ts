@@ -4,8 +4,8 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { dependenciesFromEnvironment } from './core/clients.js';
-import { logger, metrics, tracer } from './core/observability.js';
-import { syncFromEvent } from './core/sync-job.js';
+import { logger, metrics, tracer } from './core/report/observability.js';
+import { syncFromEvent } from './core/run/sync-job.js';
 
 const dependencies = dependenciesFromEnvironment(logger, process.env, {
   metrics,

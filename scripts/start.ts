@@ -10,11 +10,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { sourceCredentials } from '../functions/core/access/source-credentials.js';
 import { dependenciesFromEnvironment } from '../functions/core/clients.js';
 import { awsErrorCode, describeError } from '../functions/core/errors.js';
 import { parseJob } from '../functions/core/job.js';
-import { sourceCredentials } from '../functions/core/source-credentials.js';
-import { type CopiedObject, type RunSummary, syncJob } from '../functions/core/sync-job.js';
+import { type CopiedObject, type RunSummary, syncJob } from '../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../sandbox/clients.js';
 import { receiveRunEvent } from '../sandbox/run-events.js';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';

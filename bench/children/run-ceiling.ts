@@ -21,7 +21,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { PART_SIZE, QUEUE_SIZE } from '../../functions/core/copy/copy-object.js';
-import { SMALL_OBJECT_BYTES } from '../../functions/core/sync-job.js';
+import { SMALL_OBJECT_BYTES } from '../../functions/core/run/sync-job.js';
 import { assumedRoleS3, printResult, readTask, type SourceAccess } from './task.js';
 
 interface CeilingTask extends SourceAccess {

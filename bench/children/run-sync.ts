@@ -7,7 +7,7 @@
  */
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { parseJob } from '../../functions/core/job.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { printResult, readTask } from './task.js';
 

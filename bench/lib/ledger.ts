@@ -1,6 +1,6 @@
-import type { SourceObject } from '../../functions/core/list-source.js';
-import { type LedgerEntry, StateStore } from '../../functions/core/state-store.js';
-import { copiedLedgerEntry } from '../../functions/core/sync-job.js';
+import type { SourceObject } from '../../functions/core/plan/list-source.js';
+import { copiedLedgerEntry } from '../../functions/core/run/sync-job.js';
+import { type LedgerEntry, StateStore } from '../../functions/core/state/state-store.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import { forEachConcurrently } from './seed.js';

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { PART_SIZE, QUEUE_SIZE } from '../../functions/core/copy/copy-object.js';
-import { SMALL_OBJECT_BYTES } from '../../functions/core/sync-job.js';
+import { SMALL_OBJECT_BYTES } from '../../functions/core/run/sync-job.js';
 import { sandboxSts } from '../../sandbox/clients.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import type { Child } from './bundle.js';

@@ -3,8 +3,8 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import { SyncError } from './errors.js';
-import { StateStore } from './state-store.js';
-import type { SyncDependencies, SyncLogger, SyncMetrics } from './sync-job.js';
+import type { SyncDependencies, SyncLogger, SyncMetrics } from './run/sync-job.js';
+import { StateStore } from './state/state-store.js';
 
 /** The SDK retries throttling and 5xx with backoff; a few more tries than its default 3 ride out bursts. */
 const MAX_ATTEMPTS = 5;

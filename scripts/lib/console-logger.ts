@@ -1,4 +1,4 @@
-import type { SyncLogger } from '../../functions/core/sync-job.js';
+import type { SyncLogger } from '../../functions/core/run/sync-job.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type Level = (typeof LEVELS)[number];

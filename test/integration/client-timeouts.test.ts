@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { type Stall, startStallingProxy } from '../support/stalling-proxy.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';

@@ -20,7 +20,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
-import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();

@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
-import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 

@@ -5,7 +5,7 @@ import {
   type DoctorDependencies,
   type DoctorReport,
   diagnoseJob,
-} from '../../functions/core/diagnose-job.js';
+} from '../../functions/core/diagnose/diagnose-job.js';
 import type { Job } from '../../functions/core/job.js';
 import { sandboxDynamo, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
 import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';

@@ -17,7 +17,7 @@ import { ListMultipartUploadsCommand, ListObjectVersionsCommand } from '@aws-sdk
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
-import type { RunSummary } from '../../functions/core/sync-job.js';
+import type { RunSummary } from '../../functions/core/run/sync-job.js';
 import type { FaultRule } from '../../sandbox/fault-proxy.js';
 import {
   DESTINATION_BUCKET,

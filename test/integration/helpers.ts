@@ -10,7 +10,7 @@ import {
 import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
-import type { SyncDependencies } from '../../functions/core/sync-job.js';
+import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
 import { sandboxIam, sandboxS3 } from '../../sandbox/clients.js';
 import { SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';

@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { parseJob } from '../../functions/core/job.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { fakeS3Dependencies } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 

@@ -26,7 +26,7 @@ import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import type { Job } from '../../functions/core/job.js';
-import { type RunControl, type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { type RunControl, type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';

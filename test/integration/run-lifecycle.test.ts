@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
-import type { SyncDependencies } from '../../functions/core/sync-job.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { isolatedJob, putObject, randomText, readObject, useSandbox } from './helpers.js';
 

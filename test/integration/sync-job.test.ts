@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
 import { AssumeRoleError, BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
-import { type CopiedObject, syncJob } from '../../functions/core/sync-job.js';
+import { type CopiedObject, syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { receiveRunEvent } from '../../sandbox/run-events.js';
 import {

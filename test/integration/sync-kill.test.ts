@@ -21,7 +21,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
 

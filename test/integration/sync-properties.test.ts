@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { describe, expect, inject, it } from 'vitest';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
-import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { fakeS3Dependencies } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 

@@ -2,8 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { StateStore } from '../../functions/core/state-store.js';
-import type { SyncDependencies } from '../../functions/core/sync-job.js';
+import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
+import { StateStore } from '../../functions/core/state/state-store.js';
 import type { SandboxInfo } from '../../sandbox/sandbox.js';
 
 const keys = { accessKeyId: 'fake', secretAccessKey: 'fake' };

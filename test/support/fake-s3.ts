@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
-import { compareKeys } from '../../functions/core/keys.js';
+import { compareKeys } from '../../functions/core/plan/keys.js';
 
 /** An object as the fake stores it. */
 export interface FakeObject {

@@ -5,7 +5,7 @@
  */
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { parseJob } from '../../functions/core/job.js';
-import { syncJob } from '../../functions/core/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 
 const [jobJson = '{}', leaseTtl = '1500'] = process.argv.slice(2);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

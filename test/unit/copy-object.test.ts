@@ -23,7 +23,7 @@ import {
 } from '../../functions/core/copy/copy-object.js';
 import { MIN_PART_SIZE } from '../../functions/core/copy/part-plan.js';
 import { IntegrityError, ObjectCopyError, SourceVanishedError } from '../../functions/core/errors.js';
-import type { MultipartUploadRecord } from '../../functions/core/state-store.js';
+import type { MultipartUploadRecord } from '../../functions/core/state/state-store.js';
 
 const sourceS3 = new S3Client({ region: 'us-east-1' });
 const destinationS3 = new S3Client({ region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });

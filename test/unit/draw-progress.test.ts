@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { advanceProgress, drawProgress, ProgressDisplay } from '../../cli/draw-progress.js';
-import type { SyncProgress } from '../../functions/core/sync-job.js';
+import type { SyncProgress } from '../../functions/core/run/sync-job.js';
 
 const MiB = 1024 * 1024;
 

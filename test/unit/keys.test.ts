@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareKeys, destinationKeyFor } from '../../functions/core/keys.js';
+import { compareKeys, destinationKeyFor } from '../../functions/core/plan/keys.js';
 
 describe('compareKeys', () => {
   it('orders by UTF-8 bytes, as S3 and DynamoDB do, not by UTF-16 code units', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { SourceObject } from '../../functions/core/list-source.js';
-import { planSteps } from '../../functions/core/plan.js';
-import type { LedgerEntry } from '../../functions/core/state-store.js';
+import type { SourceObject } from '../../functions/core/plan/list-source.js';
+import { planSteps } from '../../functions/core/plan/plan.js';
+import type { LedgerEntry } from '../../functions/core/state/state-store.js';
 
 async function* stream<T>(items: T[]): AsyncGenerator<T> {
   yield* items;

@@ -1,7 +1,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
+import { retryObjectCopy } from '../../functions/core/copy/retry.js';
 import { IntegrityError, ObjectCopyError } from '../../functions/core/errors.js';
-import { retryObjectCopy } from '../../functions/core/retry.js';
 
 describe('retryObjectCopy', () => {
   it('retries a retryable failure such as a checksum mismatch, then succeeds', async () => {

@@ -1,9 +1,9 @@
 import { AssumeRoleCommand, STSClient, STSServiceException } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { roleSessionName, sourceCredentials } from '../../functions/core/access/source-credentials.js';
 import { AssumeRoleError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
-import { roleSessionName, sourceCredentials } from '../../functions/core/source-credentials.js';
 
 const stsMock = mockClient(STSClient);
 const sts = new STSClient({ region: 'us-east-1' });

@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor } from '../../cli/exit-codes.js';
 import { StateStoreError } from '../../functions/core/errors.js';
-import { type LedgerEntry, StateStore } from '../../functions/core/state-store.js';
+import { type LedgerEntry, StateStore } from '../../functions/core/state/state-store.js';
 
 const dynamoMock = mockClient(DynamoDBDocumentClient);
 const store = () => new StateStore(new DynamoDBClient({ region: 'us-east-1' }), 'table');

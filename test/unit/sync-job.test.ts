@@ -22,8 +22,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BucketAccessError, JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
-import { StateStore } from '../../functions/core/state-store.js';
-import { type SyncDependencies, syncJob } from '../../functions/core/sync-job.js';
+import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
+import { StateStore } from '../../functions/core/state/state-store.js';
 
 const s3Mock = mockClient(S3Client);
 const stsMock = mockClient(STSClient);

@@ -1,6 +1,6 @@
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Job } from '../job.js';
-import type { MultipartUploadRecord, StateStore } from '../state-store.js';
+import type { MultipartUploadRecord, StateStore } from '../state/state-store.js';
 
 /** What a run found of the multipart uploads earlier runs of its job started. */
 export interface OrphanUploadCleanup {

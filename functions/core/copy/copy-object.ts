@@ -8,7 +8,9 @@
  * - part-plan.ts: part sizes for objects up to 5 TiB;
  * - upload-parts.ts: the resumable multipart upload;
  * - resume-multipart.ts: keeping a cut upload on record, and continuing it;
- * - clean-orphan-uploads.ts: aborting multipart uploads that runs of the job left behind.
+ * - clean-orphan-uploads.ts: aborting multipart uploads that runs of the job left behind;
+ * - retry.ts: retrying one object's copy with backoff, and which failures are worth another try;
+ * - integrity.ts: reading ETags as checksums.
  */
 import { pipeline, type Readable } from 'node:stream';
 import {
@@ -20,8 +22,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
-import { isPlainMd5Etag, stripQuotes } from '../integrity.js';
-import type { MultipartUploadRecord, UnrecordedWrite } from '../state-store.js';
+import type { MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
+import { isPlainMd5Etag, stripQuotes } from './integrity.js';
 import { DEFAULT_PART_SIZE, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
 import { getSource, learnSourceCheck } from './read-source.js';
 import {

@@ -8,8 +8,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { awsErrorCode, ObjectCopyError, SourceVanishedError } from '../errors.js';
-import { stripQuotes } from '../integrity.js';
 import type { CopyRequest } from './copy-object.js';
+import { stripQuotes } from './integrity.js';
 import type { SourceCheck } from './verify-stream.js';
 
 /**

@@ -3,7 +3,7 @@
  * may continue it (same source version, parts still held by S3, bytes read again matching them).
  */
 import { AbortMultipartUploadCommand, type CompletedPart, type S3Client } from '@aws-sdk/client-s3';
-import type { MultipartUploadRecord } from '../state-store.js';
+import type { MultipartUploadRecord } from '../state/state-store.js';
 import type { CopyOptions, CopyRequest, UploadRecords } from './copy-object.js';
 import type { PartPlan } from './part-plan.js';
 import { listUploadedParts, type UploadProgress } from './upload-parts.js';

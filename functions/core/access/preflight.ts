@@ -1,8 +1,14 @@
+/**
+ * The access room: reaching the source account before any side effect.
+ *
+ * - preflight.ts (this file): the bucket checks, with the permission a failure lacks named;
+ * - source-credentials.ts: the assumed role's refreshing credentials and session name.
+ */
 import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { awsErrorCode, BucketAccessError, describeError } from './errors.js';
-import type { Job } from './job.js';
+import { awsErrorCode, BucketAccessError, describeError } from '../errors.js';
+import type { Job } from '../job.js';
 import { type SourceCredentials, sourceCredentials } from './source-credentials.js';
 
 /**

@@ -1,6 +1,13 @@
+/**
+ * The plan room: what to do with each key, decided by merging the source listing with the ledger.
+ *
+ * - plan.ts (this file): the streaming merge-join of the two sorted streams into plan steps;
+ * - list-source.ts: the source listing as an async generator over ListObjectsV2 pages, by key range;
+ * - keys.ts: the byte order both streams share, the key size limit, and source → destination keys.
+ */
+import type { LedgerEntry } from '../state/state-store.js';
 import { compareKeys } from './keys.js';
 import type { SourceObject } from './list-source.js';
-import type { LedgerEntry } from './state-store.js';
 
 /** Storage classes whose objects must be restored before a GET; copying them would fail. */
 const ARCHIVED_STORAGE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);

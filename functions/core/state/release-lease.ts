@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeError } from './errors.js';
+import { describeError } from '../errors.js';
 import type { Lease, StateStore } from './state-store.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { StateStore } from './state-store.js';
+import type { StateStore } from '../state/state-store.js';
 
 /** `status` lists at most this many failed keys; the count covers them all. */
 const MAX_LISTED_FAILURES = 20;

@@ -1,3 +1,10 @@
+/**
+ * The diagnose room: read-only looks at a job, for the CLI.
+ *
+ * - diagnose-job.ts (this file): the doctor, checking each link a run depends on and naming the fix;
+ * - preview-job.ts: the plan a run would follow, without copying;
+ * - read-job-status.ts: the lease, checkpoint and last runs on record.
+ */
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -10,10 +17,10 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { awsErrorCode, describeError } from './errors.js';
-import type { Job } from './job.js';
-import { sourceReadFix } from './preflight.js';
-import { roleSessionName } from './source-credentials.js';
+import { sourceReadFix } from '../access/preflight.js';
+import { roleSessionName } from '../access/source-credentials.js';
+import { awsErrorCode, describeError } from '../errors.js';
+import type { Job } from '../job.js';
 
 /** STS's shortest session: the doctor only needs the keys for a few calls. */
 const PROBE_SESSION_SECONDS = 900;

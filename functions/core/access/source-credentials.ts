@@ -1,7 +1,7 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { AssumeRoleError, awsErrorCode } from './errors.js';
-import type { Job } from './job.js';
+import { AssumeRoleError, awsErrorCode } from '../errors.js';
+import type { Job } from '../job.js';
 
 /** Fetch new credentials this long before the old ones expire, so no request is signed with stale keys. */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60 * 1000;

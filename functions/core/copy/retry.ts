@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRefusedCredentials, ObjectCopyError } from './errors.js';
+import { isRefusedCredentials, ObjectCopyError } from '../errors.js';
 
 /**
  * Tries per object within one run. The SDK already retries each request (throttling, 5xx) with backoff;

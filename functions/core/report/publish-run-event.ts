@@ -1,5 +1,5 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SyncError } from './errors.js';
+import { SyncError } from '../errors.js';
 
 /** The `source` of every event this project publishes; rules match on it. */
 export const EVENT_SOURCE = 'cross-account-sync';

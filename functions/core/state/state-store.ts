@@ -1,3 +1,12 @@
+/**
+ * The state room: everything the job keeps in DynamoDB between runs, written only under the lease fence.
+ *
+ * - state-store.ts (this file): the table: ledger, lease, checkpoint, upload intents, multipart uploads,
+ *   run records;
+ * - resume-tracker.ts: the settled prefix of a pass and the periodic checkpoint that saves it;
+ * - interrupted-writes.ts: what runs that died may have written, from their upload intents;
+ * - release-lease.ts: handing the lease back when a run ends.
+ */
 import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
@@ -20,8 +29,8 @@ import {
   JobAlreadyRunningError,
   LeaseLostError,
   StateStoreError,
-} from './errors.js';
-import type { KeyRange } from './list-source.js';
+} from '../errors.js';
+import type { KeyRange } from '../plan/list-source.js';
 
 /*
  * One table holds every job's state; all keys are strings.

@@ -1,12 +1,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import type { Job } from './job.js';
-import { destinationKeyFor } from './keys.js';
-import { type ListCounter, listSource } from './list-source.js';
-import { planSteps } from './plan.js';
-import { openSource } from './preflight.js';
-import type { StateStore } from './state-store.js';
+import { openSource } from '../access/preflight.js';
+import type { Job } from '../job.js';
+import { destinationKeyFor } from '../plan/keys.js';
+import { type ListCounter, listSource } from '../plan/list-source.js';
+import { planSteps } from '../plan/plan.js';
+import type { StateStore } from '../state/state-store.js';
 
 /** The preview lists at most this many objects by default; the totals count them all. */
 export const DEFAULT_PREVIEW_LIMIT = 1000;

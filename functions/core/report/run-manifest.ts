@@ -1,3 +1,11 @@
+/**
+ * The report room: what a run tells the outside about itself.
+ *
+ * - run-manifest.ts (this file): the manifest of copied and vanished objects and the _SUCCESS marker;
+ * - run-tally.ts: the counts a run keeps as it goes, which become the summary's figures;
+ * - announce-run.ts: the run's metrics and its EventBridge event (publish-run-event.ts);
+ * - observability.ts: the Powertools logger, metrics and tracer of the Lambda.
+ */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -8,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { PART_SIZE, QUEUE_SIZE } from './copy/copy-object.js';
+import { PART_SIZE, QUEUE_SIZE } from '../copy/copy-object.js';
 
 /** One line of a run manifest: an object this run copied. */
 export interface ManifestLine {

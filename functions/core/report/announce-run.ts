@@ -1,0 +1,45 @@
+/** Announcing a finished run: its metrics, and its "Sync Run Completed" event when a bus is configured. */
+import { describeError } from '../errors.js';
+import type { Job } from '../job.js';
+import type { RunSummary, SyncDependencies, SyncLogger } from '../run/sync-types.js';
+import { publishRunEvent } from './publish-run-event.js';
+
+/**
+ * Publishes the run's metrics and event. A refused event is logged, not thrown: the copies and the
+ * manifest are already durable, and failing the run would only make the next one repeat nothing.
+ */
+export async function announceRun(
+  deps: Pick<SyncDependencies, 'events' | 'metrics'>,
+  job: Job,
+  summary: RunSummary,
+  log: SyncLogger,
+): Promise<void> {
+  const metrics = deps.metrics;
+  metrics?.addMetric('objectsCopied', 'Count', summary.copied);
+  metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
+  metrics?.addMetric('objectsFailed', 'Count', summary.failed);
+  metrics?.addMetric('objectsDeferred', 'Count', summary.deferred);
+  metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
+  metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
+  if (!deps.events) return;
+  const {
+    failures: _failures,
+    archivedKeys: _archived,
+    vanishedKeys: _vanished,
+    inFlight: _inFlight,
+    ...counts
+  } = summary;
+  try {
+    await publishRunEvent(deps.events.client, deps.events.busName, {
+      ...counts,
+      source: { bucket: job.source.bucket, prefix: job.source.prefix },
+      destination: { bucket: job.destination.bucket, prefix: job.destination.prefix },
+    });
+  } catch (error) {
+    metrics?.addMetric('eventPublishFailures', 'Count', 1);
+    log.error('run event not published; the manifest and _SUCCESS marker are in place', {
+      busName: deps.events.busName,
+      error: describeError(error),
+    });
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The run tally: what one run counted as it went (progress, deletions, deferrals, failures, vanished and
+ * archived keys, the oldest object left uncopied), turned into the summary's figures at the end.
+ */
+import type { ListCounter } from '../plan/list-source.js';
+import type { SyncProgress } from '../run/sync-types.js';
+
+/** The summary lists this many failed and archived keys; the ledger holds them all. */
+const MAX_LISTED_KEYS = 20;
+
+/** A key and why it was not copied, as the summary lists it. */
+export interface KeyReason {
+  key: string;
+  reason: string;
+}
+
+/** Counts one run's outcomes; `progress` is the live object handed to `onProgress`. */
+export class RunTally {
+  readonly progress: SyncProgress = { listed: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, inFlight: 0 };
+  readonly counts = { vanished: 0, archived: 0, deleted: 0, deferred: 0 };
+  readonly failures: KeyReason[] = [];
+  readonly vanishedKeys: KeyReason[] = [];
+  readonly archivedKeys: string[] = [];
+  /** Filled in by the listing as it pages. */
+  readonly list: ListCounter = { listRequests: 0 };
+  /** LastModified of the oldest object that needed copying and was not copied. */
+  #oldestPending: Date | undefined;
+
+  /** Counts a key the listing yielded. */
+  countListed(): void {
+    this.progress.listed += 1;
+  }
+
+  /** Counts a task taking (+1) or handing back (-1) a concurrency slot. */
+  countInFlight(change: 1 | -1): void {
+    this.progress.inFlight += change;
+  }
+
+  /** Counts an object the ledger shows already copied. */
+  countSkipped(): void {
+    this.progress.skipped += 1;
+  }
+
+  /** Counts a destination copy deleted (mirror jobs). */
+  countDeleted(): void {
+    this.counts.deleted += 1;
+  }
+
+  /** Counts an object found archived in Glacier. */
+  countArchived(key: string): void {
+    this.counts.archived += 1;
+    if (this.archivedKeys.length < MAX_LISTED_KEYS) this.archivedKeys.push(key);
+  }
+
+  /** Counts an object copied and recorded. */
+  countCopied(bytes: number): void {
+    this.progress.copied += 1;
+    this.progress.bytes += bytes;
+  }
+
+  /** Counts an object deleted at the source before it could be copied. */
+  countVanished(key: string, reason: string): void {
+    this.counts.vanished += 1;
+    if (this.vanishedKeys.length < MAX_LISTED_KEYS) this.vanishedKeys.push({ key, reason });
+  }
+
+  /** Counts an object whose copy failed; it is left for the next run. */
+  countFailed(key: string, reason: string, lastModified: Date): void {
+    this.markNotCopied(lastModified);
+    this.progress.failed += 1;
+    if (this.failures.length < MAX_LISTED_KEYS) this.failures.push({ key, reason });
+  }
+
+  /** Counts a copy this run planned and leaves to the next one (deadline or stop request). */
+  countDeferred(lastModified: Date): void {
+    this.counts.deferred += 1;
+    this.markNotCopied(lastModified);
+  }
+
+  /** Notes an object that needed copying and is not copied, for the replication lag. */
+  markNotCopied(lastModified: Date): void {
+    if (!this.#oldestPending || lastModified < this.#oldestPending) this.#oldestPending = lastModified;
+  }
+
+  /** Age in seconds of the oldest object left uncopied; 0 when the run caught up. */
+  replicationLagSeconds(now = Date.now()): number {
+    return this.#oldestPending ? Math.max(0, Math.round((now - this.#oldestPending.getTime()) / 1000)) : 0;
+  }
+}

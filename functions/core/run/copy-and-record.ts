@@ -1,0 +1,223 @@
+/**
+ * One planned copy, from the copy room's verified write to what the run records of it: the ledger entry,
+ * the manifest line, the progress, or why it was not copied (failed, vanished, cut by the deadline). Also
+ * keeps the multipart uploads earlier runs' deadlines cut, until their key's copy continues them.
+ */
+import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
+import { type CopyResult, copyObject, type UploadRecords } from '../copy/copy-object.js';
+import { retryObjectCopy } from '../copy/retry.js';
+import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { destinationKeyFor, MAX_KEY_BYTES } from '../plan/keys.js';
+import type { SourceObject } from '../plan/list-source.js';
+import type { PlanStep } from '../plan/plan.js';
+import { mergeUnrecorded } from '../state/interrupted-writes.js';
+import type { LedgerEntry, MultipartUploadRecord } from '../state/state-store.js';
+import type { RunContext } from './run-context.js';
+
+/**
+ * The SHA-256 reported for a copy continued across runs: no one run read all its bytes, which were checked
+ * against the source's multipart ETag instead.
+ */
+const NOT_HASHED = '';
+
+/** What a copy cut by the deadline returns: its key is left unsettled for the next run. */
+export const DEFERRED = Symbol('deferred');
+
+/** Copies planned objects one at a time (the run calls it concurrently) and records each outcome. */
+export class CopyRecorder {
+  /** Multipart uploads earlier runs' deadlines cut, by source key, until this run's copy takes them. */
+  #cutUploads = new Map<string, MultipartUploadRecord>();
+  readonly #uploadRecords: UploadRecords;
+
+  constructor(readonly run: RunContext) {
+    const { state } = run.deps;
+    const { jobId } = run.job;
+    this.#uploadRecords = {
+      save: (record) => state.putMultipartUpload(jobId, { ...record, runId: run.control.runId }),
+      forget: (key) => state.deleteMultipartUpload(jobId, key),
+    };
+  }
+
+  /**
+   * Aborts the multipart uploads of runs that died; keeps those a deadline cut for their key's copy.
+   */
+  async adoptCutUploads(): Promise<void> {
+    const { deps, job, log } = this.run;
+    const orphans = await cleanOrphanUploads(deps.destinationS3, deps.state, job, { keepContinuable: true });
+    this.#cutUploads = orphans.continuable;
+    if (orphans.aborted > 0) {
+      log.info('aborted multipart uploads left by earlier runs', { aborted: orphans.aborted });
+    }
+  }
+
+  /** Aborts the cut uploads no copy of a full pass took (their key was deleted or no longer needs copying). */
+  async abortUntakenCutUploads(): Promise<void> {
+    const { deps, job } = this.run;
+    await cleanOrphanUploads(deps.destinationS3, deps.state, job, {
+      keepContinuable: false,
+      records: [...this.#cutUploads.values()],
+    });
+  }
+
+  /**
+   * Copies one object and records it; `intentSince` is when its batch's upload intent was written.
+   * `release` hands the concurrency slot back once the bytes are stored.
+   *
+   * @returns DEFERRED when the deadline cut the copy
+   * @throws LeaseLostError, or what failed after the object was stored (the run stops)
+   */
+  async copy(
+    step: Extract<PlanStep, { action: 'copy' }>,
+    release: () => void,
+    intentSince: string,
+  ): Promise<typeof DEFERRED | undefined> {
+    const { deps, job, control, source, log, lease, tally, manifest, interrupted } = this.run;
+    const { object, previous } = step;
+    const destinationKey = destinationKeyFor(object.key, job.source.prefix, job.destination.prefix);
+    const interruptedWrite = mergeUnrecorded(previous?.pending, interrupted.get(object.key));
+    // What may be at the destination unrecorded if this attempt fails: an earlier run's write, this
+    // attempt's (announced in its batch's intent), or either. Kept with the failure for the next run.
+    const pending = job.options.mirror
+      ? interruptedWrite
+      : mergeUnrecorded(interruptedWrite, { sizes: [object.size], since: intentSince });
+    // Set once the destination holds the object: a failure after that is not "not copied".
+    let stored = false;
+    try {
+      if (Buffer.byteLength(destinationKey) > MAX_KEY_BYTES) {
+        throw new ObjectCopyError(
+          `destination key for "${object.key}" would exceed S3's ${MAX_KEY_BYTES}-byte limit: ` +
+            'shorten job.destination.prefix',
+          { retryable: false },
+        );
+      }
+      const cutUpload = this.#takeCutUpload(object.key);
+      const result = await retryObjectCopy(
+        () =>
+          copyObject(
+            { sourceS3: source.s3, destinationS3: deps.destinationS3 },
+            {
+              sourceBucket: job.source.bucket,
+              key: object.key,
+              etag: object.etag,
+              size: object.size,
+              destinationBucket: job.destination.bucket,
+              destinationKey,
+              previousDestinationEtag: previous?.destinationEtag,
+              overwrite: job.options.mirror,
+              interruptedWrite,
+              cutUpload,
+            },
+            { signal: control.signal, uploads: this.#uploadRecords, partSize: control.minPartSize },
+          ),
+        { ...control.objectRetry, signal: control.signal, credentials: source.credentials },
+      );
+      stored = true;
+      release();
+      await deps.state.putLedgerEntry(
+        job.jobId,
+        copiedLedgerEntry(object, destinationKey, result, control.runId),
+        lease.fence,
+      );
+      tally.countCopied(result.bytes);
+      control.onObjectCopied?.({
+        key: object.key,
+        destinationKey,
+        reason: step.reason,
+        bytes: result.bytes,
+        etag: object.etag,
+        sha256: result.sha256 ?? NOT_HASHED,
+        lastModified: object.lastModified.toISOString(),
+      });
+      await manifest.add({
+        destinationKey,
+        sourceKey: object.key,
+        size: result.bytes,
+        etag: object.etag,
+        sha256: result.sha256 ?? NOT_HASHED,
+        sourceLastModified: object.lastModified.toISOString(),
+      });
+      log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
+    } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
+      if (stored) {
+        // Its batch's upload intent stays in the table (the run stops before deleting it), so the next
+        // run adopts this object rather than copying it again.
+        log.error('object stored at the destination but not recorded; the next run adopts it', {
+          key: object.key,
+          error: describeError(error),
+        });
+        throw error;
+      }
+      if (error instanceof SourceVanishedError) {
+        const reason = error.message;
+        tally.countVanished(object.key, reason);
+        await manifest.addVanished({
+          sourceKey: object.key,
+          etag: object.etag,
+          sourceLastModified: object.lastModified.toISOString(),
+          reason,
+        });
+        log.info('object deleted before it could be copied', { key: object.key });
+        return;
+      }
+      if (control.signal.aborted) {
+        // Cut by the deadline (or a stop request): not a failure, the next run copies it. What the
+        // attempt may have stored before the cut stays on record, as for a failure.
+        tally.countDeferred(object.lastModified);
+        await deps.state.putLedgerEntry(job.jobId, { ...previous, key: object.key, pending }, lease.fence);
+        log.info('copy cut at the deadline; the next run copies it', { key: object.key });
+        return DEFERRED;
+      }
+      // The attempt may have stored the object before failing, so its intent stays in the ledger.
+      await this.#recordFailure(object, { ...previous, key: object.key, pending }, error);
+    }
+  }
+
+  /** The cut upload of `key`, for its one copy this run (whose tries each check that it still exists). */
+  #takeCutUpload(key: string): MultipartUploadRecord | undefined {
+    const record = this.#cutUploads.get(key);
+    this.#cutUploads.delete(key);
+    return record;
+  }
+
+  async #recordFailure(object: SourceObject, previous: LedgerEntry | undefined, error: unknown) {
+    const { key, etag } = object;
+    const reason = describeError(error);
+    const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
+    this.run.tally.countFailed(key, reason, object.lastModified);
+    this.run.log.warn('object not copied', { key, reason, attempts });
+    // Keep what the earlier copy recorded, so the next run still sees the key as changed and the
+    // overwrite stays conditional on this sync's own last copy.
+    await this.run.deps.state.putLedgerEntry(
+      this.run.job.jobId,
+      { ...previous, key, failure: { reason, attempts, at: new Date().toISOString(), etag } },
+      this.run.lease.fence,
+    );
+  }
+}
+
+/**
+ * What the ledger records for an object once its copy is verified: the source version (ETag, size,
+ * LastModified, which the next run's plan compares) and what was written. Exported so that the benchmark
+ * can build workload 4's starting state with exactly the records a copy leaves.
+ */
+export function copiedLedgerEntry(
+  object: SourceObject,
+  destinationKey: string,
+  result: Pick<CopyResult, 'sha256' | 'destinationEtag' | 'verifiedBy'>,
+  runId: string,
+  copiedAt = new Date(),
+): LedgerEntry {
+  return {
+    key: object.key,
+    etag: object.etag,
+    size: object.size,
+    lastModified: object.lastModified.toISOString(),
+    sha256: result.sha256,
+    destinationKey,
+    destinationEtag: result.destinationEtag,
+    verifiedBy: result.verifiedBy,
+    copiedAt: copiedAt.toISOString(),
+    runId,
+  };
+}

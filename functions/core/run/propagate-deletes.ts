@@ -1,0 +1,76 @@
+/**
+ * Deletions: a key gone from the source, or one a run that died may have written and no pass found. A
+ * mirror job removes the destination copy (up to maxDeletesPerRun a run); any other job keeps what may be
+ * there on record, so the key can be reclaimed if it comes back.
+ */
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { destinationKeyFor } from '../plan/keys.js';
+import { mergeUnrecorded } from '../state/interrupted-writes.js';
+import type { LedgerEntry } from '../state/state-store.js';
+import type { RunContext } from './run-context.js';
+
+/** Carries one run's deletions to the destination and the ledger. */
+export class DeletePropagator {
+  #started = 0;
+
+  constructor(readonly run: RunContext) {}
+
+  /** Handles a ledger entry whose key the source no longer lists. */
+  async propagate(entry: LedgerEntry): Promise<void> {
+    const { deps, job, log, lease, interrupted } = this.run;
+    const { jobId, options } = job;
+    if (!options.mirror) {
+      // Gone at the source, but a run that died may have written it: keep that on record for the day
+      // the key comes back, since this run will delete the intent that said so.
+      const write = interrupted.get(entry.key);
+      if (write) {
+        const pending = mergeUnrecorded(entry.pending, write);
+        await deps.state.putLedgerEntry(jobId, { ...entry, pending }, lease.fence);
+      }
+      return;
+    }
+    // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
+    if (this.#started >= options.maxDeletesPerRun) {
+      log.warn('delete limit reached; the rest waits for the next run', {
+        key: entry.key,
+        maxDeletesPerRun: options.maxDeletesPerRun,
+      });
+      return;
+    }
+    this.#started += 1;
+    // A key with no recorded copy may still hold what a run that died wrote there.
+    await this.#deleteCopy(entry.key, entry.destinationKey);
+    await deps.state.deleteLedgerEntry(jobId, entry.key, lease.fence);
+  }
+
+  /**
+   * Keys a run that died was uploading, now in neither the source nor the ledger (deleted at the source
+   * before they were recorded). A mirror job removes what that run may have left at the destination; any
+   * other job keeps it, on record, so the key can be reclaimed if it comes back.
+   */
+  async resolveUnseen(): Promise<void> {
+    const { deps, job, lease, interrupted } = this.run;
+    for (const key of interrupted.unresolvedKeys()) {
+      const write = interrupted.get(key);
+      if (job.options.mirror) {
+        await this.#deleteCopy(key);
+      } else if (write) {
+        await deps.state.putLedgerEntry(job.jobId, { key, pending: write }, lease.fence);
+      }
+    }
+  }
+
+  /** Deletes the destination copy of a source key (mirror jobs only). */
+  async #deleteCopy(key: string, destinationKey?: string): Promise<void> {
+    const { deps, job, log, tally } = this.run;
+    const { source, destination } = job;
+    await deps.destinationS3.send(
+      new DeleteObjectCommand({
+        Bucket: destination.bucket,
+        Key: destinationKey ?? destinationKeyFor(key, source.prefix, destination.prefix),
+      }),
+    );
+    tally.countDeleted();
+    log.debug('object deleted', { key });
+  }
+}

@@ -1,0 +1,31 @@
+/** What every step of one run reads: the job, its clients, its settings, and the units it shares. */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SourceCredentials } from '../access/source-credentials.js';
+import type { Job } from '../job.js';
+import type { RunManifest } from '../report/run-manifest.js';
+import type { RunTally } from '../report/run-tally.js';
+import type { InterruptedWrites } from '../state/interrupted-writes.js';
+import type { LeaseKeeper } from './lease-keeper.js';
+import type { RunControl, SyncDependencies, SyncLogger } from './sync-types.js';
+
+/** The caller's control with the run's own defaults filled in. */
+export interface RunSettings extends RunControl {
+  runId: string;
+  leaseTtlMs: number;
+  dispatchMarginMs: number;
+  /** The run's own: aborts at the caller's signal or when the deadline's abort margin is reached. */
+  signal: AbortSignal;
+}
+
+/** One run's shared context, built once by the run and handed to its steps. */
+export interface RunContext {
+  deps: SyncDependencies;
+  job: Job;
+  control: RunSettings;
+  source: { s3: S3Client; credentials: SourceCredentials };
+  log: SyncLogger;
+  lease: LeaseKeeper;
+  tally: RunTally;
+  manifest: RunManifest;
+  interrupted: InterruptedWrites;
+}

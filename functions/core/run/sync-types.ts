@@ -1,0 +1,112 @@
+/**
+ * The run's public types: what a caller hands a run (dependencies, control) and what it gets back
+ * (progress, copied objects, the summary). Exported again from sync-job.ts.
+ */
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { ManifestLocation } from '../report/run-manifest.js';
+import type { StateStore } from '../state/state-store.js';
+
+/** Logging the core needs; Powertools' Logger fits. */
+export interface SyncLogger {
+  debug(message: string, ...extra: Record<string, unknown>[]): void;
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** The clients and state the sync works with; tests swap any of them. */
+export interface SyncDependencies {
+  /** AccountB's STS client, used to assume the source role. */
+  sts: STSClient;
+  /** AccountB's S3 client, writing the destination. */
+  destinationS3: S3Client;
+  state: StateStore;
+  /** Builds the S3 client that reads the source with the assumed role's credentials. */
+  sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
+  /** Where "Sync Run Completed" events go; without it no event is published. */
+  events?: { client: EventBridgeClient; busName: string };
+  metrics?: SyncMetrics;
+  logger?: SyncLogger;
+}
+
+/** Metrics the core emits; Powertools' Metrics fits. */
+export interface SyncMetrics {
+  addMetric(name: string, unit: 'Count' | 'Bytes' | 'Milliseconds' | 'Seconds', value: number): void;
+}
+
+/** Running totals, reported while a run goes on. */
+export interface SyncProgress {
+  listed: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  inFlight: number;
+}
+
+/** How the caller steers one run. */
+export interface RunControl {
+  /** Aborted to stop the run early (Ctrl-C): in-flight uploads are aborted, nothing new starts. */
+  signal?: AbortSignal;
+  /**
+   * Time left before the hard deadline (Lambda's getRemainingTimeInMillis). The run stops starting copies,
+   * then cuts the ones in flight, early enough to end normally (run-deadline.ts).
+   */
+  remainingTimeMs?: () => number;
+  /** The function's whole timeout, which the deadline margins scale with; Lambda's 900 s when absent. */
+  timeoutMs?: number;
+  runId?: string;
+  leaseTtlMs?: number;
+  onProgress?: (progress: SyncProgress) => void;
+  /** Tries and backoff per object (defaults in retry.ts). */
+  objectRetry?: { attempts?: number; baseBackoffMs?: number };
+  /** Called once per object copied, in completion order. */
+  onObjectCopied?: (copied: CopiedObject) => void;
+  /** The smallest multipart part size (default 8 MiB, at least 5 MiB); tests and benchmarks set it. */
+  minPartSize?: number;
+}
+
+/** One object this run copied. */
+export interface CopiedObject {
+  key: string;
+  destinationKey: string;
+  reason: 'new' | 'changed' | 'retry';
+  bytes: number;
+  etag: string;
+  sha256: string;
+  lastModified: string;
+}
+
+/** What one run did. */
+export interface RunSummary extends SyncProgress {
+  jobId: string;
+  runId: string;
+  /** complete: every key was considered; partial: stopped at the deadline and the next run resumes. */
+  status: 'complete' | 'partial';
+  /** Copies the deadline cut or left unstarted: not failures; the next run copies them. */
+  deferred: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  vanished: number;
+  archived: number;
+  deleted: number;
+  listRequests: number;
+  readCapacityUnits: number;
+  writeCapacityUnits: number;
+  resumeAfter?: string;
+  /**
+   * Age in seconds of the oldest source object that needed copying and is not copied yet (failed, or
+   * left for the next run); 0 when the run caught up. Objects beyond a deadline stop are not counted.
+   */
+  replicationLagSeconds: number;
+  /** The run's manifest and completion marker, when it copied anything. */
+  manifest?: ManifestLocation;
+  failures: { key: string; reason: string }[];
+  archivedKeys: string[];
+  /** Keys deleted at the source between listing and copy (up to 20; all are in the manifest). */
+  vanishedKeys: { key: string; reason: string }[];
+}
