@@ -13,6 +13,8 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - Identity-policy denials omit the resource and reason AWS gives ("... on resource: R because no
   identity-based policy allows the A action"), which `doctor` reads to tell a missing caller permission
   from a trust policy that refuses.
+- ListMultipartUploads reports every upload as initiated on 2010-11-10; the sync matches an upload whose
+  run died before recording its id by key and Initiated time, so uploads get their real creation time.
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
@@ -304,6 +306,42 @@ def refuse_wrong_digests() -> None:
     S3Response.upload_part = checked(S3Response.upload_part)  # type: ignore[method-assign]
 
 
+def real_upload_times() -> None:
+    from datetime import datetime, timezone
+
+    from moto.s3.models import FakeMultipart
+    from moto.s3.responses import S3Response
+
+    create = FakeMultipart.__init__
+
+    def __init__(self: FakeMultipart, *args: Any, **kwargs: Any) -> None:
+        create(self, *args, **kwargs)
+        self.sandbox_initiated = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+    list_uploads = S3Response.list_multipart_uploads
+
+    def list_multipart_uploads(self: S3Response) -> Any:
+        initiated = {
+            upload.id: getattr(upload, "sandbox_initiated", None)
+            for upload in self.backend.list_multipart_uploads(self.bucket_name).values()
+        }
+        serialize = self.serialized
+
+        def with_times(result: Any) -> Any:
+            for upload in result.result.get("Uploads", []):
+                upload["Initiated"] = initiated.get(upload["UploadId"]) or upload["Initiated"]
+            return serialize(result)
+
+        self.serialized = with_times  # type: ignore[method-assign]
+        try:
+            return list_uploads(self)
+        finally:
+            del self.serialized
+
+    FakeMultipart.__init__ = __init__  # type: ignore[method-assign]
+    S3Response.list_multipart_uploads = list_multipart_uploads  # type: ignore[method-assign]
+
+
 def list_backends_once() -> None:
     """Read moto's list of service modules once, not on every request.
 
@@ -525,6 +563,7 @@ def serve(port: int) -> None:
     identity_denials_say_why()
     authorize_put_events_on_the_bus()
     refuse_wrong_digests()
+    real_upload_times()
     list_backends_once()
     read_only_the_range()
     parse_timestamps_quickly()

@@ -193,6 +193,50 @@ describe('multipart uploads across runs (issue 9, findings 4 and 6)', () => {
     );
   });
 
+  it('aborts an upload whose run was killed before it could record the upload id, and no other', async () => {
+    const job = multipartJob('orphan-unrecorded');
+    const key = `${job.source.prefix}big.bin`;
+    const data = randomBytes(20 * MiB);
+    await putObject(producer, source, key, data);
+    const destinationKey = `${job.destination.prefix}big.bin`;
+    const foreign = await consumer.send(
+      new CreateMultipartUploadCommand({ Bucket: DESTINATION, Key: destinationKey }),
+    );
+    // The foreign upload is older than the run's record by more than the clock allowance.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const child = spawn(
+      process.execPath,
+      [stalledChild, JSON.stringify(job), String(LEASE_TTL_MS), 'after-create'],
+      {
+        env: {
+          ...process.env,
+          ...sandboxEnv(sandbox),
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
+    const signal = await new Promise((resolve) => child.on('exit', (_code, killed) => resolve(killed)));
+    const afterKill = await uploadsUnder(job.destination.prefix);
+
+    const first = await sync(job, {});
+
+    const left = await uploadsUnder(job.destination.prefix);
+    expect(signal).toBe('SIGKILL');
+    expect(afterKill).toHaveLength(2);
+    expect(first).toMatchObject({ copied: 1, failed: 0 });
+    expect(left.map((upload) => upload.UploadId)).toEqual([foreign.UploadId]);
+    expect(await deps.state.readMultipartUploads(job.jobId)).toEqual([]);
+    await consumer.send(
+      new AbortMultipartUploadCommand({
+        Bucket: DESTINATION,
+        Key: destinationKey,
+        UploadId: foreign.UploadId,
+      }),
+    );
+  });
+
   it('continues a multipart copy cut by the deadline, from the next part, until the object completes', async () => {
     const job = multipartJob('continue');
     const key = `${job.source.prefix}big.bin`;

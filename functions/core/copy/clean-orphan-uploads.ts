@@ -33,20 +33,25 @@ export async function cleanOrphanUploads(
   const result: OrphanUploadCleanup = { aborted: 0, continuable: new Map() };
   if (records.length === 0) return result;
   const listed = await listUploads(s3, job.destination.bucket, job.destination.prefix);
+  const known = new Set(records.map((record) => record.uploadId));
   for (const record of records) {
-    const key = listed.get(record.uploadId);
+    if (record.uploadId === '') {
+      // A run died while creating this upload: its id never reached the record, but the upload, if S3
+      // made it, is at this key and no older than the record.
+      for (const uploadId of createdSince(listed, record, known)) {
+        await abortUpload(s3, job.destination.bucket, record.destinationKey, uploadId);
+        result.aborted += 1;
+      }
+      await state.deleteMultipartUpload(job.jobId, record.key);
+      continue;
+    }
+    const key = listed.get(record.uploadId)?.key;
     if (key === undefined || key !== record.destinationKey) {
       await state.deleteMultipartUpload(job.jobId, record.key);
     } else if (options.keepContinuable && record.resume) {
       result.continuable.set(record.key, record);
     } else {
-      await s3.send(
-        new AbortMultipartUploadCommand({
-          Bucket: job.destination.bucket,
-          Key: key,
-          UploadId: record.uploadId,
-        }),
-      );
+      await abortUpload(s3, job.destination.bucket, key, record.uploadId);
       await state.deleteMultipartUpload(job.jobId, record.key);
       result.aborted += 1;
     }
@@ -54,9 +59,44 @@ export async function cleanOrphanUploads(
   return result;
 }
 
-/** Incomplete multipart uploads under `prefix`: upload id → key. */
-async function listUploads(s3: S3Client, bucket: string, prefix: string): Promise<Map<string, string>> {
-  const uploads = new Map<string, string>();
+/**
+ * Allowance between this machine's clock and S3's when matching an upload's Initiated time. S3 keeps
+ * Initiated to the millisecond and AWS hosts keep time well within this; an upload another writer starts
+ * at the same key within this window before the record cannot be told apart from the job's own.
+ */
+const CLOCK_SKEW_MS = 1_000;
+
+/**
+ * The upload a record without an id stands for: the first at its destination key initiated no earlier
+ * than the record (less clock skew) and not on any other record. One record, one CreateMultipartUpload.
+ */
+function createdSince(
+  listed: Map<string, ListedUpload>,
+  record: MultipartUploadRecord,
+  known: Set<string>,
+): string[] {
+  const since = Date.parse(record.startedAt) - CLOCK_SKEW_MS;
+  const [first] = [...listed]
+    .filter(
+      ([id, upload]) => !known.has(id) && upload.key === record.destinationKey && upload.initiated >= since,
+    )
+    .sort(([, a], [, b]) => a.initiated - b.initiated);
+  return first ? [first[0]] : [];
+}
+
+async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+  await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+}
+
+interface ListedUpload {
+  key: string;
+  /** Epoch milliseconds. */
+  initiated: number;
+}
+
+/** Incomplete multipart uploads under `prefix`, by upload id. */
+async function listUploads(s3: S3Client, bucket: string, prefix: string): Promise<Map<string, ListedUpload>> {
+  const uploads = new Map<string, ListedUpload>();
   let KeyMarker: string | undefined;
   let UploadIdMarker: string | undefined;
   do {
@@ -69,7 +109,9 @@ async function listUploads(s3: S3Client, bucket: string, prefix: string): Promis
       }),
     );
     for (const upload of page.Uploads ?? []) {
-      if (upload.UploadId && upload.Key !== undefined) uploads.set(upload.UploadId, upload.Key);
+      if (upload.UploadId && upload.Key !== undefined) {
+        uploads.set(upload.UploadId, { key: upload.Key, initiated: upload.Initiated?.getTime() ?? 0 });
+      }
     }
     KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
     UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;

@@ -332,6 +332,11 @@ async function putInParts(
       boundaryInside:
         verified.check.kind === 'composite' ? boundaryFinder(verified.check.partSizes) : undefined,
       signal: options.signal,
+      beforeCreate: async () => {
+        // On record before the upload exists (no id yet): see cleanOrphanUploads.
+        record.startedAt = new Date().toISOString();
+        await options.uploads?.save(record);
+      },
       onCreated: async (uploadId) => {
         record.uploadId = uploadId;
         await options.uploads?.save(record);

@@ -46,6 +46,11 @@ export interface PartsUpload {
   /** The last source-part boundary strictly inside [start, end), if any (multipart sources). */
   boundaryInside?: (start: number, end: number) => number | undefined;
   signal?: AbortSignal;
+  /**
+   * Called before CreateMultipartUpload: a run killed between creating the upload and `onCreated` still
+   * leaves a record (key and time) that lets the next run find the upload and abort it.
+   */
+  beforeCreate?: () => Promise<void>;
   /** Called once the upload exists and before its first part, so a run that dies can be cleaned up after. */
   onCreated: (uploadId: string) => Promise<void>;
   progress: UploadProgress;
@@ -76,6 +81,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
 
   const uploadId = async (): Promise<string> => {
     if (!progress.uploadId) {
+      await upload.beforeCreate?.();
       const created = await s3.send(
         new CreateMultipartUploadCommand({
           ...create,

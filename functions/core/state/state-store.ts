@@ -112,8 +112,10 @@ export interface MultipartUploadRecord {
   /** The source key. */
   key: string;
   destinationKey: string;
+  /** '' while the upload is being created: the record is written first, so a run killed then is traced. */
   uploadId: string;
   runId: string;
+  /** Just before CreateMultipartUpload was sent. */
   startedAt: string;
   /** The source version the parts hold: the upload is continued only for this ETag. */
   sourceEtag: string;
