@@ -73,7 +73,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     const job = newJob();
     fake.put(SOURCE, at(job, 'report.csv'), Buffer.from('from AccountA'));
     const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
-    fake.put(DESTINATION, `${job.destination.prefix}report.csv`, Buffer.from('a person wrote'), {
+    fake.put(DESTINATION, `${job.destination.prefix}report.csv`, Buffer.from('from a person'), {
       lastModified: hourAgo,
     });
     await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
@@ -84,7 +84,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     const summary = await syncJob(deps, job, { objectRetry: ONE_TRY });
 
     expect(summary).toMatchObject({ copied: 0, failed: 1 });
-    expect(copyOf(job, 'report.csv')?.body.toString()).toBe('a person wrote');
+    expect(copyOf(job, 'report.csv')?.body.toString()).toBe('from a person');
   });
 
   it('replaces a same-size object written after an interrupted run announced the key (its own write)', async () => {
