@@ -94,7 +94,7 @@ describe('syncJob with source credentials that expire during the run', () => {
       client.middlewareStack.add(
         (next, context) => async (input) => {
           signedWith.push({
-            command: context.commandName,
+            command: context.commandName ?? '',
             accessKey: accessKeyOf(input.request as HttpRequest),
           });
           return next(input);
@@ -129,7 +129,7 @@ describe('syncJob publishing a batch', () => {
       (next, context) => async (args) => {
         const result = await next(args);
         const input = args.input as { Key?: string };
-        if (['PutObjectCommand', 'CompleteMultipartUploadCommand'].includes(context.commandName)) {
+        if (['PutObjectCommand', 'CompleteMultipartUploadCommand'].includes(context.commandName ?? '')) {
           stored.push(input.Key ?? '');
         }
         return result;
