@@ -194,15 +194,30 @@ async function apply(
       return;
     }
     case 'foreignAtDestination': {
-      const existing = objects.get(sourceKey(each.key));
-      const destinationKey = `${job.destination.prefix}${each.key}`;
-      if (!existing || existing.body.length < 8 || fake.objects(DESTINATION).has(destinationKey)) return;
-      // Written an hour ago, before any upload intent of this job: the job must see it as someone else's.
-      const body = content(`foreign-${each.key}`, existing.body.length).subarray(0, existing.body.length);
+      // The chosen key, or the next one the job has not written yet.
+      const free = (name: string) => !fake.objects(DESTINATION).has(`${job.destination.prefix}${name}`);
+      const name = free(each.key) ? each.key : KEYS.find(free);
+      if (name === undefined) return;
+      let existing = objects.get(sourceKey(name));
+      if (!existing || existing.body.length < 8) {
+        existing = fake.put(SOURCE, sourceKey(name), content(name, 16), { metadata: { version: 'f' } });
+      }
+      // Written an hour ago, before any upload intent of this job: the job must see it as someone else's,
+      // on this run (nothing on record) and on the next (its own failed attempt on record, same size).
+      const size = existing.body.length;
+      const body = content(`foreign-${name}`, size).subarray(0, size);
+      const destinationKey = `${job.destination.prefix}${name}`;
       fake.put(DESTINATION, destinationKey, body, {
         lastModified: new Date(fake.now().getTime() - 3_600_000),
       });
       foreign.set(destinationKey, body);
+      await runOnce(fake, deps, job, {
+        op: 'run',
+        cutAfter: null,
+        failKey: null,
+        rewriteMidRun: null,
+        failListAtPage: null,
+      });
       return;
     }
     case 'multipartAcrossRun': {
