@@ -68,7 +68,10 @@ describe('StateStore fencing (DynamoDB Local)', () => {
     const newer = await stealLease(jobId, 'newer-run');
     await state.putLedgerEntry(jobId, entry('k', 'newer-etag', 'newer-run'), newer.fence);
 
-    await expect(state.deleteLedgerEntry(jobId, 'k', stale.fence)).rejects.toThrow();
+    // Refused by the fencing condition, not rejected as a malformed request.
+    await expect(state.deleteLedgerEntry(jobId, 'k', stale.fence)).rejects.toMatchObject({
+      name: 'ConditionalCheckFailedException',
+    });
 
     expect(await ledgerEntry(jobId, 'k')).toMatchObject({ etag: 'newer-etag' });
   });
