@@ -2,8 +2,8 @@
  * Property: whatever the producer does and however runs are cut off, one final complete run leaves the
  * destination equal to the source, no source version was uploaded twice, and the ledger agrees.
  *
- * S3 is the in-process FakeS3 (S3's ordering, ETag and multipart LastModified rules) so hundreds of
- * histories run in seconds; DynamoDB is the sandbox's real DynamoDB Local, so the ledger, lease and
+ * S3 is the in-process FakeS3 (S3's ordering, ETag and LastModified rules: one-second resolution, a
+ * multipart object stamped when its upload began) so hundreds of histories run in seconds; DynamoDB is the sandbox's real DynamoDB Local, so the ledger, lease and
  * checkpoint code runs unchanged. sync-kill.test.ts runs histories against the full sandbox with SIGKILL.
  *
  * PROPERTY_RUNS and PROPERTY_SEED override the number of histories and the seed (npm run test:sweep).
@@ -30,6 +30,8 @@ const KEYS = ['a', 'b', 'a b', 'dir/ü', 'a😀', 'a！', '+%2B', 'z/long-name']
 type Step =
   | { op: 'put'; key: string; size: number }
   | { op: 'rewriteSameSize'; key: string }
+  | { op: 'rewriteSameSecond'; key: string }
+  | { op: 'foreignAtDestination'; key: string }
   | { op: 'multipartAcrossRun'; key: string; parts: number; cutAfter: number | null }
   | { op: 'delete'; key: string }
   | {
@@ -53,6 +55,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rewriteSameSize' as const), key }) },
+  // Same size and the same LastModified second: only the ETag tells the versions apart.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('rewriteSameSecond' as const), key }) },
+  // Someone in AccountB puts an object of the source's size where the job has not written yet.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('foreignAtDestination' as const), key }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -87,6 +93,32 @@ const FAST_RETRY = { baseBackoffMs: 1 };
 let historyCount = 0;
 let versionCount = 0;
 
+/** A source version as a listing sees it, plus the metadata it cannot see. */
+interface PutVersion {
+  body: Buffer;
+  lastModified: number;
+  metadata?: Record<string, string>;
+}
+
+/** Each history's source puts by key, to tell which a listing cannot tell apart (see the `put` step). */
+const putsThisSecond = new WeakMap<FakeS3, Map<string, PutVersion[]>>();
+
+function rememberPut(
+  fake: FakeS3,
+  key: string,
+  object: { body: Buffer; lastModified: Date; metadata?: Record<string, string> },
+): void {
+  const byKey = putsThisSecond.get(fake) ?? new Map<string, PutVersion[]>();
+  putsThisSecond.set(fake, byKey);
+  const versions = (byKey.get(key) ?? []).filter((v) => v.lastModified === object.lastModified.getTime());
+  versions.push({
+    body: object.body,
+    lastModified: object.lastModified.getTime(),
+    metadata: object.metadata,
+  });
+  byKey.set(key, versions);
+}
+
 /** Distinct bytes for every version, so "uploaded at most once" can be checked by content hash. */
 function content(name: string, size: number): Buffer {
   if (size === 0) return Buffer.alloc(0);
@@ -114,28 +146,53 @@ describe('sync properties (FakeS3 + DynamoDB Local)', () => {
           options: { mirror, concurrency, maxDeletesPerRun: 1000 },
         });
         const writesBefore = fake.writes.length;
-        for (const each of steps) await apply(fake, deps, job, each);
+        const foreign: Foreign = new Map();
+        for (const each of steps) await apply(fake, deps, job, each, foreign);
         fake.beforeGet = undefined;
         fake.beforeList = undefined;
         const final = await syncJob(deps, job, { objectRetry: FAST_RETRY });
-        expect(final).toMatchObject({ status: 'complete', failed: 0 });
-        await assertInvariants(fake, deps, job, writesBefore);
+        // Only a foreign object the job may not replace (it does not mirror) fails the final run.
+        const blocked = [...foreign.keys()]
+          .map((destinationKey) => job.source.prefix + destinationKey.slice(job.destination.prefix.length))
+          .filter((sourceKey) => !job.options.mirror && fake.objects(SOURCE).has(sourceKey));
+        expect(final).toMatchObject({ status: 'complete', failed: blocked.length });
+        expect(final.failures.map((failure) => failure.key).sort()).toEqual(blocked.sort());
+        await assertInvariants(fake, deps, job, writesBefore, foreign);
       }),
       { numRuns: RUNS, seed: SEED },
     );
   }, 600_000);
 });
 
-async function apply(fake: FakeS3, deps: SyncDependencies, job: Job, each: Step): Promise<void> {
+/** Foreign objects a history put at the destination: destination key → their bytes. */
+type Foreign = Map<string, Buffer>;
+
+async function apply(
+  fake: FakeS3,
+  deps: SyncDependencies,
+  job: Job,
+  each: Step,
+  foreign: Foreign,
+): Promise<void> {
   const sourceKey = (name: string) => `${job.source.prefix}${name}`;
   const objects = fake.objects(SOURCE);
   switch (each.op) {
-    case 'put':
-      fake.put(SOURCE, sourceKey(each.key), content(each.key, each.size), {
+    case 'put': {
+      const body = content(each.key, each.size);
+      // The same bytes with new metadata in the same second look identical in a listing (same ETag, size
+      // and LastModified) to an earlier version of that second, which a sync may have copied: no sync
+      // that lists can see the change, so such a put keeps that version's metadata (out of scope, the
+      // README says so). Earlier versions count too, not only the current one (A, B, A in one second).
+      const now = fake.now().getTime();
+      const versions = putsThisSecond.get(fake)?.get(sourceKey(each.key)) ?? [];
+      const twin = versions.find((v) => v.lastModified === now && v.body.equals(body));
+      const put = fake.put(SOURCE, sourceKey(each.key), body, {
         contentType: each.size % 2 ? 'text/plain' : 'application/octet-stream',
-        metadata: { version: String(versionCount) },
+        metadata: twin ? twin.metadata : { version: String(versionCount) },
       });
+      rememberPut(fake, sourceKey(each.key), put);
       return;
+    }
     case 'rewriteSameSize': {
       const existing = objects.get(sourceKey(each.key));
       if (!existing || existing.body.length < 8) return;
@@ -150,9 +207,54 @@ async function apply(fake: FakeS3, deps: SyncDependencies, job: Job, each: Step)
       );
       return;
     }
+    case 'rewriteSameSecond': {
+      const existing = objects.get(sourceKey(each.key));
+      if (!existing || existing.body.length < 8) return;
+      fake.put(
+        SOURCE,
+        sourceKey(each.key),
+        content(each.key, existing.body.length).subarray(0, existing.body.length),
+        {
+          contentType: existing.contentType,
+          metadata: existing.metadata,
+          lastModified: existing.lastModified,
+        },
+      );
+      return;
+    }
+    case 'foreignAtDestination': {
+      // The chosen key, or the next one the job has not written yet.
+      const free = (name: string) => !fake.objects(DESTINATION).has(`${job.destination.prefix}${name}`);
+      const name = free(each.key) ? each.key : KEYS.find(free);
+      if (name === undefined) return;
+      let existing = objects.get(sourceKey(name));
+      if (!existing || existing.body.length < 8) {
+        existing = fake.put(SOURCE, sourceKey(name), content(name, 16), { metadata: { version: 'f' } });
+      }
+      // Written an hour ago, before any upload intent of this job: the job must see it as someone else's,
+      // on this run (nothing on record) and on the next (its own failed attempt on record, same size).
+      const size = existing.body.length;
+      const body = content(`foreign-${name}`, size).subarray(0, size);
+      const destinationKey = `${job.destination.prefix}${name}`;
+      fake.put(DESTINATION, destinationKey, body, {
+        lastModified: new Date(fake.now().getTime() - 3_600_000),
+      });
+      foreign.set(destinationKey, body);
+      await runOnce(fake, deps, job, {
+        op: 'run',
+        cutAfter: null,
+        failKey: null,
+        rewriteMidRun: null,
+        failListAtPage: null,
+      });
+      return;
+    }
     case 'multipartAcrossRun': {
-      // Initiated before a run, completed after it: its LastModified predates that run.
-      const id = fake.initiateUpload(SOURCE, sourceKey(each.key), { contentType: 'application/x-parquet' });
+      // Initiated a second before a run, completed after it: its LastModified predates that run.
+      const id = fake.initiateUpload(SOURCE, sourceKey(each.key), {
+        contentType: 'application/x-parquet',
+        initiated: new Date(fake.now().getTime() - 1000),
+      });
       await runOnce(fake, deps, job, {
         op: 'run',
         cutAfter: each.cutAfter,
@@ -230,12 +332,30 @@ async function runOnce(fake: FakeS3, deps: SyncDependencies, job: Job, run: Extr
   }
 }
 
-async function assertInvariants(fake: FakeS3, deps: SyncDependencies, job: Job, writesBefore: number) {
-  const source = [...fake.objects(SOURCE)].filter(([key]) => key.startsWith(job.source.prefix));
+async function assertInvariants(
+  fake: FakeS3,
+  deps: SyncDependencies,
+  job: Job,
+  writesBefore: number,
+  foreign: Foreign,
+) {
   const destination = new Map(
     [...fake.objects(DESTINATION)].filter(([key]) => key.startsWith(job.destination.prefix)),
   );
   const destinationKey = (key: string) => job.destination.prefix + key.slice(job.source.prefix.length);
+  const holdsForeign = (key: string) => {
+    const bytes = foreign.get(key);
+    return bytes !== undefined && destination.get(key)?.body.equals(bytes) === true;
+  };
+
+  // 0. A foreign object is never overwritten nor deleted unless the job mirrors.
+  if (!job.options.mirror) {
+    for (const key of foreign.keys()) expect(holdsForeign(key), `${key} foreign object kept`).toBe(true);
+  }
+  // The other checks cover the keys the job may write.
+  const source = [...fake.objects(SOURCE)].filter(
+    ([key]) => key.startsWith(job.source.prefix) && (job.options.mirror || !foreign.has(destinationKey(key))),
+  );
 
   // 1. The destination equals the source for every key, content and metadata.
   for (const [key, object] of source) {
@@ -244,7 +364,11 @@ async function assertInvariants(fake: FakeS3, deps: SyncDependencies, job: Job, 
     expect(copy?.contentType, `${key} content type`).toBe(object.contentType);
     expect(copy?.metadata, `${key} metadata`).toEqual(object.metadata);
   }
-  if (job.options.mirror) expect(destination.size).toBe(source.length);
+  if (job.options.mirror) {
+    // A foreign object whose key left the source before any run reached it is not the job's to delete.
+    const leftovers = [...destination.keys()].filter(holdsForeign).length;
+    expect(destination.size).toBe(source.length + leftovers);
+  }
 
   // 2. Each source version was uploaded at most once.
   // Versions have distinct bytes, except that every empty version hashes alike, so those are left out.

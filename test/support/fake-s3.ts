@@ -61,9 +61,11 @@ async function bodyBytes(body: unknown): Promise<Buffer> {
 
 /**
  * An in-process S3 with the rules the sync depends on: keys listed in UTF-8 byte order in small pages,
- * MD5 and multipart ETags, a multipart object's LastModified set when its upload was *initiated* (as on
- * real S3, unlike moto), conditional GET (If-Match) and conditional writes (If-None-Match, If-Match).
- * It stubs every S3Client in the test file, so source and destination clients share it.
+ * MD5 and multipart ETags, LastModified from the wall clock truncated to the second (so writes within one
+ * second share it) and returned by LIST, GET and HEAD, a multipart object's LastModified set when its
+ * upload was *initiated* (as on real S3, unlike moto), conditional GET (If-Match) and conditional writes
+ * (If-None-Match, If-Match). It stubs every S3Client in the test file, so source and destination clients
+ * share it.
  */
 export class FakeS3 {
   readonly buckets = new Map<string, Map<string, FakeObject>>();
@@ -76,18 +78,18 @@ export class FakeS3 {
   beforeGet: ((bucket: string, key: string) => void) | undefined;
   /** Called before each ListObjectsV2 page; may throw (a run failing part-way). */
   beforeList: ((page: number) => void) | undefined;
-  #tick = 0;
   #listPages = 0;
-  readonly #epoch = Date.UTC(2026, 0, 1);
 
   constructor() {
     this.#install();
   }
 
-  /** A clock that moves one second per call, so LastModified values are distinct and ordered. */
+  /**
+   * S3's clock: LastModified has one-second resolution, so two writes in the same second carry the same
+   * LastModified, and it is comparable with the times the sync itself records (upload intents).
+   */
   now(): Date {
-    this.#tick += 1;
-    return new Date(this.#epoch + this.#tick * 1000);
+    return new Date(Math.floor(Date.now() / 1000) * 1000);
   }
 
   createBucket(name: string): void {
@@ -154,13 +156,13 @@ export class FakeS3 {
 
   #install(): void {
     const stub = mockClient(S3Client);
-    stub.on(HeadBucketCommand).callsFake(({ Bucket }) => {
+    stub.on(HeadBucketCommand).callsFake(async ({ Bucket }) => {
       if (!this.buckets.has(Bucket)) throw s3Error('NotFound', 404);
       return {};
     });
     stub
       .on(ListObjectsV2Command)
-      .callsFake(({ Bucket, Prefix = '', StartAfter, ContinuationToken, MaxKeys }) => {
+      .callsFake(async ({ Bucket, Prefix = '', StartAfter, ContinuationToken, MaxKeys }) => {
         this.#listPages += 1;
         this.beforeList?.(this.#listPages);
         const after = ContinuationToken ?? StartAfter;
@@ -183,7 +185,7 @@ export class FakeS3 {
           NextContinuationToken: truncated ? page[page.length - 1] : undefined,
         };
       });
-    stub.on(GetObjectCommand).callsFake(({ Bucket, Key, IfMatch }) => {
+    stub.on(GetObjectCommand).callsFake(async ({ Bucket, Key, IfMatch }) => {
       this.beforeGet?.(Bucket, Key);
       const object = this.objects(Bucket).get(Key);
       if (!object) throw s3Error('NoSuchKey', 404);
@@ -191,15 +193,22 @@ export class FakeS3 {
       return {
         Body: sdkStreamMixin(Readable.from([object.body])),
         ETag: object.etag,
+        LastModified: object.lastModified,
         ContentLength: object.body.length,
         ContentType: object.contentType,
         Metadata: object.metadata,
       };
     });
-    stub.on(HeadObjectCommand).callsFake(({ Bucket, Key, PartNumber }) => {
+    stub.on(HeadObjectCommand).callsFake(async ({ Bucket, Key, PartNumber }) => {
       const object = this.objects(Bucket).get(Key);
       if (!object) throw s3Error('NotFound', 404);
-      const head = { ETag: object.etag, ContentLength: object.body.length, ContentType: object.contentType };
+      const head = {
+        ETag: object.etag,
+        ContentLength: object.body.length,
+        LastModified: object.lastModified,
+        ContentType: object.contentType,
+        Metadata: object.metadata,
+      };
       if (PartNumber === undefined) return head;
       // As S3: the part's length and the object's part count; a single-part object is its own part 1.
       const sizes = object.partSizes ?? [object.body.length];
@@ -219,7 +228,7 @@ export class FakeS3 {
       this.#write(input.Bucket, input.Key, object);
       return { ETag: object.etag };
     });
-    stub.on(CreateMultipartUploadCommand).callsFake(({ Bucket, Key, ContentType, Metadata }) => ({
+    stub.on(CreateMultipartUploadCommand).callsFake(async ({ Bucket, Key, ContentType, Metadata }) => ({
       UploadId: this.initiateUpload(Bucket, Key, { contentType: ContentType, metadata: Metadata }),
     }));
     stub.on(UploadPartCommand).callsFake(async ({ UploadId, PartNumber, Body }) => {
@@ -229,22 +238,22 @@ export class FakeS3 {
       upload.parts.set(PartNumber, data);
       return { ETag: `"${md5(data).toString('hex')}"` };
     });
-    stub.on(CompleteMultipartUploadCommand).callsFake((input) => {
+    stub.on(CompleteMultipartUploadCommand).callsFake(async (input) => {
       this.#checkWrite(input.Bucket, input.Key, input);
       const object = this.completeUpload(input.UploadId);
       this.writes.push({ bucket: input.Bucket, key: input.Key, sha256: sha256(object.body) });
       return { ETag: object.etag };
     });
-    stub.on(AbortMultipartUploadCommand).callsFake(({ UploadId }) => {
+    stub.on(AbortMultipartUploadCommand).callsFake(async ({ UploadId }) => {
       this.uploads.delete(UploadId);
       return {};
     });
-    stub.on(ListMultipartUploadsCommand).callsFake(({ Bucket }) => ({
+    stub.on(ListMultipartUploadsCommand).callsFake(async ({ Bucket }) => ({
       Uploads: [...this.uploads.entries()]
         .filter(([, upload]) => upload.bucket === Bucket)
         .map(([id, upload]) => ({ UploadId: id, Key: upload.key })),
     }));
-    stub.on(DeleteObjectCommand).callsFake(({ Bucket, Key }) => {
+    stub.on(DeleteObjectCommand).callsFake(async ({ Bucket, Key }) => {
       this.objects(Bucket).delete(Key);
       return {};
     });

@@ -1,0 +1,167 @@
+/**
+ * What one run decides about one key, in the cases where only a precise rule gives the right answer:
+ * an ETag-only change, a same-size object at the destination that the job did not write, a failure after
+ * an earlier copy, a deadline in the middle of a batch. S3 is the in-process FakeS3 (S3's clock, with
+ * one-second LastModified); DynamoDB is the sandbox's DynamoDB Local.
+ */
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { type Job, parseJob } from '../../functions/core/job.js';
+import { compareKeys } from '../../functions/core/plan/keys.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
+import type { LedgerEntry } from '../../functions/core/state/state-store.js';
+import { fakeS3Dependencies } from '../support/fake-dependencies.js';
+import { FakeS3 } from '../support/fake-s3.js';
+
+const sandbox = inject('sandbox');
+const fake = new FakeS3();
+const deps = fakeS3Dependencies(sandbox);
+const SOURCE = 'source';
+const DESTINATION = 'destination';
+const ONE_TRY = { attempts: 1, baseBackoffMs: 1 };
+fake.createBucket(SOURCE);
+fake.createBucket(DESTINATION);
+let jobs = 0;
+
+function newJob(options: Record<string, unknown> = {}): Job {
+  jobs += 1;
+  const id = `decisions-${jobs}-${Date.now()}`;
+  return parseJob({
+    jobId: id,
+    source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: SOURCE, prefix: `${id}/` },
+    destination: { bucket: DESTINATION, prefix: `copy/${id}/` },
+    options,
+  });
+}
+
+const at = (job: Job, name: string) => `${job.source.prefix}${name}`;
+const copyOf = (job: Job, name: string) => fake.objects(DESTINATION).get(`${job.destination.prefix}${name}`);
+
+async function ledgerEntry(job: Job, name: string): Promise<LedgerEntry | undefined> {
+  for await (const entry of deps.state.ledger(job.jobId)) if (entry.key === at(job, name)) return entry;
+  return undefined;
+}
+
+const serverError = () =>
+  new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
+
+describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
+  beforeEach(() => {
+    fake.beforeGet = undefined;
+  });
+
+  it('copies a rewrite that changes only the ETag: same size, same LastModified second', async () => {
+    const job = newJob();
+    const first = fake.put(SOURCE, at(job, 'data.csv'), Buffer.from('version-1'));
+    await syncJob(deps, job);
+    // Rewritten within the same second: S3 shows the same size and LastModified, only the ETag moves.
+    const second = fake.put(SOURCE, at(job, 'data.csv'), Buffer.from('version-2'), {
+      lastModified: first.lastModified,
+    });
+
+    const rerun = await syncJob(deps, job);
+
+    expect(second.etag).not.toBe(first.etag);
+    expect(rerun).toMatchObject({ copied: 1, failed: 0 });
+    expect(copyOf(job, 'data.csv')?.body.toString()).toBe('version-2');
+    expect(await ledgerEntry(job, 'data.csv')).toMatchObject({ etag: second.etag });
+  });
+
+  it('leaves a same-size object that was at the destination before an interrupted run announced the key', async () => {
+    // A run died after announcing the key (its upload intent) and before writing it; the object at the
+    // destination is the size it would have written, but older than the intent: someone else's.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'report.csv'), Buffer.from('from AccountA'));
+    const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    fake.put(DESTINATION, `${job.destination.prefix}report.csv`, Buffer.from('from a person'), {
+      lastModified: hourAgo,
+    });
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since: new Date().toISOString(),
+      objects: [{ key: at(job, 'report.csv'), size: 'from AccountA'.length }],
+    });
+
+    const summary = await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(copyOf(job, 'report.csv')?.body.toString()).toBe('from a person');
+  });
+
+  it('replaces a same-size object written after an interrupted run announced the key (its own write)', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'report.csv'), Buffer.from('from AccountA'));
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+      objects: [{ key: at(job, 'report.csv'), size: 'from AccountA'.length }],
+    });
+    // What the dying run uploaded before it could record it (an older version, the same size).
+    fake.put(DESTINATION, `${job.destination.prefix}report.csv`, Buffer.from('from AccountB'));
+
+    const summary = await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    expect(summary.failures).toEqual([]);
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    expect(copyOf(job, 'report.csv')?.body.toString()).toBe('from AccountA');
+  });
+
+  it('keeps the earlier copy on record when a later version fails, and overwrites only that copy next run', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a.bin'), Buffer.from('version one'));
+    await syncJob(deps, job);
+    const copied = await ledgerEntry(job, 'a.bin');
+    fake.put(SOURCE, at(job, 'a.bin'), Buffer.from('version two, longer'));
+    fake.beforeGet = () => {
+      throw serverError();
+    };
+
+    const failed = await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const afterFailure = await ledgerEntry(job, 'a.bin');
+    fake.beforeGet = undefined;
+    const retried = await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    expect(failed).toMatchObject({ copied: 0, failed: 1 });
+    expect(afterFailure).toMatchObject({
+      etag: copied?.etag,
+      size: copied?.size,
+      lastModified: copied?.lastModified,
+      destinationEtag: copied?.destinationEtag,
+      sha256: copied?.sha256,
+      failure: expect.objectContaining({ attempts: 1 }),
+    });
+    expect(retried).toMatchObject({ copied: 1, failed: 0 });
+    expect(copyOf(job, 'a.bin')?.body.toString()).toBe('version two, longer');
+  });
+
+  it('resumes after the last settled key when the deadline stops a batch part-way', async () => {
+    // Six new keys in one batch, one copy at a time; the deadline comes while the second is read.
+    const job = newJob({ concurrency: 1 });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    const deadline = new AbortController();
+    fake.beforeGet = (_bucket, key) => {
+      if (key === at(job, 'b')) deadline.abort();
+    };
+    const copied: string[] = [];
+
+    const cut = await syncJob(deps, job, {
+      signal: deadline.signal,
+      objectRetry: ONE_TRY,
+      onObjectCopied: (object) => copied.push(object.key),
+    });
+    const checkpoint = await deps.state.readCheckpoint(job.jobId);
+    fake.beforeGet = undefined;
+    const resumedCopies: string[] = [];
+    const resumed = await syncJob(deps, job, { onObjectCopied: (object) => resumedCopies.push(object.key) });
+
+    const settled = [...copied, ...cut.failures.map((failure) => failure.key)].sort(compareKeys);
+    const lastSettled = settled.at(-1);
+    expect(cut.status).toBe('partial');
+    expect(settled.length).toBeLessThan(names.length);
+    expect(settled).toEqual(names.slice(0, settled.length).map((name) => at(job, name)));
+    expect(cut.resumeAfter).toBe(lastSettled);
+    expect(checkpoint.resumeAfter).toBe(lastSettled);
+    expect(resumed.status).toBe('complete');
+    expect(resumedCopies[0]).toBe(at(job, names[settled.length] ?? ''));
+    expect([...copied, ...resumedCopies].sort(compareKeys)).toEqual(names.map((name) => at(job, name)));
+  });
+});

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests Stryker runs against each mutant of functions/core (npm run test:mutation): every unit test,
+ * and the integration tests written to fail when a guarantee breaks (fencing, deadline abort, refreshed
+ * credentials, batch order, plan and failure decisions), each a few seconds. Tests that run the core in a
+ * child process (CLI, invoke, SIGKILL histories, benchmarks) cannot see a mutant; the 180-history property
+ * test and the broad sync-job tests made a run of one core file take an hour on a 2-core machine.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          setupFiles: ['test/unit/setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: [
+            'test/integration/fencing.test.ts',
+            'test/integration/sync-guarantees.test.ts',
+            'test/integration/sync-decisions.test.ts',
+          ],
+          globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
