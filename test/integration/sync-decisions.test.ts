@@ -164,4 +164,21 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     expect(resumedCopies[0]).toBe(at(job, names[settled.length] ?? ''));
     expect([...copied, ...resumedCopies].sort(compareKeys)).toEqual(names.map((name) => at(job, name)));
   });
+  it('deletes nothing still at the source when a mirror pass resumes part-way and wraps round', async () => {
+    // Prepare: a mirror job copied six keys; its checkpoint then says a pass stopped after "c", so the
+    // next run lists (c, end], then wraps round to [start, c]; the second range's ledger must stop at "c".
+    const job = newJob({ mirror: true });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await syncJob(deps, job);
+    const lease = await deps.state.readLease(job.jobId);
+    await deps.state.writeCheckpoint(job.jobId, { resumeAfter: at(job, 'c') }, lease?.fence ?? 0);
+
+    // Act
+    const resumed = await syncJob(deps, job);
+
+    // Assess
+    expect(resumed).toMatchObject({ status: 'complete', deleted: 0, copied: 0, failed: 0 });
+    for (const name of names) expect(copyOf(job, name), name).toBeDefined();
+  });
 });
