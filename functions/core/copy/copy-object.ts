@@ -331,6 +331,7 @@ async function putInParts(
       },
       boundaryInside:
         verified.check.kind === 'composite' ? boundaryFinder(verified.check.partSizes) : undefined,
+      knownPartMd5: knownPartMd5(verified, plan),
       signal: options.signal,
       beforeCreate: async () => {
         // On record before the upload exists (no id yet): see cleanOrphanUploads.
@@ -403,6 +404,26 @@ async function abandon(
     )
     .catch(() => {});
   await uploads?.forget(request.key).catch(() => {});
+}
+
+/**
+ * When the source's parts are the upload's parts (same size, same count: the usual 8 MiB layout), the
+ * verify stream's MD5 of each source part is the part's Content-MD5, so no byte is MD5-hashed twice. The
+ * verify stream hashes a part's last byte before it releases it, so the digest is there by the time the
+ * uploader holds the whole part; the length check keeps a mismatch from ever sending a wrong digest (S3
+ * would refuse the part, and the copy would fail, not corrupt).
+ */
+function knownPartMd5(
+  verified: VerifyStream,
+  plan: PartPlan,
+): ((partNumber: number, length: number) => Buffer | undefined) | undefined {
+  const { check } = verified;
+  if (check.kind !== 'composite' || check.partSizes.length !== plan.partCount) return undefined;
+  if (!check.partSizes.slice(0, -1).every((size) => size === plan.partSize)) return undefined;
+  return (partNumber, length) => {
+    const md5 = verified.closedPartMd5s[partNumber - 1];
+    return md5 && length === check.partSizes[partNumber - 1] ? md5 : undefined;
+  };
 }
 
 /** The multipart ETag of parts with these ETags, when each is a plain MD5 (not SSE-KMS). */

@@ -43,6 +43,11 @@ export interface PartsUpload {
    * ETags, or `tailMd5` for the part `bodyStart` falls inside), so the continued object is one read.
    */
   resume?: { uploadId: string; parts: CompletedPart[]; tailMd5?: Buffer };
+  /**
+   * The MD5 of part `partNumber` when something upstream already hashed exactly those bytes (a multipart
+   * source read whose parts are the upload's parts), so each byte is MD5-hashed once; undefined otherwise.
+   */
+  knownPartMd5?: (partNumber: number, length: number) => Buffer | undefined;
   /** The last source-part boundary strictly inside [start, end), if any (multipart sources). */
   boundaryInside?: (start: number, end: number) => number | undefined;
   signal?: AbortSignal;
@@ -113,7 +118,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
       );
     }
     const UploadId = await uploadId();
-    const md5 = createHash('md5').update(data).digest();
+    const md5 = upload.knownPartMd5?.(PartNumber, data.length) ?? createHash('md5').update(data).digest();
     sentMd5s.set(PartNumber, md5.toString('hex'));
     const running = s3
       .send(
