@@ -34,6 +34,9 @@ export class UsageError extends SyncError {}
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof UsageError || error instanceof JobValidationError) return EXIT.usage;
+  // The SDK's own words when neither the environment nor the profile names a region (cli/build-clients.ts
+  // checks up front; this catches a client that resolves it later).
+  if (error instanceof Error && error.message === 'Region is missing') return EXIT.usage;
   if (error instanceof AssumeRoleError || error instanceof BucketAccessError) return EXIT.access;
   if (error instanceof JobAlreadyRunningError) return EXIT.alreadyRunning;
   // A state-table failure is an access problem when DynamoDB refused or did not find the table.
