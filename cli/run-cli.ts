@@ -19,6 +19,7 @@ import { COMMAND_HELP, type Command, parseArguments, USAGE } from './parse-argum
 import { planJobCommand } from './plan-job-command.js';
 import { runJobCommand } from './run-job-command.js';
 import { showStatusCommand } from './show-status-command.js';
+import { unlockJobCommand } from './unlock-job-command.js';
 
 /**
  * Runs one command line and returns its exit code. With --json, stdout gets exactly one JSON document,
@@ -97,6 +98,12 @@ async function dispatch(
       const deps = buildStatusDependencies(io.env);
       await requireRegion(io.env);
       return showStatusCommand(deps, jobIds);
+    }
+    case 'unlock': {
+      const jobId = 'id' in command.job ? command.job.id : (await loadJob(command.job.file)).jobId;
+      const deps = buildStatusDependencies(io.env);
+      await requireRegion(io.env);
+      return unlockJobCommand(deps, jobId, command.force);
     }
     case 'doctor': {
       const job = await loadJob(command.jobFile);

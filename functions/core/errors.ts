@@ -103,3 +103,9 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** The state table has nothing of a job id (a typo, or the wrong table): no lease, checkpoint, run or ledger. */
+export class UnknownJobError extends SyncError {}
+
+/** `unlock` refused: the lease's holder is renewing it, or it changed while being ended. */
+export class LeaseHeldError extends SyncError {}
