@@ -79,6 +79,10 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
     sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
     dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
+    stsEndpoint:
+      env.AWS_ENDPOINT_URL_STS ||
+      env.AWS_ENDPOINT_URL ||
+      `https://sts.${env.AWS_REGION || env.AWS_DEFAULT_REGION || '<region>'}.amazonaws.com`,
   };
 }
 

@@ -5,6 +5,7 @@ import {
   JobAlreadyRunningError,
   JobValidationError,
   LeaseHeldError,
+  networkFailure,
   StateStoreError,
   SyncError,
   UnknownJobError,
@@ -43,6 +44,8 @@ export function exitCodeFor(error: unknown): ExitCode {
   // The SDK's own words when neither the environment nor the profile names a region (cli/build-clients.ts
   // checks up front; this catches a client that resolves it later).
   if (error instanceof Error && error.message === 'Region is missing') return EXIT.usage;
+  // An endpoint that never answered is not a refusal, whichever step wrapped it.
+  if (networkFailure(error) !== undefined) return EXIT.unexpected;
   if (error instanceof AssumeRoleError || error instanceof BucketAccessError) return EXIT.access;
   if (error instanceof JobAlreadyRunningError || error instanceof LeaseHeldError) return EXIT.alreadyRunning;
   // A state-table failure is an access problem when DynamoDB refused or did not find the table.
