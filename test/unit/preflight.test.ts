@@ -18,14 +18,12 @@ describe('checkSourceBucket', () => {
   beforeEach(() => s3Mock.reset());
 
   it('says a bucket S3 reports missing does not exist, not that a permission is missing', async () => {
-    s3Mock
-      .on(ListObjectsV2Command)
-      .rejects(
-        new NoSuchBucket({
-          message: 'The specified bucket does not exist',
-          $metadata: { httpStatusCode: 404 },
-        }),
-      );
+    s3Mock.on(ListObjectsV2Command).rejects(
+      new NoSuchBucket({
+        message: 'The specified bucket does not exist',
+        $metadata: { httpStatusCode: 404 },
+      }),
+    );
 
     const error = await list();
 
