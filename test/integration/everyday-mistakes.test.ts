@@ -62,20 +62,29 @@ describe('everyday mistakes get the right diagnosis, the same from every command
     }
   });
 
-  it('a typo in the source bucket: run and doctor both say it does not exist', async () => {
+  it('a typo in the source bucket: run and doctor both name the typo, not only a missing permission', async () => {
     const job = isolatedJob(sandbox, 'bucket-typo');
     const path = writeJob({ ...job, source: { ...job.source, bucket: `${sandbox.accountA.bucket}-typo` } });
 
     const run = await cli({}, 'run', path, '--no-progress');
     const doctor = await cli({}, 'doctor', path);
 
-    // moto answers ListObjectsV2 on a bucket that does not exist with 404 NoSuchBucket, to the assumed role too
+    // moto, like S3 for a name it cannot tell about, answers the assumed role's ListObjectsV2 on a bucket that
+    // does not exist with 403 AccessDenied (the role's policy names only the real bucket), not NoSuchBucket:
+    // so both commands name both causes, the typo first.
+    const bothCauses =
+      /S3 refused .*S3GetListRole listing source bucket ".*-typo" \(AccessDenied\): either the role lacks s3:ListBucket there, or ".*-typo" is not AccountA's bucket/;
     expect(run.status).toBe(3);
-    expect(run.stderr).toMatch(/source bucket ".*-typo" does not exist \(S3 answered NoSuchBucket/);
-    expect(run.stderr).not.toMatch(/grant/);
+    expect(run.stderr).toMatch(bothCauses);
+    expect(run.stderr).toMatch(
+      /check that job\.source\.bucket is spelled as the bucket the role was made for/,
+    );
     expect(doctor.status).toBe(3);
-    expect(doctor.stdout).toMatch(/✘ the role may list the source: source bucket ".*-typo" does not exist/);
-    expect(doctor.stdout).toMatch(/fix: check job\.source\.bucket for a typo/);
+    expect(doctor.stdout).toMatch(/✘ the role may list the source: S3 refused/);
+    expect(doctor.stdout).toMatch(bothCauses);
+    expect(doctor.stdout).toMatch(
+      /fix: check that job\.source\.bucket is spelled as the bucket the role was made for/,
+    );
   });
 
   it('a mistyped --job-id: status exits 2, says no such job exists and lists the known ones', async () => {
