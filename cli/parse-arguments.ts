@@ -177,10 +177,10 @@ export function parseArguments(argv: string[]): Command {
     const jobIds = values['job-id'] ?? [];
     const [file] = rest;
     const [id] = jobIds;
-    if (rest.length + jobIds.length !== 1 || (file ?? id) === undefined) {
+    const job = file !== undefined ? { file } : id !== undefined ? { id } : undefined;
+    if (job === undefined || rest.length + jobIds.length !== 1) {
       throw new UsageError('unlock needs exactly one job: a job file or --job-id ID');
     }
-    const job = file === undefined ? { id: id as string } : { file };
     return { command, job, force: values.force, ...common };
   }
   if (rest.length !== 1) {

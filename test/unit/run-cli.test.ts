@@ -78,6 +78,21 @@ describe('parseArguments', () => {
 });
 
 describe('exitCodeFor', () => {
+  it('reads unlock with one job, by file or by id, and --force', () => {
+    expect(parseArguments(['unlock', 'job.json'])).toMatchObject({ job: { file: 'job.json' }, force: false });
+    expect(parseArguments(['unlock', '--job-id', 'x', '--force'])).toMatchObject({
+      job: { id: 'x' },
+      force: true,
+    });
+    expect(() => parseArguments(['unlock'])).toThrow(/unlock needs exactly one job/);
+    expect(() => parseArguments(['unlock', 'a.json', '--job-id', 'x'])).toThrow(
+      /unlock needs exactly one job/,
+    );
+    expect(() => parseArguments(['status', '--job-id', 'x', '--force'])).toThrow(
+      /--force does not apply to status/,
+    );
+  });
+
   it('maps each kind of failure to the documented exit code', () => {
     expect(exitCodeFor(new UsageError('x'))).toBe(EXIT.usage);
     expect(exitCodeFor(new AssumeRoleError('x'))).toBe(EXIT.access);
