@@ -26,6 +26,31 @@ function requireTableName(env: NodeJS.ProcessEnv): string {
   return tableName;
 }
 
+/** The fix for the SDK's "Region is missing": every command says the same. */
+export const REGION_FIX =
+  "no AWS region is set: export AWS_REGION (e.g. AWS_REGION=eu-west-1, the stack's region), " +
+  'or set region in your AWS profile';
+
+/** Whether `error` is the SDK saying it found no region in the environment or the profile. */
+export function isRegionMissing(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Region is missing';
+}
+
+/**
+ * Resolves the region once, up front, as the clients will (AWS_REGION, AWS_DEFAULT_REGION, then the
+ * profile), so a missing region is a usage error before any call instead of a different failure per
+ * command (an STS, S3 or DynamoDB error that doctor would blame on credentials or permissions).
+ */
+export async function requireRegion(env: NodeJS.ProcessEnv): Promise<void> {
+  if (env.AWS_REGION || env.AWS_DEFAULT_REGION) return;
+  try {
+    await new STSClient({}).config.region();
+  } catch (error) {
+    if (isRegionMissing(error)) throw new UsageError(REGION_FIX, { cause: error });
+    throw error;
+  }
+}
+
 function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
   // Local S3 servers need path-style addressing, as in functions/core/clients.ts.
   return {
@@ -54,6 +79,10 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
     sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
     dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
+    stsEndpoint:
+      env.AWS_ENDPOINT_URL_STS ||
+      env.AWS_ENDPOINT_URL ||
+      `https://sts.${env.AWS_REGION || env.AWS_DEFAULT_REGION || '<region>'}.amazonaws.com`,
   };
 }
 

@@ -18,7 +18,10 @@ const TITLES: Record<DoctorLink, string> = {
 
 const MARKS = { ok: '✔', warn: '!', fail: '✘', skipped: '-' } as const;
 
-/** `doctor`: each link of the chain with ✔/✘ and the fix; exit 3 when a link is broken. */
+/**
+ * `doctor`: each link of the chain with ✔/✘ and the fix; exit 3 when a link is broken, 5 when it broke
+ * because an endpoint did not answer (as `run` exits on a network failure).
+ */
 export async function diagnoseJobCommand(deps: DoctorDependencies, job: Job): Promise<CommandResult> {
   const report = await diagnoseJob(deps, job);
   const lines = [`doctor: job ${job.jobId}${report.caller ? `, as ${report.caller}` : ''}`];
@@ -28,5 +31,6 @@ export async function diagnoseJobCommand(deps: DoctorDependencies, job: Job): Pr
   }
   const broken = report.checks.find((check) => check.status === 'fail');
   lines.push(broken ? `broken link: ${TITLES[broken.link]}` : 'every link holds');
-  return { exitCode: report.ok ? EXIT.ok : EXIT.access, json: report, text: lines.join('\n') };
+  const exitCode = report.ok ? EXIT.ok : broken?.unreachable ? EXIT.unexpected : EXIT.access;
+  return { exitCode, json: report, text: lines.join('\n') };
 }

@@ -9,11 +9,14 @@ Commands:
   status <job.json>... | --job-id ID  last run, lag, failing keys and the lease of each job
   doctor <job.json>                  check each link a run needs (role, ExternalId, list, get,
                                      destination, table) and say which is broken
+  unlock <job.json> | --job-id ID    end the lease a run that died left behind (--force: even if
+                                     its holder still renews it)
 
 Options:
   --json          print one JSON document on stdout (human text goes to stderr)
   --sandbox       start the local two-account sandbox, run the command against it, stop it
-  --job-id ID     (status) a job by id, without its file; repeatable
+  --job-id ID     (status, unlock) a job by id, without its file; repeatable for status
+  --force         (unlock) end the lease even though its holder still renews it
   --limit N       (plan) list at most N objects (default 1000; totals count all)
   --no-progress   (run) no progress bar, even on a terminal
   -h, --help      this text; \`help <command>\` or \`<command> --help\` for one command
@@ -22,8 +25,9 @@ Options:
 Environment: the AWS SDK's (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_*), STATE_TABLE_NAME (the stack's
 StateTableName output), EVENT_BUS_NAME (optional: run events).
 
-Exit codes: 0 ok, 1 run finished with failed objects, 2 usage or invalid job, 3 access or preflight
-failure (a doctor link broken), 4 job already running, 5 unexpected error, 130 run stopped by Ctrl-C.`;
+Exit codes: 0 ok, 1 run finished with failed objects, 2 usage, invalid job, no AWS region or unknown
+job id, 3 access or preflight failure (a doctor link broken), 4 job already running (unlock: its holder
+is alive), 5 unexpected error, 130 run stopped by Ctrl-C.`;
 
 const COMMON_OPTIONS = `  --json          print one JSON document on stdout (human text goes to stderr)
   --sandbox       start the local two-account sandbox, run the command against it, stop it`;
@@ -65,7 +69,11 @@ Options:
 ${COMMON_OPTIONS}
   --job-id ID     a job by id, without its file; repeatable
 
-Exit codes: 0 status shown, 2 usage (or STATE_TABLE_NAME unset), 3 table refused, 5 unexpected error.`,
+A job id the table has nothing of (no lease, checkpoint, run record or ledger item) is an error that
+lists the job ids the table knows. A held lease whose holder stopped renewing it is flagged: \`unlock\`.
+
+Exit codes: 0 status shown, 2 usage (STATE_TABLE_NAME or region unset, unknown job id), 3 table refused,
+5 unexpected error.`,
   doctor: `Usage: cross-account-sync doctor <job.json> [options]
 
 Checks each link a run needs, in order, with ✔/✘ and the fix: the caller may assume the source role,
@@ -75,9 +83,23 @@ Options:
 ${COMMON_OPTIONS}
 
 Exit codes: 0 every link holds (warnings allowed), 2 usage or invalid job, 3 a link is broken.`,
+  unlock: `Usage: cross-account-sync unlock <job.json> | --job-id ID [--force] [options]
+
+Ends the job's lease when the run holding it died, so the next run need not wait for it to expire.
+Refused while the holder still renews it (it renewed within the last two heartbeats) unless --force.
+The lease is ended only if it is still as read (same holder, fence and expiry).
+
+Options:
+${COMMON_OPTIONS}
+  --job-id ID     the job by id, without its file
+  --force         end it even though its holder renews it (its writes are fenced off once another
+                  run takes the job)
+
+Exit codes: 0 ended (or nothing to end), 2 usage or unknown job id, 4 the holder is alive, 5 unexpected
+error.`,
 };
 
-type CommandName = 'run' | 'plan' | 'status' | 'doctor';
+type CommandName = 'run' | 'plan' | 'status' | 'doctor' | 'unlock';
 
 /** One parsed command line. */
 export type Command =
@@ -86,7 +108,14 @@ export type Command =
   | { command: 'run'; jobFile: string; json: boolean; sandbox: boolean; progress: boolean }
   | { command: 'plan'; jobFile: string; json: boolean; sandbox: boolean; limit: number | undefined }
   | { command: 'status'; jobFiles: string[]; jobIds: string[]; json: boolean; sandbox: boolean }
-  | { command: 'doctor'; jobFile: string; json: boolean; sandbox: boolean };
+  | { command: 'doctor'; jobFile: string; json: boolean; sandbox: boolean }
+  | {
+      command: 'unlock';
+      job: { file: string } | { id: string };
+      force: boolean;
+      json: boolean;
+      sandbox: boolean;
+    };
 
 const OPTIONS = {
   json: { type: 'boolean', default: false },
@@ -94,6 +123,7 @@ const OPTIONS = {
   'job-id': { type: 'string', multiple: true },
   limit: { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
+  force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -104,6 +134,7 @@ const COMMAND_OPTIONS: Record<CommandName, string[]> = {
   plan: ['limit'],
   status: ['job-id'],
   doctor: [],
+  unlock: ['job-id', 'force'],
 };
 
 /**
@@ -129,8 +160,8 @@ export function parseArguments(argv: string[]): Command {
   const command = commandName(first);
   if (values.help) return { command: 'help', topic: command };
   const allowed = COMMAND_OPTIONS[command];
-  for (const name of ['job-id', 'limit', 'no-progress'] as const) {
-    const given = name === 'no-progress' ? values[name] : values[name] !== undefined;
+  for (const name of ['job-id', 'limit', 'no-progress', 'force'] as const) {
+    const given = name === 'no-progress' || name === 'force' ? values[name] : values[name] !== undefined;
     if (given && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`);
   }
   const common = { json: values.json, sandbox: values.sandbox };
@@ -141,6 +172,16 @@ export function parseArguments(argv: string[]): Command {
       throw new UsageError('status needs a job file or --job-id ID');
     }
     return { command, jobFiles: rest, jobIds, ...common };
+  }
+  if (command === 'unlock') {
+    const jobIds = values['job-id'] ?? [];
+    const [file] = rest;
+    const [id] = jobIds;
+    const job = file !== undefined ? { file } : id !== undefined ? { id } : undefined;
+    if (job === undefined || rest.length + jobIds.length !== 1) {
+      throw new UsageError('unlock needs exactly one job: a job file or --job-id ID');
+    }
+    return { command, job, force: values.force, ...common };
   }
   if (rest.length !== 1) {
     throw new UsageError(`${command} needs exactly one job file, got ${rest.length}`);
@@ -158,7 +199,7 @@ export function parseArguments(argv: string[]): Command {
 
 function commandName(name: string): CommandName {
   if (Object.hasOwn(COMMAND_OPTIONS, name)) return name as CommandName;
-  throw new UsageError(`unknown command "${name}": expected run, plan, status or doctor`);
+  throw new UsageError(`unknown command "${name}": expected run, plan, status, doctor or unlock`);
 }
 
 function parseLimit(value: string | undefined): number | undefined {

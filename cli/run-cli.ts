@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describeError, JobValidationError, SyncError } from '../functions/core/errors.js';
 import type { SyncLogger } from '../functions/core/run/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
-import { buildDoctorDependencies, buildStatusDependencies, buildSyncDependencies } from './build-clients.js';
+import {
+  buildDoctorDependencies,
+  buildStatusDependencies,
+  buildSyncDependencies,
+  isRegionMissing,
+  REGION_FIX,
+  requireRegion,
+} from './build-clients.js';
 import type { CliIo, CommandResult } from './command-result.js';
 import { diagnoseJobCommand } from './diagnose-job-command.js';
 import { ProgressDisplay } from './draw-progress.js';
@@ -12,6 +19,7 @@ import { COMMAND_HELP, type Command, parseArguments, USAGE } from './parse-argum
 import { planJobCommand } from './plan-job-command.js';
 import { runJobCommand } from './run-job-command.js';
 import { showStatusCommand } from './show-status-command.js';
+import { unlockJobCommand } from './unlock-job-command.js';
 
 /**
  * Runs one command line and returns its exit code. With --json, stdout gets exactly one JSON document,
@@ -34,7 +42,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
     return result.exitCode;
   } catch (error) {
     const exitCode = exitCodeFor(error);
-    const message = error instanceof SyncError ? error.message : describeError(error);
+    const message = isRegionMissing(error)
+      ? REGION_FIX
+      : error instanceof SyncError
+        ? error.message
+        : describeError(error);
     const problems = error instanceof JobValidationError ? error.problems : undefined;
     if (json) {
       io.stdout(
@@ -42,7 +54,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
           {
             error: {
               name: (error as Error)?.name ?? 'Error',
-              message: describeError(error),
+              message: isRegionMissing(error) ? REGION_FIX : describeError(error),
               problems,
               exitCode,
             },
@@ -72,19 +84,30 @@ async function dispatch(
         ? new ProgressDisplay(io.stderrRaw, { tty: io.interactive, columns: io.columns })
         : undefined;
       const logger = clearingLogger(consoleLogger('warn'), progress, io.signal);
+      await requireRegion(io.env);
       return runJobCommand(buildSyncDependencies(io.env, logger), job, io, progress);
     }
     case 'plan': {
       const job = await loadJob(command.jobFile);
+      await requireRegion(io.env);
       return planJobCommand(buildSyncDependencies(io.env, consoleLogger('warn')), job, command.limit);
     }
     case 'status': {
       const jobs = await Promise.all(command.jobFiles.map(loadJob));
       const jobIds = [...jobs.map((job) => job.jobId), ...command.jobIds];
-      return showStatusCommand(buildStatusDependencies(io.env), jobIds);
+      const deps = buildStatusDependencies(io.env);
+      await requireRegion(io.env);
+      return showStatusCommand(deps, jobIds);
+    }
+    case 'unlock': {
+      const jobId = 'id' in command.job ? command.job.id : (await loadJob(command.job.file)).jobId;
+      const deps = buildStatusDependencies(io.env);
+      await requireRegion(io.env);
+      return unlockJobCommand(deps, jobId, command.force);
     }
     case 'doctor': {
       const job = await loadJob(command.jobFile);
+      await requireRegion(io.env);
       return diagnoseJobCommand(buildDoctorDependencies(io.env), job);
     }
   }

@@ -2,6 +2,7 @@ import {
   type JobStatus,
   type JobStatusDependencies,
   readJobStatus,
+  requireKnownJobs,
 } from '../functions/core/diagnose/read-job-status.js';
 import type { CommandResult } from './command-result.js';
 import { EXIT } from './exit-codes.js';
@@ -13,6 +14,7 @@ export async function showStatusCommand(
   jobIds: string[],
 ): Promise<CommandResult> {
   const jobs = await Promise.all(jobIds.map((jobId) => readJobStatus(deps, jobId)));
+  await requireKnownJobs(deps, jobs);
   const rows = jobs.map((job) => {
     const run = job.lastRun;
     return [
@@ -39,6 +41,9 @@ export async function showStatusCommand(
 }
 
 function leaseText(job: JobStatus): string {
-  if (!job.lease?.held) return 'free';
-  return `held by ${job.lease.owner} until ${job.lease.expiresAt}`;
+  const lease = job.lease;
+  if (!lease?.held) return 'free';
+  const since = lease.acquiredAt === undefined ? '' : ` since ${lease.acquiredAt}`;
+  const dead = lease.renewalOverdue ? ' (not renewed: its run may have died; `unlock` ends it)' : '';
+  return `held by ${lease.owner}${since}, expires ${lease.expiresAt}${dead}`;
 }

@@ -103,3 +103,51 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** The state table has nothing of a job id (a typo, or the wrong table): no lease, checkpoint, run or ledger. */
+export class UnknownJobError extends SyncError {}
+
+/** `unlock` refused: the lease's holder is renewing it, or it changed while being ended. */
+export class LeaseHeldError extends SyncError {}
+
+/** Node's codes for a connection that never got an HTTP answer: refused, no such host, reset, timed out. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Why `error`, or an error it was caused by, is a failure to reach the endpoint rather than an answer
+ * from AWS ("ECONNREFUSED 127.0.0.1:1", "ENOTFOUND sts.example.com", "TimeoutError"); undefined for an
+ * answer (a refusal, a missing resource), which has an HTTP status.
+ */
+export function networkFailure(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current !== undefined && depth < 5; depth += 1) {
+    if (current === null || typeof current !== 'object') return undefined;
+    const { code, name, address, port, hostname } = current as {
+      code?: unknown;
+      name?: unknown;
+      address?: unknown;
+      port?: unknown;
+      hostname?: unknown;
+    };
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) {
+      const where =
+        typeof address === 'string'
+          ? ` ${address}${port === undefined ? '' : `:${String(port)}`}`
+          : typeof hostname === 'string'
+            ? ` ${hostname}`
+            : '';
+      return `${code}${where}`;
+    }
+    // The SDK's request handler names a connection or socket timeout so, without an HTTP status.
+    if (name === 'TimeoutError' && awsErrorCode(current).status === undefined) return 'timed out';
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
 import { parseArguments } from '../../cli/parse-arguments.js';
 import { runCli } from '../../cli/run-cli.js';
@@ -22,6 +22,10 @@ function file(name: string, text: string): string {
 
 /** Runs the CLI with captured output and no AWS environment at all. */
 async function cli(...argv: string[]) {
+  return cliWith({}, ...argv);
+}
+
+async function cliWith(env: NodeJS.ProcessEnv, ...argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const exitCode = await runCli(argv, {
@@ -29,7 +33,7 @@ async function cli(...argv: string[]) {
     stderr: (text) => stderr.push(text),
     stderrRaw: (text) => stderr.push(text),
     interactive: false,
-    env: {},
+    env,
   });
   return { exitCode, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
@@ -74,6 +78,21 @@ describe('parseArguments', () => {
 });
 
 describe('exitCodeFor', () => {
+  it('reads unlock with one job, by file or by id, and --force', () => {
+    expect(parseArguments(['unlock', 'job.json'])).toMatchObject({ job: { file: 'job.json' }, force: false });
+    expect(parseArguments(['unlock', '--job-id', 'x', '--force'])).toMatchObject({
+      job: { id: 'x' },
+      force: true,
+    });
+    expect(() => parseArguments(['unlock'])).toThrow(/unlock needs exactly one job/);
+    expect(() => parseArguments(['unlock', 'a.json', '--job-id', 'x'])).toThrow(
+      /unlock needs exactly one job/,
+    );
+    expect(() => parseArguments(['status', '--job-id', 'x', '--force'])).toThrow(
+      /--force does not apply to status/,
+    );
+  });
+
   it('maps each kind of failure to the documented exit code', () => {
     expect(exitCodeFor(new UsageError('x'))).toBe(EXIT.usage);
     expect(exitCodeFor(new AssumeRoleError('x'))).toBe(EXIT.access);
@@ -156,5 +175,47 @@ describe('runCli', () => {
 
     expect(exitCode).toBe(EXIT.ok);
     expect(stdout).toMatch(new RegExp(`^Usage: cross-account-sync ${command} `));
+  });
+});
+
+describe('runCli without an AWS region', () => {
+  // The SDK's clients read the region from the process environment and the profile, not from io.env.
+  const saved = { ...process.env };
+  beforeEach(() => {
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    delete process.env.AWS_PROFILE;
+    process.env.AWS_CONFIG_FILE = join(dir, 'no-such-config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'no-such-credentials');
+  });
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  const job = () =>
+    file(
+      'region-job.json',
+      JSON.stringify({
+        jobId: 'nightly',
+        source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: 'source-bucket' },
+        destination: { bucket: 'destination-bucket' },
+      }),
+    );
+
+  it.each([
+    ['run', () => ['run', job(), '--no-progress']],
+    ['plan', () => ['plan', job()]],
+    ['doctor', () => ['doctor', job()]],
+    ['status', () => ['status', '--job-id', 'nightly']],
+  ])('%s exits 2 telling to set AWS_REGION, before any call', async (_name, argv) => {
+    const { exitCode, stderr, stdout } = await cliWith({ STATE_TABLE_NAME: 'state' }, ...argv());
+
+    expect(exitCode).toBe(EXIT.usage);
+    expect(stderr).toMatch(/^error: no AWS region is set: export AWS_REGION/);
+    expect(stdout).toBe('');
+  });
+
+  it('maps the SDK\'s "Region is missing" to exit 2 wherever it surfaces', () => {
+    expect(exitCodeFor(new Error('Region is missing'))).toBe(EXIT.usage);
   });
 });

@@ -18,31 +18,53 @@ import { type SourceCredentials, sourceCredentials } from './source-credentials.
  * @returns the first key under the job's prefix, if there is one, for checkSourceRead.
  */
 export async function checkSourceBucket(sourceS3: S3Client, job: Job): Promise<string | undefined> {
-  const { bucket, prefix, roleArn } = job.source;
+  const { bucket, prefix } = job.source;
   try {
     const page = await sourceS3.send(
       new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }),
     );
     return page.Contents?.[0]?.Key;
   } catch (error) {
-    const { name, status } = awsErrorCode(error);
-    if (name === 'NoSuchBucket' || status === 404) {
-      throw new BucketAccessError(
-        `source bucket "${bucket}" does not exist (as seen by ${roleArn}): check job.source.bucket`,
-        { cause: error },
-      );
-    }
-    if (name === 'AccessDenied' || status === 403) {
-      throw new BucketAccessError(
-        `${roleArn} may not list source bucket "${bucket}": grant it s3:ListBucket on arn:aws:s3:::${bucket}` +
-          ', or check that job.source.bucket names the bucket the role was made for',
-        { cause: error },
-      );
-    }
-    throw new BucketAccessError(`cannot list source bucket "${bucket}": ${describeError(error)}`, {
-      cause: error,
-    });
+    const { problem, fix } = sourceListFailure(error, job);
+    throw new BucketAccessError(`${problem}: ${fix}`, { cause: error });
   }
+}
+
+/**
+ * Why listing the source bucket failed and what to do, so a run and `doctor` say the same. S3 answers
+ * NoSuchBucket (404) only for a name no account has; a mistyped name that happens to be another
+ * account's bucket is refused (403) like a missing permission, so a refusal names both causes.
+ */
+export function sourceListFailure(
+  error: unknown,
+  job: Job,
+): { kind: 'missing' | 'refused' | 'other'; problem: string; fix: string } {
+  const { bucket, roleArn } = job.source;
+  const { name, status } = awsErrorCode(error);
+  if (name === 'NoSuchBucket' || status === 404) {
+    return {
+      kind: 'missing',
+      problem: `source bucket "${bucket}" does not exist (S3 answered NoSuchBucket to ${roleArn})`,
+      fix: 'check job.source.bucket for a typo',
+    };
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    return {
+      kind: 'refused',
+      problem:
+        `S3 refused ${roleArn} listing source bucket "${bucket}" (AccessDenied): either the role lacks ` +
+        `s3:ListBucket there, or "${bucket}" is not AccountA's bucket (a mistyped name that another account ` +
+        'owns is refused, not reported missing)',
+      fix:
+        'check that job.source.bucket is spelled as the bucket the role was made for; if it is, ask ' +
+        `AccountA to allow s3:ListBucket on arn:aws:s3:::${bucket} in the role's policy`,
+    };
+  }
+  return {
+    kind: 'other',
+    problem: `cannot list source bucket "${bucket}": ${describeError(error)}`,
+    fix: 'run `cross-account-sync doctor <job.json>`',
+  };
 }
 
 /**

@@ -17,9 +17,9 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { sourceReadFix } from '../access/preflight.js';
+import { sourceListFailure, sourceReadFix } from '../access/preflight.js';
 import { roleSessionName } from '../access/source-credentials.js';
-import { awsErrorCode, describeError } from '../errors.js';
+import { awsErrorCode, describeError, networkFailure } from '../errors.js';
 import type { Job } from '../job.js';
 
 /** STS's shortest session: the doctor only needs the keys for a few calls. */
@@ -44,6 +44,8 @@ export interface DoctorCheck {
   detail: string;
   /** What to change, for `warn` and `fail`. */
   fix?: string;
+  /** The link failed because an endpoint did not answer (refused, no such host, timed out): not access. */
+  unreachable?: boolean;
 }
 
 /** The doctor's findings: `ok` unless some link failed. */
@@ -62,6 +64,8 @@ export interface DoctorDependencies {
   sourceS3: (credentials: AwsCredentialIdentity, region?: string) => S3Client;
   dynamodb: DynamoDBClient;
   tableName?: string;
+  /** Where STS is called, for a message when it does not answer (AWS_ENDPOINT_URL_STS, or AWS's). */
+  stsEndpoint?: string;
 }
 
 /**
@@ -73,7 +77,7 @@ export interface DoctorDependencies {
 export async function diagnoseJob(deps: DoctorDependencies, job: Job): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
   const caller = await callerArn(deps.sts);
-  const assumed = await checkAssumeRole(deps.sts, job, caller, checks);
+  const assumed = await checkAssumeRole(deps, job, caller, checks);
   if (assumed) {
     const sourceS3 = deps.sourceS3(assumed, job.source.region);
     const firstKey = await checkListSource(sourceS3, job, checks);
@@ -129,7 +133,7 @@ function refusedByCallerPolicy(error: unknown): boolean {
 }
 
 async function checkAssumeRole(
-  sts: STSClient,
+  { sts, stsEndpoint }: DoctorDependencies,
   job: Job,
   caller: string | undefined,
   checks: DoctorCheck[],
@@ -140,7 +144,7 @@ async function checkAssumeRole(
   try {
     credentials = await assumeRole(sts, job, externalId);
   } catch (error) {
-    checks.push(assumeRoleFailure(error, job, caller));
+    checks.push(assumeRoleFailure(error, job, caller, stsEndpoint));
     checks.push({
       link: 'externalId',
       status: 'skipped',
@@ -181,9 +185,27 @@ async function checkAssumeRole(
   return credentials;
 }
 
-function assumeRoleFailure(error: unknown, job: Job, caller: string | undefined): DoctorCheck {
+function assumeRoleFailure(
+  error: unknown,
+  job: Job,
+  caller: string | undefined,
+  stsEndpoint = 'the regional STS endpoint',
+): DoctorCheck {
   const { roleArn, externalId } = job.source;
   const who = caller ?? 'this identity';
+  const network = networkFailure(error);
+  if (network !== undefined) {
+    // No answer says nothing about credentials or the role: name the endpoint, not a policy.
+    return {
+      link: 'assumeRole',
+      status: 'fail',
+      unreachable: true,
+      detail: `STS did not answer at ${stsEndpoint} (${network}): AssumeRole into ${roleArn} was never evaluated`,
+      fix:
+        'check the network path to STS from here (proxy, firewall, VPC endpoint, DNS) and ' +
+        'AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL if you set one',
+    };
+  }
   if (!isAccessDenied(error)) {
     return {
       link: 'assumeRole',
@@ -217,7 +239,7 @@ function assumeRoleFailure(error: unknown, job: Job, caller: string | undefined)
 }
 
 async function checkListSource(s3: S3Client, job: Job, checks: DoctorCheck[]) {
-  const { bucket, prefix, roleArn } = job.source;
+  const { bucket, prefix } = job.source;
   const where = `s3://${bucket}/${prefix}`;
   try {
     const page = await s3.send(
@@ -231,17 +253,18 @@ async function checkListSource(s3: S3Client, job: Job, checks: DoctorCheck[]) {
     });
     return first;
   } catch (error) {
-    const { name, status } = awsErrorCode(error);
-    const missing = name === 'NoSuchBucket' || status === 404;
+    const failure = sourceListFailure(error, job);
+    const unreachable = networkFailure(error) !== undefined;
     checks.push({
       link: 'listSource',
       status: 'fail',
-      detail: missing
-        ? `source bucket "${bucket}" does not exist`
-        : `${roleArn} may not list ${where}: ${describeError(error)}`,
-      fix: missing
-        ? 'check job.source.bucket'
-        : `ask AccountA to allow s3:ListBucket on arn:aws:s3:::${bucket} in the role's policy`,
+      detail: failure.problem,
+      fix: unreachable
+        ? 'check the network path to S3 from here, and AWS_ENDPOINT_URL_S3 if you set one'
+        : failure.kind === 'other'
+          ? 'S3 did not refuse: retry, and if it persists the error above says what failed'
+          : failure.fix,
+      ...(unreachable && { unreachable }),
     });
     return undefined;
   }

@@ -21,6 +21,8 @@ import {
   QueryCommand,
   type QueryCommandInput,
   type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
@@ -691,5 +693,95 @@ export class StateStore {
         new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: uploadSk(key) } }),
       ),
     );
+  }
+
+  /**
+   * Whether the table holds anything of `jobId`: a lease, checkpoint, run record, intent or upload
+   * (pk "job#…"), or a ledger item. Two one-item Queries, so a mistyped id costs two reads.
+   */
+  async hasJobRecords(jobId: string): Promise<boolean> {
+    const any = (pk: string) =>
+      this.#call('hasJobRecords (Query)', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ProjectionExpression: 'pk',
+            Limit: 1,
+          }),
+        ),
+      );
+    const [job, ledger] = await Promise.all([any(jobPk(jobId)), any(ledgerPk(jobId))]);
+    return (job.Items?.length ?? 0) + (ledger.Items?.length ?? 0) > 0;
+  }
+
+  /**
+   * The job ids found in the first `maxItems` items of the table, sorted. This is a Scan: the table has no
+   * index by job, so it reads items of every kind, ledger items included, and stops after `maxItems`
+   * (billed on what it reads, not on the projection). On a table whose ledgers hold more than `maxItems`
+   * items it may miss jobs; `complete` says whether it read the whole table.
+   */
+  async sampleJobIds(maxItems: number): Promise<{ jobIds: string[]; complete: boolean }> {
+    const jobIds = new Set<string>();
+    let read = 0;
+    let startKey: ScanCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.#call('sampleJobIds (Scan)', () =>
+        this.#doc.send(
+          new ScanCommand({
+            TableName: this.#table,
+            ProjectionExpression: 'pk',
+            Limit: maxItems - read,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        const pk = String(item.pk);
+        const jobId = pk.startsWith('job#')
+          ? pk.slice(4)
+          : pk.startsWith('ledger#')
+            ? pk.slice(7)
+            : undefined;
+        if (jobId) jobIds.add(jobId);
+      }
+      read += page.Items?.length ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && read < maxItems);
+    return { jobIds: [...jobIds].sort(), complete: startKey === undefined };
+  }
+
+  /**
+   * Ends the lease `lease` as read, for `unlock`: only if it still has that holder, fence and expiry, so
+   * a holder that renewed it since it was read (it is alive) or a run that took it over keeps it.
+   *
+   * @returns whether the lease was ended; false when it changed since it was read
+   */
+  async endLease(jobId: string, lease: Lease): Promise<boolean> {
+    try {
+      await this.#call('endLease (UpdateItem)', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { pk: jobPk(jobId), sk: 'lease' },
+            UpdateExpression: 'SET expiresAt = :zero',
+            // The lease as read: the same holder and acquisition, not renewed since.
+            ConditionExpression: '#owner = :owner AND fence = :fence AND expiresAt = :expiresAt',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: {
+              ':owner': lease.owner,
+              ':fence': lease.fence,
+              ':expiresAt': lease.expiresAt,
+              ':zero': 0,
+            },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 }
