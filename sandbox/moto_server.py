@@ -13,6 +13,8 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - Identity-policy denials omit the resource and reason AWS gives ("... on resource: R because no
   identity-based policy allows the A action"), which `doctor` reads to tell a missing caller permission
   from a trust policy that refuses.
+- CompleteMultipartUpload ignores If-Match (it honours only If-None-Match: *), so a conditional completion
+  could replace an object the writer had not seen; S3 refuses it (412, or 404 when the key is gone).
 - ListMultipartUploads reports every upload as initiated on 2010-11-10; the sync matches an upload whose
   run died before recording its id by key and Initiated time, so uploads get their real creation time.
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
@@ -306,6 +308,29 @@ def refuse_wrong_digests() -> None:
     S3Response.upload_part = checked(S3Response.upload_part)  # type: ignore[method-assign]
 
 
+def complete_only_if_match() -> None:
+    """Evaluate If-Match on CompleteMultipartUpload, as S3 does (moto checks only If-None-Match: *)."""
+    from moto.s3.exceptions import MissingKey, PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    original = S3Response._key_response_post
+
+    def key_response_post(
+        self: S3Response, request: Any, body: bytes, bucket_name: str, query: dict[str, Any], key_name: str
+    ) -> Any:
+        if_match = request.headers.get("If-Match")
+        if query.get("uploadId") and if_match:
+            existing = self.backend.get_object(bucket_name, key_name)
+            same_upload = existing is not None and existing.multipart and existing.multipart.id == query["uploadId"][0]
+            if existing is None:
+                raise MissingKey(key=key_name)
+            if not same_upload and existing.etag.strip('"') != if_match.strip('"'):
+                raise PreconditionFailed("If-Match")
+        return original(self, request, body, bucket_name, query, key_name)
+
+    S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
+
+
 def real_upload_times() -> None:
     from datetime import datetime, timezone
 
@@ -564,6 +589,7 @@ def serve(port: int) -> None:
     authorize_put_events_on_the_bus()
     refuse_wrong_digests()
     real_upload_times()
+    complete_only_if_match()
     list_backends_once()
     read_only_the_range()
     parse_timestamps_quickly()

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -97,5 +99,31 @@ describe('sandbox S3 checks the digests a write states, as S3 does (moto_server.
     } finally {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: at, UploadId }));
     }
+  });
+  it('refuses a CompleteMultipartUpload whose If-Match names another object (412), as S3 does', async () => {
+    const at = key();
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: at, Body: 'what is there now' }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: at }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: at, UploadId, PartNumber: 1, Body: body }),
+    );
+
+    const complete = s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: at,
+        UploadId,
+        IfMatch: '"0123456789abcdef0123456789abcdef"',
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+
+    await expect(complete).rejects.toMatchObject({
+      name: 'PreconditionFailed',
+      $metadata: expect.objectContaining({ httpStatusCode: 412 }),
+    });
+    const now = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: at }));
+    expect(await now.Body?.transformToString()).toBe('what is there now');
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: at, UploadId }));
   });
 });

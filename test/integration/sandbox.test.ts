@@ -45,7 +45,10 @@ describe('local two-account sandbox', () => {
   it('lets the syncer list and read the source bucket through the role assumed with the right ExternalId', async () => {
     const source = s3As(await assumeSourceRole(accountA.externalId));
 
-    const listing = await source.send(new ListObjectsV2Command({ Bucket: accountA.bucket }));
+    // Other test files fill the shared bucket with prefixed keys that sort before "test": list from there.
+    const listing = await source.send(
+      new ListObjectsV2Command({ Bucket: accountA.bucket, Prefix: 'test', Delimiter: '/' }),
+    );
     const object = await source.send(new GetObjectCommand({ Bucket: accountA.bucket, Key: 'test.txt' }));
 
     expect(listing.Contents?.map(({ Key }) => Key)).toEqual(
