@@ -10,15 +10,12 @@
  * FAULT_MATRIX_SEED (first seed, default 1).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
 import type { RunSummary } from '../../functions/core/run/sync-job.js';
 import type { FaultRule } from '../../sandbox/fault-proxy.js';
+import { bundleChild } from '../support/bundle-child.js';
 import {
   DESTINATION_BUCKET,
   expectConverged,
@@ -264,22 +261,9 @@ let childScript: string | undefined;
 /** The sync in a child process (test/support/sync-child.ts), bundled once, so it can be SIGKILLed. */
 async function buildChild(): Promise<string> {
   if (childScript) return childScript;
-  const dir = await mkdtemp(join(tmpdir(), 'fault-matrix-child-'));
-  const outfile = join(dir, 'sync-child.mjs');
-  await build({
-    entryPoints: ['test/support/sync-child.ts'],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
-    },
-    logLevel: 'error',
-  });
-  childScript = outfile;
-  return outfile;
+  const bundled = await bundleChild('test/support/sync-child.ts');
+  childScript = bundled;
+  return bundled;
 }
 
 /**

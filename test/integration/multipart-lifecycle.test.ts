@@ -9,9 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -22,13 +19,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import type { Job } from '../../functions/core/job.js';
 import { type RunControl, type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
+import { bundleChild } from '../support/bundle-child.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -40,20 +37,7 @@ const LEASE_TTL_MS = 1500;
 let stalledChild = '';
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sync-child-stalled-'));
-  stalledChild = join(dir, 'sync-child-stalled.mjs');
-  await build({
-    entryPoints: ['test/support/sync-child-stalled.ts'],
-    outfile: stalledChild,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
-    },
-    logLevel: 'error',
-  });
+  stalledChild = await bundleChild('test/support/sync-child-stalled.ts');
   await consumer.send(new CreateBucketCommand({ Bucket: DESTINATION })).catch(() => {});
   await consumer.send(
     new PutBucketVersioningCommand({ Bucket: DESTINATION, VersioningConfiguration: { Status: 'Enabled' } }),

@@ -5,9 +5,6 @@
  * destination bucket is versioned, so every completed upload leaves a version), and the ledger agrees.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -15,7 +12,6 @@ import {
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
-import { build } from 'esbuild';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
@@ -23,6 +19,7 @@ import { JobAlreadyRunningError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
+import { bundleChild } from '../support/bundle-child.js';
 import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -75,20 +72,7 @@ let version = 0;
 const killed = { total: 0, midUpload: 0 };
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sync-child-'));
-  child = join(dir, 'sync-child.mjs');
-  await build({
-    entryPoints: ['test/support/sync-child.ts'],
-    outfile: child,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
-    },
-    logLevel: 'error',
-  });
+  child = await bundleChild('test/support/sync-child.ts');
   await consumer.send(new CreateBucketCommand({ Bucket: DESTINATION })).catch(() => {});
   await consumer.send(
     new PutBucketVersioningCommand({ Bucket: DESTINATION, VersioningConfiguration: { Status: 'Enabled' } }),
