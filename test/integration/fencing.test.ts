@@ -68,10 +68,11 @@ describe('StateStore fencing (DynamoDB Local)', () => {
     const newer = await stealLease(jobId, 'newer-run');
     await state.putLedgerEntry(jobId, entry('k', 'newer-etag', 'newer-run'), newer.fence);
 
-    // Refused by the fencing condition, not rejected as a malformed request.
-    await expect(state.deleteLedgerEntry(jobId, 'k', stale.fence)).rejects.toMatchObject({
-      name: 'ConditionalCheckFailedException',
-    });
+    // Refused by the fencing condition (the cause), not rejected as a malformed request; reported as a
+    // lost lease, as the other fenced writes are.
+    const refused = state.deleteLedgerEntry(jobId, 'k', stale.fence);
+    await expect(refused).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(refused).rejects.toMatchObject({ cause: { name: 'ConditionalCheckFailedException' } });
 
     expect(await ledgerEntry(jobId, 'k')).toMatchObject({ etag: 'newer-etag' });
   });

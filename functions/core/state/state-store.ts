@@ -407,17 +407,27 @@ export class StateStore {
 
   /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
   async deleteLedgerEntry(jobId: string, key: string, fence: number): Promise<void> {
-    await this.#call('deleteLedgerEntry (DeleteItem)', () =>
-      this.#doc.send(
-        new DeleteCommand({
-          TableName: this.#table,
-          Key: { pk: ledgerPk(jobId), sk: key },
-          // Same fencing rule as putLedgerEntry.
-          ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-          ExpressionAttributeValues: { ':fence': fence },
-        }),
-      ),
-    );
+    try {
+      await this.#call('deleteLedgerEntry (DeleteItem)', () =>
+        this.#doc.send(
+          new DeleteCommand({
+            TableName: this.#table,
+            Key: { pk: ledgerPk(jobId), sk: key },
+            // Same fencing rule as putLedgerEntry.
+            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+            ExpressionAttributeValues: { ':fence': fence },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new LeaseLostError(
+          `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 
   /**
