@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PART_SIZE,
+  followSourceParts,
   MAX_OBJECT_SIZE,
   MAX_PART_SIZE,
   MAX_PARTS,
@@ -50,5 +51,28 @@ describe('planParts', () => {
     expect(planParts(12 * MiB, 64 * MiB)).toEqual({ partSize: 64 * MiB, partCount: 1, queueSize: 1 });
     expect(() => planParts(12 * MiB, MiB)).toThrow(RangeError);
     expect(() => planParts(MAX_OBJECT_SIZE + 1)).toThrow(/5 TiB/);
+  });
+});
+
+describe('followSourceParts', () => {
+  it("copies a multipart source in its own parts when they are equal and within S3's limits", () => {
+    const sizes = [16 * MiB, 16 * MiB, 3 * MiB];
+
+    const plan = followSourceParts(35 * MiB, sizes);
+
+    expect(plan).toEqual({ partSize: 16 * MiB, partCount: 3, queueSize: 2 });
+  });
+
+  it('leaves any other layout to planParts', () => {
+    expect(followSourceParts(20 * MiB, [12 * MiB, 8 * MiB])).toEqual({
+      partSize: 12 * MiB,
+      partCount: 2,
+      queueSize: 2,
+    });
+    expect(followSourceParts(20 * MiB, [8 * MiB, 12 * MiB])).toBeUndefined(); // last part larger
+    expect(followSourceParts(20 * MiB, [8 * MiB, 4 * MiB, 8 * MiB])).toBeUndefined(); // unequal parts
+    expect(followSourceParts(8 * MiB, [4 * MiB, 4 * MiB])).toBeUndefined(); // parts under 5 MiB
+    expect(followSourceParts(30 * MiB, [16 * MiB, 16 * MiB])).toBeUndefined(); // sizes disagree
+    expect(followSourceParts(16 * MiB, [16 * MiB])).toBeUndefined(); // one part: not multipart
   });
 });

@@ -24,7 +24,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
 import type { MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
-import { DEFAULT_PART_SIZE, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
+import { DEFAULT_PART_SIZE, followSourceParts, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
 import { getSource, learnSourceCheck } from './read-source.js';
 import {
   boundaryFinder,
@@ -113,8 +113,14 @@ export async function copyObject(
   request: CopyRequest,
   options: CopyOptions = {},
 ): Promise<CopyResult> {
-  const plan = planParts(request.size, options.partSize);
   const check = await learnSourceCheck(clients.sourceS3, request, options.signal);
+  // A part size the job (or a test) chose wins; by default a multipart source is copied in its own parts.
+  const plan =
+    (options.partSize === undefined &&
+      request.size > DEFAULT_PART_SIZE &&
+      check.kind === 'composite' &&
+      followSourceParts(request.size, check.partSizes)) ||
+    planParts(request.size, options.partSize);
   let cut = await continuableUpload(clients.destinationS3, request, plan, options);
   let condition = writeCondition(request);
   for (let attempt = 1; ; attempt += 1) {

@@ -58,3 +58,23 @@ export function planParts(size: number, minPartSize = DEFAULT_PART_SIZE): PartPl
     queueSize: Math.max(1, Math.floor(PART_BYTES_IN_FLIGHT / partSize)),
   };
 }
+
+/**
+ * The source's own part layout, when it can be the upload's: a multipart source whose parts are all one
+ * size (the last no larger) within S3's part limits. Copying in the source's parts gives the copy the
+ * source's ETag and lets the MD5 each source part is checked with serve as that part's Content-MD5, so no
+ * byte is hashed twice. Undefined for any other source; then planParts decides.
+ */
+export function followSourceParts(size: number, sourcePartSizes: readonly number[]): PartPlan | undefined {
+  const [first] = sourcePartSizes;
+  const last = sourcePartSizes.at(-1);
+  if (first === undefined || last === undefined || sourcePartSizes.length < 2) return undefined;
+  if (sourcePartSizes.length > MAX_PARTS || first < MIN_PART_SIZE || first > MAX_PART_SIZE) return undefined;
+  if (last > first || !sourcePartSizes.slice(0, -1).every((partSize) => partSize === first)) return undefined;
+  if (sourcePartSizes.reduce((sum, partSize) => sum + partSize, 0) !== size) return undefined;
+  return {
+    partSize: first,
+    partCount: sourcePartSizes.length,
+    queueSize: Math.max(1, Math.floor(PART_BYTES_IN_FLIGHT / first)),
+  };
+}
