@@ -503,22 +503,38 @@ export class StateStore {
 
   /** Gives the lease back so the next run need not wait for it to expire. */
   async releaseLease(jobId: string, lease: Lease): Promise<void> {
+    await this.#zeroLease('releaseLease', jobId, lease, false);
+  }
+
+  /**
+   * Sets the lease's expiry to 0 if `lease` still holds it (owner and fence; with `asRead`, also not
+   * renewed since it was read). Returns false when the condition refused the write.
+   */
+  async #zeroLease(operation: string, jobId: string, lease: Lease, asRead: boolean): Promise<boolean> {
     try {
-      await this.#call('releaseLease (UpdateItem)', () =>
+      await this.#call(`${operation} (UpdateItem)`, () =>
         this.#doc.send(
           new UpdateCommand({
             TableName: this.#table,
             Key: { pk: jobPk(jobId), sk: 'lease' },
             UpdateExpression: 'SET expiresAt = :zero',
-            // Releasing someone else's lease would let a third run in beside them.
-            ConditionExpression: '#owner = :owner AND fence = :fence',
+            // Releasing someone else's lease would let a third run in beside them; `asRead` also
+            // spares a holder that renewed it since it was read (it is alive).
+            ConditionExpression: `#owner = :owner AND fence = :fence${asRead ? ' AND expiresAt = :expiresAt' : ''}`,
             ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence, ':zero': 0 },
+            ExpressionAttributeValues: {
+              ':owner': lease.owner,
+              ':fence': lease.fence,
+              ':zero': 0,
+              ...(asRead && { ':expiresAt': lease.expiresAt }),
+            },
           }),
         ),
       );
+      return true;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 
@@ -769,29 +785,6 @@ export class StateStore {
    * @returns whether the lease was ended; false when it changed since it was read
    */
   async endLease(jobId: string, lease: Lease): Promise<boolean> {
-    try {
-      await this.#call('endLease (UpdateItem)', () =>
-        this.#doc.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: { pk: jobPk(jobId), sk: 'lease' },
-            UpdateExpression: 'SET expiresAt = :zero',
-            // The lease as read: the same holder and acquisition, not renewed since.
-            ConditionExpression: '#owner = :owner AND fence = :fence AND expiresAt = :expiresAt',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: {
-              ':owner': lease.owner,
-              ':fence': lease.fence,
-              ':expiresAt': lease.expiresAt,
-              ':zero': 0,
-            },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.#zeroLease('endLease', jobId, lease, true);
   }
 }
