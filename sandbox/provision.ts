@@ -229,10 +229,14 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
   };
 }
 
-async function createStateTable(endpoints: SandboxEndpoints): Promise<void> {
+/** Creates a state table with the template's key schema (the sandbox's own, or another for one test). */
+export async function createStateTable(
+  endpoints: SandboxEndpoints,
+  tableName: string = SANDBOX.accountB.tableName,
+): Promise<void> {
   await sandboxDynamo(endpoints).send(
     new CreateTableCommand({
-      TableName: SANDBOX.accountB.tableName,
+      TableName: tableName,
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
 import { LEASE_TTL_MS } from '../../functions/core/run/lease-keeper.js';
+import { createStateTable } from '../../sandbox/provision.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { isolatedJob, putObject, useSandbox } from './helpers.js';
 
@@ -88,11 +89,14 @@ describe('everyday mistakes get the right diagnosis, the same from every command
   });
 
   it('a mistyped --job-id: status exits 2, says no such job exists and lists the known ones', async () => {
+    // A table of its own: the known ids come from a bounded Scan, which the shared table outgrows.
+    const table = { STATE_TABLE_NAME: `mistakes-${Date.now()}` };
+    await createStateTable(sandbox, table.STATE_TABLE_NAME);
     const job = isolatedJob(sandbox, 'known');
     await putObject(producer, sandbox.accountA.bucket, `${job.source.prefix}a.txt`, 'a');
-    expect((await cli({}, 'run', writeJob(job), '--no-progress')).status).toBe(0);
+    expect((await cli(table, 'run', writeJob(job), '--no-progress')).status).toBe(0);
 
-    const { status, stderr } = await cli({}, 'status', '--job-id', `${job.jobId}x`);
+    const { status, stderr } = await cli(table, 'status', '--job-id', `${job.jobId}x`);
 
     expect(status).toBe(2);
     expect(stderr).toMatch(
