@@ -51,7 +51,9 @@ export type Fault =
   /** Forward; send the headers and `atFraction` of the body, then nothing, until the client gives up. */
   | { type: 'stall'; atFraction?: number }
   /** Reset the connection without forwarding or answering: a service dying under its clients. */
-  | { type: 'drop' };
+  | { type: 'drop' }
+  /** Accept the request and never answer, until the client gives up: a server that stopped responding. */
+  | { type: 'hang' };
 
 /** Which requests get a fault, and how often. Plain JSON, so the control API takes the same shape. */
 export interface FaultRule {
@@ -196,6 +198,10 @@ export async function startFaultProxy(
         return sendError(res, service, fault.type);
       case 'drop':
         req.socket.resetAndDestroy();
+        return;
+      case 'hang':
+        stalled.add(req.socket);
+        req.socket.once('close', () => stalled.delete(req.socket));
         return;
       case 'latency':
         await new Promise((resolve) => setTimeout(resolve, fault.ms));

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
+import { type FaultRule, startFaultProxy } from '../../sandbox/fault-proxy.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { type Stall, startStallingProxy } from '../support/stalling-proxy.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
@@ -19,14 +19,15 @@ afterEach(async () => {
   restore = undefined;
 });
 
-/** Points the sync's S3 clients at a proxy that stalls the first GET of each key in `stalls`. */
-async function throughStallingProxy(stalls: Map<string, { kind: Stall; times: number }>) {
-  const proxy = await startStallingProxy(sandbox.motoEndpoint, stalls);
+/** Points the sync's S3 clients at the sandbox's fault proxy, with `rules`. */
+async function throughFaultProxy(rules: FaultRule[]) {
+  const proxy = await startFaultProxy(sandbox);
+  proxy.setRules(rules);
   const before = process.env.AWS_ENDPOINT_URL_S3;
-  process.env.AWS_ENDPOINT_URL_S3 = proxy.endpoint;
+  process.env.AWS_ENDPOINT_URL_S3 = proxy.endpoints.s3;
   restore = async () => {
     process.env.AWS_ENDPOINT_URL_S3 = before;
-    await proxy.close();
+    await proxy.stop();
   };
   const deps = dependenciesFromEnvironment(consoleLogger('error'), process.env, { timeouts: FAST_TIMEOUTS });
   return { deps, proxy };
@@ -34,26 +35,34 @@ async function throughStallingProxy(stalls: Map<string, { kind: Stall; times: nu
 
 describe('a source connection that stops making progress', () => {
   it('fails the stalled attempt and copies the object on the retry', async () => {
-    // Prepare: one object whose first GET sends half its declared body and stalls, one whose first GET
-    // is never answered.
+    // Prepare: one object whose first GET sends half its body (under the full Content-Length) and stalls,
+    // one whose first GET is never answered. Preflight's one-byte read goes to a third key, `a.bin`.
     const job = isolatedJob(sandbox, 'stall');
     const halfBody = `${job.source.prefix}half-body.bin`;
     const silent = `${job.source.prefix}no-response.bin`;
-    const data = { [halfBody]: randomBytes(256 * 1024), [silent]: randomBytes(1000) };
+    const data = {
+      [`${job.source.prefix}a.bin`]: randomBytes(100),
+      [halfBody]: randomBytes(256 * 1024),
+      [silent]: randomBytes(1000),
+    };
     for (const [key, body] of Object.entries(data)) await putObject(producer, source, key, body);
-    const { deps, proxy } = await throughStallingProxy(
-      new Map([
-        [halfBody, { kind: 'half-body', times: 1 }],
-        [silent, { kind: 'no-response', times: 1 }],
-      ]),
-    );
+    const firstGetOf = (key: string): Omit<FaultRule, 'fault'> => ({
+      service: 's3',
+      operation: 'GetObject',
+      key: `^${key.replaceAll('.', '\\.')}$`,
+      count: 1,
+    });
+    const { deps, proxy } = await throughFaultProxy([
+      { ...firstGetOf(halfBody), fault: { type: 'stall', atFraction: 0.5 } },
+      { ...firstGetOf(silent), fault: { type: 'hang' } },
+    ]);
 
     // Act
     const summary = await syncJob(deps, job, { objectRetry: { baseBackoffMs: 1 } });
 
     // Assess
-    expect(proxy.stalled()).toBe(2);
-    expect(summary).toMatchObject({ copied: 2, failed: 0 });
+    expect(proxy.counts().injected).toEqual({ stall: 1, hang: 1 });
+    expect(summary).toMatchObject({ copied: 3, failed: 0 });
     for (const [key, body] of Object.entries(data)) {
       const copy = await readObject(
         consumer,

@@ -34,7 +34,7 @@ function s3ThroughProxy(credentials = sandbox.accountA.admin, requestTimeout?: n
     maxAttempts: 1,
     // Else the SDK itself refuses a body that fails the stored CRC32: this test checks the bytes sent.
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(requestTimeout && { requestHandler: new NodeHttpHandler({ requestTimeout }) }),
+    ...(requestTimeout && { requestHandler: new NodeHttpHandler({ requestTimeout, throwOnRequestTimeout: true }) }),
   });
 }
 
@@ -166,6 +166,15 @@ describe('fault proxy', () => {
     await closed;
     expect(ended).toBe(false);
     expect((await getThroughProxy('a')).equals(BODY)).toBe(true);
+  });
+
+  it('hangs: accepts a request and never answers, until the client gives up; other keys pass', async () => {
+    proxy.setRules([only({ operation: 'GetObject', fault: { type: 'hang' } })]);
+    await expect(getThroughProxy('a', s3ThroughProxy(sandbox.accountA.admin, 500))).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+    expect((await getThroughProxy('b')).equals(BODY)).toBe(true);
+    expect(proxy.counts()).toMatchObject({ injected: { hang: 1 }, requests: { 's3:GetObject': 2 } });
   });
 
   it('throttles DynamoDB with ProvisionedThroughputExceededException, then lets requests through', async () => {

@@ -5,7 +5,7 @@ import { JobAlreadyRunningError, StateStoreError } from '../../functions/core/er
 import { type SyncLogger, syncJob } from '../../functions/core/run/sync-job.js';
 import { StateStore } from '../../functions/core/state/state-store.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
-import { startSwitchableProxy } from '../support/switchable-proxy.js';
+import { startFaultProxy } from '../../sandbox/fault-proxy.js';
 import { isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -18,11 +18,11 @@ describe('a state table that stops answering mid-run', () => {
     const job = isolatedJob(sandbox, 'dead-table', { options: { concurrency: 1 } });
     const keys = ['a', 'b', 'c'].map((name) => `${job.source.prefix}${name}`);
     for (const key of keys) await putObject(producer, sandbox.accountA.bucket, key, key);
-    const proxy = await startSwitchableProxy(sandbox.dynamodbEndpoint);
+    const proxy = await startFaultProxy(sandbox);
     const state = new StateStore(
       new DynamoDBClient({
         region: sandbox.region,
-        endpoint: proxy.endpoint,
+        endpoint: proxy.endpoints.dynamodb,
         credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
         maxAttempts: 2,
         requestHandler: httpHandlerOptions({ connectionMs: 1000, requestMs: 3000, idleMs: 3000 }),
@@ -34,7 +34,7 @@ describe('a state table that stops answering mid-run', () => {
       (level: string) =>
       (message: string, ...extra: Record<string, unknown>[]) => {
         logs.push({ level, message, key: extra[0]?.key });
-        if (message === 'lease not released; retrying') void proxy.up();
+        if (message === 'lease not released; retrying') void proxy.setReachable('dynamodb', true);
       };
     const logger: SyncLogger = {
       debug() {},
@@ -45,7 +45,7 @@ describe('a state table that stops answering mid-run', () => {
     const destinationS3 = sandboxS3(sandbox, sandbox.accountB.syncer);
     destinationS3.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'PutObjectCommand') proxy.down();
+        if (context.commandName === 'PutObjectCommand') void proxy.setReachable('dynamodb', false);
         return next(args);
       },
       { step: 'initialize' },
@@ -56,7 +56,7 @@ describe('a state table that stops answering mid-run', () => {
       (error: unknown) => error,
     );
     const lease = await deps.state.readLease(job.jobId);
-    await proxy.close();
+    await proxy.stop();
     const next = await syncJob(deps, job);
 
     // Assess
