@@ -57,6 +57,7 @@ export class IntentBatcher {
   drop(): BatchedCopy[] {
     const dropped = this.#waiting;
     this.#waiting = [];
+    this.#bytes = 0;
     return dropped;
   }
 
