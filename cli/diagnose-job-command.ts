@@ -10,6 +10,7 @@ import { EXIT } from './exit-codes.js';
 const TITLES: Record<DoctorLink, string> = {
   assumeRole: 'caller may assume the source role',
   externalId: 'the ExternalId is required and accepted',
+  consumerTrust: 'the role trusts only the sync function',
   listSource: 'the role may list the source',
   getSource: 'the role may get source objects',
   writeDestination: 'the destination is writable',

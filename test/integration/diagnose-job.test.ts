@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
 import {
   type DoctorDependencies,
@@ -7,7 +9,14 @@ import {
   diagnoseJob,
 } from '../../functions/core/diagnose/diagnose-job.js';
 import type { Job } from '../../functions/core/job.js';
-import { sandboxDynamo, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+import {
+  type SandboxCredentials,
+  sandboxDynamo,
+  sandboxIam,
+  sandboxS3,
+  sandboxSts,
+} from '../../sandbox/clients.js';
+import { SANDBOX } from '../../sandbox/sandbox.js';
 import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
@@ -31,6 +40,64 @@ async function jobWithObject(name: string, source: Partial<Job['source']> = {}):
   return { ...job, source: { ...job.source, ...source } };
 }
 
+/**
+ * An AccountB role standing in for the deployed function's execution role (the syncer's permissions),
+ * and the keys of a session of it: what the function runs as.
+ */
+async function functionRoleSession(name: string): Promise<{ roleArn: string; keys: SandboxCredentials }> {
+  const roleName = `sync-function-${name}-${randomBytes(3).toString('hex')}`;
+  const iam = sandboxIam(sandbox, accountB.admin);
+  const { Role } = await iam.send(
+    new CreateRoleCommand({
+      RoleName: roleName,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          // The admin by name: moto's own same-account check matches the caller's exact ARN.
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${accountB.id}:user/${SANDBOX.accountB.adminUser}` },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      }),
+    }),
+  );
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: roleName,
+      PolicyName: 'sync',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'sts:AssumeRole',
+            Resource: `arn:aws:iam::${accountA.id}:role/${SANDBOX.accountA.testRolePrefix}*`,
+          },
+          {
+            Effect: 'Allow',
+            Action: 's3:*',
+            Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'],
+          },
+        ],
+      }),
+    }),
+  );
+  const roleArn = Role?.Arn ?? expect.fail('CreateRole returned no ARN');
+  const { Credentials: keys } = await sandboxSts(sandbox, accountB.admin).send(
+    new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'sync-function' }),
+  );
+  return {
+    roleArn,
+    keys: {
+      accessKeyId: keys?.AccessKeyId ?? expect.fail('no keys'),
+      secretAccessKey: keys?.SecretAccessKey ?? '',
+      sessionToken: keys?.SessionToken,
+    },
+  };
+}
+
 function statuses(report: DoctorReport): Record<string, string> {
   return Object.fromEntries(report.checks.map((check) => [check.link, check.status]));
 }
@@ -50,6 +117,7 @@ describe('diagnoseJob against the sandbox', () => {
     expect(report.checks.map((c) => `${c.link} ${c.status}`)).toEqual([
       'assumeRole ok',
       'externalId ok',
+      'consumerTrust warn',
       'listSource ok',
       'getSource ok',
       'writeDestination ok',
@@ -179,5 +247,48 @@ describe('diagnoseJob against the sandbox', () => {
       detail: expect.stringContaining('no-such-table does not exist'),
     });
     expect(report.ok).toBe(false);
+  });
+
+  it('names ConsumerPrincipalArns when an identity that is not the function’s role may assume the source role', async () => {
+    const { roleArn: functionRoleArn } = await functionRoleSession('broad');
+    const job = await jobWithObject('doctor-broad-trust');
+
+    const report = await diagnoseJob(doctorDeps({ functionRoleArns: [functionRoleArn] }), job);
+
+    expect(report.ok).toBe(true);
+    expect(check(report, 'consumerTrust')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining(
+        `arn:aws:iam::${accountB.id}:user/syncer is not the sync function's role`,
+      ),
+      fix: expect.stringContaining(`ConsumerPrincipalArns=${functionRoleArn}`),
+    });
+  });
+
+  it('passes the trust narrowed to the function’s role, which then refuses every other identity', async () => {
+    const fn = await functionRoleSession('narrow');
+    const roleArn = await createSourceRole(sandbox, 'narrow-trust', { principalArns: [fn.roleArn] });
+    const job = await jobWithObject('doctor-narrow-trust', { roleArn });
+    const asFunction = doctorDeps({
+      sts: sandboxSts(sandbox, fn.keys),
+      destinationS3: sandboxS3(sandbox, fn.keys),
+      functionRoleArns: [fn.roleArn],
+    });
+
+    const [functionReport, syncerReport] = await Promise.all([
+      diagnoseJob(asFunction, job),
+      diagnoseJob(doctorDeps({ functionRoleArns: [fn.roleArn] }), job),
+    ]);
+
+    expect(functionReport.ok).toBe(true);
+    expect(statuses(functionReport)).toMatchObject({
+      assumeRole: 'ok',
+      consumerTrust: 'ok',
+      getSource: 'ok',
+    });
+    expect(check(syncerReport, 'assumeRole')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("the role's trust policy"),
+    });
   });
 });

@@ -85,7 +85,8 @@ export const randomText = (bytes: number) => randomBytes(bytes).toString('base64
 
 /**
  * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
- * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action.
+ * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an
+ * action; or narrowed to some AccountB roles (`principalArns`, as ConsumerPrincipalArns does).
  */
 export async function createSourceRole(
   sandbox: SandboxInfo,
@@ -94,6 +95,7 @@ export async function createSourceRole(
     trustAccount = sandbox.accountB.id,
     externalId = sandbox.accountA.externalId as string | null,
     actions = ['s3:ListBucket', 's3:GetObject'],
+    principalArns = [] as string[],
   } = {},
 ): Promise<string> {
   const iam = sandboxIam(sandbox, sandbox.accountA.admin);
@@ -108,7 +110,12 @@ export async function createSourceRole(
             Effect: 'Allow',
             Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
             Action: 'sts:AssumeRole',
-            ...(externalId && { Condition: { StringEquals: { 'sts:ExternalId': externalId } } }),
+            ...((externalId || principalArns.length > 0) && {
+              Condition: {
+                ...(externalId && { StringEquals: { 'sts:ExternalId': externalId } }),
+                ...(principalArns.length > 0 && { ArnLike: { 'aws:PrincipalArn': principalArns } }),
+              },
+            }),
           },
         ],
       }),
