@@ -6,6 +6,7 @@ import {
   dependenciesFromEnvironment,
   httpHandlerOptions,
   S3_TIMEOUTS,
+  stsEndpointOf,
 } from '../functions/core/clients.js';
 import type { DoctorDependencies } from '../functions/core/diagnose/diagnose-job.js';
 import type { JobStatusDependencies } from '../functions/core/diagnose/read-job-status.js';
@@ -79,10 +80,7 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
     sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
     dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
-    stsEndpoint:
-      env.AWS_ENDPOINT_URL_STS ||
-      env.AWS_ENDPOINT_URL ||
-      `https://sts.${env.AWS_REGION || env.AWS_DEFAULT_REGION || '<region>'}.amazonaws.com`,
+    stsEndpoint: stsEndpointOf(env),
   };
 }
 

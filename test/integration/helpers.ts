@@ -7,6 +7,7 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
@@ -137,4 +138,23 @@ export async function createSourceRole(
     }),
   );
   return Role?.Arn ?? expect.fail('CreateRole returned no ARN');
+}
+
+/** A Lambda context whose deadline is `timeoutMs` from now, as the runtime gives the handler. */
+export function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'SyncFunction',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:222222222222:function:SyncFunction',
+    memoryLimitInMB: '1024',
+    awsRequestId: 'handler-test',
+    logGroupName: '/aws/lambda/SyncFunction',
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
 }

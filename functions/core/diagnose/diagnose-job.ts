@@ -72,6 +72,8 @@ export interface DoctorDependencies {
    * known: a caller outside them that may still assume the source role shows the trust is account-wide.
    */
   functionRoleArns?: string[];
+  /** The doctor runs inside the sync function (a doctor event), so the caller is its role. */
+  callerIsFunction?: boolean;
 }
 
 /**
@@ -193,7 +195,7 @@ async function checkAssumeRole(
         (externalId ? '' : ', and set job.source.externalId to that value'),
     });
   }
-  checks.push(consumerTrustCheck(job, caller, deps.functionRoleArns));
+  checks.push(consumerTrustCheck(job, caller, deps));
   return credentials;
 }
 
@@ -224,8 +226,19 @@ function isFunctionRole(caller: string, functionRoleArns: string[]): boolean {
  * trust policy cannot be read from here, but it shows itself: an identity that is not the function's
  * role (no IAM user ever is one) and still assumed the role is proof the trust is broader.
  */
-function consumerTrustCheck(job: Job, caller: string | undefined, functionRoleArns?: string[]): DoctorCheck {
+function consumerTrustCheck(
+  job: Job,
+  caller: string | undefined,
+  { functionRoleArns, callerIsFunction }: DoctorDependencies,
+): DoctorCheck {
   const { roleArn } = job.source;
+  if (callerIsFunction) {
+    return {
+      link: 'consumerTrust',
+      status: 'ok',
+      detail: `run by the sync function, as ${caller ?? 'its role'}, which the role must trust`,
+    };
+  }
   if (caller === undefined) {
     return {
       link: 'consumerTrust',

@@ -303,7 +303,11 @@ export class StateStore {
     }
   }
 
-  constructor(client: DynamoDBClient, tableName: string) {
+  /** `client` and `tableName` stay readable: the doctor run by the function checks the same table. */
+  constructor(
+    readonly client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
     this.#doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
