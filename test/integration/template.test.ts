@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { STACK_OUTPUTS } from '../../cli/read-stack.js';
 import { parseJob } from '../../functions/core/job.js';
 import { loadTemplate, type Resource, resolveValue, type Template } from '../../scripts/lib/sam-template.js';
 
@@ -524,6 +525,20 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(deployed(template, { ExtraJobInput: '{}' }).Outputs?.ExtraJobScheduleName).toEqual(
       expect.objectContaining({ Value: { Ref: 'ExtraJobSchedule' } }),
     );
+  });
+
+  it('outputs every name `status --stack` and `doctor --stack` read, each schedule’s input being a job', () => {
+    const outputs = deployed(template, { ExtraJobInput: '{}' }).Outputs ?? {};
+    const names = [
+      STACK_OUTPUTS.tableName,
+      STACK_OUTPUTS.functionName,
+      STACK_OUTPUTS.functionRoleArn,
+      ...STACK_OUTPUTS.schedules,
+    ];
+
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(names));
+    expect(outputs[STACK_OUTPUTS.schedules[1]]?.Value).toEqual({ Ref: 'ExtraJobSchedule' });
+    expect(props('ExtraJobSchedule').Target.Input).toEqual({ Ref: 'ExtraJobInput' });
   });
 
   it('lets AccountA trust only the consumer function roles named in ConsumerPrincipalArns', () => {

@@ -60,13 +60,27 @@ describe('parseArguments', () => {
     expect(parseArguments(['help', 'run'])).toEqual({ command: 'help', topic: 'run' });
     expect(parseArguments(['plan', '--help'])).toEqual({ command: 'help', topic: 'plan' });
     expect(parseArguments(['--version'])).toEqual({ command: 'version' });
+    expect(parseArguments(['status', '--stack', 'prod-sync'])).toMatchObject({
+      command: 'status',
+      jobFiles: [],
+      jobIds: [],
+      stack: 'prod-sync',
+    });
+    expect(parseArguments(['doctor', '--stack', 'prod-sync', '--json'])).toEqual({
+      command: 'doctor',
+      stack: 'prod-sync',
+      json: true,
+      sandbox: false,
+    });
   });
 
   it.each([
     [['frob'], /unknown command "frob"/],
     [['run'], /run needs exactly one job file, got 0/],
     [['run', 'a.json', 'b.json'], /got 2/],
-    [['status'], /status needs a job file or --job-id/],
+    [['status'], /status needs a job file, --job-id ID or --stack NAME/],
+    [['run', 'job.json', '--stack', 's'], /--stack does not apply to run/],
+    [['doctor', 'job.json', '--stack', 's'], /doctor takes a job file or --stack NAME, not both/],
     [['doctor', 'job.json', '--limit', '3'], /--limit does not apply to doctor/],
     [['plan', 'job.json', '--limit', 'many'], /--limit must be a whole number/],
     [['run', 'job.json', '--verbose'], /Unknown option '--verbose'/],
