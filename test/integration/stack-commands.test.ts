@@ -96,10 +96,12 @@ describe('status and doctor --stack, reading a deployed stack over moto', () => 
     const { exitCode, stdout } = await cli('status', '--stack', stackName, '--json');
 
     expect(exitCode).toBe(EXIT.ok);
-    const { jobs } = JSON.parse(stdout) as { jobs: { jobId: string; lastRun?: { copied: number } }[] };
-    expect(jobs.map((job) => [job.jobId, job.lastRun?.copied])).toEqual([
-      [first.jobId, 1],
-      [second.jobId, 0],
+    const { jobs } = JSON.parse(stdout) as {
+      jobs: { jobId: string; lastRun?: { copied: number }; backlog?: { objects: number } }[];
+    };
+    expect(jobs.map((job) => [job.jobId, job.lastRun?.copied, job.backlog?.objects])).toEqual([
+      [first.jobId, 1, 0],
+      [second.jobId, 0, 0],
     ]);
   });
 
