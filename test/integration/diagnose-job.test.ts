@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +16,7 @@ import {
   sandboxSts,
 } from '../../sandbox/clients.js';
 import { SANDBOX } from '../../sandbox/sandbox.js';
-import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
+import { createRole, createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
 const { accountA, accountB } = sandbox;
@@ -46,45 +45,24 @@ async function jobWithObject(name: string, source: Partial<Job['source']> = {}):
  */
 async function functionRoleSession(name: string): Promise<{ roleArn: string; keys: SandboxCredentials }> {
   const roleName = `sync-function-${name}-${randomBytes(3).toString('hex')}`;
-  const iam = sandboxIam(sandbox, accountB.admin);
-  const { Role } = await iam.send(
-    new CreateRoleCommand({
-      RoleName: roleName,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          // The admin by name: moto's own same-account check matches the caller's exact ARN.
-          {
-            Effect: 'Allow',
-            Principal: { AWS: `arn:aws:iam::${accountB.id}:user/${SANDBOX.accountB.adminUser}` },
-            Action: 'sts:AssumeRole',
-          },
-        ],
-      }),
-    }),
+  const roleArn = await createRole(
+    sandboxIam(sandbox, accountB.admin),
+    roleName,
+    // The admin by name: moto's own same-account check matches the caller's exact ARN.
+    {
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${accountB.id}:user/${SANDBOX.accountB.adminUser}` },
+      Action: 'sts:AssumeRole',
+    },
+    [
+      {
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Resource: `arn:aws:iam::${accountA.id}:role/${SANDBOX.accountA.testRolePrefix}*`,
+      },
+      { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
+    ],
   );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: roleName,
-      PolicyName: 'sync',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Action: 'sts:AssumeRole',
-            Resource: `arn:aws:iam::${accountA.id}:role/${SANDBOX.accountA.testRolePrefix}*`,
-          },
-          {
-            Effect: 'Allow',
-            Action: 's3:*',
-            Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'],
-          },
-        ],
-      }),
-    }),
-  );
-  const roleArn = Role?.Arn ?? expect.fail('CreateRole returned no ARN');
   const { Credentials: keys } = await sandboxSts(sandbox, accountB.admin).send(
     new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'sync-function' }),
   );

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, type IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -99,29 +99,17 @@ export async function createSourceRole(
     principalArns = [] as string[],
   } = {},
 ): Promise<string> {
-  const iam = sandboxIam(sandbox, sandbox.accountA.admin);
-  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
-  const { Role } = await iam.send(
-    new CreateRoleCommand({
-      RoleName: roleName,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
-            Action: 'sts:AssumeRole',
-            ...((externalId || principalArns.length > 0) && {
-              Condition: {
-                ...(externalId && { StringEquals: { 'sts:ExternalId': externalId } }),
-                ...(principalArns.length > 0 && { ArnLike: { 'aws:PrincipalArn': principalArns } }),
-              },
-            }),
-          },
-        ],
-      }),
+  const trust = {
+    Effect: 'Allow',
+    Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
+    Action: 'sts:AssumeRole',
+    ...((externalId || principalArns.length > 0) && {
+      Condition: {
+        ...(externalId && { StringEquals: { 'sts:ExternalId': externalId } }),
+        ...(principalArns.length > 0 && { ArnLike: { 'aws:PrincipalArn': principalArns } }),
+      },
     }),
-  );
+  };
   const statements = actions.map((action) => ({
     Effect: 'Allow',
     Action: action,
@@ -130,11 +118,26 @@ export async function createSourceRole(
         ? `arn:aws:s3:::${sandbox.accountA.bucket}`
         : `arn:aws:s3:::${sandbox.accountA.bucket}/*`,
   }));
+  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
+  return createRole(sandboxIam(sandbox, sandbox.accountA.admin), roleName, trust, statements);
+}
+
+/** Creates a role with one trust statement and an inline policy of `statements`; returns its ARN. */
+export async function createRole(
+  iam: IAMClient,
+  roleName: string,
+  trust: object,
+  statements: object[],
+): Promise<string> {
+  const document = (statement: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statement });
+  const { Role } = await iam.send(
+    new CreateRoleCommand({ RoleName: roleName, AssumeRolePolicyDocument: document([trust]) }),
+  );
   await iam.send(
     new PutRolePolicyCommand({
       RoleName: roleName,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+      PolicyName: 'policy',
+      PolicyDocument: document(statements),
     }),
   );
   return Role?.Arn ?? expect.fail('CreateRole returned no ARN');

@@ -7,11 +7,11 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.js';
 import { STACK_OUTPUTS } from '../../cli/read-stack.js';
-import { runCli } from '../../cli/run-cli.js';
 import type { DoctorReport } from '../../functions/core/diagnose/diagnose-job.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
+import { captureCli } from '../support/capture-cli.js';
 import { isolatedJob, lambdaContext, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer } = useSandbox();
@@ -68,18 +68,9 @@ async function deployedStack(jobs: Job[]): Promise<string> {
 }
 
 /** Runs the CLI in this process as AccountB's syncer, without STATE_TABLE_NAME: the stack names the table. */
-async function cli(...argv: string[]) {
+function cli(...argv: string[]) {
   const { STATE_TABLE_NAME: _table, ...env } = sandboxEnv(sandbox);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const exitCode = await runCli(argv, {
-    stdout: (text) => stdout.push(text),
-    stderr: (text) => stderr.push(text),
-    stderrRaw: (text) => stderr.push(text),
-    interactive: false,
-    env,
-  });
-  return { exitCode, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+  return captureCli(env, ...argv);
 }
 
 const lambda = mockClient(LambdaClient);

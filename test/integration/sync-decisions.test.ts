@@ -45,6 +45,21 @@ async function ledgerEntry(job: Job, name: string): Promise<LedgerEntry | undefi
 const serverError = () =>
   new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
 
+/**
+ * Six new keys in one batch, copied one at a time; the deadline (the returned controller) comes while
+ * the second is read.
+ */
+function sixKeysCutAtTheSecond() {
+  const job = newJob({ concurrency: 1 });
+  const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+  const deadline = new AbortController();
+  fake.beforeGet = (_bucket, key) => {
+    if (key === at(job, 'b')) deadline.abort();
+  };
+  return { job, names, deadline };
+}
+
 describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   beforeEach(() => {
     fake.beforeGet = undefined;
@@ -133,14 +148,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   });
 
   it('resumes after the last settled key when the deadline stops a batch part-way', async () => {
-    // Six new keys in one batch, one copy at a time; the deadline comes while the second is read.
-    const job = newJob({ concurrency: 1 });
-    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
-    const deadline = new AbortController();
-    fake.beforeGet = (_bucket, key) => {
-      if (key === at(job, 'b')) deadline.abort();
-    };
+    const { job, names, deadline } = sixKeysCutAtTheSecond();
     const copied: string[] = [];
 
     const cut = await syncJob(deps, job, {
@@ -204,14 +212,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   });
 
   it('remembers when it first saw the copies a deadline cut or left unstarted, and counts them as backlog', async () => {
-    // Six new keys in one batch, one copy at a time; the deadline comes while the second is read.
-    const job = newJob({ concurrency: 1 });
-    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
-    const deadline = new AbortController();
-    fake.beforeGet = (_bucket, key) => {
-      if (key === at(job, 'b')) deadline.abort();
-    };
+    const { job, names, deadline } = sixKeysCutAtTheSecond();
 
     const cut = await syncJob(deps, job, { signal: deadline.signal, objectRetry: ONE_TRY });
     const entries = await Promise.all(names.map((name) => ledgerEntry(job, name)));

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
 import { parseArguments } from '../../cli/parse-arguments.js';
-import { runCli } from '../../cli/run-cli.js';
 import {
   AssumeRoleError,
   BucketAccessError,
   JobAlreadyRunningError,
   LeaseLostError,
 } from '../../functions/core/errors.js';
+import { captureCli } from '../support/capture-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cross-account-sync-unit-'));
 
@@ -22,20 +22,7 @@ function file(name: string, text: string): string {
 
 /** Runs the CLI with captured output and no AWS environment at all. */
 async function cli(...argv: string[]) {
-  return cliWith({}, ...argv);
-}
-
-async function cliWith(env: NodeJS.ProcessEnv, ...argv: string[]) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const exitCode = await runCli(argv, {
-    stdout: (text) => stdout.push(text),
-    stderr: (text) => stderr.push(text),
-    stderrRaw: (text) => stderr.push(text),
-    interactive: false,
-    env,
-  });
-  return { exitCode, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+  return captureCli({}, ...argv);
 }
 
 describe('parseArguments', () => {
@@ -222,7 +209,7 @@ describe('runCli without an AWS region', () => {
     ['doctor', () => ['doctor', job()]],
     ['status', () => ['status', '--job-id', 'nightly']],
   ])('%s exits 2 telling to set AWS_REGION, before any call', async (_name, argv) => {
-    const { exitCode, stderr, stdout } = await cliWith({ STATE_TABLE_NAME: 'state' }, ...argv());
+    const { exitCode, stderr, stdout } = await captureCli({ STATE_TABLE_NAME: 'state' }, ...argv());
 
     expect(exitCode).toBe(EXIT.usage);
     expect(stderr).toMatch(/^error: no AWS region is set: export AWS_REGION/);
