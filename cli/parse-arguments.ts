@@ -66,8 +66,9 @@ ${COMMON_OPTIONS}
 Exit codes: 0 plan shown, 2 usage or invalid job, 3 access refused, 5 unexpected error.`,
   status: `Usage: cross-account-sync status <job.json>... | --job-id ID... | --stack NAME [options]
 
-Per job: the last run, its replication lag, the keys whose last copy failed, and whether the lease is
-held. Reads only.
+Per job: the last run, its replication lag (since it first saw its oldest uncopied key), its backlog
+(objects and bytes left uncopied), the keys whose last copy failed, and whether the lease is held.
+Reads only.
 
 Options:
 ${COMMON_OPTIONS}
