@@ -211,6 +211,29 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     expect((await ledgerEntry(job, 'b'))?.firstSeenAt).toBeUndefined();
   });
 
+  it('forgets when it first saw a key left uncopied once the key is gone from the source', async () => {
+    // Prepare: a key that fails, then is deleted at the source (a job that does not mirror).
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'gone.txt'), Buffer.from('soon gone'));
+    fake.beforeGet = () => {
+      throw serverError();
+    };
+    await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const recorded = await ledgerEntry(job, 'gone.txt');
+    fake.beforeGet = undefined;
+    fake.objects(SOURCE).delete(at(job, 'gone.txt'));
+
+    // Act
+    const after = await syncJob(deps, job);
+
+    // Assess: still on record (its failure), but no longer counted as behind since then.
+    expect(recorded?.firstSeenAt).toBeDefined();
+    expect(after).toMatchObject({ replicationLagSeconds: 0, backlogObjects: 0 });
+    const kept = await ledgerEntry(job, 'gone.txt');
+    expect(kept?.failure).toMatchObject({ attempts: 1 });
+    expect(kept?.firstSeenAt).toBeUndefined();
+  });
+
   it('remembers when it first saw the copies a deadline cut or left unstarted, and counts them as backlog', async () => {
     const { job, names, deadline } = sixKeysCutAtTheSecond();
 
