@@ -264,7 +264,27 @@ describe('diagnoseJob against the sandbox', () => {
       consumerTrust: 'ok',
       getSource: 'ok',
     });
-    expect(check(syncerReport, 'assumeRole')).toMatchObject({
+    // The syncer (not the function's role) is refused, as the recommended trust should: not a broken link.
+    expect(syncerReport.ok).toBe(true);
+    expect(statuses(syncerReport)).toMatchObject({
+      assumeRole: 'skipped',
+      consumerTrust: 'ok',
+      listSource: 'skipped',
+    });
+    expect(check(syncerReport, 'assumeRole').detail).toContain(
+      `refuses arn:aws:iam::${accountB.id}:user/syncer, which is not the sync function's role`,
+    );
+  });
+
+  it('still blames the trust policy for a refusal when the function’s role is not known', async () => {
+    const fn = await functionRoleSession('narrow-unknown');
+    const roleArn = await createSourceRole(sandbox, 'narrow-unknown', { principalArns: [fn.roleArn] });
+    const job = await jobWithObject('doctor-narrow-unknown', { roleArn });
+
+    const report = await diagnoseJob(doctorDeps(), job);
+
+    expect(report.ok).toBe(false);
+    expect(check(report, 'assumeRole')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining("the role's trust policy"),
     });

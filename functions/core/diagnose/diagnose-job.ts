@@ -152,6 +152,10 @@ async function checkAssumeRole(
   try {
     credentials = await assumeRole(deps.sts, job, externalId);
   } catch (error) {
+    if (refusedAsRecommended(error, caller, deps)) {
+      checks.push(...refusedOutsider(job, caller));
+      return undefined;
+    }
     checks.push(assumeRoleFailure(error, job, caller, deps.stsEndpoint));
     checks.push({
       link: 'externalId',
@@ -272,6 +276,39 @@ function consumerTrustCheck(
       `ask AccountA to deploy source-account/template.yaml with ConsumerPrincipalArns=${functionRole}, ` +
       'so that the role trusts only the sync function (an aws:PrincipalArn condition)',
   };
+}
+
+/**
+ * The trust policy refused a caller that is not the sync function's role: what a role trusting only the
+ * function (ConsumerPrincipalArns) does, so not a broken link. (STS gives a wrong ExternalId the same
+ * refusal: the function's own check, `doctor --stack`, tells that apart.)
+ */
+function refusedAsRecommended(
+  error: unknown,
+  caller: string | undefined,
+  { functionRoleArns, callerIsFunction }: DoctorDependencies,
+): caller is string {
+  if (callerIsFunction || caller === undefined || !functionRoleArns?.length) return false;
+  return isAccessDenied(error) && !refusedByCallerPolicy(error) && !isFunctionRole(caller, functionRoleArns);
+}
+
+function refusedOutsider(job: Job, caller: string): DoctorCheck[] {
+  const why = `not tested as ${caller}: the source role refused it`;
+  return [
+    {
+      link: 'assumeRole',
+      status: 'skipped',
+      detail:
+        `${job.source.roleArn} refuses ${caller}, which is not the sync function's role: as it should when ` +
+        "AccountA trusts only the function (ConsumerPrincipalArns); the function's own check tells whether it gets in",
+    },
+    { link: 'externalId', status: 'skipped', detail: why },
+    {
+      link: 'consumerTrust',
+      status: 'ok',
+      detail: `the role refused ${caller}, an identity that is not the sync function's role`,
+    },
+  ];
 }
 
 function assumeRoleFailure(
