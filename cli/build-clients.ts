@@ -1,17 +1,23 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { STSClient } from '@aws-sdk/client-sts';
 import {
   CONTROL_TIMEOUTS,
   dependenciesFromEnvironment,
   httpHandlerOptions,
   S3_TIMEOUTS,
+  stsEndpointOf,
 } from '../functions/core/clients.js';
 import type { DoctorDependencies } from '../functions/core/diagnose/diagnose-job.js';
 import type { JobStatusDependencies } from '../functions/core/diagnose/read-job-status.js';
 import type { SyncDependencies, SyncLogger } from '../functions/core/run/sync-job.js';
 import { StateStore } from '../functions/core/state/state-store.js';
+import type { StackDoctorDependencies } from './diagnose-stack-command.js';
 import { UsageError } from './exit-codes.js';
+import type { StackReaderDependencies } from './read-stack.js';
 
 // The clients below read region, credentials and AWS_ENDPOINT_URL_* from the process environment, as
 // the function's do; --sandbox points that environment at the sandbox before they are built.
@@ -79,10 +85,7 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
     sourceS3: (credentials, region) => new S3Client({ ...config, credentials, ...(region && { region }) }),
     dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
-    stsEndpoint:
-      env.AWS_ENDPOINT_URL_STS ||
-      env.AWS_ENDPOINT_URL ||
-      `https://sts.${env.AWS_REGION || env.AWS_DEFAULT_REGION || '<region>'}.amazonaws.com`,
+    stsEndpoint: stsEndpointOf(env),
   };
 }
 
@@ -90,4 +93,31 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
 export function buildStatusDependencies(env: NodeJS.ProcessEnv): JobStatusDependencies {
   const tableName = requireTableName(env);
   return { state: new StateStore(new DynamoDBClient(controlConfig()), tableName) };
+}
+
+/** What `--stack` reads the deployed stack with (CloudFormation and EventBridge Scheduler). */
+export function buildStackReaderDependencies(env: NodeJS.ProcessEnv): StackReaderDependencies {
+  return {
+    cloudformation: new CloudFormationClient(controlConfig()),
+    scheduler: new SchedulerClient(controlConfig()),
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION,
+  };
+}
+
+/**
+ * A doctor run inside the function answers after a cold start and a few calls, each bounded by its own
+ * 10 s timeouts; nothing flows on the connection until then.
+ */
+const FUNCTION_DOCTOR_TIMEOUTS = { connectionMs: 5_000, requestMs: 90_000, idleMs: 90_000 };
+
+/** `doctor --stack`: the caller's doctor, and Lambda to ask the function for its own. */
+export function buildStackDoctorDependencies(env: NodeJS.ProcessEnv): StackDoctorDependencies {
+  return {
+    doctor: buildDoctorDependencies(env),
+    // No retry: a doctor invocation is not free, and a failure is reported, not hidden.
+    lambda: new LambdaClient({
+      maxAttempts: 1,
+      requestHandler: httpHandlerOptions(FUNCTION_DOCTOR_TIMEOUTS),
+    }),
+  };
 }

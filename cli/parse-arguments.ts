@@ -6,9 +6,11 @@ export const USAGE = `Usage: cross-account-sync <command> [options]
 Commands:
   run <job.json>                     run the job now, with a progress bar and a summary
   plan <job.json>                    dry run: what a run would copy and why; writes nothing
-  status <job.json>... | --job-id ID  last run, lag, failing keys and the lease of each job
-  doctor <job.json>                  check each link a run needs (role, ExternalId, list, get,
-                                     destination, table) and say which is broken
+  status <job.json>... | --job-id ID | --stack NAME
+                                     last run, lag, backlog, failing keys and the lease of each job
+  doctor <job.json> | --stack NAME   check each link a run needs (role, ExternalId, list, get,
+                                     destination, table) and say which is broken; with --stack, also
+                                     as the deployed function's own role
   unlock <job.json> | --job-id ID    end the lease a run that died left behind (--force: even if
                                      its holder still renews it)
 
@@ -16,6 +18,8 @@ Options:
   --json          print one JSON document on stdout (human text goes to stderr)
   --sandbox       start the local two-account sandbox, run the command against it, stop it
   --job-id ID     (status, unlock) a job by id, without its file; repeatable for status
+  --stack NAME    (status, doctor) the jobs and state table of a deployed stack of template.yaml,
+                  read from its outputs and schedules: no job file, no STATE_TABLE_NAME
   --force         (unlock) end the lease even though its holder still renews it
   --limit N       (plan) list at most N objects (default 1000; totals count all)
   --no-progress   (run) no progress bar, even on a terminal
@@ -60,27 +64,36 @@ ${COMMON_OPTIONS}
   --limit N       list at most N objects (default 1000; totals count all)
 
 Exit codes: 0 plan shown, 2 usage or invalid job, 3 access refused, 5 unexpected error.`,
-  status: `Usage: cross-account-sync status <job.json>... | --job-id ID... [options]
+  status: `Usage: cross-account-sync status <job.json>... | --job-id ID... | --stack NAME [options]
 
-Per job: the last run, its replication lag, the keys whose last copy failed, and whether the lease is
-held. Reads only.
+Per job: the last run, its replication lag (since it first saw its oldest uncopied key), its backlog
+(objects and bytes left uncopied), the keys whose last copy failed, and whether the lease is held.
+Reads only.
 
 Options:
 ${COMMON_OPTIONS}
   --job-id ID     a job by id, without its file; repeatable
+  --stack NAME    every job a deployed stack schedules, in its state table (its StateTableName output
+                  and its schedules' input: cloudformation:DescribeStacks, scheduler:GetSchedule)
 
 A job id the table has nothing of (no lease, checkpoint, run record or ledger item) is an error that
 lists the job ids the table knows. A held lease whose holder stopped renewing it is flagged: \`unlock\`.
 
 Exit codes: 0 status shown, 2 usage (STATE_TABLE_NAME or region unset, unknown job id), 3 table refused,
 5 unexpected error.`,
-  doctor: `Usage: cross-account-sync doctor <job.json> [options]
+  doctor: `Usage: cross-account-sync doctor <job.json> | --stack NAME [options]
 
 Checks each link a run needs, in order, with ✔/✘ and the fix: the caller may assume the source role,
-the ExternalId, list and get at the source, a probe write at the destination, the state table.
+the ExternalId, whether the role trusts more than the sync function, list and get at the source, a
+probe write at the destination (a multipart upload started and aborted), the state table.
+
+With --stack, for every job the stack schedules: the same checks as this shell's identity (knowing the
+function's role, so an account-wide trust is named), then as the function's own role, by invoking the
+function with {"doctor": <job>} (lambda:InvokeFunction; the function copies nothing).
 
 Options:
 ${COMMON_OPTIONS}
+  --stack NAME    a deployed stack of template.yaml instead of a job file
 
 Exit codes: 0 every link holds (warnings allowed), 2 usage or invalid job, 3 a link is broken.`,
   unlock: `Usage: cross-account-sync unlock <job.json> | --job-id ID [--force] [options]
@@ -107,8 +120,16 @@ export type Command =
   | { command: 'version' }
   | { command: 'run'; jobFile: string; json: boolean; sandbox: boolean; progress: boolean }
   | { command: 'plan'; jobFile: string; json: boolean; sandbox: boolean; limit: number | undefined }
-  | { command: 'status'; jobFiles: string[]; jobIds: string[]; json: boolean; sandbox: boolean }
+  | {
+      command: 'status';
+      jobFiles: string[];
+      jobIds: string[];
+      stack?: string;
+      json: boolean;
+      sandbox: boolean;
+    }
   | { command: 'doctor'; jobFile: string; json: boolean; sandbox: boolean }
+  | { command: 'doctor'; stack: string; json: boolean; sandbox: boolean }
   | {
       command: 'unlock';
       job: { file: string } | { id: string };
@@ -121,6 +142,7 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   sandbox: { type: 'boolean', default: false },
   'job-id': { type: 'string', multiple: true },
+  stack: { type: 'string' },
   limit: { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
   force: { type: 'boolean', default: false },
@@ -132,8 +154,8 @@ const OPTIONS = {
 const COMMAND_OPTIONS: Record<CommandName, string[]> = {
   run: ['no-progress'],
   plan: ['limit'],
-  status: ['job-id'],
-  doctor: [],
+  status: ['job-id', 'stack'],
+  doctor: ['stack'],
   unlock: ['job-id', 'force'],
 };
 
@@ -160,7 +182,7 @@ export function parseArguments(argv: string[]): Command {
   const command = commandName(first);
   if (values.help) return { command: 'help', topic: command };
   const allowed = COMMAND_OPTIONS[command];
-  for (const name of ['job-id', 'limit', 'no-progress', 'force'] as const) {
+  for (const name of ['job-id', 'limit', 'no-progress', 'force', 'stack'] as const) {
     const given = name === 'no-progress' || name === 'force' ? values[name] : values[name] !== undefined;
     if (given && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`);
   }
@@ -168,10 +190,20 @@ export function parseArguments(argv: string[]): Command {
 
   if (command === 'status') {
     const jobIds = values['job-id'] ?? [];
-    if (rest.length === 0 && jobIds.length === 0) {
-      throw new UsageError('status needs a job file or --job-id ID');
+    if (rest.length === 0 && jobIds.length === 0 && values.stack === undefined) {
+      throw new UsageError('status needs a job file, --job-id ID or --stack NAME');
     }
-    return { command, jobFiles: rest, jobIds, ...common };
+    return {
+      command,
+      jobFiles: rest,
+      jobIds,
+      ...(values.stack !== undefined && { stack: values.stack }),
+      ...common,
+    };
+  }
+  if (command === 'doctor' && values.stack !== undefined) {
+    if (rest.length > 0) throw new UsageError('doctor takes a job file or --stack NAME, not both');
+    return { command, stack: values.stack, ...common };
   }
   if (command === 'unlock') {
     const jobIds = values['job-id'] ?? [];

@@ -4,6 +4,8 @@ import type { SyncLogger } from '../functions/core/run/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
 import {
   buildDoctorDependencies,
+  buildStackDoctorDependencies,
+  buildStackReaderDependencies,
   buildStatusDependencies,
   buildSyncDependencies,
   isRegionMissing,
@@ -12,11 +14,13 @@ import {
 } from './build-clients.js';
 import type { CliIo, CommandResult } from './command-result.js';
 import { diagnoseJobCommand } from './diagnose-job-command.js';
+import { diagnoseStackCommand } from './diagnose-stack-command.js';
 import { ProgressDisplay } from './draw-progress.js';
 import { EXIT, type ExitCode, exitCodeFor } from './exit-codes.js';
 import { loadJob } from './load-job.js';
 import { COMMAND_HELP, type Command, parseArguments, USAGE } from './parse-arguments.js';
 import { planJobCommand } from './plan-job-command.js';
+import { readDeployedStack } from './read-stack.js';
 import { runJobCommand } from './run-job-command.js';
 import { showStatusCommand } from './show-status-command.js';
 import { unlockJobCommand } from './unlock-job-command.js';
@@ -94,9 +98,16 @@ async function dispatch(
     }
     case 'status': {
       const jobs = await Promise.all(command.jobFiles.map(loadJob));
-      const jobIds = [...jobs.map((job) => job.jobId), ...command.jobIds];
-      const deps = buildStatusDependencies(io.env);
-      await requireRegion(io.env);
+      let env = io.env;
+      if (command.stack !== undefined) {
+        await requireRegion(io.env);
+        const stack = await readDeployedStack(buildStackReaderDependencies(io.env), command.stack);
+        jobs.push(...stack.jobs.map(({ job }) => job));
+        env = { ...io.env, STATE_TABLE_NAME: stack.tableName };
+      }
+      const jobIds = [...new Set([...jobs.map((job) => job.jobId), ...command.jobIds])];
+      const deps = buildStatusDependencies(env);
+      await requireRegion(env);
       return showStatusCommand(deps, jobIds);
     }
     case 'unlock': {
@@ -106,6 +117,11 @@ async function dispatch(
       return unlockJobCommand(deps, jobId, command.force);
     }
     case 'doctor': {
+      if ('stack' in command) {
+        await requireRegion(io.env);
+        const stack = await readDeployedStack(buildStackReaderDependencies(io.env), command.stack);
+        return diagnoseStackCommand(buildStackDoctorDependencies(io.env), stack);
+      }
       const job = await loadJob(command.jobFile);
       await requireRegion(io.env);
       return diagnoseJobCommand(buildDoctorDependencies(io.env), job);

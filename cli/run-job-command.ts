@@ -56,7 +56,8 @@ export function formatRunSummary(summary: RunSummary): string {
     ['vanished', String(summary.vanished)],
     ['deleted', String(summary.deleted)],
     ['duration', formatDuration(summary.durationMs)],
-    ['lag', `${summary.replicationLagSeconds} s`],
+    ['lag', `${summary.replicationLagSeconds} s (since first seen uncopied)`],
+    ['backlog', `${summary.backlogObjects} (${formatBytes(summary.backlogBytes)}) left uncopied`],
     [
       'manifest',
       summary.manifest

@@ -6,7 +6,7 @@ import {
 } from '../functions/core/diagnose/read-job-status.js';
 import type { CommandResult } from './command-result.js';
 import { EXIT } from './exit-codes.js';
-import { formatTable } from './format-output.js';
+import { formatBytes, formatTable } from './format-output.js';
 
 /** `status`: per job, the last run, the lag, the failing keys and the lease. Reads only. */
 export async function showStatusCommand(
@@ -22,11 +22,14 @@ export async function showStatusCommand(
       run ? `${run.status} ${run.finishedAt}` : 'never ran',
       run ? `${run.copied} copied, ${run.failed} failed` : '-',
       job.replicationLagSeconds === undefined ? '-' : `${job.replicationLagSeconds} s`,
+      job.backlog === undefined ? '-' : `${job.backlog.objects} (${formatBytes(job.backlog.bytes)})`,
       String(job.failureCount),
       leaseText(job),
     ];
   });
-  const lines = [formatTable([['job', 'last run', 'objects', 'lag', 'failing keys', 'lease'], ...rows])];
+  const lines = [
+    formatTable([['job', 'last run', 'objects', 'lag', 'backlog', 'failing keys', 'lease'], ...rows]),
+  ];
   for (const job of jobs.filter((j) => j.failures.length > 0)) {
     lines.push(
       '',

@@ -4,8 +4,8 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { dependenciesFromEnvironment } from './core/clients.js';
+import { handleEvent } from './core/handle-event.js';
 import { logger, metrics, tracer } from './core/report/observability.js';
-import { syncFromEvent } from './core/run/sync-job.js';
 
 const dependencies = dependenciesFromEnvironment(logger, process.env, {
   metrics,
@@ -13,7 +13,8 @@ const dependencies = dependenciesFromEnvironment(logger, process.env, {
 });
 
 /**
- * Scheduled sync: the EventBridge Scheduler input is the job.
+ * Scheduled sync: the EventBridge Scheduler input is the job. `{"doctor": <job>}` returns the doctor's
+ * report for the job instead, checked as this function's role (core/handle-event.ts).
  *
  * middy's timeoutEarly is off (0): it would reject the invocation while the run is still ending (lease
  * held, metrics lost, the errors alarm and the failed-runs queue triggered). The run watches the deadline
@@ -25,7 +26,7 @@ export const handler = middy<unknown, unknown, Error, Context>({ timeoutEarlyInM
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .handler((event, context, { signal }) =>
-    syncFromEvent(dependencies, event, {
+    handleEvent(dependencies, event, {
       signal,
       remainingTimeMs: () => context.getRemainingTimeInMillis(),
       timeoutMs: context.getRemainingTimeInMillis(),

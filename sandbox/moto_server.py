@@ -6,7 +6,8 @@
 Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - Cross-account trust policies are not evaluated: IAMRequest._check_role_trust_relationship looks the role
   up in the *caller's* IAM backend and skips the check when it is not there, so every cross-account
-  AssumeRole succeeds, whatever the ExternalId or caller. The sandbox exists to exercise that path.
+  AssumeRole succeeds, whatever the ExternalId or caller. The sandbox exists to exercise that path
+  (ExternalId and aws:PrincipalArn conditions included).
 - Signatures are recomputed over the decoded URI, so requests with / or non-ASCII in the query or key fail.
 - EventBridge PutEvents is authorized against resource "*", so a policy naming the event bus (as the
   template's does) denies every PutEvents; and the denial is an XML body the JSON protocol cannot parse.
@@ -33,6 +34,7 @@ seeding many objects in one call.
 """
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import logging
@@ -48,11 +50,17 @@ from parent_watch import exit_when_stdin_closes
 
 
 def trust_policy_allows(
-    policy: dict[str, Any], caller_account: str, caller_arns: set[str], external_id: str | None
+    policy: dict[str, Any],
+    caller_account: str,
+    caller_arns: set[str],
+    external_id: str | None,
+    principal_arn: str = "",
 ) -> bool:
     """The IAM rule for a trust policy: some Allow statement matches and no Deny statement does.
 
-    Understands Principal.AWS (account id, :root ARN, exact ARN, "*") and StringEquals on sts:ExternalId.
+    Understands Principal.AWS (account id, :root ARN, exact ARN, "*"), StringEquals on sts:ExternalId, and
+    aws:PrincipalArn (the caller's role ARN for an assumed role, else its own ARN) under ArnLike, ArnEquals,
+    StringLike or StringEquals, as source-account/template.yaml's ConsumerPrincipalArns writes it.
     A statement with any other condition does not match, so an Allow we cannot evaluate never grants.
     """
     principals = {caller_account, f"arn:aws:iam::{caller_account}:root", *caller_arns}
@@ -70,10 +78,17 @@ def trust_policy_allows(
             return False
         for operator, conditions in statement.get("Condition", {}).items():
             for key, values in conditions.items():
-                if operator != "StringEquals" or key.lower() != "sts:externalid":
-                    return False
                 # Several values in one condition are alternatives, as in IAM.
-                if external_id not in as_list(values):
+                if operator == "StringEquals" and key.lower() == "sts:externalid":
+                    if external_id not in as_list(values):
+                        return False
+                elif key.lower() == "aws:principalarn" and operator in {"ArnLike", "StringLike"}:
+                    if not any(fnmatch.fnmatchcase(principal_arn, v) for v in as_list(values)):
+                        return False
+                elif key.lower() == "aws:principalarn" and operator in {"ArnEquals", "StringEquals"}:
+                    if principal_arn not in as_list(values):
+                        return False
+                else:
                     return False
         return True
 
@@ -106,14 +121,16 @@ def enforce_cross_account_trust() -> None:
             self.access_key, self.region
         )
         caller_arns = {caller_arn}
+        principal_arn = caller_arn
         if ":assumed-role/" in caller_arn:  # a trust policy may name the caller's role, not its session
             role_name = caller_arn.split("/")[1]
-            caller_arns.add(f"arn:aws:iam::{caller_account}:role/{role_name}")
+            principal_arn = f"arn:aws:iam::{caller_account}:role/{role_name}"
+            caller_arns.add(principal_arn)
         try:
             role_account = role_arn.split(":")[4]
             role = iam_backends[role_account][self.partition].get_role_by_arn(role_arn)
             policy = json.loads(role.assume_role_policy_document)
-            allowed = trust_policy_allows(policy, caller_account, caller_arns, external_id)
+            allowed = trust_policy_allows(policy, caller_account, caller_arns, external_id, principal_arn)
         except Exception:  # no such account or role, or an unreadable ARN: STS says AccessDenied too
             allowed = False
         if not allowed:

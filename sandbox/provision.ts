@@ -212,6 +212,13 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
     { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
     // The run-completed event, on the job's bus only (as template.yaml grants).
     { Effect: 'Allow', Action: 'events:PutEvents', Resource: eventBusArn },
+    // What `status --stack` and `doctor --stack` use as the person running the CLI: the stack's outputs,
+    // its schedules' input, and the function (which moto cannot run without Docker).
+    {
+      Effect: 'Allow',
+      Action: ['cloudformation:DescribeStacks', 'scheduler:GetSchedule', 'lambda:InvokeFunction'],
+      Resource: '*',
+    },
   );
   const [syncer, consumerAdmin] = await Promise.all([
     createUser(iam, syncerUser, syncerPolicy),

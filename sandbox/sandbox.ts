@@ -21,7 +21,7 @@ export interface AwsKeys {
 /** Everything a test or demo needs to reach the sandbox. Plain data: it crosses vitest's provide/inject. */
 export interface SandboxInfo {
   region: string;
-  /** moto: S3, STS, IAM, EventBridge and SQS on one port. */
+  /** moto: S3, STS, IAM, EventBridge, SQS, CloudFormation, Scheduler and Lambda on one port. */
   motoEndpoint: string;
   dynamodbEndpoint: string;
   /** The producer: owns the source bucket and the read-only role B assumes. */
@@ -95,6 +95,9 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
     AWS_ENDPOINT_URL_IAM: info.motoEndpoint,
     AWS_ENDPOINT_URL_EVENTBRIDGE: info.motoEndpoint,
     AWS_ENDPOINT_URL_SQS: info.motoEndpoint,
+    AWS_ENDPOINT_URL_CLOUDFORMATION: info.motoEndpoint,
+    AWS_ENDPOINT_URL_SCHEDULER: info.motoEndpoint,
+    AWS_ENDPOINT_URL_LAMBDA: info.motoEndpoint,
     AWS_ENDPOINT_URL_DYNAMODB: info.dynamodbEndpoint,
     AWS_REGION: info.region,
     AWS_DEFAULT_REGION: info.region,

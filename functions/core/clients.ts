@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
+import type { DoctorDependencies } from './diagnose/diagnose-job.js';
 import { SyncError } from './errors.js';
 import type { SyncDependencies, SyncLogger, SyncMetrics } from './run/sync-job.js';
 import { StateStore } from './state/state-store.js';
@@ -92,5 +93,30 @@ export function dependenciesFromEnvironment(
     }),
     ...(options.metrics && { metrics: options.metrics }),
     logger,
+  };
+}
+
+/** Where STS is called from `env` (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else AWS's regional one). */
+export function stsEndpointOf(env: NodeJS.ProcessEnv): string {
+  return (
+    env.AWS_ENDPOINT_URL_STS ||
+    env.AWS_ENDPOINT_URL ||
+    `https://sts.${env.AWS_REGION || env.AWS_DEFAULT_REGION || '<region>'}.amazonaws.com`
+  );
+}
+
+/**
+ * The doctor's dependencies made of the sync's own clients, so a doctor event run by the function checks
+ * every link with exactly the identity, endpoints and table a scheduled run uses.
+ */
+export function doctorDependenciesOf(deps: SyncDependencies, env: NodeJS.ProcessEnv): DoctorDependencies {
+  return {
+    sts: deps.sts,
+    destinationS3: deps.destinationS3,
+    sourceS3: (credentials, region) => deps.sourceS3(async () => credentials, region),
+    dynamodb: deps.state.client,
+    tableName: deps.state.tableName,
+    stsEndpoint: stsEndpointOf(env),
+    callerIsFunction: true,
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
 import {
   type DoctorDependencies,
@@ -7,8 +8,15 @@ import {
   diagnoseJob,
 } from '../../functions/core/diagnose/diagnose-job.js';
 import type { Job } from '../../functions/core/job.js';
-import { sandboxDynamo, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
-import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
+import {
+  type SandboxCredentials,
+  sandboxDynamo,
+  sandboxIam,
+  sandboxS3,
+  sandboxSts,
+} from '../../sandbox/clients.js';
+import { SANDBOX } from '../../sandbox/sandbox.js';
+import { createRole, createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
 const { accountA, accountB } = sandbox;
@@ -31,6 +39,43 @@ async function jobWithObject(name: string, source: Partial<Job['source']> = {}):
   return { ...job, source: { ...job.source, ...source } };
 }
 
+/**
+ * An AccountB role standing in for the deployed function's execution role (the syncer's permissions),
+ * and the keys of a session of it: what the function runs as.
+ */
+async function functionRoleSession(name: string): Promise<{ roleArn: string; keys: SandboxCredentials }> {
+  const roleName = `sync-function-${name}-${randomBytes(3).toString('hex')}`;
+  const roleArn = await createRole(
+    sandboxIam(sandbox, accountB.admin),
+    roleName,
+    // The admin by name: moto's own same-account check matches the caller's exact ARN.
+    {
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${accountB.id}:user/${SANDBOX.accountB.adminUser}` },
+      Action: 'sts:AssumeRole',
+    },
+    [
+      {
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Resource: `arn:aws:iam::${accountA.id}:role/${SANDBOX.accountA.testRolePrefix}*`,
+      },
+      { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
+    ],
+  );
+  const { Credentials: keys } = await sandboxSts(sandbox, accountB.admin).send(
+    new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'sync-function' }),
+  );
+  return {
+    roleArn,
+    keys: {
+      accessKeyId: keys?.AccessKeyId ?? expect.fail('no keys'),
+      secretAccessKey: keys?.SecretAccessKey ?? '',
+      sessionToken: keys?.SessionToken,
+    },
+  };
+}
+
 function statuses(report: DoctorReport): Record<string, string> {
   return Object.fromEntries(report.checks.map((check) => [check.link, check.status]));
 }
@@ -50,6 +95,7 @@ describe('diagnoseJob against the sandbox', () => {
     expect(report.checks.map((c) => `${c.link} ${c.status}`)).toEqual([
       'assumeRole ok',
       'externalId ok',
+      'consumerTrust warn',
       'listSource ok',
       'getSource ok',
       'writeDestination ok',
@@ -179,5 +225,68 @@ describe('diagnoseJob against the sandbox', () => {
       detail: expect.stringContaining('no-such-table does not exist'),
     });
     expect(report.ok).toBe(false);
+  });
+
+  it('names ConsumerPrincipalArns when an identity that is not the function’s role may assume the source role', async () => {
+    const { roleArn: functionRoleArn } = await functionRoleSession('broad');
+    const job = await jobWithObject('doctor-broad-trust');
+
+    const report = await diagnoseJob(doctorDeps({ functionRoleArns: [functionRoleArn] }), job);
+
+    expect(report.ok).toBe(true);
+    expect(check(report, 'consumerTrust')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining(
+        `arn:aws:iam::${accountB.id}:user/syncer is not the sync function's role`,
+      ),
+      fix: expect.stringContaining(`ConsumerPrincipalArns=${functionRoleArn}`),
+    });
+  });
+
+  it('passes the trust narrowed to the function’s role, which then refuses every other identity', async () => {
+    const fn = await functionRoleSession('narrow');
+    const roleArn = await createSourceRole(sandbox, 'narrow-trust', { principalArns: [fn.roleArn] });
+    const job = await jobWithObject('doctor-narrow-trust', { roleArn });
+    const asFunction = doctorDeps({
+      sts: sandboxSts(sandbox, fn.keys),
+      destinationS3: sandboxS3(sandbox, fn.keys),
+      functionRoleArns: [fn.roleArn],
+    });
+
+    const [functionReport, syncerReport] = await Promise.all([
+      diagnoseJob(asFunction, job),
+      diagnoseJob(doctorDeps({ functionRoleArns: [fn.roleArn] }), job),
+    ]);
+
+    expect(functionReport.ok).toBe(true);
+    expect(statuses(functionReport)).toMatchObject({
+      assumeRole: 'ok',
+      consumerTrust: 'ok',
+      getSource: 'ok',
+    });
+    // The syncer (not the function's role) is refused, as the recommended trust should: not a broken link.
+    expect(syncerReport.ok).toBe(true);
+    expect(statuses(syncerReport)).toMatchObject({
+      assumeRole: 'skipped',
+      consumerTrust: 'ok',
+      listSource: 'skipped',
+    });
+    expect(check(syncerReport, 'assumeRole').detail).toContain(
+      `refuses arn:aws:iam::${accountB.id}:user/syncer, which is not the sync function's role`,
+    );
+  });
+
+  it('still blames the trust policy for a refusal when the function’s role is not known', async () => {
+    const fn = await functionRoleSession('narrow-unknown');
+    const roleArn = await createSourceRole(sandbox, 'narrow-unknown', { principalArns: [fn.roleArn] });
+    const job = await jobWithObject('doctor-narrow-unknown', { roleArn });
+
+    const report = await diagnoseJob(doctorDeps(), job);
+
+    expect(report.ok).toBe(false);
+    expect(check(report, 'assumeRole')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("the role's trust policy"),
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, type IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -7,6 +7,7 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
@@ -85,7 +86,8 @@ export const randomText = (bytes: number) => randomBytes(bytes).toString('base64
 
 /**
  * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
- * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action.
+ * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an
+ * action; or narrowed to some AccountB roles (`principalArns`, as ConsumerPrincipalArns does).
  */
 export async function createSourceRole(
   sandbox: SandboxInfo,
@@ -94,26 +96,20 @@ export async function createSourceRole(
     trustAccount = sandbox.accountB.id,
     externalId = sandbox.accountA.externalId as string | null,
     actions = ['s3:ListBucket', 's3:GetObject'],
+    principalArns = [] as string[],
   } = {},
 ): Promise<string> {
-  const iam = sandboxIam(sandbox, sandbox.accountA.admin);
-  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
-  const { Role } = await iam.send(
-    new CreateRoleCommand({
-      RoleName: roleName,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
-            Action: 'sts:AssumeRole',
-            ...(externalId && { Condition: { StringEquals: { 'sts:ExternalId': externalId } } }),
-          },
-        ],
-      }),
+  const trust = {
+    Effect: 'Allow',
+    Principal: { AWS: `arn:aws:iam::${trustAccount}:root` },
+    Action: 'sts:AssumeRole',
+    ...((externalId || principalArns.length > 0) && {
+      Condition: {
+        ...(externalId && { StringEquals: { 'sts:ExternalId': externalId } }),
+        ...(principalArns.length > 0 && { ArnLike: { 'aws:PrincipalArn': principalArns } }),
+      },
     }),
-  );
+  };
   const statements = actions.map((action) => ({
     Effect: 'Allow',
     Action: action,
@@ -122,12 +118,46 @@ export async function createSourceRole(
         ? `arn:aws:s3:::${sandbox.accountA.bucket}`
         : `arn:aws:s3:::${sandbox.accountA.bucket}/*`,
   }));
+  const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
+  return createRole(sandboxIam(sandbox, sandbox.accountA.admin), roleName, trust, statements);
+}
+
+/** Creates a role with one trust statement and an inline policy of `statements`; returns its ARN. */
+export async function createRole(
+  iam: IAMClient,
+  roleName: string,
+  trust: object,
+  statements: object[],
+): Promise<string> {
+  const document = (statement: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statement });
+  const { Role } = await iam.send(
+    new CreateRoleCommand({ RoleName: roleName, AssumeRolePolicyDocument: document([trust]) }),
+  );
   await iam.send(
     new PutRolePolicyCommand({
       RoleName: roleName,
-      PolicyName: 'read',
-      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+      PolicyName: 'policy',
+      PolicyDocument: document(statements),
     }),
   );
   return Role?.Arn ?? expect.fail('CreateRole returned no ARN');
+}
+
+/** A Lambda context whose deadline is `timeoutMs` from now, as the runtime gives the handler. */
+export function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'SyncFunction',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:222222222222:function:SyncFunction',
+    memoryLimitInMB: '1024',
+    awsRequestId: 'handler-test',
+    logGroupName: '/aws/lambda/SyncFunction',
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
 }

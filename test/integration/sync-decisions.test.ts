@@ -45,6 +45,21 @@ async function ledgerEntry(job: Job, name: string): Promise<LedgerEntry | undefi
 const serverError = () =>
   new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
 
+/**
+ * Six new keys in one batch, copied one at a time; the deadline (the returned controller) comes while
+ * the second is read.
+ */
+function sixKeysCutAtTheSecond() {
+  const job = newJob({ concurrency: 1 });
+  const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+  const deadline = new AbortController();
+  fake.beforeGet = (_bucket, key) => {
+    if (key === at(job, 'b')) deadline.abort();
+  };
+  return { job, names, deadline };
+}
+
 describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   beforeEach(() => {
     fake.beforeGet = undefined;
@@ -133,14 +148,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   });
 
   it('resumes after the last settled key when the deadline stops a batch part-way', async () => {
-    // Six new keys in one batch, one copy at a time; the deadline comes while the second is read.
-    const job = newJob({ concurrency: 1 });
-    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
-    const deadline = new AbortController();
-    fake.beforeGet = (_bucket, key) => {
-      if (key === at(job, 'b')) deadline.abort();
-    };
+    const { job, names, deadline } = sixKeysCutAtTheSecond();
     const copied: string[] = [];
 
     const cut = await syncJob(deps, job, {
@@ -164,6 +172,97 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     expect(resumedCopies[0]).toBe(at(job, names[settled.length] ?? ''));
     expect([...copied, ...resumedCopies].sort(compareKeys)).toEqual(names.map((name) => at(job, name)));
   });
+  it('counts the lag from when the sync first saw a key left uncopied, not from its LastModified', async () => {
+    // Prepare: a backfill of year-old objects, one of which keeps failing for two runs.
+    const job = newJob();
+    const yearAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 365 * 86_400_000);
+    for (const name of ['a', 'b', 'c']) {
+      fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`), { lastModified: yearAgo });
+    }
+    fake.beforeGet = (_bucket, key) => {
+      if (key === at(job, 'b')) throw serverError();
+    };
+
+    // Act
+    const first = await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const recorded = await ledgerEntry(job, 'b');
+    const second = await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const kept = await ledgerEntry(job, 'b');
+    fake.beforeGet = undefined;
+    const caughtUp = await syncJob(deps, job);
+
+    // Assess: the first run saw b at its start; the second keeps that sighting and its lag grows from it.
+    expect(first).toMatchObject({ copied: 2, failed: 1, backlogObjects: 1, backlogBytes: 'body b'.length });
+    const firstSeen = Date.parse(recorded?.firstSeenAt ?? '');
+    expect(firstSeen).toBeGreaterThanOrEqual(Date.parse(first.startedAt));
+    expect(firstSeen).toBeLessThanOrEqual(Date.parse(first.finishedAt));
+    expect(first.replicationLagSeconds).toBeLessThanOrEqual(Math.ceil(first.durationMs / 1000) + 1);
+    expect(kept?.firstSeenAt).toBe(recorded?.firstSeenAt);
+    expect(second.replicationLagSeconds).toBeGreaterThanOrEqual(
+      Math.floor((Date.parse(second.finishedAt) - firstSeen) / 1000),
+    );
+    expect(second.replicationLagSeconds).toBeLessThan(86_400);
+    expect(caughtUp).toMatchObject({
+      copied: 1,
+      replicationLagSeconds: 0,
+      backlogObjects: 0,
+      backlogBytes: 0,
+    });
+    expect((await ledgerEntry(job, 'b'))?.firstSeenAt).toBeUndefined();
+  });
+
+  it('forgets when it first saw a key left uncopied once the key is gone from the source', async () => {
+    // Prepare: a key that fails, then is deleted at the source (a job that does not mirror).
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'gone.txt'), Buffer.from('soon gone'));
+    fake.beforeGet = () => {
+      throw serverError();
+    };
+    await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const recorded = await ledgerEntry(job, 'gone.txt');
+    fake.beforeGet = undefined;
+    fake.objects(SOURCE).delete(at(job, 'gone.txt'));
+
+    // Act
+    const after = await syncJob(deps, job);
+
+    // Assess: still on record (its failure), but no longer counted as behind since then.
+    expect(recorded?.firstSeenAt).toBeDefined();
+    expect(after).toMatchObject({ replicationLagSeconds: 0, backlogObjects: 0 });
+    const kept = await ledgerEntry(job, 'gone.txt');
+    expect(kept?.failure).toMatchObject({ attempts: 1 });
+    expect(kept?.firstSeenAt).toBeUndefined();
+  });
+
+  it('remembers when it first saw the copies a deadline cut or left unstarted, and counts them as backlog', async () => {
+    const { job, names, deadline } = sixKeysCutAtTheSecond();
+
+    const cut = await syncJob(deps, job, { signal: deadline.signal, objectRetry: ONE_TRY });
+    const entries = await Promise.all(names.map((name) => ledgerEntry(job, name)));
+    fake.beforeGet = undefined;
+    const resumed = await syncJob(deps, job);
+
+    // Whether b's copy is cut or completes depends on where the abort lands; c to f never start.
+    const uncopied = names.filter((_, i) => entries[i]?.etag === undefined);
+    expect(uncopied.length).toBeGreaterThanOrEqual(4);
+    expect(uncopied).toEqual(names.slice(names.length - uncopied.length));
+    expect(cut).toMatchObject({
+      status: 'partial',
+      copied: names.length - uncopied.length,
+      failed: 0,
+      deferred: uncopied.length,
+      backlogObjects: uncopied.length,
+      backlogBytes: uncopied.length * 'body b'.length,
+    });
+    for (const name of uncopied) {
+      const seen = Date.parse(entries[names.indexOf(name)]?.firstSeenAt ?? '');
+      expect(seen, name).toBeGreaterThanOrEqual(Date.parse(cut.startedAt));
+      expect(seen, name).toBeLessThanOrEqual(Date.parse(cut.finishedAt));
+    }
+    expect(resumed).toMatchObject({ copied: uncopied.length, backlogObjects: 0, replicationLagSeconds: 0 });
+    for (const name of names) expect((await ledgerEntry(job, name))?.firstSeenAt, name).toBeUndefined();
+  });
+
   it('deletes nothing still at the source when a mirror pass resumes part-way and wraps round', async () => {
     // Prepare: a mirror job copied six keys; its checkpoint then says a pass stopped after "c", so the
     // next run lists (c, end], then wraps round to [start, c]; the second range's ledger must stop at "c".

@@ -1,28 +1,8 @@
-import type { Context } from 'aws-lambda';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../sandbox/fault-proxy.js';
-import { isolatedJob, putObject, useSandbox } from './helpers.js';
+import { isolatedJob, lambdaContext, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer } = useSandbox();
-
-/** A Lambda context whose deadline is `timeoutMs` from now, as the runtime gives the handler. */
-function lambdaContext(timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'SyncFunction',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:222222222222:function:SyncFunction',
-    memoryLimitInMB: '1024',
-    awsRequestId: 'handler-test',
-    logGroupName: '/aws/lambda/SyncFunction',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
 
 const proxies: FaultProxy[] = [];
 const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3;

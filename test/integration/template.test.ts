@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { STACK_OUTPUTS } from '../../cli/read-stack.js';
 import { parseJob } from '../../functions/core/job.js';
 import { loadTemplate, type Resource, resolveValue, type Template } from '../../scripts/lib/sam-template.js';
 
@@ -325,7 +326,7 @@ describe('template.yaml and source-account/template.yaml', () => {
   });
 
   it('alarms on failed objects, replication lag over the threshold, function errors and throttles', () => {
-    const sync = alarmsOn(METRICS.namespace);
+    const sync = alarmsOn(METRICS.namespace).filter((alarm) => alarm.Dimensions.length === 1);
     const lambda = alarmsOn('AWS/Lambda');
 
     expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual(['objectsFailed', 'replicationLag']);
@@ -344,6 +345,25 @@ describe('template.yaml and source-account/template.yaml', () => {
     for (const alarm of lambda) {
       expect(alarm.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SyncFunction' } }]);
     }
+  });
+
+  it('alarms for all jobs (dimension service) and, with more than one job, for the JobId job alone', () => {
+    const perJob = alarmsOn(METRICS.namespace).filter((alarm) => alarm.Dimensions.length === 2);
+    const allJobs = alarmsOn(METRICS.namespace).filter((alarm) => alarm.Dimensions.length === 1);
+
+    expect(perJob.map((alarm) => alarm.MetricName).sort()).toEqual(['objectsFailed', 'replicationLag']);
+    for (const alarm of perJob) {
+      expect(alarm.Dimensions).toEqual([METRICS.dimension, { Name: 'jobId', Value: { Ref: 'JobId' } }]);
+      const twin = allJobs.find((other) => other.MetricName === alarm.MetricName);
+      expect(alarm).toMatchObject({
+        Statistic: twin?.Statistic,
+        Threshold: twin?.Threshold,
+        Period: twin?.Period,
+      });
+    }
+    expect(resource('JobReplicationLagAlarm').Condition).toBe('HasExtraJob');
+    expect(resource('JobObjectsFailedAlarm').Condition).toBe('HasExtraJob');
+    expect(Object.keys(deployed(template).Resources ?? {})).not.toContain('JobReplicationLagAlarm');
   });
 
   it('notifies a created topic, or the AlarmTopicArn one, from every alarm', () => {
@@ -379,6 +399,40 @@ describe('template.yaml and source-account/template.yaml', () => {
       ]),
     );
     expect(graphed).toContainEqual([METRICS.namespace, 'objectsCopied', 'service', 'cross-account-sync']);
+  });
+
+  it('graphs each sync metric per job (a SEARCH over jobId) and for all jobs, backlog included', () => {
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, unknown];
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
+    const entries = dashboard.widgets.flatMap((widget: Yaml) => widget.properties.metrics);
+    const searches = entries.flatMap((entry: Yaml[]) =>
+      entry.flatMap((part) => (typeof part === 'object' && part.expression ? [part.expression] : [])),
+    );
+    const allJobs = entries
+      .filter((entry: Yaml[]) => entry[0] === METRICS.namespace)
+      .map((entry: Yaml[]) => entry[1]);
+
+    for (const metric of [
+      'objectsCopied',
+      'objectsFailed',
+      'replicationLag',
+      'backlogObjects',
+      'bytesCopied',
+      'runDuration',
+    ]) {
+      expect(searches).toContainEqual(
+        expect.stringContaining(`{CrossAccountSync,jobId,service} MetricName="${metric}"`),
+      );
+    }
+    expect(allJobs).toEqual(
+      expect.arrayContaining([
+        'objectsCopied',
+        'objectsFailed',
+        'replicationLag',
+        'backlogBytes',
+        'bytesCopied',
+      ]),
+    );
   });
 
   it('runs a second job from the same function with its own schedule and input, only when given', () => {
@@ -524,6 +578,20 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(deployed(template, { ExtraJobInput: '{}' }).Outputs?.ExtraJobScheduleName).toEqual(
       expect.objectContaining({ Value: { Ref: 'ExtraJobSchedule' } }),
     );
+  });
+
+  it('outputs every name `status --stack` and `doctor --stack` read, each schedule’s input being a job', () => {
+    const outputs = deployed(template, { ExtraJobInput: '{}' }).Outputs ?? {};
+    const names = [
+      STACK_OUTPUTS.tableName,
+      STACK_OUTPUTS.functionName,
+      STACK_OUTPUTS.functionRoleArn,
+      ...STACK_OUTPUTS.schedules,
+    ];
+
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(names));
+    expect(outputs[STACK_OUTPUTS.schedules[1]]?.Value).toEqual({ Ref: 'ExtraJobSchedule' });
+    expect(props('ExtraJobSchedule').Target.Input).toEqual({ Ref: 'ExtraJobInput' });
   });
 
   it('lets AccountA trust only the consumer function roles named in ConsumerPrincipalArns', () => {

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
 import { parseArguments } from '../../cli/parse-arguments.js';
-import { runCli } from '../../cli/run-cli.js';
 import {
   AssumeRoleError,
   BucketAccessError,
   JobAlreadyRunningError,
   LeaseLostError,
 } from '../../functions/core/errors.js';
+import { captureCli } from '../support/capture-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cross-account-sync-unit-'));
 
@@ -22,20 +22,7 @@ function file(name: string, text: string): string {
 
 /** Runs the CLI with captured output and no AWS environment at all. */
 async function cli(...argv: string[]) {
-  return cliWith({}, ...argv);
-}
-
-async function cliWith(env: NodeJS.ProcessEnv, ...argv: string[]) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const exitCode = await runCli(argv, {
-    stdout: (text) => stdout.push(text),
-    stderr: (text) => stderr.push(text),
-    stderrRaw: (text) => stderr.push(text),
-    interactive: false,
-    env,
-  });
-  return { exitCode, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+  return captureCli({}, ...argv);
 }
 
 describe('parseArguments', () => {
@@ -60,13 +47,27 @@ describe('parseArguments', () => {
     expect(parseArguments(['help', 'run'])).toEqual({ command: 'help', topic: 'run' });
     expect(parseArguments(['plan', '--help'])).toEqual({ command: 'help', topic: 'plan' });
     expect(parseArguments(['--version'])).toEqual({ command: 'version' });
+    expect(parseArguments(['status', '--stack', 'prod-sync'])).toMatchObject({
+      command: 'status',
+      jobFiles: [],
+      jobIds: [],
+      stack: 'prod-sync',
+    });
+    expect(parseArguments(['doctor', '--stack', 'prod-sync', '--json'])).toEqual({
+      command: 'doctor',
+      stack: 'prod-sync',
+      json: true,
+      sandbox: false,
+    });
   });
 
   it.each([
     [['frob'], /unknown command "frob"/],
     [['run'], /run needs exactly one job file, got 0/],
     [['run', 'a.json', 'b.json'], /got 2/],
-    [['status'], /status needs a job file or --job-id/],
+    [['status'], /status needs a job file, --job-id ID or --stack NAME/],
+    [['run', 'job.json', '--stack', 's'], /--stack does not apply to run/],
+    [['doctor', 'job.json', '--stack', 's'], /doctor takes a job file or --stack NAME, not both/],
     [['doctor', 'job.json', '--limit', '3'], /--limit does not apply to doctor/],
     [['plan', 'job.json', '--limit', 'many'], /--limit must be a whole number/],
     [['run', 'job.json', '--verbose'], /Unknown option '--verbose'/],
@@ -208,7 +209,7 @@ describe('runCli without an AWS region', () => {
     ['doctor', () => ['doctor', job()]],
     ['status', () => ['status', '--job-id', 'nightly']],
   ])('%s exits 2 telling to set AWS_REGION, before any call', async (_name, argv) => {
-    const { exitCode, stderr, stdout } = await cliWith({ STATE_TABLE_NAME: 'state' }, ...argv());
+    const { exitCode, stderr, stdout } = await captureCli({ STATE_TABLE_NAME: 'state' }, ...argv());
 
     expect(exitCode).toBe(EXIT.usage);
     expect(stderr).toMatch(/^error: no AWS region is set: export AWS_REGION/);

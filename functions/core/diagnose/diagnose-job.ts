@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteObjectCommand,
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
@@ -31,6 +31,7 @@ export const PROBE_PREFIX = '.cross-account-sync/doctor/';
 export type DoctorLink =
   | 'assumeRole'
   | 'externalId'
+  | 'consumerTrust'
   | 'listSource'
   | 'getSource'
   | 'writeDestination'
@@ -66,13 +67,20 @@ export interface DoctorDependencies {
   tableName?: string;
   /** Where STS is called, for a message when it does not answer (AWS_ENDPOINT_URL_STS, or AWS's). */
   stsEndpoint?: string;
+  /**
+   * The execution role(s) of the deployed sync function (the stack's SyncFunctionRoleArn output), when
+   * known: a caller outside them that may still assume the source role shows the trust is account-wide.
+   */
+  functionRoleArns?: string[];
+  /** The doctor runs inside the sync function (a doctor event), so the caller is its role. */
+  callerIsFunction?: boolean;
 }
 
 /**
  * Checks, in order, every link a run of `job` needs and says which is broken and how to fix it: the
  * caller may assume the source role, the ExternalId is required and accepted, the role may list and get
  * the source, this identity may write the destination, and the state table answers. Its only write is a
- * probe object in the destination (If-None-Match, then deleted); no lease, no state.
+ * multipart upload started and aborted in the destination (no object is ever stored); no lease, no state.
  */
 export async function diagnoseJob(deps: DoctorDependencies, job: Job): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
@@ -133,7 +141,7 @@ function refusedByCallerPolicy(error: unknown): boolean {
 }
 
 async function checkAssumeRole(
-  { sts, stsEndpoint }: DoctorDependencies,
+  deps: DoctorDependencies,
   job: Job,
   caller: string | undefined,
   checks: DoctorCheck[],
@@ -142,15 +150,24 @@ async function checkAssumeRole(
   const who = caller ?? 'this identity';
   let credentials: AwsCredentialIdentity;
   try {
-    credentials = await assumeRole(sts, job, externalId);
+    credentials = await assumeRole(deps.sts, job, externalId);
   } catch (error) {
-    checks.push(assumeRoleFailure(error, job, caller, stsEndpoint));
+    if (refusedAsRecommended(error, caller, deps)) {
+      checks.push(...refusedOutsider(job, caller));
+      return undefined;
+    }
+    checks.push(assumeRoleFailure(error, job, caller, deps.stsEndpoint));
     checks.push({
       link: 'externalId',
       status: 'skipped',
       detail: refusedByCallerPolicy(error)
         ? 'not tested: the caller may not call AssumeRole on the role'
         : 'not told apart: STS refuses a wrong ExternalId and an untrusted caller alike',
+    });
+    checks.push({
+      link: 'consumerTrust',
+      status: 'skipped',
+      detail: 'not tested: the source role could not be assumed',
     });
     return undefined;
   }
@@ -159,7 +176,7 @@ async function checkAssumeRole(
   // A role that also opens without the ExternalId lets anyone it trusts be tricked into using it.
   const withoutExternalId =
     externalId === undefined ||
-    (await assumeRole(sts, job, undefined).then(
+    (await assumeRole(deps.sts, job, undefined).then(
       () => true,
       () => false,
     ));
@@ -182,7 +199,116 @@ async function checkAssumeRole(
         (externalId ? '' : ', and set job.source.externalId to that value'),
     });
   }
+  checks.push(consumerTrustCheck(job, caller, deps));
   return credentials;
+}
+
+/**
+ * The role ARN behind an assumed-role session (`arn:aws:sts::<id>:assumed-role/<name>/<session>`), which
+ * is what a trust policy's aws:PrincipalArn sees; a user's or the root's ARN stays as it is. The session
+ * ARN drops the role's path, so roles are compared by account and name.
+ */
+function principalName(arn: string): { account: string; role?: string } {
+  const [, , service, , account = '', resource = ''] = arn.split(':');
+  const [kind, name] = resource.split('/');
+  if (service === 'sts' && kind === 'assumed-role') return { account, role: name };
+  if (service === 'iam' && kind === 'role') return { account, role: resource.split('/').at(-1) };
+  return { account };
+}
+
+function isFunctionRole(caller: string, functionRoleArns: string[]): boolean {
+  const who = principalName(caller);
+  return functionRoleArns.some((arn) => {
+    const role = principalName(arn);
+    return who.role !== undefined && role.account === who.account && role.role === who.role;
+  });
+}
+
+/**
+ * The producer should trust only the sync function's role (source-account/template.yaml's
+ * ConsumerPrincipalArns, an aws:PrincipalArn condition), not every identity of this account. AccountA's
+ * trust policy cannot be read from here, but it shows itself: an identity that is not the function's
+ * role (no IAM user ever is one) and still assumed the role is proof the trust is broader.
+ */
+function consumerTrustCheck(
+  job: Job,
+  caller: string | undefined,
+  { functionRoleArns, callerIsFunction }: DoctorDependencies,
+): DoctorCheck {
+  const { roleArn } = job.source;
+  if (callerIsFunction) {
+    return {
+      link: 'consumerTrust',
+      status: 'ok',
+      detail: `run by the sync function, as ${caller ?? 'its role'}, which the role must trust`,
+    };
+  }
+  if (caller === undefined) {
+    return {
+      link: 'consumerTrust',
+      status: 'skipped',
+      detail: 'not told: STS did not say who the caller is',
+    };
+  }
+  const known = functionRoleArns !== undefined && functionRoleArns.length > 0;
+  if (known && isFunctionRole(caller, functionRoleArns)) {
+    return {
+      link: 'consumerTrust',
+      status: 'ok',
+      detail: `${caller} is the sync function's role, which the role must trust`,
+    };
+  }
+  if (!known && principalName(caller).role !== undefined) {
+    return {
+      link: 'consumerTrust',
+      status: 'skipped',
+      detail: `not told: ${caller} is a role, and the sync function's role is not known here (doctor --stack <stack> knows it)`,
+    };
+  }
+  const functionRole = known ? functionRoleArns.join(',') : '<SyncFunctionRoleArn output>';
+  return {
+    link: 'consumerTrust',
+    status: 'warn',
+    detail:
+      `${caller} is not the sync function's role and could still assume ${roleArn}: its trust is broader ` +
+      `than recommended (any identity of account ${principalName(caller).account} that its IAM lets call sts:AssumeRole)`,
+    fix:
+      `ask AccountA to deploy source-account/template.yaml with ConsumerPrincipalArns=${functionRole}, ` +
+      'so that the role trusts only the sync function (an aws:PrincipalArn condition)',
+  };
+}
+
+/**
+ * The trust policy refused a caller that is not the sync function's role: what a role trusting only the
+ * function (ConsumerPrincipalArns) does, so not a broken link. (STS gives a wrong ExternalId the same
+ * refusal: the function's own check, `doctor --stack`, tells that apart.)
+ */
+function refusedAsRecommended(
+  error: unknown,
+  caller: string | undefined,
+  { functionRoleArns, callerIsFunction }: DoctorDependencies,
+): caller is string {
+  if (callerIsFunction || caller === undefined || !functionRoleArns?.length) return false;
+  return isAccessDenied(error) && !refusedByCallerPolicy(error) && !isFunctionRole(caller, functionRoleArns);
+}
+
+function refusedOutsider(job: Job, caller: string): DoctorCheck[] {
+  const why = `not tested as ${caller}: the source role refused it`;
+  return [
+    {
+      link: 'assumeRole',
+      status: 'skipped',
+      detail:
+        `${job.source.roleArn} refuses ${caller}, which is not the sync function's role: as it should when ` +
+        "AccountA trusts only the function (ConsumerPrincipalArns); the function's own check tells whether it gets in",
+    },
+    { link: 'externalId', status: 'skipped', detail: why },
+    {
+      link: 'consumerTrust',
+      status: 'ok',
+      detail: `the role refused ${caller}, an identity that is not the sync function's role`,
+    },
+  ];
 }
 
 function assumeRoleFailure(
@@ -314,19 +440,17 @@ async function checkGetSource(
   }
 }
 
+/**
+ * Proves s3:PutObject (and, on an SSE-KMS bucket, the data key) without leaving an object behind: a
+ * multipart upload is started and aborted, never completed. No s3:DeleteObject is needed, which the
+ * function's role has only for mirror jobs, so the same probe serves the doctor run by the function.
+ */
 async function checkWriteDestination(s3: S3Client, job: Job): Promise<DoctorCheck> {
   const { bucket } = job.destination;
   const key = `${PROBE_PREFIX}${job.jobId}-${randomBytes(6).toString('hex')}`;
+  let uploadId: string | undefined;
   try {
-    await s3.send(
-      // If-None-Match: the probe never replaces an object, whatever its name.
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: 'cross-account-sync doctor probe',
-        IfNoneMatch: '*',
-      }),
-    );
+    ({ UploadId: uploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key })));
   } catch (error) {
     const { name, status } = awsErrorCode(error);
     const missing = name === 'NoSuchBucket' || status === 404;
@@ -342,16 +466,22 @@ async function checkWriteDestination(s3: S3Client, job: Job): Promise<DoctorChec
     };
   }
   try {
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
   } catch (error) {
     return {
       link: 'writeDestination',
       status: 'warn',
-      detail: `wrote s3://${bucket}/${key} but could not delete it: ${describeError(error)}`,
-      fix: 'delete the probe by hand; mirror jobs also need s3:DeleteObject on the bucket',
+      detail: `started an upload to s3://${bucket}/${key} but could not abort it: ${describeError(error)}`,
+      fix:
+        `allow s3:AbortMultipartUpload on arn:aws:s3:::${bucket}/* (runs abort the uploads a deadline cuts); ` +
+        "the bucket's lifecycle rule removes the probe's upload",
     };
   }
-  return { link: 'writeDestination', status: 'ok', detail: `wrote and deleted s3://${bucket}/${key}` };
+  return {
+    link: 'writeDestination',
+    status: 'ok',
+    detail: `started and aborted a multipart upload to s3://${bucket}/${key}`,
+  };
 }
 
 async function checkStateTable(deps: DoctorDependencies, job: Job): Promise<DoctorCheck> {

@@ -18,8 +18,10 @@ export interface JobStatus {
   jobId: string;
   /** The newest run record (the RunSummary the sync stored), if the job ever ran. */
   lastRun?: Record<string, unknown>;
-  /** Seconds the destination lagged the source at the end of the last run, when the run recorded it. */
+  /** The last run's replication lag (seconds since it first saw its oldest uncopied key), when recorded. */
   replicationLagSeconds?: number;
+  /** Objects and bytes the last run left uncopied (failed or deferred), when it recorded them. */
+  backlog?: { objects: number; bytes: number };
   failureCount: number;
   /** The first failures in key order, at most {@link MAX_LISTED_FAILURES}. */
   failures: LedgerFailure[];
@@ -69,10 +71,13 @@ export async function readJobStatus(
   }
   const lastRun = runs[0];
   const lag = lastRun?.replicationLagSeconds;
+  const { backlogObjects: objects, backlogBytes: bytes } = lastRun ?? {};
   return {
     jobId,
     lastRun,
     replicationLagSeconds: typeof lag === 'number' ? lag : undefined,
+    // Runs recorded before the backlog was measured have none.
+    backlog: typeof objects === 'number' && typeof bytes === 'number' ? { objects, bytes } : undefined,
     failureCount,
     failures,
     lease: lease && {

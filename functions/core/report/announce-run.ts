@@ -15,12 +15,18 @@ export async function announceRun(
   log: SyncLogger,
 ): Promise<void> {
   const metrics = deps.metrics;
+  // Two dimension sets, so CloudWatch keeps both series: {service} adds up every job of the deployment
+  // (the alarms), {service, jobId} is one job (the dashboard's per-job lines, a per-job alarm).
+  metrics?.addDimensions({});
+  metrics?.addDimensions({ jobId: job.jobId });
   metrics?.addMetric('objectsCopied', 'Count', summary.copied);
   metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
   metrics?.addMetric('objectsFailed', 'Count', summary.failed);
   metrics?.addMetric('objectsDeferred', 'Count', summary.deferred);
   metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
   metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
+  metrics?.addMetric('backlogObjects', 'Count', summary.backlogObjects);
+  metrics?.addMetric('backlogBytes', 'Bytes', summary.backlogBytes);
   if (!deps.events) return;
   const {
     failures: _failures,

@@ -1,9 +1,10 @@
 /**
  * The run tally: what one run counted as it went (progress, deletions, deferrals, failures, vanished and
- * archived keys, the oldest object left uncopied), turned into the summary's figures at the end.
+ * archived keys, the backlog left uncopied and since when), turned into the summary's figures at the end.
  */
 import type { ListCounter } from '../plan/list-source.js';
 import type { SyncProgress } from '../run/sync-types.js';
+import type { LedgerEntry } from '../state/state-store.js';
 
 /** The summary lists this many failed and archived keys; the ledger holds them all. */
 const MAX_LISTED_KEYS = 20;
@@ -23,8 +24,21 @@ export class RunTally {
   readonly archivedKeys: string[] = [];
   /** Filled in by the listing as it pages. */
   readonly list: ListCounter = { listRequests: 0 };
-  /** LastModified of the oldest object that needed copying and was not copied. */
-  #oldestPending: Date | undefined;
+  /** Objects (and their bytes) that needed copying and were left uncopied: failed or deferred. */
+  readonly backlog = { objects: 0, bytes: 0 };
+  /** The earliest first sighting (epoch ms) among the objects left uncopied. */
+  #oldestPending: number | undefined;
+
+  /** @param runStartedAt when this run started: the first sighting of a key it is the first to leave uncopied. */
+  constructor(readonly runStartedAt = new Date().toISOString()) {}
+
+  /**
+   * Since when the destination has been behind the source for a key this run leaves uncopied, as far as
+   * the sync saw: the ledger's `firstSeenAt`, kept while the key stays uncopied, else this run's start.
+   */
+  firstSeen(previous: LedgerEntry | undefined): string {
+    return previous?.firstSeenAt ?? this.runStartedAt;
+  }
 
   /** Counts a key the listing yielded. */
   countListed(): void {
@@ -64,26 +78,35 @@ export class RunTally {
     if (this.vanishedKeys.length < MAX_LISTED_KEYS) this.vanishedKeys.push({ key, reason });
   }
 
-  /** Counts an object whose copy failed; it is left for the next run. */
-  countFailed(key: string, reason: string, lastModified: Date): void {
-    this.markNotCopied(lastModified);
+  /** Counts an object whose copy failed; it is left for the next run. `firstSeenAt`: see {@link firstSeen}. */
+  countFailed(key: string, reason: string, size: number, firstSeenAt: string): void {
+    this.#markNotCopied(size, firstSeenAt);
     this.progress.failed += 1;
     if (this.failures.length < MAX_LISTED_KEYS) this.failures.push({ key, reason });
   }
 
   /** Counts a copy this run planned and leaves to the next one (deadline or stop request). */
-  countDeferred(lastModified: Date): void {
+  countDeferred(size: number, firstSeenAt: string): void {
     this.counts.deferred += 1;
-    this.markNotCopied(lastModified);
+    this.#markNotCopied(size, firstSeenAt);
   }
 
-  /** Notes an object that needed copying and is not copied, for the replication lag. */
-  markNotCopied(lastModified: Date): void {
-    if (!this.#oldestPending || lastModified < this.#oldestPending) this.#oldestPending = lastModified;
+  /** Notes an object that needed copying and is not copied, for the backlog and the replication lag. */
+  #markNotCopied(size: number, firstSeenAt: string): void {
+    this.backlog.objects += 1;
+    this.backlog.bytes += size;
+    const since = Date.parse(firstSeenAt);
+    if (this.#oldestPending === undefined || since < this.#oldestPending) this.#oldestPending = since;
   }
 
-  /** Age in seconds of the oldest object left uncopied; 0 when the run caught up. */
+  /**
+   * Seconds since the earliest first sighting among the objects left uncopied; 0 when the run caught
+   * up. Counted from when the sync first saw each key behind, not from its LastModified: copying a
+   * backlog of old objects is not lag, while a key the sync keeps failing to copy is.
+   */
   replicationLagSeconds(now = Date.now()): number {
-    return this.#oldestPending ? Math.max(0, Math.round((now - this.#oldestPending.getTime()) / 1000)) : 0;
+    return this.#oldestPending === undefined
+      ? 0
+      : Math.max(0, Math.round((now - this.#oldestPending) / 1000));
   }
 }

@@ -163,14 +163,38 @@ export class CopyRecorder {
       if (control.signal.aborted) {
         // Cut by the deadline (or a stop request): not a failure, the next run copies it. What the
         // attempt may have stored before the cut stays on record, as for a failure.
-        tally.countDeferred(object.lastModified);
-        await deps.state.putLedgerEntry(job.jobId, { ...previous, key: object.key, pending }, lease.fence);
+        const firstSeenAt = tally.firstSeen(previous);
+        tally.countDeferred(object.size, firstSeenAt);
+        await deps.state.putLedgerEntry(
+          job.jobId,
+          { ...previous, key: object.key, pending, firstSeenAt },
+          lease.fence,
+        );
         log.info('copy cut at the deadline; the next run copies it', { key: object.key });
         return DEFERRED;
       }
       // The attempt may have stored the object before failing, so its intent stays in the ledger.
       await this.#recordFailure(object, { ...previous, key: object.key, pending }, error);
     }
+  }
+
+  /**
+   * Records when the run first saw each planned copy it never started (the deadline came first), for
+   * keys whose ledger entry does not say so yet: the next runs' replication lag counts from then. Keeps
+   * the rest of each entry as it was, so the next plan still sees the key as new or changed.
+   */
+  async rememberUnstarted(steps: Extract<PlanStep, { action: 'copy' }>[]): Promise<void> {
+    const { deps, job, lease, tally } = this.run;
+    const unrecorded = steps.filter(({ previous }) => previous?.firstSeenAt === undefined);
+    await Promise.all(
+      unrecorded.map(({ object, previous }) =>
+        deps.state.putLedgerEntry(
+          job.jobId,
+          { ...previous, key: object.key, firstSeenAt: tally.firstSeen(previous) },
+          lease.fence,
+        ),
+      ),
+    );
   }
 
   /** The cut upload of `key`, for its one copy this run (whose tries each check that it still exists). */
@@ -184,13 +208,14 @@ export class CopyRecorder {
     const { key, etag } = object;
     const reason = describeError(error);
     const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
-    this.run.tally.countFailed(key, reason, object.lastModified);
+    const firstSeenAt = this.run.tally.firstSeen(previous);
+    this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
     this.run.log.warn('object not copied', { key, reason, attempts });
     // Keep what the earlier copy recorded, so the next run still sees the key as changed and the
     // overwrite stays conditional on this sync's own last copy.
     await this.run.deps.state.putLedgerEntry(
       this.run.job.jobId,
-      { ...previous, key, failure: { reason, attempts, at: new Date().toISOString(), etag } },
+      { ...previous, key, failure: { reason, attempts, at: new Date().toISOString(), etag }, firstSeenAt },
       this.run.lease.fence,
     );
   }

@@ -21,11 +21,14 @@ export class DeletePropagator {
     const { jobId, options } = job;
     if (!options.mirror) {
       // Gone at the source, but a run that died may have written it: keep that on record for the day
-      // the key comes back, since this run will delete the intent that said so.
+      // the key comes back, since this run will delete the intent that said so. A key gone is no longer
+      // behind either: its first sighting uncopied is dropped, or a key that comes back months later
+      // would count its lag from then.
       const write = interrupted.get(entry.key);
-      if (write) {
-        const pending = mergeUnrecorded(entry.pending, write);
-        await deps.state.putLedgerEntry(jobId, { ...entry, pending }, lease.fence);
+      if (write || entry.firstSeenAt !== undefined) {
+        const { firstSeenAt: _gone, ...kept } = entry;
+        const pending = write ? mergeUnrecorded(entry.pending, write) : entry.pending;
+        await deps.state.putLedgerEntry(jobId, { ...kept, pending }, lease.fence);
       }
       return;
     }

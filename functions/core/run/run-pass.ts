@@ -27,7 +27,9 @@ export class RunPass {
   readonly manifest: RunManifest;
   readonly lease: LeaseKeeper;
   readonly #run: RunContext;
-  readonly #tally = new RunTally();
+  readonly #tally: RunTally;
+  /** Copies planned and never started (the deadline came first), remembered in the ledger at the end. */
+  readonly #unstarted: Extract<PlanStep, { action: 'copy' }>[] = [];
   readonly #pool: TaskPool;
   readonly #resume: ResumeTracker;
   readonly #interrupted = new InterruptedWrites();
@@ -47,8 +49,10 @@ export class RunPass {
     log: SyncLogger,
   ) {
     const { jobId } = job;
+    const startedAt = new Date().toISOString();
+    this.#tally = new RunTally(startedAt);
     this.manifest = new RunManifest(
-      { jobId, runId: control.runId, startedAt: new Date().toISOString() },
+      { jobId, runId: control.runId, startedAt },
       { bucket: job.destination.bucket, prefix: job.options.manifestPrefix },
     );
     this.#pool = new TaskPool(job.options.concurrency, {
@@ -108,6 +112,7 @@ export class RunPass {
     }
     await this.#pool.drain();
     if (this.#pool.fatal) throw this.#pool.fatal;
+    await this.#copies.rememberUnstarted(this.#unstarted);
     if (complete && !control.signal.aborted) {
       await this.#deletes.resolveUnseen();
       await this.#copies.abortUntakenCutUploads();
@@ -141,6 +146,8 @@ export class RunPass {
       writeCapacityUnits: state.capacity.writeCapacityUnits - capacityBefore.writeCapacityUnits,
       resumeAfter: next.resumeAfter,
       replicationLagSeconds: tally.replicationLagSeconds(),
+      backlogObjects: tally.backlog.objects,
+      backlogBytes: tally.backlog.bytes,
       failures: tally.failures,
       archivedKeys: tally.archivedKeys,
       vanishedKeys: tally.vanishedKeys,
@@ -167,7 +174,7 @@ export class RunPass {
       if (this.#pool.fatal) return false;
       if (step.action !== 'deleted') this.#tally.countListed();
       if (this.#shouldStop()) {
-        if (step.action === 'copy') this.#tally.countDeferred(step.object.lastModified);
+        if (step.action === 'copy') this.#defer(step);
         this.#deferAll(this.#batches.drop());
         this.#run.log.info('deadline near: no new copies this run', {
           jobId: this.#run.job.jobId,
@@ -202,7 +209,12 @@ export class RunPass {
   }
 
   #deferAll(copies: BatchedCopy[]): void {
-    for (const { step } of copies) this.#tally.countDeferred(step.object.lastModified);
+    for (const { step } of copies) this.#defer(step);
+  }
+
+  #defer(step: Extract<PlanStep, { action: 'copy' }>): void {
+    this.#tally.countDeferred(step.object.size, this.#tally.firstSeen(step.previous));
+    this.#unstarted.push(step);
   }
 
   #shouldStop(): boolean {

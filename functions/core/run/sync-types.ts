@@ -35,6 +35,8 @@ export interface SyncDependencies {
 /** Metrics the core emits; Powertools' Metrics fits. */
 export interface SyncMetrics {
   addMetric(name: string, unit: 'Count' | 'Bytes' | 'Milliseconds' | 'Seconds', value: number): void;
+  /** Adds a dimension set (beside the default `service`) that every metric of the invocation carries. */
+  addDimensions(dimensions: Record<string, string>): void;
 }
 
 /** Running totals, reported while a run goes on. */
@@ -99,10 +101,18 @@ export interface RunSummary extends SyncProgress {
   writeCapacityUnits: number;
   resumeAfter?: string;
   /**
-   * Age in seconds of the oldest source object that needed copying and is not copied yet (failed, or
-   * left for the next run); 0 when the run caught up. Objects beyond a deadline stop are not counted.
+   * Seconds since the sync first saw, behind, the longest-waiting object this run left uncopied (failed,
+   * or left for the next run; the ledger keeps each key's `firstSeenAt`); 0 when the run caught up. Not
+   * counted from LastModified: a backfill of old objects is backlog, not lag. Keys beyond a deadline stop
+   * are not counted.
    */
   replicationLagSeconds: number;
+  /**
+   * Objects this run found needing a copy and left uncopied (failed + deferred), and their bytes. After a
+   * partial run the keys beyond its stop are not counted: a lower bound.
+   */
+  backlogObjects: number;
+  backlogBytes: number;
   /** The run's manifest and completion marker, when it copied anything. */
   manifest?: ManifestLocation;
   failures: { key: string; reason: string }[];

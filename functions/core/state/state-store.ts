@@ -73,6 +73,13 @@ export interface LedgerEntry {
   pending?: UnrecordedWrite;
   /** Set while the last attempt at the current source version failed. */
   failure?: { reason: string; attempts: number; at: string; etag?: string };
+  /**
+   * When a run first found this key needing a copy and left it uncopied (failed, cut by the deadline, or
+   * not started before it): kept by every later run that leaves it uncopied, gone once a copy is
+   * recorded. The replication lag counts from it, not from LastModified, so a backfill of old objects
+   * does not look like a sync falling behind.
+   */
+  firstSeenAt?: string;
 }
 
 /** The job's lease, with the fencing token that orders its holders. */
@@ -303,7 +310,11 @@ export class StateStore {
     }
   }
 
-  constructor(client: DynamoDBClient, tableName: string) {
+  /** `client` and `tableName` stay readable: the doctor run by the function checks the same table. */
+  constructor(
+    readonly client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
     this.#doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
