@@ -17,6 +17,8 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   could replace an object the writer had not seen; S3 refuses it (412, or 404 when the key is gone).
 - ListMultipartUploads reports every upload as initiated on 2010-11-10; the sync matches an upload whose
   run died before recording its id by key and Initiated time, so uploads get their real creation time.
+- An SSE-KMS object's ETag is the MD5 of its bytes; S3's is not (it documents that only SSE-S3 and
+  unencrypted single-part objects have MD5 ETags), and a copier that takes it for one refuses good bytes.
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
@@ -331,6 +333,40 @@ def complete_only_if_match() -> None:
     S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
 
 
+def kms_etags_are_not_md5() -> None:
+    """Give SSE-KMS objects and parts an ETag that is not the MD5 of their bytes, as S3 does.
+
+    Each upload gets its own (random) ETag, stable for the object's life, so If-Match still pins it; a
+    multipart object's ETag is still built from its parts' ETags, which are then not MD5s either. moto
+    encrypts a multipart upload's parts only when CreateMultipartUpload names SSE-KMS; S3 also applies the
+    bucket's default encryption to them, so the default is applied here too.
+    """
+    from moto.s3.models import FakeKey, S3Backend
+
+    create_upload = S3Backend.create_multipart_upload
+
+    def create_multipart_upload(self: S3Backend, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        upload = create_upload(self, bucket_name, *args, **kwargs)
+        default = (self.get_bucket(bucket_name).encryption or {}).get("Rule", {})
+        by_default = default.get("ApplyServerSideEncryptionByDefault", {})
+        if upload.sse_encryption is None and by_default.get("SSEAlgorithm", "").startswith("aws:kms"):
+            upload.sse_encryption = by_default["SSEAlgorithm"]
+            upload.kms_key_id = by_default.get("KMSMasterKeyID")
+        return upload
+
+    S3Backend.create_multipart_upload = create_multipart_upload  # type: ignore[method-assign]
+
+    plain = FakeKey.etag.fget
+
+    def etag(self: FakeKey) -> str:
+        encrypted = (getattr(self, "encryption", None) or "").startswith("aws:kms")
+        if encrypted and self._etag is None:
+            self._etag = hashlib.md5(b"sse-kms" + os.urandom(16)).hexdigest()
+        return plain(self)
+
+    FakeKey.etag = property(etag)  # type: ignore[method-assign, assignment]
+
+
 def real_upload_times() -> None:
     from datetime import datetime, timezone
 
@@ -588,6 +624,7 @@ def serve(port: int) -> None:
     identity_denials_say_why()
     authorize_put_events_on_the_bus()
     refuse_wrong_digests()
+    kms_etags_are_not_md5()
     real_upload_times()
     complete_only_if_match()
     list_backends_once()

@@ -25,7 +25,7 @@ import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
 import type { MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
 import { DEFAULT_PART_SIZE, followSourceParts, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
-import { getSource, learnSourceCheck } from './read-source.js';
+import { checkForRead, getSource, learnSourceCheck } from './read-source.js';
 import {
   boundaryFinder,
   type ContinuableUpload,
@@ -145,12 +145,13 @@ interface CopyPlan {
 async function copyOnce(
   clients: { sourceS3: S3Client; destinationS3: S3Client },
   request: CopyRequest,
-  { plan, check, cut, condition }: CopyPlan,
+  { plan, check: listedCheck, cut, condition }: CopyPlan,
   options: CopyOptions,
 ): Promise<CopyResult> {
   const readStart = cut?.record.resume?.readStart ?? 0;
   const single = !cut && request.size < plan.partSize;
   const source = await getSource(clients.sourceS3, request, readStart, options.signal);
+  const check = checkForRead(listedCheck, source);
   const verified = new VerifyStream({
     where: `s3://${request.sourceBucket}/${request.key}`,
     size: request.size,
@@ -377,7 +378,12 @@ async function putInParts(
   }
   await options.uploads?.forget(request.key);
   const destinationEtag = stripQuotes(result.ETag ?? '');
-  const expected = progress.partEtags && compositeOf(progress.partEtags);
+  // An SSE-KMS destination's part ETags, and so its object's ETag, are not built from MD5s; each part
+  // carried its Content-MD5, which S3 checked.
+  const expected =
+    !result.ServerSideEncryption?.startsWith('aws:kms') &&
+    progress.partEtags &&
+    compositeOf(progress.partEtags);
   if (expected && /^[0-9a-f]{32}-\d+$/.test(destinationEtag) && expected !== destinationEtag) {
     throw new IntegrityError(
       `${where}: stored ETag ${destinationEtag} does not match the bytes sent (${expected})`,

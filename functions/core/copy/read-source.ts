@@ -48,6 +48,19 @@ export async function learnSourceCheck(
   return { kind: 'composite', etag, partSizes };
 }
 
+/**
+ * The check a read is held to once the GET has answered. S3 gives an SSE-KMS or SSE-C object an ETag that
+ * is not the MD5 of its bytes, however much it looks like one, and the listing does not say how an object
+ * is encrypted: the GET does. Such a read is checked by its byte count, and against the source's own
+ * full-object checksum (x-amz-checksum-*, asked for with ChecksumMode), which the SDK verifies before the
+ * body ends, so a wrong body still never ends and is never written.
+ */
+export function checkForRead(check: SourceCheck, source: GetObjectCommandOutput): SourceCheck {
+  if (check.kind !== 'md5') return check;
+  const encrypted = source.ServerSideEncryption?.startsWith('aws:kms') || source.SSECustomerAlgorithm;
+  return encrypted ? { kind: 'size-only' } : check;
+}
+
 async function headSourcePart(s3: S3Client, request: CopyRequest, part: number, signal?: AbortSignal) {
   try {
     return await s3.send(
