@@ -19,6 +19,8 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   run died before recording its id by key and Initiated time, so uploads get their real creation time.
 - An SSE-KMS object's ETag is the MD5 of its bytes; S3's is not (it documents that only SSE-S3 and
   unencrypted single-part objects have MD5 ETags), and a copier that takes it for one refuses good bytes.
+- A request signed for another region than the bucket's is served (moto has one endpoint for all regions);
+  S3 answers it 301 PermanentRedirect with x-amz-bucket-region, which SDKs follow (see region_redirects).
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
@@ -557,6 +559,71 @@ def is_s3_request(environ: dict[str, Any]) -> bool:
     return "/s3/aws4_request" in scope
 
 
+def signed_region(environ: dict[str, Any]) -> str | None:
+    """The region in a SigV4 credential scope: <key>/<date>/<region>/s3/aws4_request."""
+    scope = environ.get("HTTP_AUTHORIZATION") or unquote(environ.get("QUERY_STRING", ""))
+    match = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/s3/aws4_request", scope)
+    return match.group(1) if match else None
+
+
+def region_redirects(app: Any) -> Any:
+    """Answer a request for a bucket in another region than the request was signed for as S3 answers one
+    sent to the wrong regional endpoint: 301 PermanentRedirect, naming the bucket's region in
+    x-amz-bucket-region (on HEAD too, without a body). Locally every region shares one endpoint, so the
+    signing region stands for the endpoint. CreateBucket and GetBucketLocation are answered in any region,
+    as S3 answers them."""
+    from moto.s3.models import s3_backends
+
+    def bucket_region(name: str) -> str | None:
+        owner = s3_backends.bucket_accounts.get(name)
+        if owner is None:
+            return None
+        partition, account_id = owner
+        bucket = s3_backends[account_id][partition].buckets.get(name)
+        return bucket.region_name if bucket is not None else None
+
+    def handle(environ: dict[str, Any], start_response: Any) -> Any:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        parts = path.lstrip("/").split("/", 1)
+        query = environ.get("QUERY_STRING", "")
+        on_bucket = len(parts) == 1 or parts[1] == ""
+        names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+        answered_anywhere = on_bucket and ((method == "PUT" and not query) or "location" in names)
+        signed = signed_region(environ) if parts[0] and not parts[0].startswith("_") else None
+        actual = bucket_region(unquote(parts[0])) if signed and not answered_anywhere else None
+        if actual is None or actual == signed:
+            if actual is None or method != "HEAD" or not on_bucket:
+                return app(environ, start_response)
+
+            # HeadBucket names the bucket's region whatever the answer (a refusal too), as S3's does; moto names it on 200 only.
+            def with_region(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                named = any(name.lower() == "x-amz-bucket-region" for name, _ in headers)
+                return start_response(status, headers if named else [*headers, ("x-amz-bucket-region", actual)], *rest)
+
+            return app(environ, with_region)
+        # Read the body the client is sending, so it sees the answer rather than a connection reset.
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+        while remaining > 0:
+            chunk = environ["wsgi.input"].read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        body = (
+            b"" if method == "HEAD" else
+            ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you '
+             "are attempting to access must be addressed using the specified endpoint. Please send all future "
+             f"requests to this endpoint.</Message><Endpoint>s3.{actual}.amazonaws.com</Endpoint>"
+             f"<Bucket>{parts[0]}</Bucket><RequestId>sandbox</RequestId><HostId>sandbox</HostId></Error>").encode()
+        )
+        start_response(
+            "301 Moved Permanently",
+            [("Content-Type", "application/xml"), ("x-amz-bucket-region", actual), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return handle
+
+
 def seed_body(name: str, size: int) -> bytes:
     """The bytes /_sandbox/seed-objects stores as <prefix><name>: the SHA-256 of the name, repeated (as
     bench/lib/seed.ts's seedBody), so one name holds the same bytes under every prefix."""
@@ -631,7 +698,7 @@ def serve(port: int) -> None:
     read_only_the_range()
     parse_timestamps_quickly()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request drowns errors
-    app: Any = sandbox_endpoints(DomainDispatcherApplication(create_backend_app))
+    app: Any = sandbox_endpoints(region_redirects(DomainDispatcherApplication(create_backend_app)))
     profile_file = os.environ.get("SANDBOX_MOTO_PROFILE")
     if profile_file:
         app = profiled(app, profile_file)

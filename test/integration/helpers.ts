@@ -85,7 +85,8 @@ export const randomText = (bytes: number) => randomBytes(bytes).toString('base64
 
 /**
  * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
- * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action.
+ * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an action;
+ * or granting its actions on another bucket of AccountA's.
  */
 export async function createSourceRole(
   sandbox: SandboxInfo,
@@ -94,6 +95,7 @@ export async function createSourceRole(
     trustAccount = sandbox.accountB.id,
     externalId = sandbox.accountA.externalId as string | null,
     actions = ['s3:ListBucket', 's3:GetObject'],
+    bucket = sandbox.accountA.bucket,
   } = {},
 ): Promise<string> {
   const iam = sandboxIam(sandbox, sandbox.accountA.admin);
@@ -117,10 +119,7 @@ export async function createSourceRole(
   const statements = actions.map((action) => ({
     Effect: 'Allow',
     Action: action,
-    Resource:
-      action === 's3:ListBucket'
-        ? `arn:aws:s3:::${sandbox.accountA.bucket}`
-        : `arn:aws:s3:::${sandbox.accountA.bucket}/*`,
+    Resource: action === 's3:ListBucket' ? `arn:aws:s3:::${bucket}` : `arn:aws:s3:::${bucket}/*`,
   }));
   await iam.send(
     new PutRolePolicyCommand({

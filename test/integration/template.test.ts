@@ -471,6 +471,15 @@ describe('template.yaml and source-account/template.yaml', () => {
     });
   });
 
+  it('passes DestinationRegion into the scheduled job when set, and leaves it out when not', () => {
+    expect(template.Parameters?.DestinationRegion).toMatchObject({ Default: '' });
+
+    expect(scheduledJob(REQUIRED).destination.region).toBeUndefined();
+    expect(scheduledJob({ ...REQUIRED, DestinationRegion: 'eu-west-2' }).destination).toMatchObject({
+      region: 'eu-west-2',
+    });
+  });
+
   it('encrypts a created bucket with DestinationKmsKeyArn and lets the function use that key, only when set', () => {
     const key = 'arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const encryption = (values: Record<string, string>) =>

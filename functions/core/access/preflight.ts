@@ -155,9 +155,30 @@ export async function openSourceAccess(
 ): Promise<{ sourceS3: S3Client; credentials: SourceCredentials }> {
   const credentials = sourceCredentials(deps.sts, job, runId);
   await credentials();
-  const sourceS3 = deps.sourceS3(credentials, job.source.region);
+  let sourceS3 = deps.sourceS3(credentials, job.source.region);
+  if (!job.source.region) {
+    const region = await bucketRegion(sourceS3, job.source.bucket);
+    if (region && region !== (await sourceS3.config.region())) sourceS3 = deps.sourceS3(credentials, region);
+  }
   const firstKey = await checkSourceBucket(sourceS3, job);
   if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
   await checkDestinationBucket(deps.destinationS3, job);
   return { sourceS3, credentials };
+}
+
+/**
+ * The region a bucket is in, from one HeadBucket (s3:ListBucket): S3 names it in x-amz-bucket-region on
+ * the answer, on a redirect and on a refusal alike. With it the source client is built in the bucket's
+ * region, so no object request pays a region redirect; undefined (no answer) leaves the client to follow
+ * redirects, and the listing that follows explains any failure.
+ */
+export async function bucketRegion(s3: S3Client, bucket: string): Promise<string | undefined> {
+  try {
+    const head = await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return head?.BucketRegion;
+  } catch (error) {
+    return (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
+      'x-amz-bucket-region'
+    ];
+  }
 }
