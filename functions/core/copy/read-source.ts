@@ -4,6 +4,7 @@
 import {
   GetObjectCommand,
   type GetObjectCommandOutput,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -95,6 +96,45 @@ export async function getSource(
   } catch (error) {
     throw explainSourceFailure(error, request, 'GET');
   }
+}
+
+/**
+ * The source object's tags as a write's Tagging header (URL-encoded key=value pairs joined by &), read with
+ * the source role; undefined when it has none. Tags are not part of the version the GET pins: a change of
+ * tags between this read and the GET is picked up when the object is next copied.
+ *
+ * @throws ObjectCopyError naming s3:GetObjectTagging and the producer template's parameter when refused.
+ */
+export async function readSourceTags(
+  s3: S3Client,
+  request: CopyRequest,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  let tags: { Key?: string; Value?: string }[];
+  try {
+    const output = await s3.send(
+      new GetObjectTaggingCommand({ Bucket: request.sourceBucket, Key: request.key }),
+      {
+        abortSignal: signal,
+      },
+    );
+    tags = output.TagSet ?? [];
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'AccessDenied' || status === 403) {
+      throw new ObjectCopyError(
+        `reading the tags of s3://${request.sourceBucket}/${request.key} was denied: options.copyTags needs ` +
+          `s3:GetObjectTagging on arn:aws:s3:::${request.sourceBucket}/* for the source role (AccountA: deploy ` +
+          'source-account/template.yaml with AllowGetObjectTagging=true), or set options.copyTags to false',
+        { cause: error, retryable: false },
+      );
+    }
+    throw explainSourceFailure(error, request, 'GetObjectTagging');
+  }
+  if (tags.length === 0) return undefined;
+  return tags
+    .map(({ Key = '', Value = '' }) => `${encodeURIComponent(Key)}=${encodeURIComponent(Value)}`)
+    .join('&');
 }
 
 function explainSourceFailure(error: unknown, request: CopyRequest, verb: string): ObjectCopyError {

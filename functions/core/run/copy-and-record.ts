@@ -106,6 +106,7 @@ export class CopyRecorder {
               overwrite: job.options.mirror,
               interruptedWrite,
               cutUpload,
+              copyTags: job.options.copyTags,
             },
             { signal: control.signal, uploads: this.#uploadRecords, partSize: control.minPartSize },
           ),
