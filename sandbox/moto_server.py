@@ -21,6 +21,11 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   unencrypted single-part objects have MD5 ETags), and a copier that takes it for one refuses good bytes.
 - A request signed for another region than the bucket's is served (moto has one endpoint for all regions);
   S3 answers it 301 PermanentRedirect with x-amz-bucket-region, which SDKs follow (see region_redirects).
+- ListObjectsV2 ignores x-amz-optional-object-attributes: RestoreStatus, so a restored Glacier object
+  looks like one still archived (restore_status_in_listings).
+- Intelligent-Tiering's archive tiers do not exist: an object there is refused on GET (InvalidObjectState)
+  and HEAD says x-amz-archive-status. POST /_sandbox/archive-object moves an object there
+  (intelligent_tiering_archives).
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
@@ -369,6 +374,73 @@ def kms_etags_are_not_md5() -> None:
     FakeKey.etag = property(etag)  # type: ignore[method-assign, assignment]
 
 
+def restore_status_in_listings() -> None:
+    """Answer ListObjectsV2's x-amz-optional-object-attributes: RestoreStatus as S3 does: each object with a
+    restore requested gets RestoreStatus (IsRestoreInProgress, and RestoreExpiryDate once restored)."""
+    from moto.s3.responses import S3Response
+
+    list_objects = S3Response.list_objects_v2
+
+    def list_objects_v2(self: S3Response) -> Any:
+        asked = self.headers.get("x-amz-optional-object-attributes", "")
+        if "RestoreStatus" not in asked:
+            return list_objects(self)
+        serialize = self.serialized
+
+        def with_restore_status(result: Any) -> Any:
+            url_encoded = result.result.get("EncodingType") == "url"
+            for item in result.result.get("Contents", []):
+                name = unquote(item["Key"]) if url_encoded else item["Key"]
+                key = self.backend.get_object(self.bucket_name, name)
+                if key is None or getattr(key, "_expiry", None) is None:
+                    continue
+                if key.status == "IN_PROGRESS":
+                    item["RestoreStatus"] = {"IsRestoreInProgress": True}
+                else:
+                    item["RestoreStatus"] = {"IsRestoreInProgress": False, "RestoreExpiryDate": key._expiry}
+            return serialize(result)
+
+        self.serialized = with_restore_status  # type: ignore[method-assign]
+        try:
+            return list_objects(self)
+        finally:
+            del self.serialized
+
+    S3Response.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
+
+
+ARCHIVE_ACCESS_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
+
+
+def intelligent_tiering_archives() -> None:
+    """An object moved to an Intelligent-Tiering archive tier (sandbox_archive_tier, set by
+    /_sandbox/archive-object) is refused on GET with 403 InvalidObjectState, and HEAD names the tier in
+    x-amz-archive-status, as S3 does; its listing still says INTELLIGENT_TIERING."""
+    from moto.s3.exceptions import InvalidObjectState
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    headers = FakeKey.response_dict.fget
+
+    def response_dict(self: FakeKey) -> Any:
+        answer = headers(self)
+        tier = getattr(self, "sandbox_archive_tier", None)
+        if tier:
+            answer["x-amz-archive-status"] = tier
+        return answer
+
+    get_object = S3Response.get_object
+
+    def refuse_archived(self: S3Response) -> Any:
+        key = self.backend.get_object(self.bucket_name, self.parse_key_name())
+        if key is not None and getattr(key, "sandbox_archive_tier", None):
+            raise InvalidObjectState(storage_class=key.storage_class)
+        return get_object(self)
+
+    FakeKey.response_dict = property(response_dict)  # type: ignore[method-assign, assignment]
+    S3Response.get_object = refuse_archived  # type: ignore[method-assign]
+
+
 def real_upload_times() -> None:
     from datetime import datetime, timezone
 
@@ -636,6 +708,8 @@ def sandbox_endpoints(app: Any) -> Any:
 
     - GET /_sandbox/s3-requests: S3 requests by type since the last reset, counted here so that no proxy
       has to sit between the tools and moto; DELETE returns the same and resets.
+    - POST /_sandbox/archive-object {"account", "bucket", "key", "tier"}: moves an INTELLIGENT_TIERING object
+      to the archive tier `tier` (ARCHIVE_ACCESS or DEEP_ARCHIVE_ACCESS), see intelligent_tiering_archives.
     - POST /_sandbox/seed-objects {"account", "bucket", "prefix", "count", "size"}: stores `count` objects
       `<prefix>obj-000000`... of `size` bytes (seed_body of the name) straight into the backend, for
       workloads that need tens of thousands of objects whose upload is not what is measured.
@@ -659,8 +733,24 @@ def sandbox_endpoints(app: Any) -> Any:
             backend.put_object(spec["bucket"], spec["prefix"] + name, seed_body(name, int(spec["size"])))
         return {"seeded": int(spec["count"])}
 
+    def archive_object(environ: dict[str, Any]) -> dict[str, Any]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if spec["tier"] not in ARCHIVE_ACCESS_TIERS:
+            raise ValueError(f"tier must be one of {ARCHIVE_ACCESS_TIERS}")
+        key = s3_backends[spec["account"]]["aws"].get_object(spec["bucket"], spec["key"])
+        if key is None or key.storage_class != "INTELLIGENT_TIERING":
+            raise ValueError("no INTELLIGENT_TIERING object at that key")
+        key.sandbox_archive_tier = spec["tier"]
+        return {"archived": spec["key"], "tier": spec["tier"]}
+
     def handle(environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/_sandbox/archive-object" and method == "POST":
+            try:
+                return reply(start_response, "200 OK", archive_object(environ))
+            except Exception as error:  # a bad spec or a missing object: say which
+                return reply(start_response, "400 Bad Request", {"error": f"{type(error).__name__}: {error}"})
         if path == "/_sandbox/s3-requests" and method in ("GET", "DELETE"):
             with lock:
                 snapshot = dict(counts)
@@ -692,6 +782,8 @@ def serve(port: int) -> None:
     authorize_put_events_on_the_bus()
     refuse_wrong_digests()
     kms_etags_are_not_md5()
+    restore_status_in_listings()
+    intelligent_tiering_archives()
     real_upload_times()
     complete_only_if_match()
     list_backends_once()

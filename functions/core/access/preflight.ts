@@ -93,6 +93,9 @@ export async function checkSourceRead(sourceS3: S3Client, job: Job, key: string)
     await object.Body?.transformToByteArray();
   } catch (error) {
     const { name, status } = awsErrorCode(error);
+    // An archived object (Glacier, or an Intelligent-Tiering archive tier) is refused after the permission
+    // check, so the refusal proves the read; the copy reports such objects as archived.
+    if (name === 'InvalidObjectState') return;
     if (name === 'AccessDenied' || status === 403) {
       throw new BucketAccessError(
         `${roleArn} may list but not read s3://${bucket}/${key} (s3:GetObject denied): ${sourceReadFix(job)}`,

@@ -8,7 +8,7 @@ import {
   HeadObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { awsErrorCode, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { awsErrorCode, ObjectCopyError, SourceArchivedError, SourceVanishedError } from '../errors.js';
 import type { CopyRequest } from './copy-object.js';
 import { stripQuotes } from './integrity.js';
 import type { SourceCheck } from './verify-stream.js';
@@ -153,6 +153,12 @@ function explainSourceFailure(error: unknown, request: CopyRequest, verb: string
       retryable: false,
     });
   }
+  if (name === 'InvalidObjectState') {
+    return new SourceArchivedError(
+      `${where} is archived (${storageClassOf(error)}): restore it in AccountA to have it copied`,
+      { cause: error, retryable: false },
+    );
+  }
   if (name === 'AccessDenied' || status === 403) {
     return new ObjectCopyError(
       `${verb} ${where} was denied: the source role needs s3:GetObject on arn:aws:s3:::${request.sourceBucket}/*` +
@@ -161,4 +167,10 @@ function explainSourceFailure(error: unknown, request: CopyRequest, verb: string
     );
   }
   return new ObjectCopyError(`${verb} ${where} failed: ${(error as Error).message}`, { cause: error });
+}
+
+/** S3's InvalidObjectState names the storage class, and the Intelligent-Tiering access tier, it refused. */
+function storageClassOf(error: unknown): string {
+  const { StorageClass, AccessTier } = error as { StorageClass?: string; AccessTier?: string };
+  return [StorageClass, AccessTier].filter(Boolean).join(' ') || 'storage class not readable';
 }
