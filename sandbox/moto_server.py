@@ -37,8 +37,8 @@ Two costs of moto's server, not of S3, are cut so that benchmarks measure the to
 
 SANDBOX_MOTO_PROFILE=<file> profiles every request with cProfile (see `profiled`).
 
-Two loopback-only endpoints serve the benchmark (see `sandbox_endpoints`): S3 request counts by type, and
-seeding many objects in one call.
+Loopback-only endpoints (see `sandbox_endpoints`): S3 request counts by type and seeding many objects in
+one call, for the benchmark; moving an object to an Intelligent-Tiering archive tier, for the tests.
 """
 
 import argparse
