@@ -31,7 +31,11 @@ function recordingMetrics() {
   const recorded: Record<string, number> = {};
   return {
     recorded,
-    metrics: { addMetric: (name: string, _unit: string, value: number) => void (recorded[name] = value) },
+    metrics: {
+      addMetric: (name: string, _unit: string, value: number) => {
+        recorded[name] = value;
+      },
+    },
   };
 }
 
