@@ -7,7 +7,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -17,6 +19,7 @@ import {
   type S3Client,
   type ServiceInputTypes,
   type ServiceOutputTypes,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DeserializeMiddleware } from '@smithy/types';
@@ -248,6 +251,22 @@ describe('SSE-KMS sources and destinations, whose ETags are not MD5s (issue 10)'
     expect(put.ETag).toMatch(/^"[0-9a-f]{32}"$/);
     expect(put.ETag).not.toBe(`"${md5(data)}"`);
     expect(read.ETag).toBe(put.ETag);
+  });
+
+  it('the sandbox gives parts uploaded into a bucket encrypted with SSE-KMS by default ETags that are not their MD5s, as S3 does', async () => {
+    const key = `sandbox-kms/${randomBytes(4).toString('hex')}`;
+    const part = randomBytes(5 * MiB);
+    const { UploadId } = await consumer.send(
+      new CreateMultipartUploadCommand({ Bucket: KMS_DESTINATION, Key: key }),
+    );
+    const uploaded = await consumer.send(
+      new UploadPartCommand({ Bucket: KMS_DESTINATION, Key: key, UploadId, PartNumber: 1, Body: part }),
+    );
+    await consumer.send(new AbortMultipartUploadCommand({ Bucket: KMS_DESTINATION, Key: key, UploadId }));
+
+    expect(uploaded.ServerSideEncryption).toBe('aws:kms');
+    expect(uploaded.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(uploaded.ETag).not.toBe(`"${md5(part)}"`);
   });
 
   it('copies an SSE-KMS source, below and above the part size, checked against its own checksum', async () => {
