@@ -340,6 +340,21 @@ def complete_only_if_match() -> None:
     S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
 
 
+def answer_with(response: Any, handler: Any, amend: Any) -> Any:
+    """Run a moto S3Response handler with `amend` applied to its result (the dict it builds) before that
+    result is serialized, for answers moto builds incompletely."""
+    serialize = response.serialized
+
+    def amended(result: Any) -> Any:
+        return serialize(amend(result))
+
+    response.serialized = amended
+    try:
+        return handler(response)
+    finally:
+        del response.serialized
+
+
 def kms_etags_are_not_md5() -> None:
     """Give SSE-KMS objects and parts an ETag that is not the MD5 of their bytes, as S3 does.
 
@@ -385,8 +400,6 @@ def restore_status_in_listings() -> None:
         asked = self.headers.get("x-amz-optional-object-attributes", "")
         if "RestoreStatus" not in asked:
             return list_objects(self)
-        serialize = self.serialized
-
         def with_restore_status(result: Any) -> Any:
             url_encoded = result.result.get("EncodingType") == "url"
             for item in result.result.get("Contents", []):
@@ -398,13 +411,9 @@ def restore_status_in_listings() -> None:
                     item["RestoreStatus"] = {"IsRestoreInProgress": True}
                 else:
                     item["RestoreStatus"] = {"IsRestoreInProgress": False, "RestoreExpiryDate": key._expiry}
-            return serialize(result)
+            return result
 
-        self.serialized = with_restore_status  # type: ignore[method-assign]
-        try:
-            return list_objects(self)
-        finally:
-            del self.serialized
+        return answer_with(self, list_objects, with_restore_status)
 
     S3Response.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
 
@@ -460,18 +469,12 @@ def real_upload_times() -> None:
             upload.id: getattr(upload, "sandbox_initiated", None)
             for upload in self.backend.list_multipart_uploads(self.bucket_name).values()
         }
-        serialize = self.serialized
-
         def with_times(result: Any) -> Any:
             for upload in result.result.get("Uploads", []):
                 upload["Initiated"] = initiated.get(upload["UploadId"]) or upload["Initiated"]
-            return serialize(result)
+            return result
 
-        self.serialized = with_times  # type: ignore[method-assign]
-        try:
-            return list_uploads(self)
-        finally:
-            del self.serialized
+        return answer_with(self, list_uploads, with_times)
 
     FakeMultipart.__init__ = __init__  # type: ignore[method-assign]
     S3Response.list_multipart_uploads = list_multipart_uploads  # type: ignore[method-assign]

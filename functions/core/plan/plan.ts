@@ -68,17 +68,11 @@ function decide(object: SourceObject, entry: LedgerEntry | undefined): PlanStep 
   if (unreadable && !sameVersion(object, entry)) return { action: 'archived', object };
   if (entry === undefined) return { action: 'copy', reason: 'new', object };
   if (entry.etag === undefined) return { action: 'copy', reason: 'retry', object, previous: entry };
-  if (
-    entry.etag !== object.etag ||
-    entry.size !== object.size ||
-    entry.lastModified !== object.lastModified.toISOString()
-  ) {
-    return { action: 'copy', reason: 'changed', object, previous: entry };
-  }
+  if (!sameVersion(object, entry)) return { action: 'copy', reason: 'changed', object, previous: entry };
   return { action: 'unchanged', object };
 }
 
-/** The ledger holds a completed copy of exactly this version. */
+/** The ledger holds a completed copy of exactly this version: same ETag, size and LastModified. */
 function sameVersion(object: SourceObject, entry: LedgerEntry | undefined): boolean {
   return (
     entry?.etag === object.etag &&
