@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { BucketAccessError } from '../../functions/core/errors.js';
 import { parseJob } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
-import { createSourceRole, isolatedJob, putObject, useSandbox } from './helpers.js';
+import { createSourceRole, isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const source = sandbox.accountA.bucket;
@@ -60,13 +61,14 @@ describe('object tags (options.copyTags)', () => {
     expect(await tagsOf(destination, `${job.destination.prefix}small.txt`)).toEqual([]);
   });
 
-  it('names s3:GetObjectTagging and AllowGetObjectTagging when the source role may not read tags', async () => {
+  it('fails before writing anything, naming s3:GetObjectTagging and AllowGetObjectTagging, when the source role may not read tags', async () => {
     const job = await taggingJob('tags-denied', ['s3:ListBucket', 's3:GetObject'], true);
     await putObject(producer, source, `${job.source.prefix}small.txt`, 'tagged', { Tagging: TAGGING });
 
-    const summary = await syncJob(deps, job, { objectRetry: { baseBackoffMs: 1 } });
+    const run = syncJob(deps, job, { objectRetry: { baseBackoffMs: 1 } });
 
-    expect(summary).toMatchObject({ copied: 0, failed: 1 });
-    expect(summary.failures[0]?.reason).toMatch(/s3:GetObjectTagging.*AllowGetObjectTagging=true/);
+    await expect(run).rejects.toThrow(BucketAccessError);
+    await expect(run).rejects.toThrow(/s3:GetObjectTagging.*AllowGetObjectTagging=true/);
+    expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
   });
 });

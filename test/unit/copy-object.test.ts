@@ -5,6 +5,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListPartsCommand,
   PutObjectCommand,
@@ -117,6 +118,27 @@ describe('copyObject', () => {
 
     await expect(copy).rejects.toThrow(IntegrityError);
     expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 0);
+  });
+
+  it('writes the source tags with the object when asked, and names the producer parameter when refused', async () => {
+    const data = Buffer.from('tagged');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+    s3Mock.on(GetObjectTaggingCommand).resolvesOnce({
+      TagSet: [
+        { Key: 'team', Value: 'data eng' },
+        { Key: 'a&b', Value: '1=2' },
+      ],
+    });
+
+    await copyObject(clients, request(data, { copyTags: true }));
+    s3Mock.on(GetObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
+    const refused = copyObject(clients, request(data, { copyTags: true }));
+
+    const put = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.Tagging).toBe('team=data%20eng&a%26b=1%3D2');
+    await expect(refused).rejects.toThrow(/s3:GetObjectTagging.*AllowGetObjectTagging=true/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
   });
 
   it('overwrites only the copy it wrote before (If-Match on the recorded destination ETag)', async () => {

@@ -4,7 +4,13 @@
  * - preflight.ts (this file): the bucket checks, with the permission a failure lacks named;
  * - source-credentials.ts: the assumed role's refreshing credentials and session name.
  */
-import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorCode, BucketAccessError, describeError } from '../errors.js';
@@ -107,6 +113,29 @@ export async function checkSourceRead(sourceS3: S3Client, job: Job, key: string)
   }
 }
 
+/**
+ * A job that copies tags reads them with the source role, which then needs s3:GetObjectTagging: checked
+ * on the key checkSourceRead read, so a role without it fails before anything is written, naming the
+ * producer template's parameter that grants it.
+ */
+export async function checkSourceTagsRead(sourceS3: S3Client, job: Job, key: string): Promise<void> {
+  const { bucket, roleArn } = job.source;
+  try {
+    await sourceS3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'AccessDenied' || status === 403) {
+      throw new BucketAccessError(
+        `${roleArn} may not read the tags of s3://${bucket}/${key} (s3:GetObjectTagging denied), which ` +
+          `options.copyTags needs: ask AccountA to deploy source-account/template.yaml with ` +
+          'AllowGetObjectTagging=true, or set options.copyTags to false',
+        { cause: error },
+      );
+    }
+    // Anything else is met again, and reported, by the copy of that key.
+  }
+}
+
 /** Checks that the destination bucket exists and this identity may use it. */
 export async function checkDestinationBucket(destinationS3: S3Client, job: Job): Promise<void> {
   const { bucket } = job.destination;
@@ -137,7 +166,7 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
 /**
  * Everything a run or a dry run does before reading: assume the source role (failing early with the
  * reason), build the client that reads the source with it, check both buckets, and read one byte of one
- * listed object.
+ * listed object (and its tags, for a job that copies them).
  */
 export async function openSource(deps: SourceDependencies, job: Job, runId: string): Promise<S3Client> {
   return (await openSourceAccess(deps, job, runId)).sourceS3;
@@ -165,6 +194,7 @@ export async function openSourceAccess(
   }
   const firstKey = await checkSourceBucket(sourceS3, job);
   if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
+  if (firstKey !== undefined && job.options.copyTags) await checkSourceTagsRead(sourceS3, job, firstKey);
   await checkDestinationBucket(deps.destinationS3, job);
   return { sourceS3, credentials };
 }
