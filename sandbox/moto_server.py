@@ -18,6 +18,15 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   could replace an object the writer had not seen; S3 refuses it (412, or 404 when the key is gone).
 - ListMultipartUploads reports every upload as initiated on 2010-11-10; the sync matches an upload whose
   run died before recording its id by key and Initiated time, so uploads get their real creation time.
+- An SSE-KMS object's ETag is the MD5 of its bytes; S3's is not (it documents that only SSE-S3 and
+  unencrypted single-part objects have MD5 ETags), and a copier that takes it for one refuses good bytes.
+- A request signed for another region than the bucket's is served (moto has one endpoint for all regions);
+  S3 answers it 301 PermanentRedirect with x-amz-bucket-region, which SDKs follow (see region_redirects).
+- ListObjectsV2 ignores x-amz-optional-object-attributes: RestoreStatus, so a restored Glacier object
+  looks like one still archived (restore_status_in_listings).
+- Intelligent-Tiering's archive tiers do not exist: an object there is refused on GET (InvalidObjectState)
+  and HEAD says x-amz-archive-status. POST /_sandbox/archive-object moves an object there
+  (intelligent_tiering_archives).
 - PutObject and UploadPart accept a wrong Content-MD5 and wrong x-amz-checksum-* values (header or
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
@@ -29,8 +38,8 @@ Two costs of moto's server, not of S3, are cut so that benchmarks measure the to
 
 SANDBOX_MOTO_PROFILE=<file> profiles every request with cProfile (see `profiled`).
 
-Two loopback-only endpoints serve the benchmark (see `sandbox_endpoints`): S3 request counts by type, and
-seeding many objects in one call.
+Loopback-only endpoints (see `sandbox_endpoints`): S3 request counts by type and seeding many objects in
+one call, for the benchmark; moving an object to an Intelligent-Tiering archive tier, for the tests.
 """
 
 import argparse
@@ -348,6 +357,116 @@ def complete_only_if_match() -> None:
     S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
 
 
+def answer_with(response: Any, handler: Any, amend: Any) -> Any:
+    """Run a moto S3Response handler with `amend` applied to its result (the dict it builds) before that
+    result is serialized, for answers moto builds incompletely."""
+    serialize = response.serialized
+
+    def amended(result: Any) -> Any:
+        return serialize(amend(result))
+
+    response.serialized = amended
+    try:
+        return handler(response)
+    finally:
+        del response.serialized
+
+
+def kms_etags_are_not_md5() -> None:
+    """Give SSE-KMS objects and parts an ETag that is not the MD5 of their bytes, as S3 does.
+
+    Each upload gets its own (random) ETag, stable for the object's life, so If-Match still pins it; a
+    multipart object's ETag is still built from its parts' ETags, which are then not MD5s either. moto
+    encrypts a multipart upload's parts only when CreateMultipartUpload names SSE-KMS; S3 also applies the
+    bucket's default encryption to them, so the default is applied here too.
+    """
+    from moto.s3.models import FakeKey, S3Backend
+
+    create_upload = S3Backend.create_multipart_upload
+
+    def create_multipart_upload(self: S3Backend, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        upload = create_upload(self, bucket_name, *args, **kwargs)
+        default = (self.get_bucket(bucket_name).encryption or {}).get("Rule", {})
+        by_default = default.get("ApplyServerSideEncryptionByDefault", {})
+        if upload.sse_encryption is None and by_default.get("SSEAlgorithm", "").startswith("aws:kms"):
+            upload.sse_encryption = by_default["SSEAlgorithm"]
+            upload.kms_key_id = by_default.get("KMSMasterKeyID")
+        return upload
+
+    S3Backend.create_multipart_upload = create_multipart_upload  # type: ignore[method-assign]
+
+    plain = FakeKey.etag.fget
+
+    def etag(self: FakeKey) -> str:
+        encrypted = (getattr(self, "encryption", None) or "").startswith("aws:kms")
+        if encrypted and self._etag is None:
+            self._etag = hashlib.md5(b"sse-kms" + os.urandom(16)).hexdigest()
+        return plain(self)
+
+    FakeKey.etag = property(etag)  # type: ignore[method-assign, assignment]
+
+
+def restore_status_in_listings() -> None:
+    """Answer ListObjectsV2's x-amz-optional-object-attributes: RestoreStatus as S3 does: each object with a
+    restore requested gets RestoreStatus (IsRestoreInProgress, and RestoreExpiryDate once restored)."""
+    from moto.s3.responses import S3Response
+
+    list_objects = S3Response.list_objects_v2
+
+    def list_objects_v2(self: S3Response) -> Any:
+        asked = self.headers.get("x-amz-optional-object-attributes", "")
+        if "RestoreStatus" not in asked:
+            return list_objects(self)
+        def with_restore_status(result: Any) -> Any:
+            url_encoded = result.result.get("EncodingType") == "url"
+            for item in result.result.get("Contents", []):
+                name = unquote(item["Key"]) if url_encoded else item["Key"]
+                key = self.backend.get_object(self.bucket_name, name)
+                if key is None or getattr(key, "_expiry", None) is None:
+                    continue
+                if key.status == "IN_PROGRESS":
+                    item["RestoreStatus"] = {"IsRestoreInProgress": True}
+                else:
+                    item["RestoreStatus"] = {"IsRestoreInProgress": False, "RestoreExpiryDate": key._expiry}
+            return result
+
+        return answer_with(self, list_objects, with_restore_status)
+
+    S3Response.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
+
+
+ARCHIVE_ACCESS_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
+
+
+def intelligent_tiering_archives() -> None:
+    """An object moved to an Intelligent-Tiering archive tier (sandbox_archive_tier, set by
+    /_sandbox/archive-object) is refused on GET with 403 InvalidObjectState, and HEAD names the tier in
+    x-amz-archive-status, as S3 does; its listing still says INTELLIGENT_TIERING."""
+    from moto.s3.exceptions import InvalidObjectState
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    headers = FakeKey.response_dict.fget
+
+    def response_dict(self: FakeKey) -> Any:
+        answer = headers(self)
+        tier = getattr(self, "sandbox_archive_tier", None)
+        if tier:
+            answer["x-amz-archive-status"] = tier
+        return answer
+
+    get_object = S3Response.get_object
+
+    def refuse_archived(self: S3Response) -> Any:
+        key = self.backend.get_object(self.bucket_name, self.parse_key_name())
+        if key is not None and getattr(key, "sandbox_archive_tier", None):
+            raise InvalidObjectState(storage_class=key.storage_class)
+        return get_object(self)
+
+    FakeKey.response_dict = property(response_dict)  # type: ignore[method-assign, assignment]
+    S3Response.get_object = refuse_archived  # type: ignore[method-assign]
+
+
 def real_upload_times() -> None:
     from datetime import datetime, timezone
 
@@ -367,18 +486,12 @@ def real_upload_times() -> None:
             upload.id: getattr(upload, "sandbox_initiated", None)
             for upload in self.backend.list_multipart_uploads(self.bucket_name).values()
         }
-        serialize = self.serialized
-
         def with_times(result: Any) -> Any:
             for upload in result.result.get("Uploads", []):
                 upload["Initiated"] = initiated.get(upload["UploadId"]) or upload["Initiated"]
-            return serialize(result)
+            return result
 
-        self.serialized = with_times  # type: ignore[method-assign]
-        try:
-            return list_uploads(self)
-        finally:
-            del self.serialized
+        return answer_with(self, list_uploads, with_times)
 
     FakeMultipart.__init__ = __init__  # type: ignore[method-assign]
     S3Response.list_multipart_uploads = list_multipart_uploads  # type: ignore[method-assign]
@@ -538,6 +651,71 @@ def is_s3_request(environ: dict[str, Any]) -> bool:
     return "/s3/aws4_request" in scope
 
 
+def signed_region(environ: dict[str, Any]) -> str | None:
+    """The region in a SigV4 credential scope: <key>/<date>/<region>/s3/aws4_request."""
+    scope = environ.get("HTTP_AUTHORIZATION") or unquote(environ.get("QUERY_STRING", ""))
+    match = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/s3/aws4_request", scope)
+    return match.group(1) if match else None
+
+
+def region_redirects(app: Any) -> Any:
+    """Answer a request for a bucket in another region than the request was signed for as S3 answers one
+    sent to the wrong regional endpoint: 301 PermanentRedirect, naming the bucket's region in
+    x-amz-bucket-region (on HEAD too, without a body). Locally every region shares one endpoint, so the
+    signing region stands for the endpoint. CreateBucket and GetBucketLocation are answered in any region,
+    as S3 answers them."""
+    from moto.s3.models import s3_backends
+
+    def bucket_region(name: str) -> str | None:
+        owner = s3_backends.bucket_accounts.get(name)
+        if owner is None:
+            return None
+        partition, account_id = owner
+        bucket = s3_backends[account_id][partition].buckets.get(name)
+        return bucket.region_name if bucket is not None else None
+
+    def handle(environ: dict[str, Any], start_response: Any) -> Any:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        parts = path.lstrip("/").split("/", 1)
+        query = environ.get("QUERY_STRING", "")
+        on_bucket = len(parts) == 1 or parts[1] == ""
+        names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+        answered_anywhere = on_bucket and ((method == "PUT" and not query) or "location" in names)
+        signed = signed_region(environ) if parts[0] and not parts[0].startswith("_") else None
+        actual = bucket_region(unquote(parts[0])) if signed and not answered_anywhere else None
+        if actual is None or actual == signed:
+            if actual is None or method != "HEAD" or not on_bucket:
+                return app(environ, start_response)
+
+            # HeadBucket names the bucket's region whatever the answer (a refusal too), as S3's does; moto names it on 200 only.
+            def with_region(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                named = any(name.lower() == "x-amz-bucket-region" for name, _ in headers)
+                return start_response(status, headers if named else [*headers, ("x-amz-bucket-region", actual)], *rest)
+
+            return app(environ, with_region)
+        # Read the body the client is sending, so it sees the answer rather than a connection reset.
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+        while remaining > 0:
+            chunk = environ["wsgi.input"].read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        body = (
+            b"" if method == "HEAD" else
+            ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you '
+             "are attempting to access must be addressed using the specified endpoint. Please send all future "
+             f"requests to this endpoint.</Message><Endpoint>s3.{actual}.amazonaws.com</Endpoint>"
+             f"<Bucket>{parts[0]}</Bucket><RequestId>sandbox</RequestId><HostId>sandbox</HostId></Error>").encode()
+        )
+        start_response(
+            "301 Moved Permanently",
+            [("Content-Type", "application/xml"), ("x-amz-bucket-region", actual), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return handle
+
+
 def seed_body(name: str, size: int) -> bytes:
     """The bytes /_sandbox/seed-objects stores as <prefix><name>: the SHA-256 of the name, repeated (as
     bench/lib/seed.ts's seedBody), so one name holds the same bytes under every prefix."""
@@ -550,6 +728,8 @@ def sandbox_endpoints(app: Any) -> Any:
 
     - GET /_sandbox/s3-requests: S3 requests by type since the last reset, counted here so that no proxy
       has to sit between the tools and moto; DELETE returns the same and resets.
+    - POST /_sandbox/archive-object {"account", "bucket", "key", "tier"}: moves an INTELLIGENT_TIERING object
+      to the archive tier `tier` (ARCHIVE_ACCESS or DEEP_ARCHIVE_ACCESS), see intelligent_tiering_archives.
     - POST /_sandbox/seed-objects {"account", "bucket", "prefix", "count", "size"}: stores `count` objects
       `<prefix>obj-000000`... of `size` bytes (seed_body of the name) straight into the backend, for
       workloads that need tens of thousands of objects whose upload is not what is measured.
@@ -573,8 +753,24 @@ def sandbox_endpoints(app: Any) -> Any:
             backend.put_object(spec["bucket"], spec["prefix"] + name, seed_body(name, int(spec["size"])))
         return {"seeded": int(spec["count"])}
 
+    def archive_object(environ: dict[str, Any]) -> dict[str, Any]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if spec["tier"] not in ARCHIVE_ACCESS_TIERS:
+            raise ValueError(f"tier must be one of {ARCHIVE_ACCESS_TIERS}")
+        key = s3_backends[spec["account"]]["aws"].get_object(spec["bucket"], spec["key"])
+        if key is None or key.storage_class != "INTELLIGENT_TIERING":
+            raise ValueError("no INTELLIGENT_TIERING object at that key")
+        key.sandbox_archive_tier = spec["tier"]
+        return {"archived": spec["key"], "tier": spec["tier"]}
+
     def handle(environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/_sandbox/archive-object" and method == "POST":
+            try:
+                return reply(start_response, "200 OK", archive_object(environ))
+            except Exception as error:  # a bad spec or a missing object: say which
+                return reply(start_response, "400 Bad Request", {"error": f"{type(error).__name__}: {error}"})
         if path == "/_sandbox/s3-requests" and method in ("GET", "DELETE"):
             with lock:
                 snapshot = dict(counts)
@@ -605,13 +801,16 @@ def serve(port: int) -> None:
     identity_denials_say_why()
     authorize_put_events_on_the_bus()
     refuse_wrong_digests()
+    kms_etags_are_not_md5()
+    restore_status_in_listings()
+    intelligent_tiering_archives()
     real_upload_times()
     complete_only_if_match()
     list_backends_once()
     read_only_the_range()
     parse_timestamps_quickly()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request drowns errors
-    app: Any = sandbox_endpoints(DomainDispatcherApplication(create_backend_app))
+    app: Any = sandbox_endpoints(region_redirects(DomainDispatcherApplication(create_backend_app)))
     profile_file = os.environ.get("SANDBOX_MOTO_PROFILE")
     if profile_file:
         app = profiled(app, profile_file)

@@ -74,6 +74,10 @@ export function dependenciesFromEnvironment(
   }
   const s3Config: S3ClientConfig = {
     forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
+    // A bucket in another region answers 301 with x-amz-bucket-region; the request is sent again there.
+    // The source client is built in its bucket's region (openSourceAccess), so this is a safety net there;
+    // a destination bucket outside the function's region pays one redirect per request.
+    followRegionRedirects: true,
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: httpHandlerOptions(options.timeouts ?? S3_TIMEOUTS),
   };
@@ -85,6 +89,7 @@ export function dependenciesFromEnvironment(
   return {
     sts: instrument(new STSClient(control)),
     destinationS3: instrument(new S3Client(s3Config)),
+    destinationS3In: (region) => instrument(new S3Client({ ...s3Config, region })),
     state: new StateStore(instrument(new DynamoDBClient(control)), tableName),
     sourceS3: (credentials, region) =>
       instrument(new S3Client({ ...s3Config, credentials, ...(region && { region }) })),

@@ -54,6 +54,12 @@ export class ObjectCopyError extends SyncError {
 /** The source object was deleted between listing and copy: counted, not a failure. */
 export class SourceVanishedError extends ObjectCopyError {}
 
+/**
+ * The source object is archived (an Intelligent-Tiering archive tier, or a Glacier object whose restore
+ * the listing did not show): S3 refuses the GET until it is restored. Counted as archived, not a failure.
+ */
+export class SourceArchivedError extends ObjectCopyError {}
+
 /** The bytes written differ from the bytes read. The destination object is not recorded as copied. */
 export class IntegrityError extends ObjectCopyError {}
 

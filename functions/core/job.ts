@@ -60,6 +60,12 @@ export const jobSchema = z.strictObject({
       concurrency: z.number().int().min(1).max(64).default(16),
       /** Copy deletions and allow overwriting destination objects this sync did not write. */
       mirror: z.boolean().default(false),
+      /**
+       * Copy each object's tags (GetObjectTagging with the source role, which then needs
+       * s3:GetObjectTagging; the destination write carries them). A change of tags alone is not a new
+       * version of the object: it is copied again only when its bytes or metadata change.
+       */
+      copyTags: z.boolean().default(false),
       /** With mirror, stop deleting after this many deletions in one run. */
       maxDeletesPerRun: z.number().int().min(0).default(100),
       /**

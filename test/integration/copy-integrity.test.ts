@@ -7,14 +7,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
+  PutBucketEncryptionCommand,
   PutBucketVersioningCommand,
   type S3Client,
   type ServiceInputTypes,
   type ServiceOutputTypes,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DeserializeMiddleware } from '@smithy/types';
@@ -28,8 +33,11 @@ const source = sandbox.accountA.bucket;
 const DESTINATION = 'accountb-integrity-test';
 const MiB = 1024 * 1024;
 
-/** How one GetObject response body is rewritten: cut to `keep` bytes, or one byte flipped at `flip`. */
-type Fault = { keep: number } | { flip: number };
+/**
+ * How one GetObject response body is rewritten: cut to `keep` bytes, or one byte flipped at `flip`. With
+ * `keepChecksums` the source's x-amz-checksum-* headers stay (a fault on the way, not an old object).
+ */
+type Fault = ({ keep: number } | { flip: number }) & { keepChecksums?: boolean };
 
 /**
  * A source client whose GetObject responses for the keys in `faults` are rewritten, as a faulty network or
@@ -55,7 +63,8 @@ function faultySource(faults: Map<string, { fault: Fault; times?: number }>): Sy
           body: Readable;
         };
         for (const name of Object.keys(response.headers)) {
-          if (name.startsWith('x-amz-checksum-')) delete response.headers[name];
+          if (name.startsWith('x-amz-checksum-') && !planned.fault.keepChecksums)
+            delete response.headers[name];
         }
         response.body = rewrite(response.body, planned.fault);
         if ('keep' in planned.fault) response.headers['content-length'] = String(planned.fault.keep);
@@ -206,5 +215,112 @@ describe('copy integrity against the sandbox (issue 9, finding 1)', () => {
     expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
     const head = await consumer.send(new HeadObjectCommand({ Bucket: DESTINATION, Key: destinationKey }));
     expect(head.ContentLength).toBe(data.length);
+  });
+});
+
+/** Any key ARN: the sandbox does not call KMS, S3 only records the key and encrypts "with" it. */
+const KMS_KEY = `arn:aws:kms:us-east-1:${sandbox.accountA.id}:key/11111111-2222-3333-4444-555555555555`;
+const KMS_DESTINATION = 'accountb-integrity-kms';
+const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
+
+describe('SSE-KMS sources and destinations, whose ETags are not MD5s (issue 10)', () => {
+  beforeAll(async () => {
+    await consumer.send(new CreateBucketCommand({ Bucket: KMS_DESTINATION })).catch(() => {});
+    await consumer.send(
+      new PutBucketEncryptionCommand({
+        Bucket: KMS_DESTINATION,
+        ServerSideEncryptionConfiguration: {
+          Rules: [
+            { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KMS_KEY } },
+          ],
+        },
+      }),
+    );
+  });
+
+  const kms = { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KMS_KEY } as const;
+
+  it('the sandbox gives an SSE-KMS object an ETag that is not the MD5 of its bytes, as S3 does', async () => {
+    const key = `sandbox-kms/${randomBytes(4).toString('hex')}`;
+    const data = randomBytes(1000);
+    const put = await putObject(producer, source, key, data, kms);
+    const read = await producer.send(new GetObjectCommand({ Bucket: source, Key: key, IfMatch: put.ETag }));
+    await read.Body?.transformToByteArray();
+
+    expect(put.ServerSideEncryption).toBe('aws:kms');
+    expect(put.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(put.ETag).not.toBe(`"${md5(data)}"`);
+    expect(read.ETag).toBe(put.ETag);
+  });
+
+  it('the sandbox gives parts uploaded into a bucket encrypted with SSE-KMS by default ETags that are not their MD5s, as S3 does', async () => {
+    const key = `sandbox-kms/${randomBytes(4).toString('hex')}`;
+    const part = randomBytes(5 * MiB);
+    const { UploadId } = await consumer.send(
+      new CreateMultipartUploadCommand({ Bucket: KMS_DESTINATION, Key: key }),
+    );
+    const uploaded = await consumer.send(
+      new UploadPartCommand({ Bucket: KMS_DESTINATION, Key: key, UploadId, PartNumber: 1, Body: part }),
+    );
+    await consumer.send(new AbortMultipartUploadCommand({ Bucket: KMS_DESTINATION, Key: key, UploadId }));
+
+    expect(uploaded.ServerSideEncryption).toBe('aws:kms');
+    expect(uploaded.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(uploaded.ETag).not.toBe(`"${md5(part)}"`);
+  });
+
+  it('copies an SSE-KMS source, below and above the part size, checked against its own checksum', async () => {
+    const job = integrityJob('kms-source');
+    const small = randomBytes(70_000);
+    const big = randomBytes(9 * MiB + 11);
+    await putObject(producer, source, `${job.source.prefix}small.bin`, small, {
+      ...kms,
+      ChecksumAlgorithm: 'SHA256',
+    });
+    await putObject(producer, source, `${job.source.prefix}big.bin`, big, kms);
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ copied: 2, failed: 0 });
+    const at = (name: string) => `${job.destination.prefix}${name}`;
+    expect(sha256(await readObject(consumer, DESTINATION, at('small.bin')))).toBe(sha256(small));
+    expect(sha256(await readObject(consumer, DESTINATION, at('big.bin')))).toBe(sha256(big));
+  });
+
+  it('refuses an SSE-KMS source whose bytes arrive corrupted, and writes nothing', async () => {
+    const job = integrityJob('kms-corrupt');
+    const key = `${job.source.prefix}bad.bin`;
+    await putObject(producer, source, key, randomBytes(50_000), { ...kms, ChecksumAlgorithm: 'CRC32' });
+    const sourceS3 = faultySource(new Map([[key, { fault: { flip: 4321, keepChecksums: true } }]]));
+
+    const summary = await syncJob({ ...deps, sourceS3 }, job, { objectRetry: { baseBackoffMs: 1 } });
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(summary.failures[0]?.reason).toMatch(/checksum/i);
+    expect(await versionsOf(`${job.destination.prefix}bad.bin`)).toEqual([]);
+  });
+
+  it('copies into an SSE-KMS destination, single-part and multipart', async () => {
+    const job = isolatedJob(sandbox, 'kms-destination');
+    const kmsJob = { ...job, destination: { ...job.destination, bucket: KMS_DESTINATION } };
+    const small = randomBytes(30_000);
+    const big = randomBytes(12 * MiB + 5);
+    await putObject(producer, source, `${job.source.prefix}small.bin`, small);
+    await putMultipart(`${job.source.prefix}big.bin`, big);
+
+    const summary = await syncJob(deps, kmsJob);
+
+    expect(summary).toMatchObject({ copied: 2, failed: 0 });
+    for (const [name, data] of [
+      ['small.bin', small],
+      ['big.bin', big],
+    ] as const) {
+      const destinationKey = `${job.destination.prefix}${name}`;
+      const head = await consumer.send(
+        new HeadObjectCommand({ Bucket: KMS_DESTINATION, Key: destinationKey }),
+      );
+      expect(head.ServerSideEncryption).toBe('aws:kms');
+      expect(sha256(await readObject(consumer, KMS_DESTINATION, destinationKey))).toBe(sha256(data));
+    }
   });
 });

@@ -87,7 +87,8 @@ export const randomText = (bytes: number) => randomBytes(bytes).toString('base64
 /**
  * An AccountA role the syncer may call AssumeRole on (its policy allows sync-test-*), built to break one
  * link: trusting another account, without the ExternalId condition (`externalId: null`), or missing an
- * action; or narrowed to some AccountB roles (`principalArns`, as ConsumerPrincipalArns does).
+ * action; narrowed to some AccountB roles (`principalArns`, as ConsumerPrincipalArns does); or granting its
+ * actions on another bucket of AccountA's.
  */
 export async function createSourceRole(
   sandbox: SandboxInfo,
@@ -97,6 +98,7 @@ export async function createSourceRole(
     externalId = sandbox.accountA.externalId as string | null,
     actions = ['s3:ListBucket', 's3:GetObject'],
     principalArns = [] as string[],
+    bucket = sandbox.accountA.bucket,
   } = {},
 ): Promise<string> {
   const trust = {
@@ -113,10 +115,7 @@ export async function createSourceRole(
   const statements = actions.map((action) => ({
     Effect: 'Allow',
     Action: action,
-    Resource:
-      action === 's3:ListBucket'
-        ? `arn:aws:s3:::${sandbox.accountA.bucket}`
-        : `arn:aws:s3:::${sandbox.accountA.bucket}/*`,
+    Resource: action === 's3:ListBucket' ? `arn:aws:s3:::${bucket}` : `arn:aws:s3:::${bucket}/*`,
   }));
   const roleName = `${SANDBOX.accountA.testRolePrefix}${name}-${randomBytes(3).toString('hex')}`;
   return createRole(sandboxIam(sandbox, sandbox.accountA.admin), roleName, trust, statements);

@@ -274,6 +274,7 @@ describe('template.yaml and source-account/template.yaml', () => {
         's3:GetObject',
         's3:PutObject',
         's3:DeleteObject',
+        's3:PutObjectTagging',
         's3:AbortMultipartUpload',
         's3:ListMultipartUploadParts',
         'events:PutEvents',
@@ -522,6 +523,26 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(scheduledJob({ ...REQUIRED, SourceRegion: 'eu-central-1' }).source).toMatchObject({
       region: 'eu-central-1',
       bucket: 'source-bucket',
+    });
+  });
+
+  it('copies tags and grants s3:PutObjectTagging on the destination only when CopyTags is true', () => {
+    expect(template.Parameters?.CopyTags).toMatchObject({ Default: 'false' });
+    const tagging = (values: Record<string, string>) =>
+      grantedStatements(values).filter((s) => [s.Action].flat().includes('s3:PutObjectTagging'));
+
+    expect(scheduledJob(REQUIRED).options.copyTags).toBe(false);
+    expect(tagging(REQUIRED)).toEqual([]);
+    expect(scheduledJob({ ...REQUIRED, CopyTags: 'true' }).options.copyTags).toBe(true);
+    expect(tagging({ ...REQUIRED, CopyTags: 'true' })).toHaveLength(1);
+  });
+
+  it('passes DestinationRegion into the scheduled job when set, and leaves it out when not', () => {
+    expect(template.Parameters?.DestinationRegion).toMatchObject({ Default: '' });
+
+    expect(scheduledJob(REQUIRED).destination.region).toBeUndefined();
+    expect(scheduledJob({ ...REQUIRED, DestinationRegion: 'eu-west-2' }).destination).toMatchObject({
+      region: 'eu-west-2',
     });
   });
 

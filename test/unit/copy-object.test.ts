@@ -5,6 +5,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListPartsCommand,
   PutObjectCommand,
@@ -83,6 +84,61 @@ describe('copyObject', () => {
     });
     expect(result).toMatchObject({ bytes: 5, destinationEtag: md5(data), verifiedBy: 'etag-md5' });
     expect(result.sha256).toBe(createHash('sha256').update(data).digest('base64'));
+  });
+
+  it('copies an SSE-KMS source whose ETag looks like an MD5 but is not, stating its checksum instead', async () => {
+    // Prepare: S3 gives an SSE-KMS object an ETag that is not the MD5 of its bytes.
+    const data = Buffer.from('encrypted at rest');
+    const kmsEtag = `"${md5(Buffer.from('not these bytes'))}"`;
+    const crc32 = 'AAAAAA==';
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: body(data),
+      ServerSideEncryption: 'aws:kms',
+      ChecksumCRC32: crc32,
+      ChecksumType: 'FULL_OBJECT',
+    });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    // Act
+    const result = await copyObject(clients, request(data, { etag: kmsEtag }));
+
+    // Assess
+    const put = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.ContentMD5).toBeUndefined();
+    expect(put?.ChecksumCRC32).toBe(crc32);
+    expect(result).toMatchObject({ bytes: data.length, destinationEtag: md5(data), verifiedBy: 'etag-md5' });
+  });
+
+  it('still refuses a plain source whose bytes do not match its MD5 ETag', async () => {
+    const data = Buffer.from('plain bytes');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data), ServerSideEncryption: 'AES256' });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    const copy = copyObject(clients, request(data, { etag: `"${md5(Buffer.from('other'))}"` }));
+
+    await expect(copy).rejects.toThrow(IntegrityError);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 0);
+  });
+
+  it('writes the source tags with the object when asked, and names the producer parameter when refused', async () => {
+    const data = Buffer.from('tagged');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+    s3Mock.on(GetObjectTaggingCommand).resolvesOnce({
+      TagSet: [
+        { Key: 'team', Value: 'data eng' },
+        { Key: 'a&b', Value: '1=2' },
+      ],
+    });
+
+    await copyObject(clients, request(data, { copyTags: true }));
+    s3Mock.on(GetObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
+    const refused = copyObject(clients, request(data, { copyTags: true }));
+
+    const put = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.Tagging).toBe('team=data%20eng&a%26b=1%3D2');
+    await expect(refused).rejects.toThrow(/s3:GetObjectTagging.*AllowGetObjectTagging=true/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
   });
 
   it('overwrites only the copy it wrote before (If-Match on the recorded destination ETag)', async () => {

@@ -20,6 +20,7 @@ describe('parseJob', () => {
     expect(job.options).toEqual({
       concurrency: 16,
       mirror: false,
+      copyTags: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
       sessionDurationSeconds: 3600,

@@ -69,6 +69,21 @@ describe('planSteps, one rule at a time', () => {
     expect(await plan(cold, [])).toEqual(['archived g', 'archived h']);
   });
 
+  it('copies a restored GLACIER object like any other', async () => {
+    const thawed = object('g', { storageClass: 'GLACIER', restored: true });
+    expect(await plan([thawed], [])).toEqual(['copy:new g']);
+    expect(await plan([{ ...thawed, etag: '"new"' }], [copied('g')])).toEqual(['copy:changed g']);
+  });
+
+  it('leaves an object copied before it was archived unchanged, and reports a newer version archived', async () => {
+    const cold = object('g', { storageClass: 'DEEP_ARCHIVE' });
+    expect(await plan([cold], [copied('g')])).toEqual(['unchanged g']);
+    expect(await plan([{ ...cold, size: 11 }], [copied('g')])).toEqual(['archived g']);
+    expect(
+      await plan([cold], [copied('g', { etag: undefined, failure: { reason: 'x', attempts: 1, at: AT } })]),
+    ).toEqual(['archived g']);
+  });
+
   it('refuses a listing that repeats a key', async () => {
     await expect(plan([object('a'), object('a')], [])).rejects.toThrow(/out of order/);
   });

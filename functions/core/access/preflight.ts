@@ -4,7 +4,13 @@
  * - preflight.ts (this file): the bucket checks, with the permission a failure lacks named;
  * - source-credentials.ts: the assumed role's refreshing credentials and session name.
  */
-import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorCode, BucketAccessError, describeError } from '../errors.js';
@@ -93,6 +99,9 @@ export async function checkSourceRead(sourceS3: S3Client, job: Job, key: string)
     await object.Body?.transformToByteArray();
   } catch (error) {
     const { name, status } = awsErrorCode(error);
+    // An archived object (Glacier, or an Intelligent-Tiering archive tier) is refused after the permission
+    // check, so the refusal proves the read; the copy reports such objects as archived.
+    if (name === 'InvalidObjectState') return;
     if (name === 'AccessDenied' || status === 403) {
       throw new BucketAccessError(
         `${roleArn} may list but not read s3://${bucket}/${key} (s3:GetObject denied): ${sourceReadFix(job)}`,
@@ -101,6 +110,29 @@ export async function checkSourceRead(sourceS3: S3Client, job: Job, key: string)
     }
     // Anything else (throttling, a 5xx after the SDK's retries) says nothing about permissions: the copy
     // meets it again and reports it per object.
+  }
+}
+
+/**
+ * A job that copies tags reads them with the source role, which then needs s3:GetObjectTagging: checked
+ * on the key checkSourceRead read, so a role without it fails before anything is written, naming the
+ * producer template's parameter that grants it.
+ */
+export async function checkSourceTagsRead(sourceS3: S3Client, job: Job, key: string): Promise<void> {
+  const { bucket, roleArn } = job.source;
+  try {
+    await sourceS3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'AccessDenied' || status === 403) {
+      throw new BucketAccessError(
+        `${roleArn} may not read the tags of s3://${bucket}/${key} (s3:GetObjectTagging denied), which ` +
+          `options.copyTags needs: ask AccountA to deploy source-account/template.yaml with ` +
+          'AllowGetObjectTagging=true, or set options.copyTags to false',
+        { cause: error },
+      );
+    }
+    // Anything else is met again, and reported, by the copy of that key.
   }
 }
 
@@ -134,7 +166,7 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
 /**
  * Everything a run or a dry run does before reading: assume the source role (failing early with the
  * reason), build the client that reads the source with it, check both buckets, and read one byte of one
- * listed object.
+ * listed object (and its tags, for a job that copies them).
  */
 export async function openSource(deps: SourceDependencies, job: Job, runId: string): Promise<S3Client> {
   return (await openSourceAccess(deps, job, runId)).sourceS3;
@@ -155,9 +187,31 @@ export async function openSourceAccess(
 ): Promise<{ sourceS3: S3Client; credentials: SourceCredentials }> {
   const credentials = sourceCredentials(deps.sts, job, runId);
   await credentials();
-  const sourceS3 = deps.sourceS3(credentials, job.source.region);
+  let sourceS3 = deps.sourceS3(credentials, job.source.region);
+  if (!job.source.region) {
+    const region = await bucketRegion(sourceS3, job.source.bucket);
+    if (region && region !== (await sourceS3.config.region())) sourceS3 = deps.sourceS3(credentials, region);
+  }
   const firstKey = await checkSourceBucket(sourceS3, job);
   if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
+  if (firstKey !== undefined && job.options.copyTags) await checkSourceTagsRead(sourceS3, job, firstKey);
   await checkDestinationBucket(deps.destinationS3, job);
   return { sourceS3, credentials };
+}
+
+/**
+ * The region a bucket is in, from one HeadBucket (s3:ListBucket): S3 names it in x-amz-bucket-region on
+ * the answer, on a redirect and on a refusal alike. With it the source client is built in the bucket's
+ * region, so no object request pays a region redirect; undefined (no answer) leaves the client to follow
+ * redirects, and the listing that follows explains any failure.
+ */
+export async function bucketRegion(s3: S3Client, bucket: string): Promise<string | undefined> {
+  try {
+    const head = await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return head?.BucketRegion;
+  } catch (error) {
+    return (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
+      'x-amz-bucket-region'
+    ];
+  }
 }

@@ -25,7 +25,7 @@ import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
 import type { MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
 import { DEFAULT_PART_SIZE, followSourceParts, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
-import { getSource, learnSourceCheck } from './read-source.js';
+import { checkForRead, getSource, learnSourceCheck, readSourceTags } from './read-source.js';
 import {
   boundaryFinder,
   type ContinuableUpload,
@@ -57,6 +57,8 @@ export interface CopyRequest {
   interruptedWrite?: UnrecordedWrite;
   /** A multipart upload of this key that an earlier run's deadline cut, to continue if still valid. */
   cutUpload?: MultipartUploadRecord;
+  /** Carry the source object's tags over (the job's options.copyTags). */
+  copyTags?: boolean;
 }
 
 /** Where a copy keeps its multipart uploads on record (the job's state), so none is left behind. */
@@ -145,12 +147,17 @@ interface CopyPlan {
 async function copyOnce(
   clients: { sourceS3: S3Client; destinationS3: S3Client },
   request: CopyRequest,
-  { plan, check, cut, condition }: CopyPlan,
+  { plan, check: listedCheck, cut, condition }: CopyPlan,
   options: CopyOptions,
 ): Promise<CopyResult> {
   const readStart = cut?.record.resume?.readStart ?? 0;
   const single = !cut && request.size < plan.partSize;
+  const tagging = request.copyTags
+    ? await readSourceTags(clients.sourceS3, request, options.signal)
+    : undefined;
   const source = await getSource(clients.sourceS3, request, readStart, options.signal);
+  const check = checkForRead(listedCheck, source);
+  const headers = { ...contentHeaders(source), ...(tagging && { Tagging: tagging }) };
   const verified = new VerifyStream({
     where: `s3://${request.sourceBucket}/${request.key}`,
     size: request.size,
@@ -164,8 +171,24 @@ async function copyOnce(
   try {
     await options.beforeWrite;
     return single
-      ? await putSingle(clients.destinationS3, request, source, verified, check, condition, options.signal)
-      : await putInParts(clients.destinationS3, request, source, verified, plan, { cut, condition }, options);
+      ? await putSingle(
+          clients.destinationS3,
+          request,
+          { source, headers },
+          verified,
+          check,
+          condition,
+          options.signal,
+        )
+      : await putInParts(
+          clients.destinationS3,
+          request,
+          headers,
+          verified,
+          plan,
+          { cut, condition },
+          options,
+        );
   } finally {
     (source.Body as Readable | undefined)?.destroy?.();
     verified.destroy();
@@ -209,6 +232,9 @@ function writeCondition(request: CopyRequest): WriteCondition {
   return { IfNoneMatch: '*' };
 }
 
+/** What the destination object carries over from the source: content headers, metadata, tags. */
+type WrittenHeaders = ReturnType<typeof contentHeaders> & { Tagging?: string };
+
 /** Content headers and user metadata the destination object carries over from the source. */
 function contentHeaders(source: GetObjectCommandOutput) {
   return {
@@ -246,7 +272,7 @@ function statedDigests(source: GetObjectCommandOutput, check: SourceCheck): Part
 async function putSingle(
   s3: S3Client,
   request: CopyRequest,
-  source: GetObjectCommandOutput,
+  { source, headers }: { source: GetObjectCommandOutput; headers: WrittenHeaders },
   verified: VerifyStream,
   check: SourceCheck,
   condition: WriteCondition,
@@ -264,7 +290,7 @@ async function putSingle(
       Key: request.destinationKey,
       Body: verified,
       ContentLength: request.size,
-      ...contentHeaders(source),
+      ...headers,
       ...statedDigests(source, check),
       ...condition,
     },
@@ -304,7 +330,7 @@ async function putSingle(
 async function putInParts(
   s3: S3Client,
   request: CopyRequest,
-  source: GetObjectCommandOutput,
+  headers: WrittenHeaders,
   verified: VerifyStream,
   plan: PartPlan,
   { cut, condition }: { cut: ContinuableUpload | undefined; condition: WriteCondition },
@@ -325,7 +351,7 @@ async function putInParts(
   try {
     result = await uploadParts({
       s3,
-      create: { Bucket: request.destinationBucket, Key: request.destinationKey, ...contentHeaders(source) },
+      create: { Bucket: request.destinationBucket, Key: request.destinationKey, ...headers },
       condition,
       plan,
       body: verified,
@@ -377,7 +403,12 @@ async function putInParts(
   }
   await options.uploads?.forget(request.key);
   const destinationEtag = stripQuotes(result.ETag ?? '');
-  const expected = progress.partEtags && compositeOf(progress.partEtags);
+  // An SSE-KMS destination's part ETags, and so its object's ETag, are not built from MD5s; each part
+  // carried its Content-MD5, which S3 checked.
+  const expected =
+    !result.ServerSideEncryption?.startsWith('aws:kms') &&
+    progress.partEtags &&
+    compositeOf(progress.partEtags);
   if (expected && /^[0-9a-f]{32}-\d+$/.test(destinationEtag) && expected !== destinationEtag) {
     throw new IntegrityError(
       `${where}: stored ETag ${destinationEtag} does not match the bytes sent (${expected})`,

@@ -4,10 +4,11 @@
 import {
   GetObjectCommand,
   type GetObjectCommandOutput,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { awsErrorCode, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { awsErrorCode, ObjectCopyError, SourceArchivedError, SourceVanishedError } from '../errors.js';
 import type { CopyRequest } from './copy-object.js';
 import { stripQuotes } from './integrity.js';
 import type { SourceCheck } from './verify-stream.js';
@@ -48,6 +49,19 @@ export async function learnSourceCheck(
   return { kind: 'composite', etag, partSizes };
 }
 
+/**
+ * The check a read is held to once the GET has answered. S3 gives an SSE-KMS or SSE-C object an ETag that
+ * is not the MD5 of its bytes, however much it looks like one, and the listing does not say how an object
+ * is encrypted: the GET does. Such a read is checked by its byte count, and against the source's own
+ * full-object checksum (x-amz-checksum-*, asked for with ChecksumMode), which the SDK verifies before the
+ * body ends, so a wrong body still never ends and is never written.
+ */
+export function checkForRead(check: SourceCheck, source: GetObjectCommandOutput): SourceCheck {
+  if (check.kind !== 'md5') return check;
+  const encrypted = source.ServerSideEncryption?.startsWith('aws:kms') || source.SSECustomerAlgorithm;
+  return encrypted ? { kind: 'size-only' } : check;
+}
+
 async function headSourcePart(s3: S3Client, request: CopyRequest, part: number, signal?: AbortSignal) {
   try {
     return await s3.send(
@@ -84,6 +98,45 @@ export async function getSource(
   }
 }
 
+/**
+ * The source object's tags as a write's Tagging header (URL-encoded key=value pairs joined by &), read with
+ * the source role; undefined when it has none. Tags are not part of the version the GET pins: a change of
+ * tags between this read and the GET is picked up when the object is next copied.
+ *
+ * @throws ObjectCopyError naming s3:GetObjectTagging and the producer template's parameter when refused.
+ */
+export async function readSourceTags(
+  s3: S3Client,
+  request: CopyRequest,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  let tags: { Key?: string; Value?: string }[];
+  try {
+    const output = await s3.send(
+      new GetObjectTaggingCommand({ Bucket: request.sourceBucket, Key: request.key }),
+      {
+        abortSignal: signal,
+      },
+    );
+    tags = output.TagSet ?? [];
+  } catch (error) {
+    const { name, status } = awsErrorCode(error);
+    if (name === 'AccessDenied' || status === 403) {
+      throw new ObjectCopyError(
+        `reading the tags of s3://${request.sourceBucket}/${request.key} was denied: options.copyTags needs ` +
+          `s3:GetObjectTagging on arn:aws:s3:::${request.sourceBucket}/* for the source role (AccountA: deploy ` +
+          'source-account/template.yaml with AllowGetObjectTagging=true), or set options.copyTags to false',
+        { cause: error, retryable: false },
+      );
+    }
+    throw explainSourceFailure(error, request, 'GetObjectTagging');
+  }
+  if (tags.length === 0) return undefined;
+  return tags
+    .map(({ Key = '', Value = '' }) => `${encodeURIComponent(Key)}=${encodeURIComponent(Value)}`)
+    .join('&');
+}
+
 function explainSourceFailure(error: unknown, request: CopyRequest, verb: string): ObjectCopyError {
   const where = `s3://${request.sourceBucket}/${request.key}`;
   const { name, status } = awsErrorCode(error);
@@ -100,6 +153,12 @@ function explainSourceFailure(error: unknown, request: CopyRequest, verb: string
       retryable: false,
     });
   }
+  if (name === 'InvalidObjectState') {
+    return new SourceArchivedError(
+      `${where} is archived (${storageClassOf(error)}): restore it in AccountA to have it copied`,
+      { cause: error, retryable: false },
+    );
+  }
   if (name === 'AccessDenied' || status === 403) {
     return new ObjectCopyError(
       `${verb} ${where} was denied: the source role needs s3:GetObject on arn:aws:s3:::${request.sourceBucket}/*` +
@@ -108,4 +167,10 @@ function explainSourceFailure(error: unknown, request: CopyRequest, verb: string
     );
   }
   return new ObjectCopyError(`${verb} ${where} failed: ${(error as Error).message}`, { cause: error });
+}
+
+/** S3's InvalidObjectState names the storage class, and the Intelligent-Tiering access tier, it refused. */
+function storageClassOf(error: unknown): string {
+  const { StorageClass, AccessTier } = error as { StorageClass?: string; AccessTier?: string };
+  return [StorageClass, AccessTier].filter(Boolean).join(' ') || 'storage class not readable';
 }

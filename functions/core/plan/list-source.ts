@@ -14,6 +14,8 @@ export interface SourceObject {
   size: number;
   lastModified: Date;
   storageClass: string;
+  /** A restored copy of an archived object can be read now (S3's RestoreStatus, IsRestoreInProgress false). */
+  restored?: boolean;
 }
 
 /** Counts the listing's requests, for the run summary and the cost figures in the README. */
@@ -44,6 +46,8 @@ export async function* listSource(
         Prefix: prefix || undefined,
         StartAfter: continuationToken ? undefined : startAfter,
         ContinuationToken: continuationToken,
+        // Whether an archived object has a restored copy, in the listing rather than a HEAD per object.
+        OptionalObjectAttributes: ['RestoreStatus'],
       }),
       { abortSignal: signal },
     );
@@ -64,6 +68,7 @@ export async function* listSource(
           size: object.Size ?? 0,
           lastModified: object.LastModified ?? new Date(0),
           storageClass: object.StorageClass ?? 'STANDARD',
+          ...(object.RestoreStatus?.IsRestoreInProgress === false && { restored: true }),
         };
       }
     }

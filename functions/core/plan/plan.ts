@@ -9,7 +9,10 @@ import type { LedgerEntry } from '../state/state-store.js';
 import { compareKeys } from './keys.js';
 import type { SourceObject } from './list-source.js';
 
-/** Storage classes whose objects must be restored before a GET; copying them would fail. */
+/**
+ * Storage classes whose objects must be restored before a GET. Intelligent-Tiering's archive tiers do not
+ * show in a listing: their GET is refused (InvalidObjectState) and the copy reports them archived.
+ */
 const ARCHIVED_STORAGE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 /** What the planner decided for one key. */
@@ -60,17 +63,22 @@ export async function* planSteps(
 }
 
 function decide(object: SourceObject, entry: LedgerEntry | undefined): PlanStep {
-  if (ARCHIVED_STORAGE_CLASSES.has(object.storageClass)) return { action: 'archived', object };
+  // A restored copy can be read (until the restore expires); one copied before it was archived is unchanged.
+  const unreadable = ARCHIVED_STORAGE_CLASSES.has(object.storageClass) && !object.restored;
+  if (unreadable && !sameVersion(object, entry)) return { action: 'archived', object };
   if (entry === undefined) return { action: 'copy', reason: 'new', object };
   if (entry.etag === undefined) return { action: 'copy', reason: 'retry', object, previous: entry };
-  if (
-    entry.etag !== object.etag ||
-    entry.size !== object.size ||
-    entry.lastModified !== object.lastModified.toISOString()
-  ) {
-    return { action: 'copy', reason: 'changed', object, previous: entry };
-  }
+  if (!sameVersion(object, entry)) return { action: 'copy', reason: 'changed', object, previous: entry };
   return { action: 'unchanged', object };
+}
+
+/** The ledger holds a completed copy of exactly this version: same ETag, size and LastModified. */
+function sameVersion(object: SourceObject, entry: LedgerEntry | undefined): boolean {
+  return (
+    entry?.etag === object.etag &&
+    entry.size === object.size &&
+    entry.lastModified === object.lastModified.toISOString()
+  );
 }
 
 async function next<T>(iterator: AsyncIterator<T>): Promise<T | undefined> {

@@ -23,6 +23,7 @@ export async function announceRun(
   metrics?.addMetric('bytesCopied', 'Bytes', summary.bytes);
   metrics?.addMetric('objectsFailed', 'Count', summary.failed);
   metrics?.addMetric('objectsDeferred', 'Count', summary.deferred);
+  metrics?.addMetric('objectsArchived', 'Count', summary.archived);
   metrics?.addMetric('runDuration', 'Milliseconds', summary.durationMs);
   metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
   metrics?.addMetric('backlogObjects', 'Count', summary.backlogObjects);

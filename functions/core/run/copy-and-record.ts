@@ -6,7 +6,13 @@
 import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
 import { type CopyResult, copyObject, type UploadRecords } from '../copy/copy-object.js';
 import { retryObjectCopy } from '../copy/retry.js';
-import { describeError, LeaseLostError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import {
+  describeError,
+  LeaseLostError,
+  ObjectCopyError,
+  SourceArchivedError,
+  SourceVanishedError,
+} from '../errors.js';
 import { destinationKeyFor, MAX_KEY_BYTES } from '../plan/keys.js';
 import type { SourceObject } from '../plan/list-source.js';
 import type { PlanStep } from '../plan/plan.js';
@@ -106,6 +112,7 @@ export class CopyRecorder {
               overwrite: job.options.mirror,
               interruptedWrite,
               cutUpload,
+              copyTags: job.options.copyTags,
             },
             { signal: control.signal, uploads: this.#uploadRecords, partSize: control.minPartSize },
           ),
@@ -147,6 +154,12 @@ export class CopyRecorder {
           error: describeError(error),
         });
         throw error;
+      }
+      if (error instanceof SourceArchivedError) {
+        // Not a failure and nothing to record: the next run tries again, and copies it once restored.
+        tally.countArchived(object.key);
+        log.warn('object archived; restore it to copy it', { key: object.key, reason: error.message });
+        return;
       }
       if (error instanceof SourceVanishedError) {
         const reason = error.message;

@@ -43,10 +43,11 @@ export { LARGE_OBJECT_CONCURRENCY, SMALL_OBJECT_BYTES } from './task-pool.js';
  * @throws JobValidationError, AssumeRoleError, BucketAccessError, JobAlreadyRunningError, LeaseLostError
  */
 export async function syncJob(
-  deps: SyncDependencies,
+  dependencies: SyncDependencies,
   job: Job,
   control: RunControl = {},
 ): Promise<RunSummary> {
+  const deps = inDestinationRegion(dependencies, job);
   const runId = control.runId ?? newRunId();
   const log = deps.logger ?? silentLogger;
   const started = Date.now();
@@ -91,7 +92,16 @@ export async function syncJob(
 }
 
 /** Sortable and short: it goes into the STS session name and run record keys. */
-export function newRunId(now = new Date()): string {
+export /**
+ * A job that names its destination bucket's region writes there directly; otherwise the destination
+ * client (in the function's region) follows S3's redirect on each request.
+ */
+function inDestinationRegion(deps: SyncDependencies, job: Job): SyncDependencies {
+  const region = job.destination.region;
+  return region && deps.destinationS3In ? { ...deps, destinationS3: deps.destinationS3In(region) } : deps;
+}
+
+function newRunId(now = new Date()): string {
   const stamp = now
     .toISOString()
     .replace(/[-:]/g, '')

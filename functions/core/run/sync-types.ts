@@ -23,6 +23,8 @@ export interface SyncDependencies {
   sts: STSClient;
   /** AccountB's S3 client, writing the destination. */
   destinationS3: S3Client;
+  /** Builds AccountB's S3 client in another region, for a job that names its destination's region. */
+  destinationS3In?: (region: string) => S3Client;
   state: StateStore;
   /** Builds the S3 client that reads the source with the assumed role's credentials. */
   sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
