@@ -35,6 +35,7 @@ function recordingMetrics() {
       addMetric: (name: string, _unit: string, value: number) => {
         recorded[name] = value;
       },
+      addDimensions: () => {},
     },
   };
 }

@@ -402,7 +402,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(graphed).toContainEqual([METRICS.namespace, 'objectsCopied', 'service', 'cross-account-sync']);
   });
 
-  it('graphs each sync metric per job (a SEARCH over jobId) and for all jobs, backlog included', () => {
+  it('graphs each sync metric per job (a SEARCH over jobId) and for all jobs, backlog and archived included', () => {
     const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, unknown];
     const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
     const entries = dashboard.widgets.flatMap((widget: Yaml) => widget.properties.metrics);
@@ -416,6 +416,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     for (const metric of [
       'objectsCopied',
       'objectsFailed',
+      'objectsArchived',
       'replicationLag',
       'backlogObjects',
       'bytesCopied',
@@ -429,6 +430,7 @@ describe('template.yaml and source-account/template.yaml', () => {
       expect.arrayContaining([
         'objectsCopied',
         'objectsFailed',
+        'objectsArchived',
         'replicationLag',
         'backlogBytes',
         'bytesCopied',

@@ -16,6 +16,7 @@ const summary = {
   bytes: 300,
   failed: 1,
   deferred: 2,
+  archived: 4,
   durationMs: 1200,
   replicationLagSeconds: 42,
   backlogObjects: 3,
@@ -40,6 +41,7 @@ describe('announceRun', () => {
       expect.arrayContaining([
         'objectsCopied',
         'objectsFailed',
+        'objectsArchived',
         'replicationLag',
         'backlogObjects',
         'backlogBytes',
@@ -48,6 +50,7 @@ describe('announceRun', () => {
     expect(emf).toMatchObject({
       service: 'cross-account-sync',
       jobId: 'nightly',
+      objectsArchived: 4,
       replicationLag: 42,
       backlogObjects: 3,
       backlogBytes: 3072,
