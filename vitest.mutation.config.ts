@@ -31,6 +31,8 @@ export default defineConfig({
             'test/integration/run-lifecycle.test.ts',
             'test/integration/credentials-heal.test.ts',
             'test/integration/client-timeouts.test.ts',
+            // Every StateStore method on DynamoDB Local: conditions, fences, key encodings, errors.
+            'test/integration/state-store.test.ts',
           ],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 120_000,
