@@ -34,7 +34,9 @@ function s3ThroughProxy(credentials = sandbox.accountA.admin, requestTimeout?: n
     maxAttempts: 1,
     // Else the SDK itself refuses a body that fails the stored CRC32: this test checks the bytes sent.
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(requestTimeout && { requestHandler: new NodeHttpHandler({ requestTimeout, throwOnRequestTimeout: true }) }),
+    ...(requestTimeout && {
+      requestHandler: new NodeHttpHandler({ requestTimeout, throwOnRequestTimeout: true }),
+    }),
   });
 }
 
