@@ -4,9 +4,9 @@ import { defineConfig } from 'vitest/config';
  * The tests Stryker runs against each mutant of functions/core (npm run test:mutation): every unit test,
  * and the integration tests written to fail when a guarantee breaks (fencing, deadline abort, refreshed
  * credentials, batch order, plan and failure decisions, verification of the bytes, multipart uploads across
- * runs), each a few seconds. Tests that run the core in a
- * child process (CLI, invoke, SIGKILL histories, benchmarks) cannot see a mutant; the 180-history property
- * test and the broad sync-job tests made a run of one core file take an hour on a 2-core machine.
+ * runs, every StateStore method on DynamoDB Local), each a few seconds. Tests that run the core in a child
+ * process (CLI, invoke, SIGKILL histories, benchmarks) cannot see a mutant; the 180-history property test
+ * and the broad sync-job tests made a run of one core file take an hour on a 2-core machine.
  */
 export default defineConfig({
   test: {
@@ -31,6 +31,8 @@ export default defineConfig({
             'test/integration/run-lifecycle.test.ts',
             'test/integration/credentials-heal.test.ts',
             'test/integration/client-timeouts.test.ts',
+            // Every StateStore method on DynamoDB Local: conditions, fences, key encodings, errors.
+            'test/integration/state-store.test.ts',
           ],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 120_000,

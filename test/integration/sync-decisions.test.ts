@@ -119,6 +119,30 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     expect(copyOf(job, 'report.csv')?.body.toString()).toBe('from AccountA');
   });
 
+  it('replaces the write of the first of two interrupted runs that both announced the key', async () => {
+    // The first run uploaded a shorter, older version and died; the second announced the source's
+    // current version and died before uploading it. The object at the destination is the first run's.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'report.csv'), Buffer.from('from AccountA, longer'));
+    await deps.state.putUploadIntent(job.jobId, 'run-1-that-died', 1, {
+      since: new Date(Date.now() - 120_000).toISOString(),
+      objects: [{ key: at(job, 'report.csv'), size: 'from AccountB'.length }],
+    });
+    fake.put(DESTINATION, `${job.destination.prefix}report.csv`, Buffer.from('from AccountB'), {
+      lastModified: new Date(Math.floor(Date.now() / 1000) * 1000 - 90_000),
+    });
+    await deps.state.putUploadIntent(job.jobId, 'run-2-that-died', 1, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+      objects: [{ key: at(job, 'report.csv'), size: 'from AccountA, longer'.length }],
+    });
+
+    const summary = await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    expect(summary.failures).toEqual([]);
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    expect(copyOf(job, 'report.csv')?.body.toString()).toBe('from AccountA, longer');
+  });
+
   it('keeps the earlier copy on record when a later version fails, and overwrites only that copy next run', async () => {
     const job = newJob();
     fake.put(SOURCE, at(job, 'a.bin'), Buffer.from('version one'));

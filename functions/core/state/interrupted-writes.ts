@@ -18,8 +18,11 @@ export class InterruptedWrites {
   async read(state: StateStore, jobId: string): Promise<void> {
     for (const intent of await state.readUploadIntents(jobId)) {
       this.#intentIds.push(intent.id);
-      for (const object of intent.objects)
-        this.#writes.set(object.key, { sizes: [object.size], since: intent.since });
+      // Two dead runs may have announced one key; either's write may be the one at the destination.
+      for (const object of intent.objects) {
+        const write = { sizes: [object.size], since: intent.since };
+        this.#writes.set(object.key, mergeUnrecorded(this.#writes.get(object.key), write));
+      }
     }
     this.#unresolved = new Set(this.#writes.keys());
   }
@@ -46,6 +49,8 @@ export class InterruptedWrites {
 }
 
 /** Either unrecorded write may be at the destination: any of their sizes, after the earlier time. */
+export function mergeUnrecorded(a: UnrecordedWrite | undefined, b: UnrecordedWrite): UnrecordedWrite;
+export function mergeUnrecorded(a?: UnrecordedWrite, b?: UnrecordedWrite): UnrecordedWrite | undefined;
 export function mergeUnrecorded(a?: UnrecordedWrite, b?: UnrecordedWrite): UnrecordedWrite | undefined {
   if (!a || !b) return a ?? b;
   const [earlier] = [a.since, b.since].sort();

@@ -197,7 +197,9 @@ const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
 function relativeKey(key: string, destinationKey: string): string {
   let common = 0;
   while (
+    // Stryker disable next-line LogicalOperator,ConditionalExpression,EqualityOperator: past either end the index reads undefined, which equals no character, so the comparison below stops the loop anyway
     common < key.length &&
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: as above
     common < destinationKey.length &&
     key[key.length - 1 - common] === destinationKey[destinationKey.length - 1 - common]
   ) {
@@ -356,6 +358,7 @@ export class StateStore {
         for (const item of page.Items ?? []) yield fromLedgerItem(item);
       }
     } finally {
+      // Stryker disable next-line ConditionalExpression: Promise.resolve(undefined).catch does nothing
       if (next) Promise.resolve(next).catch(() => {});
     }
   }
