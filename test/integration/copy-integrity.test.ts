@@ -14,7 +14,6 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
-  PutBucketEncryptionCommand,
   PutBucketVersioningCommand,
   type S3Client,
   type ServiceInputTypes,
@@ -26,7 +25,7 @@ import type { DeserializeMiddleware } from '@smithy/types';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
 import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
-import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
+import { createKmsBucket, isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const source = sandbox.accountA.bucket;
@@ -225,17 +224,7 @@ const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
 describe('SSE-KMS sources and destinations, whose ETags are not MD5s (issue 10)', () => {
   beforeAll(async () => {
-    await consumer.send(new CreateBucketCommand({ Bucket: KMS_DESTINATION })).catch(() => {});
-    await consumer.send(
-      new PutBucketEncryptionCommand({
-        Bucket: KMS_DESTINATION,
-        ServerSideEncryptionConfiguration: {
-          Rules: [
-            { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KMS_KEY } },
-          ],
-        },
-      }),
-    );
+    await createKmsBucket(consumer, KMS_DESTINATION, KMS_KEY);
   });
 
   const kms = { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KMS_KEY } as const;

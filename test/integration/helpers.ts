@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { CreateRoleCommand, type IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
+  CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  PutBucketEncryptionCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -62,6 +64,19 @@ export async function putObject(
   extra: Partial<PutObjectCommandInput> = {},
 ) {
   return s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
+}
+
+/** A bucket (created if absent) whose objects are encrypted with SSE-KMS under `keyArn` by default. */
+export async function createKmsBucket(s3: S3Client, bucket: string, keyArn: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => {});
+  await s3.send(
+    new PutBucketEncryptionCommand({
+      Bucket: bucket,
+      ServerSideEncryptionConfiguration: {
+        Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn } }],
+      },
+    }),
+  );
 }
 
 export async function readObject(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
