@@ -13,10 +13,12 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +28,7 @@ import { type RunControl, type SyncDependencies, syncJob } from '../../functions
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { bundleChild } from '../support/bundle-child.js';
-import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
+import { createKmsBucket, isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const source = sandbox.accountA.bucket;
@@ -51,15 +53,13 @@ function multipartJob(name: string): Job {
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-async function uploadsUnder(prefix: string) {
-  const listed = await consumer.send(
-    new ListMultipartUploadsCommand({ Bucket: DESTINATION, Prefix: prefix }),
-  );
+async function uploadsUnder(prefix: string, bucket = DESTINATION) {
+  const listed = await consumer.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   return listed.Uploads ?? [];
 }
 
-async function versionsOf(key: string) {
-  const listed = await consumer.send(new ListObjectVersionsCommand({ Bucket: DESTINATION, Prefix: key }));
+async function versionsOf(key: string, bucket = DESTINATION) {
+  const listed = await consumer.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }));
   return (listed.Versions ?? []).filter((version) => version.Key === key);
 }
 
@@ -106,6 +106,60 @@ function countingRun(sent: { parts: number }) {
     { step: 'initialize' },
   );
   return { destinationS3 };
+}
+
+/**
+ * A 23 MiB object copied in 5 MiB parts into `bucket`, cut by the deadline after two parts in each of two
+ * runs: the third run completes it, each part uploaded once, and the destination is the source.
+ */
+async function continueOverThreeRuns(job: Job, bucket: string) {
+  const key = `${job.source.prefix}big.bin`;
+  const data = randomBytes(23 * MiB); // five parts of 5 MiB, the last 3 MiB
+  await putObject(producer, source, key, data);
+  const control = { minPartSize: 5 * MiB };
+  const sent = { parts: 0 };
+
+  const cut1 = runCutAfterParts(2, sent);
+  const first = await sync(job, { destinationS3: cut1.destinationS3 }, { ...control, signal: cut1.signal });
+  const afterFirst = await uploadsUnder(job.destination.prefix, bucket);
+  expect(afterFirst).toHaveLength(1); // the cut upload is kept, not aborted
+  const recorded = await deps.state.readMultipartUploads(job.jobId);
+  const cut2 = runCutAfterParts(2, sent);
+  const second = await sync(job, { destinationS3: cut2.destinationS3 }, { ...control, signal: cut2.signal });
+  const afterSecond = await uploadsUnder(job.destination.prefix, bucket);
+  const third = await sync(job, countingRun(sent), control);
+
+  const destinationKey = `${job.destination.prefix}big.bin`;
+  expect(first).toMatchObject({ copied: 0, status: 'partial' });
+  expect(recorded).toEqual([
+    expect.objectContaining({ key, resume: expect.objectContaining({ completedParts: 2 }) }),
+  ]);
+  expect(afterFirst.map((upload) => upload.UploadId)).toEqual([recorded[0]?.uploadId]);
+  expect(second).toMatchObject({ copied: 0, status: 'partial' });
+  expect(afterSecond.map((upload) => upload.UploadId)).toEqual([recorded[0]?.uploadId]);
+  expect(third).toMatchObject({ copied: 1, failed: 0, status: 'complete' });
+  expect(sent.parts).toBe(5); // each part uploaded once, across three runs
+  expect(sha256(await readObject(consumer, bucket, destinationKey))).toBe(sha256(data));
+  expect(await versionsOf(destinationKey, bucket)).toHaveLength(1);
+  expect(await uploadsUnder(job.destination.prefix, bucket)).toEqual([]);
+  expect(await deps.state.readMultipartUploads(job.jobId)).toEqual([]);
+  return destinationKey;
+}
+
+/** A run that also notes the upload ids it completes. */
+function watchedRun() {
+  const completed: string[] = [];
+  const run = countingRun({ parts: 0 });
+  run.destinationS3.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'CompleteMultipartUploadCommand') {
+        completed.push((args.input as { UploadId?: string }).UploadId ?? '');
+      }
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return { run, completed };
 }
 
 async function sync(job: Job, dependencies: Partial<SyncDependencies>, control: RunControl = {}) {
@@ -222,41 +276,7 @@ describe('multipart uploads across runs (issue 9, findings 4 and 6)', () => {
   });
 
   it('continues a multipart copy cut by the deadline, from the next part, until the object completes', async () => {
-    const job = multipartJob('continue');
-    const key = `${job.source.prefix}big.bin`;
-    const data = randomBytes(23 * MiB); // five parts of 5 MiB, the last 3 MiB
-    await putObject(producer, source, key, data);
-    const control = { minPartSize: 5 * MiB };
-    const sent = { parts: 0 };
-
-    const cut1 = runCutAfterParts(2, sent);
-    const first = await sync(job, { destinationS3: cut1.destinationS3 }, { ...control, signal: cut1.signal });
-    const afterFirst = await uploadsUnder(job.destination.prefix);
-    expect(afterFirst).toHaveLength(1); // the cut upload is kept, not aborted
-    const recorded = await deps.state.readMultipartUploads(job.jobId);
-    const cut2 = runCutAfterParts(2, sent);
-    const second = await sync(
-      job,
-      { destinationS3: cut2.destinationS3 },
-      { ...control, signal: cut2.signal },
-    );
-    const afterSecond = await uploadsUnder(job.destination.prefix);
-    const third = await sync(job, countingRun(sent), control);
-
-    const destinationKey = `${job.destination.prefix}big.bin`;
-    expect(first).toMatchObject({ copied: 0, status: 'partial' });
-    expect(recorded).toEqual([
-      expect.objectContaining({ key, resume: expect.objectContaining({ completedParts: 2 }) }),
-    ]);
-    expect(afterFirst.map((upload) => upload.UploadId)).toEqual([recorded[0]?.uploadId]);
-    expect(second).toMatchObject({ copied: 0, status: 'partial' });
-    expect(afterSecond.map((upload) => upload.UploadId)).toEqual([recorded[0]?.uploadId]);
-    expect(third).toMatchObject({ copied: 1, failed: 0, status: 'complete' });
-    expect(sent.parts).toBe(5); // each part uploaded once, across three runs
-    expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
-    expect(await versionsOf(destinationKey)).toHaveLength(1);
-    expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
-    expect(await deps.state.readMultipartUploads(job.jobId)).toEqual([]);
+    await continueOverThreeRuns(multipartJob('continue'), DESTINATION);
   });
 
   it("continues a cut copy of a multipart source whose parts differ from the destination's", async () => {
@@ -308,5 +328,97 @@ describe('multipart uploads across runs (issue 9, findings 4 and 6)', () => {
     );
     expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
     expect(await deps.state.readMultipartUploads(job.jobId)).toEqual([]);
+  });
+});
+
+describe('a multipart copy cut by the deadline into an SSE-KMS destination (issue 10)', () => {
+  const KMS_KEY = `arn:aws:kms:us-east-1:${sandbox.accountA.id}:key/11111111-2222-3333-4444-555555555555`;
+  const KMS_DESTINATION = 'accountb-multipart-kms';
+
+  beforeAll(async () => {
+    await createKmsBucket(consumer, KMS_DESTINATION, KMS_KEY);
+    await consumer.send(
+      new PutBucketVersioningCommand({
+        Bucket: KMS_DESTINATION,
+        VersioningConfiguration: { Status: 'Enabled' },
+      }),
+    );
+  });
+
+  function kmsJob(name: string): Job {
+    const job = isolatedJob(sandbox, name);
+    return { ...job, destination: { ...job.destination, bucket: KMS_DESTINATION } };
+  }
+
+  const control = { minPartSize: 5 * MiB };
+
+  /** A 17 MiB object whose copy into the SSE-KMS bucket the deadline cut after two of its four parts. */
+  async function cutAfterTwoParts(name: string) {
+    const job = kmsJob(name);
+    const data = randomBytes(17 * MiB);
+    await putObject(producer, source, `${job.source.prefix}big.bin`, data);
+    const cut = runCutAfterParts(2, { parts: 0 });
+    await sync(job, { destinationS3: cut.destinationS3 }, { ...control, signal: cut.signal });
+    const [recorded] = await deps.state.readMultipartUploads(job.jobId);
+    return { job, data, recorded, destinationKey: `${job.destination.prefix}big.bin` };
+  }
+
+  /** The cut upload was aborted, never completed; the copy started over and wrote the source. */
+  async function expectStartedOver(
+    { job, data, recorded, destinationKey }: Awaited<ReturnType<typeof cutAfterTwoParts>>,
+    next: Awaited<ReturnType<typeof sync>>,
+    completed: string[],
+  ) {
+    expect(recorded?.uploadId).toBeTruthy();
+    expect(completed).not.toContain(recorded?.uploadId);
+    expect(await uploadsUnder(job.destination.prefix, KMS_DESTINATION)).toEqual([]);
+    expect(next).toMatchObject({ copied: 1, failed: 0 });
+    expect(sha256(await readObject(consumer, KMS_DESTINATION, destinationKey))).toBe(sha256(data));
+    expect(await versionsOf(destinationKey, KMS_DESTINATION)).toHaveLength(1);
+  }
+
+  it('continues a copy into an SSE-KMS destination cut by the deadline, from the next part, until it completes', async () => {
+    const destinationKey = await continueOverThreeRuns(kmsJob('kms-continue'), KMS_DESTINATION);
+
+    const head = await consumer.send(new HeadObjectCommand({ Bucket: KMS_DESTINATION, Key: destinationKey }));
+    expect(head.ServerSideEncryption).toBe('aws:kms');
+  });
+
+  it('aborts a cut upload into an SSE-KMS destination whose recorded part digests do not match the bytes read again', async () => {
+    const cut = await cutAfterTwoParts('kms-continue-mismatch');
+    const { job, recorded } = cut;
+    const digests = Buffer.from(recorded?.resume?.partMd5s ?? new Uint8Array());
+    digests[20] = (digests[20] ?? 0) ^ 0xff; // part 2's digest, as if its bytes had been other bytes
+    if (recorded?.resume) {
+      await deps.state.putMultipartUpload(job.jobId, {
+        ...recorded,
+        resume: { ...recorded.resume, partMd5s: digests },
+      });
+    }
+    const { run, completed } = watchedRun();
+
+    const next = await sync(job, run, control);
+
+    expect(digests).toHaveLength(32); // parts 1 and 2, which the next read covers again
+    await expectStartedOver(cut, next, completed);
+  });
+
+  it('aborts a cut upload into an SSE-KMS destination when a part S3 holds was replaced since it was recorded', async () => {
+    const cut = await cutAfterTwoParts('kms-continue-replaced');
+    // Part 2 overwritten with other bytes in the same upload: S3 now holds something the record never saw.
+    await consumer.send(
+      new UploadPartCommand({
+        Bucket: KMS_DESTINATION,
+        Key: cut.destinationKey,
+        UploadId: cut.recorded?.uploadId,
+        PartNumber: 2,
+        Body: randomBytes(5 * MiB),
+      }),
+    );
+    const { run, completed } = watchedRun();
+
+    const next = await sync(cut.job, run, control);
+
+    await expectStartedOver(cut, next, completed);
   });
 });

@@ -353,6 +353,60 @@ describe('copyObject verifies before anything becomes visible (issue 9)', () => 
     expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
   });
 
+  it('records the MD5 each part the next read covers was sent with, and the ETag S3 gave it', async () => {
+    const data = twoParts();
+    const deadline = new AbortController();
+    const uploads = records();
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u6' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      if (input.PartNumber === 1) return { ETag: '"not-an-md5"' };
+      deadline.abort();
+      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    });
+
+    await expect(
+      copyObject(clients, request(data), { partSize, uploads, signal: deadline.signal }),
+    ).rejects.toThrow(/cut at the deadline after 1 of 2 parts/);
+    const resume = uploads.saved.at(-1)?.resume;
+    expect(resume).toMatchObject({ readStart: 0, partEtags: ['"not-an-md5"'] });
+    expect(Buffer.from(resume?.partMd5s ?? [])).toEqual(digest(data.subarray(0, partSize)));
+  });
+
+  it('continues a cut upload whose part ETags are not MD5s (SSE-KMS) against the MD5s on record', async () => {
+    const data = twoParts();
+    const first = data.subarray(0, partSize);
+    const cutUpload: MultipartUploadRecord = {
+      key: 'dir/file name+1%.txt',
+      destinationKey: 'copy/dir/file name+1%.txt',
+      uploadId: 'u9',
+      runId: 'earlier',
+      startedAt: new Date().toISOString(),
+      sourceEtag: `"${md5(data)}"`,
+      size: data.length,
+      partSize,
+      resume: {
+        completedParts: 1,
+        readStart: 0,
+        partMd5s: digest(first),
+        partEtags: ['"0123456789abcdef0123456789abcdef"'],
+        cutAt: new Date().toISOString(),
+      },
+    };
+    s3Mock.on(ListPartsCommand).resolves({
+      Parts: [{ PartNumber: 1, ETag: '"0123456789abcdef0123456789abcdef"', Size: partSize }],
+    });
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data) });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"fedcba9876543210fedcba9876543210"' });
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-2"', ServerSideEncryption: 'aws:kms' });
+
+    await copyObject(clients, request(data, { cutUpload }), { partSize, uploads: records() });
+
+    expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+    expect(s3Mock).toHaveReceivedCommandTimes(UploadPartCommand, 1);
+    expect(s3Mock).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { UploadId: 'u9' });
+  });
+
   it('continues a cut upload: checks the parts stored against the source and uploads only the rest', async () => {
     const data = twoParts();
     const first = data.subarray(0, partSize);

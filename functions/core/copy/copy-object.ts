@@ -346,7 +346,7 @@ async function putInParts(
     size: request.size,
     partSize: plan.partSize,
   };
-  const progress: UploadProgress = { contiguousParts: 0, tailMd5s: new Map() };
+  const progress: UploadProgress = { contiguousParts: 0, tailMd5s: new Map(), partDigests: new Map() };
   let result: Awaited<ReturnType<typeof uploadParts>>;
   try {
     result = await uploadParts({
@@ -360,6 +360,7 @@ async function putInParts(
         uploadId: cut.record.uploadId,
         parts: cut.parts,
         tailMd5: cut.record.resume?.tailMd5 && Buffer.from(cut.record.resume.tailMd5),
+        partDigests: cut.partDigests,
       },
       boundaryInside:
         verified.check.kind === 'composite' ? boundaryFinder(verified.check.partSizes) : undefined,

@@ -5,19 +5,35 @@
 import { AbortMultipartUploadCommand, type CompletedPart, type S3Client } from '@aws-sdk/client-s3';
 import type { MultipartUploadRecord } from '../state/state-store.js';
 import type { CopyOptions, CopyRequest, UploadRecords } from './copy-object.js';
-import type { PartPlan } from './part-plan.js';
-import { listUploadedParts, type UploadProgress } from './upload-parts.js';
+import { stripQuotes } from './integrity.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE, type PartPlan } from './part-plan.js';
+import { listUploadedParts, type PartDigest, type UploadProgress } from './upload-parts.js';
 import type { VerifyStream } from './verify-stream.js';
 
 /** A cut upload of this very source version, with the parts S3 holds for it. */
 export interface ContinuableUpload {
   record: MultipartUploadRecord;
   parts: CompletedPart[];
+  /** The recorded MD5s of the parts the next read covers again whole, by part number. */
+  partDigests: Map<number, PartDigest>;
 }
 
 /**
- * The earlier run's cut upload, if it can be continued: same source ETag, same part size, and S3 still
- * holds parts 1..n as recorded. Otherwise it is aborted (a changed source makes its parts stale).
+ * The parts a continued read covers again whole are those after `readStart`, which is less than 5 GiB
+ * before the uploaded end (a source part, or a single-part source, is at most 5 GiB): at most 1,025 parts
+ * of at least 5 MiB, whose MD5s and ETags take about 50 KB of the record, beside `sourcePartMd5s` (at most
+ * 160 KB), within DynamoDB's 400 KB item limit. More than that is not recorded (the upload is not continued).
+ */
+const MAX_RECORDED_PARTS = Math.ceil(MAX_PART_SIZE / MIN_PART_SIZE) + 1;
+
+/** The first part a read from `readStart` covers whole. */
+const firstWholePart = (readStart: number, partSize: number) => Math.ceil(readStart / partSize) + 1;
+
+/**
+ * The earlier run's cut upload, if it can be continued: same source ETag, same part size, S3 still holds
+ * parts 1..n as recorded, and each part the next read covers again whole can be checked: against the MD5
+ * the earlier run recorded (S3 still listing the part with the ETag it gave then), or, on a record without
+ * them, against the part's ETag as an MD5. Otherwise it is aborted (a changed source makes its parts stale).
  */
 export async function continuableUpload(
   s3: S3Client,
@@ -41,11 +57,42 @@ export async function continuableUpload(
           () => undefined,
         )
       : undefined;
-  // Bytes read again are compared with the parts' ETags, which are their MD5s unless SSE-KMS encrypted.
-  if (parts?.every((part) => /^"?[0-9a-f]{32}"?$/.test(part.ETag ?? ''))) return { record, parts };
+  const partDigests = parts && record.resume && checkableParts(record.resume, record.partSize, parts);
+  if (parts && partDigests) return { record, parts, partDigests };
   await s3.send(new AbortMultipartUploadCommand(where)).catch(() => {});
   await options.uploads?.forget(request.key);
   return undefined;
+}
+
+/**
+ * The recorded digests of the parts a continued read covers again whole, if S3 lists each of them with the
+ * ETag recorded beside its MD5; undefined when they do not match (a part was replaced since) or were not
+ * all recorded. A record without them (written before they were kept) falls back to the parts' ETags,
+ * which must then look like MD5s (an SSE-KMS destination's do, but are not: the read again fails on them).
+ */
+function checkableParts(
+  resume: NonNullable<MultipartUploadRecord['resume']>,
+  partSize: number,
+  parts: CompletedPart[],
+): Map<number, PartDigest> | undefined {
+  const digests = new Map<number, PartDigest>();
+  const first = firstWholePart(resume.readStart, partSize);
+  if (!resume.partMd5s) {
+    const covered = parts.filter((part) => (part.PartNumber ?? 0) >= first);
+    return covered.every((part) => /^"?[0-9a-f]{32}"?$/.test(part.ETag ?? '')) ? digests : undefined;
+  }
+  const md5s = splitDigests(resume.partMd5s) ?? [];
+  const etags = resume.partEtags ?? [];
+  if (md5s.length !== etags.length || md5s.length !== Math.max(0, resume.completedParts - first + 1)) {
+    return undefined;
+  }
+  const listed = new Map(parts.map((part) => [part.PartNumber ?? 0, stripQuotes(part.ETag ?? '')]));
+  for (const [index, md5] of md5s.entries()) {
+    const etag = etags[index] ?? '';
+    if (listed.get(first + index) !== stripQuotes(etag)) return undefined;
+    digests.set(first + index, { md5, etag });
+  }
+  return digests;
 }
 
 /**
@@ -85,6 +132,14 @@ export async function keepForNextRun(
   const inside = readStart % plan.partSize !== 0 && readStart < uploadedBytes;
   const tailMd5 = inside ? progress.tailMd5s.get(Math.floor(readStart / plan.partSize) + 1) : undefined;
   if (inside && !tailMd5) return false;
+  // The parts the next read covers again whole, with the MD5 each was sent with and the ETag S3 gave it.
+  const first = firstWholePart(readStart, plan.partSize);
+  const covered = Array.from({ length: Math.max(0, progress.contiguousParts - first + 1) }, (_, i) =>
+    progress.partDigests.get(first + i),
+  );
+  if (covered.length > MAX_RECORDED_PARTS) return false;
+  const known = covered.filter((digest): digest is PartDigest => digest !== undefined);
+  const partDigests = known.length === covered.length && known.length > 0 ? known : undefined;
   await uploads.save({
     ...record,
     uploadId: progress.uploadId ?? record.uploadId,
@@ -93,6 +148,8 @@ export async function keepForNextRun(
       readStart,
       sourcePartMd5s,
       tailMd5,
+      partMd5s: partDigests && Buffer.concat(partDigests.map((digest) => digest.md5)),
+      partEtags: partDigests?.map((digest) => digest.etag),
       cutAt: new Date().toISOString(),
     },
   });

@@ -20,10 +20,22 @@ export interface UploadProgress {
   /** Per part, the MD5 of its bytes from the last source-part boundary inside it (see `boundaryInside`). */
   tailMd5s: Map<number, Buffer>;
   /**
+   * Per part stored, the MD5 of its bytes and the ETag S3 gave it: for parts this run sent, the Content-MD5
+   * S3 checked them against; for parts an earlier run sent, what it recorded (and a read again confirms).
+   */
+  partDigests: Map<number, PartDigest>;
+  /**
    * Once all parts are uploaded, in order: the MD5 (hex) of each part's bytes, computed here for the parts
-   * this run sent and taken from S3's ETag for parts an earlier run sent (checked to be MD5s).
+   * this run sent and taken from S3's ETag for parts an earlier run sent (MD5s, unless the destination is
+   * SSE-KMS encrypted: then they are not compared).
    */
   partEtags?: string[];
+}
+
+/** The MD5 of a stored part's bytes, and the ETag S3 gave the part. */
+export interface PartDigest {
+  md5: Buffer;
+  etag: string;
 }
 
 /** One multipart upload to write, or to continue. */
@@ -39,10 +51,16 @@ export interface PartsUpload {
   bodyStart: number;
   /**
    * An upload an earlier run started, with its parts 1..n in `parts`. The body starts at or before the end
-   * of part n; the bytes it carries before that end are compared with what the parts hold (their MD5
-   * ETags, or `tailMd5` for the part `bodyStart` falls inside), so the continued object is one read.
+   * of part n; the bytes it carries before that end are compared with what the parts hold (the MD5 the
+   * earlier run recorded in `partDigests`, else the part's ETag as an MD5, or `tailMd5` for the part
+   * `bodyStart` falls inside), so the continued object is one read.
    */
-  resume?: { uploadId: string; parts: CompletedPart[]; tailMd5?: Buffer };
+  resume?: {
+    uploadId: string;
+    parts: CompletedPart[];
+    tailMd5?: Buffer;
+    partDigests?: ReadonlyMap<number, PartDigest>;
+  };
   /**
    * The MD5 of part `partNumber` when something upstream already hashed exactly those bytes (a multipart
    * source read whose parts are the upload's parts), so each byte is MD5-hashed once; undefined otherwise.
@@ -78,6 +96,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
   );
   progress.uploadId = upload.resume?.uploadId;
   progress.contiguousParts = contiguous(parts);
+  for (const [number, digest] of upload.resume?.partDigests ?? []) progress.partDigests.set(number, digest);
   const withChecksums = (await s3.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
   const inFlight = new Set<Promise<void>>();
   const sentMd5s = new Map<number, string>();
@@ -135,6 +154,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
         { abortSignal: signal },
       )
       .then((result) => {
+        progress.partDigests.set(PartNumber, { md5, etag: result.ETag ?? '' });
         parts.set(PartNumber, {
           PartNumber,
           ETag: result.ETag,
@@ -154,7 +174,9 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
     const reread = new RereadCheck(
       upload.bodyStart,
       plan.partSize,
-      parts,
+      (partNumber) =>
+        progress.partDigests.get(partNumber)?.md5 ??
+        Buffer.from((parts.get(partNumber)?.ETag ?? '').replace(/"/g, ''), 'hex'),
       upload.resume?.tailMd5,
       `s3://${Bucket}/${Key}`,
     );
@@ -239,8 +261,9 @@ export async function listUploadedParts(
 
 /**
  * Checks that the bytes a continued copy reads again, before the first part it uploads, are the bytes the
- * earlier run uploaded: each part read again whole against its ETag (the MD5 of a part), and a part the
- * read starts inside against the MD5 of its tail that the earlier run recorded.
+ * earlier run uploaded: each part read again whole against its MD5 (as the earlier run recorded it, or its
+ * ETag where that is the MD5), and a part the read starts inside against the MD5 of its tail that the
+ * earlier run recorded.
  */
 class RereadCheck {
   #hash = createHash('md5');
@@ -248,21 +271,21 @@ class RereadCheck {
   /** Where reading of the current part began: its start, or inside it for the first part. */
   #partReadFrom: number;
   readonly #partSize: number;
-  readonly #parts: Map<number, CompletedPart>;
+  readonly #partMd5: (partNumber: number) => Buffer;
   readonly #tailMd5: Buffer | undefined;
   readonly #where: string;
 
   constructor(
     start: number,
     partSize: number,
-    parts: Map<number, CompletedPart>,
+    partMd5: (partNumber: number) => Buffer,
     tailMd5: Buffer | undefined,
     where: string,
   ) {
     this.#offset = start;
     this.#partReadFrom = start;
     this.#partSize = partSize;
-    this.#parts = parts;
+    this.#partMd5 = partMd5;
     this.#tailMd5 = tailMd5;
     this.#where = where;
   }
@@ -282,10 +305,7 @@ class RereadCheck {
   #closePart(partNumber: number): void {
     const digest = this.#hash.digest();
     const partStart = (partNumber - 1) * this.#partSize;
-    const expected =
-      this.#partReadFrom === partStart
-        ? Buffer.from((this.#parts.get(partNumber)?.ETag ?? '').replace(/"/g, ''), 'hex')
-        : this.#tailMd5;
+    const expected = this.#partReadFrom === partStart ? this.#partMd5(partNumber) : this.#tailMd5;
     this.#hash = createHash('md5');
     this.#partReadFrom = partStart + this.#partSize;
     if (!expected || !digest.equals(expected)) {

@@ -140,6 +140,14 @@ export interface MultipartUploadRecord {
     sourcePartMd5s?: Uint8Array;
     /** MD5 of the bytes from `readStart` to the end of the part it falls inside, when not a part start. */
     tailMd5?: Uint8Array;
+    /**
+     * MD5s (16 bytes each, concatenated) of the uploaded parts wholly after `readStart`, parts
+     * ceil(readStart / partSize) + 1 to completedParts, as sent with each part's Content-MD5: the next read
+     * is checked against them, since a part's ETag is not its MD5 in an SSE-KMS destination.
+     */
+    partMd5s?: Uint8Array;
+    /** The ETags S3 gave those same parts: the upload is continued only if it still lists them. */
+    partEtags?: string[];
     cutAt: string;
   };
 }
