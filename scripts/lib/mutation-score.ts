@@ -64,7 +64,7 @@ function original(source: string, { start, end }: Mutant['location']): string {
 
 const oneLine = (text: string): string => {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 70 ? `${flat.slice(0, 67)}…` : flat;
+  return flat.length > 120 ? `${flat.slice(0, 117)}…` : flat;
 };
 
 const percent = (score: number | undefined): string =>
