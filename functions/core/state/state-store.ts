@@ -162,6 +162,13 @@ const ledgerPk = (jobId: string) => `ledger#${jobId}`;
 // A source key can take all 1,024 bytes a sort key allows, so upload records are keyed by its hash.
 const uploadSk = (key: string) => `upload#${createHash('sha256').update(key).digest('base64url')}`;
 const jobPk = (jobId: string) => `job#${jobId}`;
+/** The fencing rule of every ledger and checkpoint write: a newer lease holder (higher fence) owns the item. */
+const fenceCondition = (fence: number) => ({
+  ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
+  ExpressionAttributeValues: { ':fence': fence },
+});
+const ledgerLost = (jobId: string, key: string) =>
+  `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`;
 
 /*
  * A ledger item as stored. A no-change run Queries the whole ledger, and a Query is billed on the size of
@@ -321,6 +328,18 @@ export class StateStore {
   }
 
   /** `client` and `tableName` stay readable: the doctor run by the function checks the same table. */
+  /** Sends a fenced write; a refused fence means a newer run owns the item, and this one stops. */
+  async #fenced<T>(lostMessage: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new LeaseLostError(lostMessage, { cause: error });
+      }
+      throw error;
+    }
+  }
+
   constructor(
     readonly client: DynamoDBClient,
     readonly tableName: string,
@@ -402,54 +421,34 @@ export class StateStore {
    */
   async putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number): Promise<void> {
     const { key } = entry;
-    try {
-      const result = await this.#call('putLedgerEntry (PutItem)', () =>
+    const result = await this.#fenced(ledgerLost(jobId, key), () =>
+      this.#call('putLedgerEntry (PutItem)', () =>
         this.#doc.send(
           new PutCommand({
             TableName: this.#table,
             Item: toLedgerItem(jobId, entry, fence),
-            // A newer lease holder (higher fence) owns this key now.
-            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-            ExpressionAttributeValues: { ':fence': fence },
+            ...fenceCondition(fence),
             ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
           }),
         ),
-      );
-      this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new LeaseLostError(
-          `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+      ),
+    );
+    this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
 
   /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
   async deleteLedgerEntry(jobId: string, key: string, fence: number): Promise<void> {
-    try {
-      await this.#call('deleteLedgerEntry (DeleteItem)', () =>
+    await this.#fenced(ledgerLost(jobId, key), () =>
+      this.#call('deleteLedgerEntry (DeleteItem)', () =>
         this.#doc.send(
           new DeleteCommand({
             TableName: this.#table,
             Key: { pk: ledgerPk(jobId), sk: key },
-            // Same fencing rule as putLedgerEntry.
-            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-            ExpressionAttributeValues: { ':fence': fence },
+            ...fenceCondition(fence),
           }),
         ),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new LeaseLostError(
-          `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -589,24 +588,18 @@ export class StateStore {
 
   /** Saves the checkpoint, fenced like the ledger. */
   async writeCheckpoint(jobId: string, checkpoint: Checkpoint, fence: number): Promise<void> {
-    try {
-      await this.#call('writeCheckpoint (PutItem)', () =>
+    // A stale run must not move a newer run's resume position.
+    await this.#fenced(`job ${jobId}: a newer run owns the checkpoint; stopping`, () =>
+      this.#call('writeCheckpoint (PutItem)', () =>
         this.#doc.send(
           new PutCommand({
             TableName: this.#table,
             Item: { pk: jobPk(jobId), sk: 'checkpoint', fence, ...checkpoint },
-            // A stale run must not move a newer run's resume position.
-            ConditionExpression: 'attribute_not_exists(fence) OR fence <= :fence',
-            ExpressionAttributeValues: { ':fence': fence },
+            ...fenceCondition(fence),
           }),
         ),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new LeaseLostError(`job ${jobId}: a newer run owns the checkpoint; stopping`, { cause: error });
-      }
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
