@@ -33,6 +33,14 @@ export default defineConfig({
             'test/integration/client-timeouts.test.ts',
             // Every StateStore method on DynamoDB Local: conditions, fences, key encodings, errors.
             'test/integration/state-store.test.ts',
+            'test/integration/state-store-outage.test.ts',
+            // The paths a run takes on unusual sources and roles, and the doctor: each about a second.
+            'test/integration/archived-objects.test.ts',
+            'test/integration/object-tags.test.ts',
+            'test/integration/cross-region.test.ts',
+            'test/integration/preflight.test.ts',
+            'test/integration/diagnose-job.test.ts',
+            'test/integration/doctor-handler.test.ts',
           ],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 120_000,
