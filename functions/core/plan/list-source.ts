@@ -35,16 +35,15 @@ export async function* listSource(
   counter: ListCounter = { listRequests: 0 },
   signal?: AbortSignal,
 ): AsyncGenerator<SourceObject> {
-  // StartAfter applies to the first request only; the continuation token carries the position after it.
-  const startAfter =
-    range.after !== undefined && compareKeys(range.after, prefix) > 0 ? range.after : undefined;
   const fetchPage = (continuationToken?: string): Promise<ListObjectsV2CommandOutput> => {
     counter.listRequests += 1;
     return s3.send(
       new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix || undefined,
-        StartAfter: continuationToken ? undefined : startAfter,
+        // StartAfter applies to the first request only; the continuation token carries the position after
+        // it. A position before the prefix is harmless: S3 lists the prefix from its start.
+        StartAfter: continuationToken ? undefined : range.after,
         ContinuationToken: continuationToken,
         // Whether an archived object has a restored copy, in the listing rather than a HEAD per object.
         OptionalObjectAttributes: ['RestoreStatus'],
@@ -74,6 +73,6 @@ export async function* listSource(
     }
   } finally {
     // A consumer that stops early leaves the prefetched page unread; its failure must not go unhandled.
-    if (next) Promise.resolve(next).catch(() => {});
+    next?.catch(() => {});
   }
 }
