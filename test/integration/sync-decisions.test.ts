@@ -1,7 +1,8 @@
 /**
  * What one run decides about one key, in the cases where only a precise rule gives the right answer:
  * an ETag-only change, a same-size object at the destination that the job did not write, a failure after
- * an earlier copy, a deadline in the middle of a batch. S3 is the in-process FakeS3 (S3's clock, with
+ * an earlier copy, a deadline in the middle of a batch, deletions (the mirror cap, where the copy was
+ * written, what a run that died left for a key gone since). S3 is the in-process FakeS3 (S3's clock, with
  * one-second LastModified); DynamoDB is the sandbox's DynamoDB Local.
  */
 import { S3ServiceException } from '@aws-sdk/client-s3';
@@ -303,5 +304,97 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     // Assess
     expect(resumed).toMatchObject({ status: 'complete', deleted: 0, copied: 0, failed: 0 });
     for (const name of names) expect(copyOf(job, name), name).toBeDefined();
+  });
+
+  it('deletes at most maxDeletesPerRun copies a mirror run, in key order, and the rest the next run', async () => {
+    // Prepare: four keys copied; three then deleted at the source.
+    const job = newJob({ mirror: true, maxDeletesPerRun: 2, concurrency: 1 });
+    const names = ['a', 'b', 'c', 'd'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await syncJob(deps, job);
+    for (const name of ['a', 'b', 'c']) fake.objects(SOURCE).delete(at(job, name));
+
+    // Act
+    const first = await syncJob(deps, job);
+    const afterFirst = names.filter((name) => copyOf(job, name) !== undefined);
+    const second = await syncJob(deps, job);
+
+    // Assess
+    expect(first).toMatchObject({ deleted: 2, failed: 0 });
+    expect(afterFirst).toEqual(['c', 'd']);
+    expect(second).toMatchObject({ deleted: 1, failed: 0 });
+    expect(names.filter((name) => copyOf(job, name) !== undefined)).toEqual(['d']);
+    expect(await ledgerEntry(job, 'c')).toBeUndefined();
+    expect(await ledgerEntry(job, 'd')).toBeDefined();
+  });
+
+  it('keeps every copy and its record when a job that does not mirror sees keys deleted at the source', async () => {
+    const job = newJob();
+    for (const name of ['a', 'b']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await syncJob(deps, job);
+    fake.objects(SOURCE).delete(at(job, 'a'));
+
+    const rerun = await syncJob(deps, job);
+
+    expect(rerun).toMatchObject({ deleted: 0, failed: 0 });
+    expect(copyOf(job, 'a')?.body.toString()).toBe('body a');
+    expect(await ledgerEntry(job, 'a')).toMatchObject({ destinationKey: `${job.destination.prefix}a` });
+  });
+
+  it('deletes the copy where the ledger says it was written, even after the destination prefix changed', async () => {
+    const job = newJob({ mirror: true });
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+    await syncJob(deps, job);
+    const moved: Job = {
+      ...job,
+      destination: { ...job.destination, prefix: `moved/${job.destination.prefix}` },
+    };
+    fake.put(DESTINATION, `${moved.destination.prefix}a`, Buffer.from('not written by this job'));
+    fake.objects(SOURCE).delete(at(job, 'a'));
+
+    const rerun = await syncJob(deps, moved);
+
+    expect(rerun).toMatchObject({ deleted: 1, failed: 0 });
+    expect(copyOf(job, 'a')).toBeUndefined();
+    expect(fake.objects(DESTINATION).get(`${moved.destination.prefix}a`)?.body.toString()).toBe(
+      'not written by this job',
+    );
+  });
+
+  it('removes what a run that died may have written for a key deleted before it was recorded, when mirroring', async () => {
+    // Prepare: a run announced "gone" and wrote it, then died; the key then left the source.
+    const job = newJob({ mirror: true });
+    fake.put(SOURCE, at(job, 'kept'), Buffer.from('kept'));
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+      objects: [{ key: at(job, 'gone'), size: 4 }],
+    });
+    fake.put(DESTINATION, `${job.destination.prefix}gone`, Buffer.from('gone'));
+
+    // Act
+    const summary = await syncJob(deps, job);
+
+    // Assess
+    expect(summary).toMatchObject({ copied: 1, deleted: 1, failed: 0 });
+    expect(copyOf(job, 'gone')).toBeUndefined();
+    expect(copyOf(job, 'kept')?.body.toString()).toBe('kept');
+    expect(await ledgerEntry(job, 'gone')).toBeUndefined();
+  });
+
+  it('keeps on record what a run that died may have written for a key deleted before it was recorded, when not mirroring', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'kept'), Buffer.from('kept'));
+    const since = new Date(Date.now() - 60_000).toISOString();
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since,
+      objects: [{ key: at(job, 'gone'), size: 4 }],
+    });
+    fake.put(DESTINATION, `${job.destination.prefix}gone`, Buffer.from('gone'));
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ copied: 1, deleted: 0, failed: 0 });
+    expect(copyOf(job, 'gone')?.body.toString()).toBe('gone');
+    expect((await ledgerEntry(job, 'gone'))?.pending).toMatchObject({ since });
   });
 });
