@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { syncJob } from '../../functions/core/run/sync-job.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -104,9 +105,15 @@ describe('archived source objects', () => {
     });
     const { recorded, metrics } = recordingMetrics();
 
-    const summary = await syncJob({ ...deps, metrics }, job);
+    const logger = captureLogger();
+    const summary = await syncJob({ ...deps, metrics, logger }, job);
 
     expect(summary).toMatchObject({ copied: 1, archived: 1, failed: 0, archivedKeys: [key] });
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'object archived; restore it to copy it',
+      fields: { key, reason: expect.stringContaining('restore it in AccountA') },
+    });
     expect(summary.failures).toEqual([]);
     expect(recorded.objectsArchived).toBe(1);
     expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([

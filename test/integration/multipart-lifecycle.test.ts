@@ -13,6 +13,7 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
@@ -28,6 +29,7 @@ import { type RunControl, type SyncDependencies, syncJob } from '../../functions
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { bundleChild } from '../support/bundle-child.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { createKmsBucket, isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -212,12 +214,18 @@ describe('multipart uploads across runs (issue 9, findings 4 and 6)', () => {
     await exited;
     const afterKill = await uploadsUnder(job.destination.prefix);
 
-    const first = await sync(job, {});
+    const logger = captureLogger();
+    const first = await sync(job, { logger });
     const second = await sync(job, {});
 
     const left = await uploadsUnder(job.destination.prefix);
     expect(afterKill).toHaveLength(2);
     expect(first).toMatchObject({ copied: 1, failed: 0 });
+    expect(logger.lines).toContainEqual({
+      level: 'info',
+      message: 'aborted multipart uploads left by earlier runs',
+      fields: { aborted: 1 },
+    });
     expect(second).toMatchObject({ copied: 0, failed: 0 });
     expect(left.map((upload) => upload.UploadId)).toEqual([foreign.UploadId]);
     expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
@@ -295,17 +303,42 @@ describe('multipart uploads across runs (issue 9, findings 4 and 6)', () => {
     const cut = runCutAfterParts(2, sent);
     const first = await sync(job, { destinationS3: cut.destinationS3 }, { ...control, signal: cut.signal });
     const [recorded] = await deps.state.readMultipartUploads(job.jobId);
-    const second = await sync(job, countingRun(sent), control);
+    const reported: { key: string; sha256: string }[] = [];
+    const second = await sync(job, countingRun(sent), {
+      ...control,
+      onObjectCopied: ({ key: copied, sha256 }) => reported.push({ key: copied, sha256 }),
+    });
 
     const destinationKey = `${job.destination.prefix}big.bin`;
     expect(first).toMatchObject({ copied: 0, status: 'partial' });
     expect(recorded?.resume).toMatchObject({ completedParts: 2, readStart: 10 * MiB });
+    // No one run read all the bytes (checked against the source's multipart ETag): reported unhashed.
+    expect(reported).toEqual([{ key, sha256: '' }]);
     expect(recorded?.resume?.tailMd5).toBeDefined();
     expect(second).toMatchObject({ copied: 1, failed: 0 });
     expect(sent.parts).toBe(5);
     expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
     expect(await versionsOf(destinationKey)).toHaveLength(1);
     expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
+  });
+
+  it('aborts a cut upload whose key was deleted at the source before the next run', async () => {
+    const job = multipartJob('continue-gone');
+    const key = `${job.source.prefix}big.bin`;
+    await putObject(producer, source, key, randomBytes(12 * MiB));
+    await putObject(producer, source, `${job.source.prefix}small.txt`, 'small');
+    const control = { minPartSize: 5 * MiB };
+    const cut = runCutAfterParts(1, { parts: 0 });
+    await sync(job, { destinationS3: cut.destinationS3 }, { ...control, signal: cut.signal });
+    const cutUploads = await uploadsUnder(job.destination.prefix);
+    await producer.send(new DeleteObjectCommand({ Bucket: source, Key: key }));
+
+    const next = await sync(job, {}, control);
+
+    expect(cutUploads).toHaveLength(1);
+    expect(next).toMatchObject({ status: 'complete', failed: 0 });
+    expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
+    expect(await deps.state.readMultipartUploads(job.jobId)).toEqual([]);
   });
 
   it('aborts a cut upload once its source has changed, and copies the new version', async () => {

@@ -5,6 +5,7 @@ import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
 import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { isolatedJob, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -121,10 +122,16 @@ describe('an object deleted between listing and copy', () => {
     };
 
     // Act
-    const summary = await syncJob(withDeletion, job);
+    const logger = captureLogger();
+    const summary = await syncJob({ ...withDeletion, logger }, job);
 
     // Assess
     expect(summary).toMatchObject({ copied: 1, failed: 0, vanished: 1 });
+    expect(logger.lines).toContainEqual({
+      level: 'info',
+      message: 'object deleted before it could be copied',
+      fields: { key: gone },
+    });
     expect(summary.vanishedKeys).toEqual([
       { key: gone, reason: expect.stringMatching(/deleted after it was listed/) },
     ]);

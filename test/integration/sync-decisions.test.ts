@@ -64,6 +64,7 @@ function sixKeysCutAtTheSecond() {
 describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   beforeEach(() => {
     fake.beforeGet = undefined;
+    fake.afterPut = undefined;
   });
 
   it('copies a rewrite that changes only the ETag: same size, same LastModified second', async () => {
@@ -396,5 +397,58 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     expect(summary).toMatchObject({ copied: 1, deleted: 0, failed: 0 });
     expect(copyOf(job, 'gone')?.body.toString()).toBe('gone');
     expect((await ledgerEntry(job, 'gone'))?.pending).toMatchObject({ since });
+  });
+
+  it('replaces next run what a failed attempt stored before its answer was lost (the size it announced)', async () => {
+    // Prepare: the PUT is stored, then its answer is lost; the job does not mirror, so the object at the
+    // destination is only replaced if the failure kept on record that this attempt may have written it.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('version-1'));
+    fake.afterPut = (_bucket, key) => {
+      if (key === `${job.destination.prefix}a`) throw serverError();
+    };
+    const failed = await syncJob(deps, job, { objectRetry: ONE_TRY });
+    fake.afterPut = undefined;
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('version-2'));
+
+    // Act
+    const rerun = await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    // Assess
+    expect(failed).toMatchObject({ copied: 0, failed: 1 });
+    expect(rerun.failures).toEqual([]);
+    expect(rerun).toMatchObject({ copied: 1, failed: 0 });
+    expect(copyOf(job, 'a')?.body.toString()).toBe('version-2');
+  });
+
+  it('counts the attempts at one source version across runs, and starts again at one for a new version', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('version-1'));
+    fake.beforeGet = () => {
+      throw serverError();
+    };
+    await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const afterOne = (await ledgerEntry(job, 'a'))?.failure?.attempts;
+    await syncJob(deps, job, { objectRetry: ONE_TRY });
+    const afterTwo = (await ledgerEntry(job, 'a'))?.failure?.attempts;
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('version-2, longer'));
+    await syncJob(deps, job, { objectRetry: ONE_TRY });
+
+    expect([afterOne, afterTwo]).toEqual([1, 2]);
+    expect((await ledgerEntry(job, 'a'))?.failure?.attempts).toBe(1);
+  });
+
+  it('refuses a destination key longer than S3 allows, naming the prefix to shorten, and writes nothing', async () => {
+    const job = newJob();
+    const long: Job = { ...job, destination: { ...job.destination, prefix: `${'p'.repeat(1020)}/` } };
+    fake.put(SOURCE, at(job, 'a.csv'), Buffer.from('a'));
+
+    const summary = await syncJob(deps, long, { objectRetry: ONE_TRY });
+
+    expect(summary).toMatchObject({ copied: 0, failed: 1 });
+    expect(summary.failures[0]?.reason).toContain(
+      `destination key for "${at(job, 'a.csv')}" would exceed S3's 1024-byte limit: shorten job.destination.prefix`,
+    );
+    expect([...fake.objects(DESTINATION).keys()].filter((key) => key.startsWith('ppp'))).toEqual([]);
   });
 });

@@ -76,6 +76,8 @@ export class FakeS3 {
   pageSize = 3;
   /** Called before each GetObject; may mutate the store (a producer writing mid-run) or throw a fault. */
   beforeGet: ((bucket: string, key: string) => void) | undefined;
+  /** Called after a PutObject is stored; may throw (the answer lost on its way back). */
+  afterPut: ((bucket: string, key: string) => void) | undefined;
   /** Called before each ListObjectsV2 page; may throw (a run failing part-way). */
   beforeList: ((page: number) => void) | undefined;
   #listPages = 0;
@@ -226,6 +228,7 @@ export class FakeS3 {
         metadata: input.Metadata,
       };
       this.#write(input.Bucket, input.Key, object);
+      this.afterPut?.(input.Bucket ?? '', input.Key ?? '');
       return { ETag: object.etag };
     });
     stub.on(CreateMultipartUploadCommand).callsFake(async ({ Bucket, Key, ContentType, Metadata }) => ({
