@@ -83,12 +83,18 @@ describe('archived source objects', () => {
     await putObject(producer, source, `${job.source.prefix}plain.txt`, 'plain');
     const first = recordingMetrics();
 
-    const before = await syncJob({ ...deps, metrics: first.metrics }, job);
+    const logger = captureLogger();
+    const before = await syncJob({ ...deps, metrics: first.metrics, logger }, job);
     await producer.send(new RestoreObjectCommand({ Bucket: source, Key: key, RestoreRequest: { Days: 1 } }));
     const after = await syncJob(deps, job);
 
     expect(before).toMatchObject({ copied: 1, archived: 1, failed: 0, archivedKeys: [key] });
     expect(first.recorded.objectsArchived).toBe(1);
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'object archived in Glacier; restore it to copy it',
+      fields: { key, storageClass: 'GLACIER' },
+    });
     expect(after).toMatchObject({ copied: 1, archived: 0, failed: 0 });
     const copied = await readObject(consumer, destination, `${job.destination.prefix}frozen.txt`);
     expect(copied.toString()).toBe('frozen bytes');

@@ -11,6 +11,7 @@ import { type Job, parseJob } from '../../functions/core/job.js';
 import { compareKeys } from '../../functions/core/plan/keys.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import type { LedgerEntry } from '../../functions/core/state/state-store.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { fakeS3Dependencies } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
@@ -65,6 +66,7 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   beforeEach(() => {
     fake.beforeGet = undefined;
     fake.afterPut = undefined;
+    fake.beforeList = undefined;
   });
 
   it('copies a rewrite that changes only the ETag: same size, same LastModified second', async () => {
@@ -300,10 +302,16 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     await deps.state.writeCheckpoint(job.jobId, { resumeAfter: at(job, 'c') }, lease?.fence ?? 0);
 
     // Act
-    const resumed = await syncJob(deps, job);
+    const logger = captureLogger();
+    const resumed = await syncJob({ ...deps, logger }, job);
 
     // Assess
-    expect(resumed).toMatchObject({ status: 'complete', deleted: 0, copied: 0, failed: 0 });
+    expect(resumed).toMatchObject({ status: 'complete', deleted: 0, copied: 0, skipped: 6, failed: 0 });
+    expect(logger.lines).toContainEqual({
+      level: 'info',
+      message: 'resuming pass',
+      fields: { jobId: job.jobId, resumeAfter: at(job, 'c') },
+    });
     for (const name of names) expect(copyOf(job, name), name).toBeDefined();
   });
 
@@ -450,5 +458,100 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
       `destination key for "${at(job, 'a.csv')}" would exceed S3's 1024-byte limit: shorten job.destination.prefix`,
     );
     expect([...fake.objects(DESTINATION).keys()].filter((key) => key.startsWith('ppp'))).toEqual([]);
+  });
+
+  it('stops starting copies once the dispatch margin is reached, lets those started finish, and resumes after them', async () => {
+    // Prepare: six new keys in one batch, one copy at a time; once "b" is stored the time left is below
+    // the dispatch margin (60 s for a 15-minute function) but above the abort margin: nothing is aborted.
+    const job = newJob({ concurrency: 1 });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    let late = false;
+    fake.afterPut = (_bucket, key) => {
+      if (key === `${job.destination.prefix}b`) late = true;
+    };
+    const copied: string[] = [];
+
+    // Act
+    const cut = await syncJob(deps, job, {
+      timeoutMs: 900_000,
+      remainingTimeMs: () => (late ? 30_000 : 600_000),
+      onObjectCopied: (object) => copied.push(object.key),
+    });
+    const checkpoint = await deps.state.readCheckpoint(job.jobId);
+    const resumed = await syncJob(deps, job);
+
+    // Assess: the copies started were finished, in order; the others wait for the next run.
+    expect(copied.length).toBeGreaterThanOrEqual(2);
+    expect(copied.length).toBeLessThan(names.length);
+    expect(copied).toEqual(names.slice(0, copied.length).map((name) => at(job, name)));
+    expect(cut).toMatchObject({
+      status: 'partial',
+      copied: copied.length,
+      failed: 0,
+      deferred: names.length - copied.length,
+    });
+    expect(checkpoint.resumeAfter).toBe(copied.at(-1));
+    expect(resumed).toMatchObject({ status: 'complete', copied: names.length - copied.length, failed: 0 });
+    for (const name of names) expect(copyOf(job, name)?.body.toString()).toBe(`body ${name}`);
+  });
+
+  it('announces no new copies once the margin is reached while listing, and says so in the log', async () => {
+    // Prepare: nine new keys on pages of three, each page fetched while the one before is read; the time
+    // left drops below the dispatch margin as the third page is fetched, before the first batch (of
+    // a, b, c) was announced: "d" is the first key not started, and the waiting batch is dropped.
+    const job = newJob();
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    let pages = 0;
+    fake.beforeList = () => {
+      pages += 1;
+    };
+    // The preflight lists too; count the run's pages from its first one.
+    const listingStart = 1;
+    const logger = captureLogger();
+
+    // Act
+    const cut = await syncJob({ ...deps, logger }, job, {
+      timeoutMs: 900_000,
+      remainingTimeMs: () => (pages >= listingStart + 3 ? 30_000 : 600_000),
+    });
+    fake.beforeList = undefined;
+    const resumed = await syncJob(deps, job);
+
+    // Assess
+    expect(cut).toMatchObject({ status: 'partial', copied: 0, failed: 0, deferred: 4 });
+    expect(logger.lines).toContainEqual({
+      level: 'info',
+      message: 'deadline near: no new copies this run',
+      fields: { jobId: job.jobId, resumeAfter: undefined },
+    });
+    expect(resumed).toMatchObject({ status: 'complete', copied: 9, failed: 0 });
+  });
+
+  it('ends the pass partial when the deadline cuts a LIST request, and fails the run on any other LIST error', async () => {
+    const job = newJob();
+    for (const name of ['a', 'b', 'c', 'd']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    const deadline = new AbortController();
+    let pages = 0;
+    fake.beforeList = () => {
+      pages += 1;
+      if (pages === 2) {
+        deadline.abort();
+        throw Object.assign(new Error('request aborted'), { name: 'AbortError' });
+      }
+    };
+
+    const cut = await syncJob(deps, job, { signal: deadline.signal });
+    pages = 0;
+    fake.beforeList = () => {
+      pages += 1;
+      // The first page is the preflight's; the second is the pass's own listing.
+      if (pages === 2) throw serverError();
+    };
+    const failed = await syncJob(deps, job, { objectRetry: ONE_TRY }).catch((error: unknown) => error);
+
+    expect(cut).toMatchObject({ status: 'partial', failed: 0 });
+    expect(failed).toBeInstanceOf(S3ServiceException);
   });
 });

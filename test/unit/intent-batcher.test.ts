@@ -79,6 +79,15 @@ describe('IntentBatcher', () => {
     expect(b.countStep()).toBe(true);
   });
 
+  it("counts the wait from the batch's first copy, not its latest", () => {
+    const { batcher: b } = batcher();
+    b.add(copyOf('a'));
+    for (let i = 0; i < 500; i += 1) b.countStep();
+    b.add(copyOf('b'));
+    for (let i = 0; i < 499; i += 1) expect(b.countStep()).toBe(false);
+    expect(b.countStep()).toBe(true);
+  });
+
   it('drops the waiting copies without announcing them', async () => {
     const { batcher: b, putUploadIntent } = batcher();
     b.add(copyOf('a'));

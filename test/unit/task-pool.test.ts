@@ -1,5 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { LARGE_OBJECT_CONCURRENCY, TaskPool } from '../../functions/core/run/task-pool.js';
+import {
+  LARGE_OBJECT_CONCURRENCY,
+  SMALL_OBJECT_BYTES,
+  TaskPool,
+} from '../../functions/core/run/task-pool.js';
 
 /** A task that runs until `finish()` is called. */
 const gate = () => {
@@ -38,6 +42,11 @@ describe('TaskPool', () => {
     gates[1]?.finish();
     gates[2]?.finish();
     await pool.drain();
+  });
+
+  it("calls an object small up to 1 MiB, the figure README's memory bound (`concurrency × 1 MiB + 128 MiB`) is computed from", () => {
+    // 16 copies of small objects (the default concurrency) hold at most 16 MiB of buffers.
+    expect(SMALL_OBJECT_BYTES).toBe(1_048_576);
   });
 
   it('gives large objects their own, smaller set of slots', async () => {

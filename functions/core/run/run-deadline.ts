@@ -44,6 +44,7 @@ export function deadlineSignal(
   const controller = new AbortController();
   const onOuter = () => controller.abort(outer?.reason);
   if (outer?.aborted) onOuter();
+  // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal fires 'abort' once; `once` only drops the listener sooner
   outer?.addEventListener('abort', onOuter, { once: true });
   const check = () => {
     if (remainingTimeMs && remainingTimeMs() < abortMs) controller.abort(new Error('deadline near'));
