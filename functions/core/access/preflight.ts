@@ -208,6 +208,7 @@ export async function openSourceAccess(
 export async function bucketRegion(s3: S3Client, bucket: string): Promise<string | undefined> {
   try {
     const head = await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    // Stryker disable next-line OptionalChaining: the SDK always resolves an output object; were it undefined, head.BucketRegion would throw a TypeError, which the catch below turns into the same undefined
     return head?.BucketRegion;
   } catch (error) {
     return (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
