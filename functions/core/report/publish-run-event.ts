@@ -30,7 +30,8 @@ export async function publishRunEvent(
   const failed = result.Entries?.find((entry) => entry.ErrorCode);
   if (result.FailedEntryCount || failed) {
     throw new SyncError(
-      `EventBridge refused the "${RUN_COMPLETED}" event on bus ${busName}: ${failed?.ErrorCode} ${failed?.ErrorMessage ?? ''}`.trim(),
+      `EventBridge refused the "${RUN_COMPLETED}" event on bus ${busName}: ` +
+        (failed ? `${failed.ErrorCode} ${failed.ErrorMessage ?? ''}`.trim() : 'no reason given'),
     );
   }
 }
