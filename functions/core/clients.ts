@@ -92,6 +92,7 @@ export function dependenciesFromEnvironment(
     destinationS3In: (region) => instrument(new S3Client({ ...s3Config, region })),
     state: new StateStore(instrument(new DynamoDBClient(control)), tableName),
     sourceS3: (credentials, region) =>
+      // Stryker disable next-line ConditionalExpression: with no region, `{ region: undefined }` leaves the SDK to its default region as leaving the key out does
       instrument(new S3Client({ ...s3Config, credentials, ...(region && { region }) })),
     ...(busName && {
       events: { client: instrument(new EventBridgeClient(control)), busName },

@@ -93,6 +93,7 @@ export function isRefusedCredentials(error: unknown): boolean {
   // Our errors wrap the SDK's as `cause`; a few levels is plenty.
   for (let current = error, depth = 0; current !== undefined && depth < 5; depth += 1) {
     const { name } = awsErrorCode(current);
+    // Stryker disable next-line ConditionalExpression: `name !== undefined` is only a type guard; the set never has undefined
     if (name !== undefined && REFUSED_CREDENTIALS.has(name)) return true;
     current = current instanceof Error ? current.cause : undefined;
   }

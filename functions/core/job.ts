@@ -111,6 +111,7 @@ export function parseJob(input: unknown): Job {
 function received(input: unknown, path: PropertyKey[]): string {
   let value: unknown = input;
   for (const segment of path) {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: the input is an object (checked above) and zod's issue paths only run through objects it found, so no segment meets null or a primitive
     if (value === null || typeof value !== 'object') return '';
     value = (value as Record<PropertyKey, unknown>)[segment];
   }

@@ -60,4 +60,214 @@ describe('parseJob', () => {
   it.each([null, 'a string', [1, 2], 42])('explains that the event must be a job object (%j)', (event) => {
     expect(() => parseJob(event)).toThrow(/the event must be a JSON object describing a job/);
   });
+
+  /** The problems parseJob reports for `job`, or [] when it is valid. */
+  function problemsOf(job: unknown): string[] {
+    try {
+      parseJob(job);
+      return [];
+    } catch (error) {
+      return (error as JobValidationError).problems;
+    }
+  }
+  const withSource = (source: object) => ({ ...valid, source: { ...valid.source, ...source } });
+  const withDestination = (destination: object) => ({
+    ...valid,
+    destination: { ...valid.destination, ...destination },
+  });
+  const withOptions = (options: object) => ({ ...valid, options });
+
+  it.each(['a', 'A-z_9', 'x'.repeat(40)])('accepts the job id %j', (jobId) => {
+    expect(problemsOf({ ...valid, jobId })).toEqual([]);
+  });
+
+  it.each(['', 'x'.repeat(41), 'has space', 'a.b', ' ab', 'ab '])('refuses the job id %j', (jobId) => {
+    expect(problemsOf({ ...valid, jobId })).toEqual([
+      `job.jobId must be 1-40 characters of letters, digits, "-" or "_", got ${JSON.stringify(jobId)}`,
+    ]);
+  });
+
+  it.each(['abc', '1ab', 'ab1', 'a.b-c', 'axn--b', 'a'.repeat(63), 'my.bucket-2'])(
+    'accepts the bucket name %j',
+    (bucket) => {
+      expect(problemsOf(withSource({ bucket }))).toEqual([]);
+      expect(problemsOf(withDestination({ bucket }))).toEqual([]);
+    },
+  );
+
+  it.each([
+    'ab',
+    'a'.repeat(64),
+    'Abc',
+    '-abc',
+    'abc-',
+    '.abc',
+    'abc.',
+    'a..b',
+    'xn--abc',
+    'ab_c',
+    ' abc',
+    'abc ',
+  ])('refuses the bucket name %j, naming which bucket', (bucket) => {
+    const message = `must be an S3 bucket name: 3-63 lowercase letters, digits, "." or "-", got ${JSON.stringify(bucket)}`;
+    expect(problemsOf(withSource({ bucket }))).toEqual([`job.source.bucket ${message}`]);
+    expect(problemsOf(withDestination({ bucket }))).toEqual([`job.destination.bucket ${message}`]);
+  });
+
+  it('accepts a prefix of 1,024 bytes and refuses one byte more, counting bytes, not characters', () => {
+    expect(problemsOf(withSource({ prefix: 'p'.repeat(1024) }))).toEqual([]);
+    expect(problemsOf(withDestination({ prefix: 'é'.repeat(512) }))).toEqual([]);
+    expect(problemsOf(withDestination({ prefix: 'é'.repeat(513) }))).toEqual([
+      `job.destination.prefix must be at most 1,024 bytes, like an S3 key, got "${'é'.repeat(76)}...`,
+    ]);
+    expect(problemsOf(withSource({ prefix: 'p'.repeat(1025) }))[0]).toMatch(
+      /^job\.source\.prefix must be at most 1,024 bytes/,
+    );
+  });
+
+  it.each([
+    'arn:aws:iam::111111111111:role/S3GetListRole',
+    'arn:aws-cn:iam::111111111111:role/r',
+    'arn:aws-us-gov:iam::111111111111:role/path/to/Role',
+    'arn:aws:iam::111111111111:role/a+b=c,d.e@f_g-h',
+    `arn:aws:iam::111111111111:role/${'r'.repeat(512)}`,
+  ])('accepts the role ARN %s', (roleArn) => {
+    expect(problemsOf(withSource({ roleArn }))).toEqual([]);
+  });
+
+  it.each([
+    'arn:aws:iam::11111111111:role/r',
+    'arn:aws:iam::1111111111111:role/r',
+    'arn:aws:iam::11111111111a:role/r',
+    'arn:aws:iam::111111111111:role/',
+    `arn:aws:iam::111111111111:role/${'r'.repeat(513)}`,
+    'arn:aws:iam::111111111111:user/r',
+    'arn:aws-:iam::111111111111:role/r',
+    'arn:aws-CN:iam::111111111111:role/r',
+    'xarn:aws:iam::111111111111:role/r',
+    'arn:aws:iam::111111111111:role/r x',
+  ])('refuses the role ARN %s', (roleArn) => {
+    expect(problemsOf(withSource({ roleArn }))[0]).toMatch(
+      /^job\.source\.roleArn must be an IAM role ARN like arn:aws:iam::111111111111:role\/S3GetListRole, got "/,
+    );
+  });
+
+  it.each(['ab', 'a_B9+=,.@:/-', 'x'.repeat(1224)])('accepts the external id %j', (externalId) => {
+    expect(problemsOf(withSource({ externalId }))).toEqual([]);
+  });
+
+  it.each(['a', 'x'.repeat(1225), 'has space', ' ab', 'ab ', 'a#b'])(
+    'refuses the external id %j',
+    (externalId) => {
+      expect(problemsOf(withSource({ externalId }))[0]).toMatch(
+        /^job\.source\.externalId must be 2-1224 characters of letters, digits or \+=,\.@:\/-, got "/,
+      );
+    },
+  );
+
+  it.each(['eu-west-1', 'us-gov-west-1', 'ap-southeast-2'])('accepts the region %s', (region) => {
+    expect(problemsOf(withSource({ region }))).toEqual([]);
+    expect(problemsOf(withDestination({ region }))).toEqual([]);
+  });
+
+  it.each([
+    'eu1',
+    'e-west-1',
+    'eux-west-1',
+    'eu-west-10',
+    'eu-west-1x',
+    'EU-west-1',
+    'eu-west',
+    'eu-west-',
+    'eu--1',
+    ' eu-west-1',
+  ])('refuses the region %j', (region) => {
+    expect(problemsOf(withSource({ region }))).toEqual([
+      `job.source.region must be an AWS region like eu-west-1, got ${JSON.stringify(region)}`,
+    ]);
+    expect(problemsOf(withDestination({ region }))[0]).toMatch(
+      /^job\.destination\.region must be an AWS region/,
+    );
+  });
+
+  it.each([
+    [{ concurrency: 1 }, true],
+    [{ concurrency: 64 }, true],
+    [{ concurrency: 0 }, false],
+    [{ concurrency: 65 }, false],
+    [{ concurrency: 1.5 }, false],
+    [{ maxDeletesPerRun: 0 }, true],
+    [{ maxDeletesPerRun: -1 }, false],
+    [{ sessionDurationSeconds: 900 }, true],
+    [{ sessionDurationSeconds: 899 }, false],
+    [{ sessionDurationSeconds: 3600 }, true],
+    [{ sessionDurationSeconds: 3601 }, false],
+    [{ mirror: true, copyTags: true, manifestPrefix: 'runs/' }, true],
+    [{ mirror: 'yes' }, false],
+  ])('options %j valid: %s', (options, ok) => {
+    expect(problemsOf(withOptions(options)).length === 0).toBe(ok);
+  });
+
+  it('keeps the options given and defaults the rest', () => {
+    expect(parseJob(withOptions({ mirror: true, concurrency: 4 })).options).toEqual({
+      concurrency: 4,
+      mirror: true,
+      copyTags: false,
+      maxDeletesPerRun: 100,
+      manifestPrefix: '.cross-account-sync/runs/',
+      sessionDurationSeconds: 3600,
+    });
+  });
+
+  it.each([
+    ['source', withSource({ bukket: 'x' })],
+    ['destination', withDestination({ bukket: 'x' })],
+    ['options', withOptions({ bukket: 'x' })],
+  ])('refuses an unknown field in %s', (where, job) => {
+    expect(problemsOf(job)[0]).toMatch(new RegExp(`^job\\.${where} .*bukket`));
+  });
+
+  it('joins every problem into the message, each with its path and the value received', () => {
+    // Act
+    const act = () =>
+      parseJob({ ...valid, jobId: 'has space', source: { ...valid.source, region: 'nowhere' } });
+
+    // Assert
+    expect(act).toThrow(
+      'invalid job: job.jobId must be 1-40 characters of letters, digits, "-" or "_", got "has space"; ' +
+        'job.source.region must be an AWS region like eu-west-1, got "nowhere"',
+    );
+  });
+
+  it('names a missing field without a received value', () => {
+    // Arrange
+    const { jobId: _, ...withoutId } = valid;
+
+    // Act
+    const problems = problemsOf(withoutId);
+
+    // Assert
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^job\.jobId \S/);
+    expect(problems[0]).not.toContain(', got');
+  });
+
+  it('shows a wrong-typed field as received, inside an object or at the top', () => {
+    expect(problemsOf({ ...valid, source: 'bucket' })[0]).toMatch(/^job\.source .*, got "bucket"$/);
+    expect(problemsOf({ ...valid, destination: null })[0]).toMatch(/^job\.destination .*, got null$/);
+  });
+
+  it.each([
+    [null, 'null'],
+    [undefined, 'undefined'],
+    ['x'.repeat(78), JSON.stringify('x'.repeat(78))],
+    ['x'.repeat(79), `"${'x'.repeat(76)}...`],
+    [[1, 2], '[1,2]'],
+  ])('says what the event was instead of a job (%j)', (event, shown) => {
+    expect(() => parseJob(event)).toThrow(
+      new JobValidationError(
+        `the event must be a JSON object describing a job (jobId, source, destination), got ${shown}`,
+      ),
+    );
+  });
 });
