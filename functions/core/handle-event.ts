@@ -25,12 +25,13 @@ export function isDoctorEvent(event: unknown): event is DoctorEvent {
  *
  * @throws JobValidationError naming the field, for either kind of event.
  */
-export function handleEvent(
+export async function handleEvent(
   deps: SyncDependencies,
   event: unknown,
   control: RunControl = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunSummary | DoctorReport> {
+  // Async, so an invalid doctor job rejects the promise like every other failure instead of throwing.
   if (isDoctorEvent(event)) return diagnoseJob(doctorDependenciesOf(deps, env), parseJob(event.doctor));
   return syncFromEvent(deps, event, control);
 }

@@ -56,13 +56,11 @@ describe('handleEvent', () => {
     expect(parsed).toMatchObject({ jobId: 'job-1', options: { concurrency: 16 } });
   });
 
-  it('refuses a doctor request whose job is invalid, naming the field', () => {
-    expect(() => handleEvent(deps, { doctor: { ...job, jobId: 'has space' } }, {}, env)).toThrow(
-      JobValidationError,
-    );
-    expect(() => handleEvent(deps, { doctor: { ...job, jobId: 'has space' } }, {}, env)).toThrow(
-      /job\.jobId must be/,
-    );
+  it('rejects a doctor request whose job is invalid, naming the field', async () => {
+    const refused = handleEvent(deps, { doctor: { ...job, jobId: 'has space' } }, {}, env);
+
+    await expect(refused).rejects.toThrow(JobValidationError);
+    await expect(refused).rejects.toThrow(/job\.jobId must be/);
     expect(diagnoseJob).not.toHaveBeenCalled();
   });
 
