@@ -500,3 +500,292 @@ describe('copyObject verifies before anything becomes visible (issue 9)', () => 
     expect(uploads.saved.map((record) => record.uploadId)).toEqual(['', 'fresh']);
   });
 });
+
+describe('copyObject after a refused conditional write', () => {
+  beforeEach(() => s3Mock.reset());
+
+  const occupiedBy = (etag: string, size: number, extra: Record<string, unknown> = {}) =>
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: etag, ContentLength: size, ...extra });
+  const putCalls = () => s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
+  const conditions = () => putCalls().map(({ IfMatch, IfNoneMatch }) => ({ IfMatch, IfNoneMatch }));
+  const other = `"${md5(Buffer.from('someone else'))}"`;
+
+  it('writes where nothing is when the copy it wrote before is gone (If-Match answered NoSuchKey)', async () => {
+    const data = Buffer.from('v2');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('NoSuchKey', 404))
+      .resolves({ ETag: `"${md5(data)}"` });
+
+    await copyObject(clients, request(data, { previousDestinationEtag: 'abc' }));
+
+    expect(conditions()).toEqual([
+      { IfMatch: '"abc"', IfNoneMatch: undefined },
+      { IfMatch: undefined, IfNoneMatch: '*' },
+    ]);
+  });
+
+  it('does not try again when a write where nothing was answered NoSuchKey', async () => {
+    const data = Buffer.from('new');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('NoSuchKey', 404))
+      .resolves({ ETag: `"${md5(data)}"` });
+
+    await expect(copyObject(clients, request(data))).rejects.toThrow(/NoSuchKey/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+  });
+
+  it('does not fall back to a write where nothing is after any other failure of an If-Match write', async () => {
+    const data = Buffer.from('v2');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('InternalError', 500))
+      .resolves({ ETag: `"${md5(data)}"` });
+
+    const copy = copyObject(clients, request(data, { previousDestinationEtag: 'abc' }));
+
+    await expect(copy).rejects.toThrow(/PUT .* failed/);
+    expect(conditions()).toEqual([{ IfMatch: '"abc"', IfNoneMatch: undefined }]);
+  });
+
+  it('does not try again after a failure that is not a refused condition, even for a mirror job', async () => {
+    const data = Buffer.from('mirror');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('InternalError', 500))
+      .resolves({ ETag: `"${md5(data)}"` });
+
+    await expect(copyObject(clients, request(data, { overwrite: true }))).rejects.toThrow(/PUT .* failed/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+  });
+
+  it('leaves an occupied destination after one refused write when the job does not mirror', async () => {
+    const data = Buffer.from('x');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .resolves({ ETag: `"${md5(data)}"` });
+    occupiedBy(other, 1);
+
+    await expect(copyObject(clients, request(data))).rejects.toThrow(/left untouched/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+  });
+
+  it('replaces, for a mirror job, exactly the object it found (If-Match on its ETag)', async () => {
+    const data = Buffer.from('mirror');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .resolves({ ETag: `"${md5(data)}"` });
+    occupiedBy(other, 12);
+
+    const result = await copyObject(clients, request(data, { overwrite: true }));
+
+    expect(result.adopted).toBeUndefined();
+    expect(conditions()[1]).toEqual({ IfMatch: other, IfNoneMatch: undefined });
+  });
+
+  it('replaces, for a mirror job, whatever is there when the destination cannot be read', async () => {
+    const data = Buffer.from('mirror');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .resolves({ ETag: `"${md5(data)}"` });
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('AccessDenied', 403));
+
+    await copyObject(clients, request(data, { overwrite: true }));
+
+    expect(conditions()).toEqual([
+      { IfMatch: undefined, IfNoneMatch: '*' },
+      { IfMatch: undefined, IfNoneMatch: undefined },
+    ]);
+  });
+
+  it('tries a second condition once only: a mirror write refused twice fails', async () => {
+    const data = Buffer.from('mirror');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .resolves({ ETag: `"${md5(data)}"` });
+    occupiedBy(other, 12);
+
+    await expect(copyObject(clients, request(data, { overwrite: true }))).rejects.toThrow(/left untouched/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 2);
+  });
+
+  it('leaves the destination untouched when it cannot be read after a refused write', async () => {
+    const data = Buffer.from('x');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('InternalError', 500));
+    const since = new Date(Date.now() - 60_000).toISOString();
+
+    const plain = copyObject(clients, request(data));
+    const interrupted = copyObject(
+      clients,
+      request(data, { interruptedWrite: { since, sizes: [1] } as CopyRequest['interruptedWrite'] }),
+    );
+
+    await expect(plain).rejects.toThrow(/left untouched/);
+    await expect(interrupted).rejects.toThrow(/left untouched/);
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 2);
+  });
+
+  describe('when an interrupted run of the job announced the key', () => {
+    const data = Buffer.from('from AccountA');
+    const intentAt = Date.now() - 60_000;
+    const interruptedWrite = (sizes: number[]) =>
+      ({ since: new Date(intentAt).toISOString(), sizes }) as CopyRequest['interruptedWrite'];
+
+    beforeEach(() => {
+      s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+      s3Mock
+        .on(PutObjectCommand)
+        .rejectsOnce(s3Error('PreconditionFailed', 412))
+        .resolves({ ETag: `"${md5(data)}"` });
+    });
+
+    it.each([
+      ['after the intent', 10_000],
+      ['within the clock allowance before it', -4_000],
+      ['exactly the clock allowance before it', -5_000],
+    ])('replaces exactly an object of an announced size written %s', async (_when, offset) => {
+      occupiedBy(other, 13, { LastModified: new Date(intentAt + offset) });
+
+      await copyObject(clients, request(data, { interruptedWrite: interruptedWrite([2, 13]) }));
+
+      expect(conditions()[1]).toEqual({ IfMatch: other, IfNoneMatch: undefined });
+    });
+
+    it.each([
+      ['written before the intent, beyond the clock allowance', 13, -5_001],
+      ['of a size no run announced', 12, 10_000],
+      ['with no LastModified', 13, undefined],
+    ])('leaves an object %s untouched', async (_what, size, offset) => {
+      occupiedBy(other, size, {
+        LastModified: offset === undefined ? undefined : new Date(intentAt + offset),
+      });
+
+      const copy = copyObject(clients, request(data, { interruptedWrite: interruptedWrite([13]) }));
+
+      await expect(copy).rejects.toThrow(/left untouched/);
+      expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+    });
+  });
+
+  it('adopts neither an object of another size nor an SSE-KMS one, whatever their ETag', async () => {
+    const data = Buffer.from('same bytes');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    occupiedBy(`"${md5(data)}"`, data.length + 1);
+    const otherSize = copyObject(clients, request(data));
+    await expect(otherSize).rejects.toThrow(/left untouched/);
+
+    occupiedBy(`"${md5(data)}"`, data.length, { ServerSideEncryption: 'aws:kms' });
+    const kms = copyObject(clients, request(data));
+
+    await expect(kms).rejects.toThrow(/left untouched/);
+  });
+});
+
+describe('copyObject explains a failed write', () => {
+  beforeEach(() => s3Mock.reset());
+
+  const failingPut = async (error: Error) => {
+    const data = Buffer.from('x');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).rejects(error);
+    return copyObject(clients, request(data)).then(
+      () => expect.fail('the copy succeeded'),
+      (failure: unknown) => failure as ObjectCopyError,
+    );
+  };
+
+  it.each([
+    ['PreconditionFailed', 400],
+    ['SomethingElse', 412],
+  ])(
+    'takes a refused condition (%s, %i) for an occupied key, which a later run will not overwrite',
+    async (name, status) => {
+      s3Mock.on(HeadObjectCommand).resolves({ ETag: '"0123456789abcdef0123456789abcdef"', ContentLength: 9 });
+
+      const failure = await failingPut(s3Error(name, status));
+
+      expect(failure.message).toMatch(/did not write, so it was left untouched/);
+      expect(failure.retryable).toBe(false);
+    },
+  );
+
+  it.each([
+    ['ConditionalRequestConflict', 409],
+    ['ConditionalRequestConflict', 400],
+    ['Conflict', 409],
+  ])('retries next run a key written by someone else during the copy (%s, %i)', async (name, status) => {
+    const failure = await failingPut(s3Error(name, status));
+
+    expect(failure).toBeInstanceOf(ObjectCopyError);
+    expect(failure.message).toMatch(/written by someone else during the copy; retrying next run/);
+    expect(failure.retryable).toBe(true);
+  });
+
+  it.each(['BadDigest', 'InvalidDigest'])(
+    'reports bytes S3 refused as not matching their digest (%s)',
+    async (name) => {
+      const failure = await failingPut(s3Error(name, 400));
+
+      expect(failure).toBeInstanceOf(IntegrityError);
+      expect(failure.message).toMatch(/S3 refused the bytes as not matching their digest/);
+    },
+  );
+
+  it.each([
+    ['AccessDenied', 400],
+    ['Forbidden', 403],
+  ])('names s3:PutObject when the write is denied (%s, %i), and does not retry', async (name, status) => {
+    const failure = await failingPut(s3Error(name, status));
+
+    expect(failure.message).toMatch(/PUT s3:\/\/dst\/.* was denied: this identity needs s3:PutObject/);
+    expect(failure.retryable).toBe(false);
+  });
+
+  it('passes any other failure on as retryable, with its message', async () => {
+    const failure = await failingPut(s3Error('SlowDown', 503));
+
+    expect(failure).toBeInstanceOf(ObjectCopyError);
+    expect(failure.message).toMatch(/^PUT s3:\/\/dst\/copy\/dir\/file name\+1%\.txt failed: SlowDown$/);
+    expect(failure.retryable).toBe(true);
+  });
+});
+
+describe('copyObject at the deadline', () => {
+  beforeEach(() => s3Mock.reset());
+
+  it('aborts a single PutObject in flight when the deadline comes, and leaves the key to the next run', async () => {
+    const data = Buffer.from('small');
+    const deadline = new AbortController();
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).callsFake(async () => {
+      deadline.abort();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { ETag: `"${md5(data)}"` };
+    });
+
+    const failure = await copyObject(clients, request(data), { signal: deadline.signal }).then(
+      () => expect.fail('the copy was not aborted'),
+      (error: unknown) => error as ObjectCopyError,
+    );
+
+    expect(failure.message).toMatch(/upload aborted at the deadline; the next run copies it/);
+    expect(failure.retryable).toBe(false);
+  });
+});
