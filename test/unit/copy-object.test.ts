@@ -609,6 +609,20 @@ describe('copyObject after a refused conditional write', () => {
     ]);
   });
 
+  it('replaces, for a mirror job, whatever is there when the destination answers without a length', async () => {
+    const data = Buffer.from('mirror');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .rejectsOnce(s3Error('PreconditionFailed', 412))
+      .resolves({ ETag: `"${md5(data)}"` });
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: other });
+
+    await copyObject(clients, request(data, { overwrite: true }));
+
+    expect(conditions()[1]).toEqual({ IfMatch: undefined, IfNoneMatch: undefined });
+  });
+
   it('tries a second condition once only: a mirror write refused twice fails', async () => {
     const data = Buffer.from('mirror');
     s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
@@ -787,5 +801,246 @@ describe('copyObject at the deadline', () => {
 
     expect(failure.message).toMatch(/upload aborted at the deadline; the next run copies it/);
     expect(failure.retryable).toBe(false);
+  });
+});
+
+describe('copyObject checks what it writes', () => {
+  beforeEach(() => s3Mock.reset());
+
+  it('asks the source for its checksums on a GET of the whole object', async () => {
+    const data = Buffer.from('hello');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    await copyObject(clients, request(data));
+
+    const get = s3Mock.commandCalls(GetObjectCommand)[0]?.args[0].input;
+    expect(get?.ChecksumMode).toBe('ENABLED');
+    expect(get?.Range).toBeUndefined();
+  });
+
+  it.each([
+    ['ChecksumCRC32C', 'AAAAAA=='],
+    ['ChecksumSHA256', 'c2hhMjU2'],
+    ['ChecksumSHA1', 'c2hhMQ=='],
+  ] as const)('states the source %s on the PutObject when it is its only checksum', async (name, value) => {
+    const data = Buffer.from('checked');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data), [name]: value }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    await copyObject(clients, request(data));
+
+    expect(s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input[name]).toBe(value);
+  });
+
+  it('states only one checksum, CRC32 first, and none that is not of the whole object', async () => {
+    const data = Buffer.from('checked');
+    const all = {
+      ChecksumCRC32: 'Y3JjMzI=',
+      ChecksumCRC32C: 'AAAAAA==',
+      ChecksumSHA1: 'c2hhMQ==',
+      ChecksumSHA256: 'c2hh',
+    };
+    s3Mock
+      .on(GetObjectCommand)
+      .callsFakeOnce(() => ({ Body: body(data), ...all }))
+      .callsFakeOnce(() => ({ Body: body(data), ChecksumCRC32: 'Y3JjMzI=-3' }))
+      .callsFakeOnce(() => ({ Body: body(data), ChecksumCRC32: 'Y3JjMzI=', ChecksumType: 'COMPOSITE' }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    for (let copy = 0; copy < 3; copy += 1) await copyObject(clients, request(data));
+
+    const stated = s3Mock.commandCalls(PutObjectCommand).map(({ args: [{ input }] }) => ({
+      crc32: input.ChecksumCRC32,
+      crc32c: input.ChecksumCRC32C,
+      sha1: input.ChecksumSHA1,
+      sha256: input.ChecksumSHA256,
+    }));
+    const none = { crc32: undefined, crc32c: undefined, sha1: undefined, sha256: undefined };
+    expect(stated).toEqual([{ ...none, crc32: 'Y3JjMzI=' }, none, none]);
+  });
+
+  it('trusts the SDK checksum, not the ETag, of a PutObject into an SSE-KMS destination', async () => {
+    const data = Buffer.from('into kms');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock
+      .on(PutObjectCommand)
+      .resolves({ ETag: '"0123456789abcdef0123456789abcdef"', ServerSideEncryption: 'aws:kms' });
+
+    const result = await copyObject(clients, request(data));
+
+    expect(result).toMatchObject({
+      destinationEtag: '0123456789abcdef0123456789abcdef',
+      verifiedBy: 'sdk-checksum',
+    });
+  });
+
+  it('writes an object smaller than a large part size chosen by the job as one PutObject', async () => {
+    const data = Buffer.alloc(9 * 1024 * 1024, 5);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    await copyObject(clients, request(data), { partSize: 16 * 1024 * 1024 });
+
+    expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+    expect(s3Mock).not.toHaveReceivedCommand(CreateMultipartUploadCommand);
+  });
+});
+
+describe('copyObject ends a multipart upload it cannot complete', () => {
+  const partSize = MIN_PART_SIZE;
+  const data = Buffer.alloc(partSize + 1024, 4);
+  const partMd5 = (part: Buffer) => createHash('md5').update(part).digest();
+  const compositeOfData = `${md5(Buffer.concat([partMd5(data.subarray(0, partSize)), partMd5(data.subarray(partSize))]))}-2`;
+  const records = (): UploadRecords & { saved: Omit<MultipartUploadRecord, 'runId'>[] } => {
+    const saved: Omit<MultipartUploadRecord, 'runId'>[] = [];
+    return {
+      saved,
+      save: vi.fn(async (record) => {
+        saved.push(structuredClone(record));
+      }),
+      forget: vi.fn(async () => {}),
+    };
+  };
+  const aborted = (name = 'AbortError') => Object.assign(new Error('aborted'), { name });
+
+  beforeEach(() => {
+    s3Mock.reset();
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+  });
+
+  it('aborts and forgets an upload whose part failed with no deadline, though a part is stored', async () => {
+    const uploads = records();
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      if (input.PartNumber === 1) return { ETag: `"${md5(input.Body as Buffer)}"` };
+      throw s3Error('InternalError', 500);
+    });
+
+    const copy = copyObject(clients, request(data), { partSize, uploads });
+
+    await expect(copy).rejects.toThrow(/PUT s3:\/\/dst\/.* failed/);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, {
+      Bucket: 'dst',
+      Key: 'copy/dir/file name+1%.txt',
+      UploadId: 'up',
+    });
+    expect(uploads.forget).toHaveBeenCalledWith('dir/file name+1%.txt');
+    expect(uploads.saved.every((record) => record.resume === undefined)).toBe(true);
+  });
+
+  it('aborts an upload cut by the deadline when there is nowhere to keep it', async () => {
+    const deadline = new AbortController();
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      if (input.PartNumber === 1) return { ETag: `"${md5(input.Body as Buffer)}"` };
+      deadline.abort();
+      throw aborted();
+    });
+
+    const copy = copyObject(clients, request(data), { partSize, signal: deadline.signal });
+
+    await expect(copy).rejects.toThrow(/upload aborted at the deadline/);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'up' });
+  });
+
+  it('aborts and forgets an upload the deadline cut before any part was stored', async () => {
+    const deadline = new AbortController();
+    const uploads = records();
+    s3Mock.on(UploadPartCommand).callsFake(async () => {
+      deadline.abort();
+      throw aborted();
+    });
+
+    const copy = copyObject(clients, request(data), { partSize, uploads, signal: deadline.signal });
+
+    await expect(copy).rejects.toThrow(/upload aborted at the deadline/);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'up' });
+    expect(uploads.forget).toHaveBeenCalledWith('dir/file name+1%.txt');
+  });
+
+  it('reports any failure of a request the deadline cut as the deadline, not to be retried now', async () => {
+    const deadline = new AbortController();
+    s3Mock.on(UploadPartCommand).callsFake(async () => {
+      deadline.abort();
+      throw aborted('TimeoutError');
+    });
+
+    const failure = await copyObject(clients, request(data), { partSize, signal: deadline.signal }).then(
+      () => expect.fail('the copy was not cut'),
+      (error: unknown) => error as ObjectCopyError,
+    );
+
+    expect(failure.message).toMatch(/upload aborted at the deadline/);
+    expect(failure.retryable).toBe(false);
+  });
+
+  it('keeps the record of an upload whose creation failed, for the next run to find, and aborts nothing', async () => {
+    const uploads = records();
+    s3Mock.on(CreateMultipartUploadCommand).rejects(s3Error('InternalError', 500));
+
+    await expect(copyObject(clients, request(data), { partSize, uploads })).rejects.toThrow(/failed/);
+    expect(uploads.saved.map((record) => record.uploadId)).toEqual(['']);
+    expect(uploads.forget).not.toHaveBeenCalled();
+    expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+  });
+
+  it('sends no part when CreateMultipartUpload gives no upload id', async () => {
+    s3Mock.on(CreateMultipartUploadCommand).resolves({});
+
+    await expect(copyObject(clients, request(data), { partSize })).rejects.toThrow(/returned no UploadId/);
+    expect(s3Mock).not.toHaveReceivedCommand(UploadPartCommand);
+  });
+
+  it('aborts its upload and leaves the key when completing it is refused for an object it did not write', async () => {
+    const uploads = records();
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock
+      .on(HeadObjectCommand)
+      .resolves({ ETag: `"${md5(Buffer.from('other'))}-2"`, ContentLength: data.length });
+
+    const copy = copyObject(clients, request(data), { partSize, uploads });
+
+    await expect(copy).rejects.toThrow(/left untouched/);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'up' });
+    expect(uploads.forget).toHaveBeenCalledWith('dir/file name+1%.txt');
+  });
+
+  it('adopts, and aborts its own upload, when the key already holds the parts it uploaded', async () => {
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${compositeOfData}"`, ContentLength: data.length });
+
+    const result = await copyObject(clients, request(data), { partSize });
+
+    expect(result).toMatchObject({ adopted: true, destinationEtag: compositeOfData, verifiedBy: 'etag-md5' });
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'up' });
+  });
+
+  it('copies an object of exactly two parts in two parts', async () => {
+    const even = Buffer.alloc(partSize * 2, 6);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(even) }));
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-2"' });
+
+    await copyObject(clients, request(even), { partSize });
+
+    expect(s3Mock).toHaveReceivedCommandTimes(UploadPartCommand, 2);
+    expect(s3Mock).toHaveReceivedCommandTimes(CompleteMultipartUploadCommand, 1);
+  });
+
+  it('trusts the part checksums, not the ETag, of a multipart upload into an SSE-KMS destination', async () => {
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"0123456789abcdef0123456789abcdef"' });
+    s3Mock
+      .on(CompleteMultipartUploadCommand)
+      .resolves({ ETag: '"fedcba9876543210fedcba9876543210-2"', ServerSideEncryption: 'aws:kms' });
+
+    const result = await copyObject(clients, request(data), { partSize });
+
+    expect(result).toMatchObject({
+      destinationEtag: 'fedcba9876543210fedcba9876543210-2',
+      verifiedBy: 'sdk-checksum',
+    });
   });
 });
