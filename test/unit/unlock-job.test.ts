@@ -91,4 +91,86 @@ describe('unlockJob', () => {
     expect(exitCodeFor(error)).toBe(EXIT.usage);
     expect((error as Error).message).toMatch(/known job ids: nightly$/);
   });
+
+  it('says what it ended: the holder, since when, its fence and expiry', async () => {
+    const held = lease(90_000);
+    dynamoMock.on(GetCommand).resolves({ Item: held });
+
+    const result = await unlockJob(deps(), 'nightly', { force: false, now });
+
+    const expiresAt = new Date(held.expiresAt).toISOString();
+    expect(result).toEqual({
+      jobId: 'nightly',
+      outcome: 'ended',
+      lease: { owner: 'run-1', fence: 4, acquiredAt: new Date(held.acquiredAt).toISOString(), expiresAt },
+      message: `ended job nightly's lease, held by run run-1 (since ${new Date(held.acquiredAt).toISOString()}, fence 4, expires ${expiresAt})`,
+    });
+  });
+
+  it('says "unknown" for a lease that does not record when it was acquired', async () => {
+    const { acquiredAt: _, ...held } = lease(90_000);
+    dynamoMock.on(GetCommand).resolves({ Item: held });
+
+    const result = await unlockJob(deps(), 'nightly', { force: false, now });
+
+    expect(result.lease).toEqual({
+      owner: 'run-1',
+      fence: 4,
+      acquiredAt: undefined,
+      expiresAt: new Date(held.expiresAt).toISOString(),
+    });
+    expect(result.message).toContain('held by run run-1 (since unknown, fence 4,');
+  });
+
+  it('calls a lease expiring exactly now expired, and says the next run takes it', async () => {
+    dynamoMock.on(GetCommand).resolves({ Item: { ...lease(0), expiresAt: now } });
+
+    const result = await unlockJob(deps(), 'nightly', { force: false, now });
+
+    expect(result.outcome).toBe('expired');
+    expect(result.message).toBe(
+      `job nightly's lease (run run-1) expired at ${new Date(now).toISOString()}: the next run takes it; nothing to unlock`,
+    );
+    expect(dynamoMock).toReceiveCommandTimes(UpdateCommand, 0);
+  });
+
+  it('says there is no lease to unlock for a known job without one', async () => {
+    dynamoMock.on(GetCommand).resolves({});
+    dynamoMock.on(QueryCommand).resolves({ Items: [{ pk: 'job#nightly' }] });
+
+    const result = await unlockJob(deps(), 'nightly', { force: false, now });
+
+    expect(result).toEqual({
+      jobId: 'nightly',
+      outcome: 'none',
+      message: 'job nightly holds no lease: nothing to unlock',
+    });
+  });
+
+  it('names the unknown job id it was given', async () => {
+    dynamoMock.on(GetCommand).resolves({});
+    dynamoMock.on(QueryCommand).resolves({ Items: [] });
+    dynamoMock.on(ScanCommand).resolves({ Items: [{ pk: 'job#nightly' }] });
+
+    const error = await unlockJob(deps(), 'nigthly', { force: false, now }).catch((e: unknown) => e);
+
+    expect((error as Error).message).toMatch(/^no job "nigthly" in the state table/);
+  });
+
+  it('judges the holder alive by the TTL it is given, and says how to end it anyway', async () => {
+    // renewed 10 s ago under a 30 s TTL: on time (a 120 s TTL would call it overdue)
+    dynamoMock.on(GetCommand).resolves({ Item: { ...lease(0), expiresAt: now + 20_000 } });
+
+    const refused = await unlockJob(deps(), 'nightly', { force: false, now, ttlMs: 30_000 }).catch(
+      (e: unknown) => e,
+    );
+
+    expect(refused).toBeInstanceOf(LeaseHeldError);
+    expect((refused as Error).message).toBe(
+      `job nightly's lease is held by run run-1 (since ${new Date(now - 300_000).toISOString()}, fence 4, ` +
+        `expires ${new Date(now + 20_000).toISOString()}), which renewed it on schedule: it looks alive. ` +
+        'Wait for it to finish, or stop it; --force ends the lease anyway (its writes are then fenced off ' +
+        'once another run takes the job)',
+    );
+  });
 });
