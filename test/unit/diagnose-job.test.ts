@@ -240,6 +240,17 @@ describe('diagnoseJob', () => {
     });
 
     it.each([
+      ['an IAM ARN shaped like a session', 'arn:aws:iam::222222222222:assumed-role/SyncFn/s', FUNCTION_ROLE],
+      ['a non-IAM ARN shaped like a role', FUNCTION_SESSION, 'arn:aws:s3::222222222222:role/SyncFn'],
+    ])('counts only STS sessions and IAM roles as roles: warns for %s', async (_, caller, functionRole) => {
+      stsMock.on(GetCallerIdentityCommand).resolves({ Arn: caller });
+
+      const report = await diagnoseJob(deps({ functionRoleArns: [functionRole] }), jobWith());
+
+      expect(check(report, 'consumerTrust').status).toBe('warn');
+    });
+
+    it.each([
       ['not given', undefined],
       ['given empty', []],
     ])('does not tell for a role caller when the function’s role is %s', async (_, functionRoleArns) => {
