@@ -36,6 +36,15 @@ const body = (data: Buffer) => sdkStreamMixin(Readable.from([data]));
 const s3Error = (name: string, status: number) =>
   new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
 
+/** The source serves `data`; the first PUT is refused with `error`, the next stores `data`. */
+function firstPutRefused(data: Buffer, error: Error): void {
+  s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+  s3Mock
+    .on(PutObjectCommand)
+    .rejectsOnce(error)
+    .resolves({ ETag: `"${md5(data)}"` });
+}
+
 function request(data: Buffer, overrides: Partial<CopyRequest> = {}): CopyRequest {
   return {
     sourceBucket: 'src',
@@ -512,11 +521,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('writes where nothing is when the copy it wrote before is gone (If-Match answered NoSuchKey)', async () => {
     const data = Buffer.from('v2');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('NoSuchKey', 404))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('NoSuchKey', 404));
 
     await copyObject(clients, request(data, { previousDestinationEtag: 'abc' }));
 
@@ -528,11 +533,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('does not try again when a write where nothing was answered NoSuchKey', async () => {
     const data = Buffer.from('new');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('NoSuchKey', 404))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('NoSuchKey', 404));
 
     await expect(copyObject(clients, request(data))).rejects.toThrow(/NoSuchKey/);
     expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
@@ -540,11 +541,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('does not fall back to a write where nothing is after any other failure of an If-Match write', async () => {
     const data = Buffer.from('v2');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('InternalError', 500))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('InternalError', 500));
 
     const copy = copyObject(clients, request(data, { previousDestinationEtag: 'abc' }));
 
@@ -554,11 +551,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('does not try again after a failure that is not a refused condition, even for a mirror job', async () => {
     const data = Buffer.from('mirror');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('InternalError', 500))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('InternalError', 500));
 
     await expect(copyObject(clients, request(data, { overwrite: true }))).rejects.toThrow(/PUT .* failed/);
     expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
@@ -566,11 +559,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('leaves an occupied destination after one refused write when the job does not mirror', async () => {
     const data = Buffer.from('x');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('PreconditionFailed', 412))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('PreconditionFailed', 412));
     occupiedBy(other, 1);
 
     await expect(copyObject(clients, request(data))).rejects.toThrow(/left untouched/);
@@ -579,11 +568,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('replaces, for a mirror job, exactly the object it found (If-Match on its ETag)', async () => {
     const data = Buffer.from('mirror');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('PreconditionFailed', 412))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('PreconditionFailed', 412));
     occupiedBy(other, 12);
 
     const result = await copyObject(clients, request(data, { overwrite: true }));
@@ -594,11 +579,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('replaces, for a mirror job, whatever is there when the destination cannot be read', async () => {
     const data = Buffer.from('mirror');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('PreconditionFailed', 412))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('PreconditionFailed', 412));
     s3Mock.on(HeadObjectCommand).rejects(s3Error('AccessDenied', 403));
 
     await copyObject(clients, request(data, { overwrite: true }));
@@ -611,11 +592,7 @@ describe('copyObject after a refused conditional write', () => {
 
   it('replaces, for a mirror job, whatever is there when the destination answers without a length', async () => {
     const data = Buffer.from('mirror');
-    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-    s3Mock
-      .on(PutObjectCommand)
-      .rejectsOnce(s3Error('PreconditionFailed', 412))
-      .resolves({ ETag: `"${md5(data)}"` });
+    firstPutRefused(data, s3Error('PreconditionFailed', 412));
     s3Mock.on(HeadObjectCommand).resolves({ ETag: other });
 
     await copyObject(clients, request(data, { overwrite: true }));
@@ -662,11 +639,7 @@ describe('copyObject after a refused conditional write', () => {
       ({ since: new Date(intentAt).toISOString(), sizes }) as CopyRequest['interruptedWrite'];
 
     beforeEach(() => {
-      s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
-      s3Mock
-        .on(PutObjectCommand)
-        .rejectsOnce(s3Error('PreconditionFailed', 412))
-        .resolves({ ETag: `"${md5(data)}"` });
+      firstPutRefused(data, s3Error('PreconditionFailed', 412));
     });
 
     it.each([
