@@ -18,6 +18,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
+          setupFiles: ['test/integration/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // One shared sandbox; files run one at a time so moto's ~280 PUT/s is not split four ways.

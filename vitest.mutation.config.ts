@@ -43,6 +43,7 @@ export default defineConfig({
             'test/integration/doctor-handler.test.ts',
           ],
           globalSetup: ['test/integration/global-setup.ts'],
+          setupFiles: ['test/integration/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -733,8 +733,15 @@ def sandbox_endpoints(app: Any) -> Any:
     - POST /_sandbox/seed-objects {"account", "bucket", "prefix", "count", "size"}: stores `count` objects
       `<prefix>obj-000000`... of `size` bytes (seed_body of the name) straight into the backend, for
       workloads that need tens of thousands of objects whose upload is not what is measured.
+    - POST /_sandbox/forget-objects {"since": <epoch ms>}: drops every object version, delete marker and
+      multipart upload created at or after `since`, in every bucket of every account, and closes their
+      bodies. moto keeps each body in a temporary file for the server's life and each model in a list it
+      never prunes, so a long session of tests (mutation testing re-puts 26 MiB objects for hours) would
+      fill the disk. Only for a test run that owns the sandbox and has nothing in flight.
     """
-    from moto.s3.models import s3_backends
+    from datetime import datetime, timezone
+
+    from moto.s3.models import FakeKey, s3_backends
 
     lock = threading.Lock()
     counts = dict.fromkeys(S3_REQUEST_TYPES, 0)
@@ -764,8 +771,44 @@ def sandbox_endpoints(app: Any) -> Any:
         key.sandbox_archive_tier = spec["tier"]
         return {"archived": spec["key"], "tier": spec["tier"]}
 
+    def created_since(model: Any, since: float) -> bool:
+        initiated = getattr(model, "sandbox_initiated", None)  # an upload, see real_upload_times
+        if initiated is not None:
+            return datetime.fromisoformat(initiated).timestamp() >= since
+        return model.last_modified.replace(tzinfo=timezone.utc).timestamp() >= since
+
+    def forget_objects(environ: dict[str, Any]) -> dict[str, Any]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        since = float(json.loads(environ["wsgi.input"].read(length) or b"{}")["since"]) / 1000
+        versions = uploads = 0
+        for account in list(s3_backends.keys()):
+            for bucket in s3_backends[account]["aws"].buckets.values():
+                for name in list(bucket.keys.keys()):
+                    stored = bucket.keys.getlist(name, [])
+                    kept = [version for version in stored if not created_since(version, since)]
+                    for version in stored:
+                        if version not in kept and hasattr(version, "dispose"):  # delete markers have none
+                            version.dispose()
+                    versions += len(stored) - len(kept)
+                    # dict's own methods: moto's pop would call dispose on delete markers too
+                    if kept:
+                        dict.__setitem__(bucket.keys, name, kept)
+                    else:
+                        dict.__delitem__(bucket.keys, name)
+                for upload_id, upload in list(bucket.multiparts.items()):
+                    if created_since(upload, since):
+                        del bucket.multiparts[upload_id]  # MultipartDict disposes its parts
+                        uploads += 1
+        FakeKey.instances_tracked[:] = [key for key in FakeKey.instances_tracked if not key.disposed]
+        return {"versions": versions, "uploads": uploads}
+
     def handle(environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/_sandbox/forget-objects" and method == "POST":
+            try:
+                return reply(start_response, "200 OK", forget_objects(environ))
+            except Exception as error:  # no `since`: say so
+                return reply(start_response, "400 Bad Request", {"error": f"{type(error).__name__}: {error}"})
         if path == "/_sandbox/archive-object" and method == "POST":
             try:
                 return reply(start_response, "200 OK", archive_object(environ))

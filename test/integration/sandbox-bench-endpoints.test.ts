@@ -5,6 +5,7 @@ import {
   GetBucketLocationCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -14,6 +15,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { takeS3RequestCounts } from '../../bench/lib/request-counts.js';
 import { deletePrefix, listPrefix, seedBody, seedObjectsInServer } from '../../bench/lib/seed.js';
 import { sandboxS3, sandboxSts } from '../../sandbox/clients.js';
+import { forgetObjectsSince } from '../support/forget-objects.js';
 
 const sandbox = inject('sandbox');
 const { accountA, accountB } = sandbox;
@@ -83,5 +85,37 @@ describe("the sandbox's benchmark endpoints", () => {
         1,
       ),
     ).rejects.toThrow(/no-such-bucket-anywhere.*NoSuchBucket|MissingBucket/);
+  });
+
+  it('forgets the objects and uploads stored since a moment, and keeps the ones before it', async () => {
+    const s3 = sandboxS3(sandbox, accountA.admin);
+    const Bucket = accountA.bucket;
+    const prefix = `forget-${Date.now()}/`;
+    await s3.send(new PutObjectCommand({ Bucket, Key: `${prefix}before.txt`, Body: 'kept' }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const since = Date.now();
+    await s3.send(new PutObjectCommand({ Bucket, Key: `${prefix}after.txt`, Body: 'forgotten' }));
+    await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `${prefix}upload.bin` }));
+
+    const forgotten = await forgetObjectsSince(sandbox.motoEndpoint, since);
+
+    expect(forgotten.versions).toBeGreaterThanOrEqual(1);
+    expect(forgotten.uploads).toBe(1);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: prefix }));
+    expect(listed.Contents?.map((object) => object.Key)).toEqual([`${prefix}before.txt`]);
+    const kept = await s3.send(new GetObjectCommand({ Bucket, Key: `${prefix}before.txt` }));
+    expect(await kept.Body?.transformToString()).toBe('kept');
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: prefix }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+  });
+
+  it('says what forgetting objects needs when no moment is given', async () => {
+    const response = await fetch(new URL('/_sandbox/forget-objects', sandbox.motoEndpoint), {
+      method: 'POST',
+      body: '{}',
+    });
+
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain('since');
   });
 });
