@@ -481,17 +481,19 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     const checkpoint = await deps.state.readCheckpoint(job.jobId);
     const resumed = await syncJob(deps, job);
 
-    // Assess: the copies started were finished, in order; the others wait for the next run.
+    // Assess: the copies started were finished; the others wait for the next run. They finish in any
+    // order: a copy hands its slot on once its bytes are stored, so "c" may be recorded before "b".
+    const started = names.slice(0, copied.length).map((name) => at(job, name));
     expect(copied.length).toBeGreaterThanOrEqual(2);
     expect(copied.length).toBeLessThan(names.length);
-    expect(copied).toEqual(names.slice(0, copied.length).map((name) => at(job, name)));
+    expect([...copied].sort()).toEqual(started);
     expect(cut).toMatchObject({
       status: 'partial',
       copied: copied.length,
       failed: 0,
       deferred: names.length - copied.length,
     });
-    expect(checkpoint.resumeAfter).toBe(copied.at(-1));
+    expect(checkpoint.resumeAfter).toBe(started.at(-1));
     expect(resumed).toMatchObject({ status: 'complete', copied: names.length - copied.length, failed: 0 });
     for (const name of names) expect(copyOf(job, name)?.body.toString()).toBe(`body ${name}`);
   });
