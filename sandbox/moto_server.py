@@ -799,8 +799,31 @@ def sandbox_endpoints(app: Any) -> Any:
                     if created_since(upload, since):
                         del bucket.multiparts[upload_id]  # MultipartDict disposes its parts
                         uploads += 1
+        # Bodies no bucket holds any more (a refused conditional write, a part of an upload moto replaced)
+        # are still open through moto's model list.
+        live_parts = {
+            id(part)
+            for account in list(s3_backends.keys())
+            for bucket in s3_backends[account]["aws"].buckets.values()
+            for upload in bucket.multiparts.values()
+            for part in upload.parts.values()
+        }
+        live_keys = {
+            id(version)
+            for account in list(s3_backends.keys())
+            for bucket in s3_backends[account]["aws"].buckets.values()
+            for name in bucket.keys.keys()
+            for version in bucket.keys.getlist(name, [])
+        }
+        orphans = 0
+        for key in FakeKey.instances_tracked:
+            if key.disposed or id(key) in live_parts or id(key) in live_keys:
+                continue
+            if created_since(key, since):
+                key.dispose()
+                orphans += 1
         FakeKey.instances_tracked[:] = [key for key in FakeKey.instances_tracked if not key.disposed]
-        return {"versions": versions, "uploads": uploads}
+        return {"versions": versions, "uploads": uploads, "orphans": orphans}
 
     def handle(environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")

@@ -65,7 +65,7 @@ async function runRoom(room: string, concurrency: number | undefined): Promise<v
     jsonReporter: { fileName: `${REPORTS}/${name}.json` },
   }).runMutationTest();
   if (!room.includes('/')) {
-    for (const stale of reports().filter((file) => file.startsWith(`${name}.`)))
+    for (const stale of reports().filter((file) => file.startsWith(`${name}.`) && file !== `${name}.json`))
       await rm(join(REPORTS, stale));
   }
 }

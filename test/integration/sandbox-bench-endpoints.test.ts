@@ -16,6 +16,7 @@ import { takeS3RequestCounts } from '../../bench/lib/request-counts.js';
 import { deletePrefix, listPrefix, seedBody, seedObjectsInServer } from '../../bench/lib/seed.js';
 import { sandboxS3, sandboxSts } from '../../sandbox/clients.js';
 import { forgetObjectsSince } from '../support/forget-objects.js';
+import { motoOpenBytes } from '../support/moto-open-bytes.js';
 
 const sandbox = inject('sandbox');
 const { accountA, accountB } = sandbox;
@@ -107,6 +108,40 @@ describe("the sandbox's benchmark endpoints", () => {
     expect(await kept.Body?.transformToString()).toBe('kept');
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: prefix }));
     expect(uploads.Uploads ?? []).toEqual([]);
+  });
+
+  it('closes the bodies it forgets, even those of writes it refused, so its disk use goes back down', async () => {
+    const s3 = sandboxS3(sandbox, accountA.admin);
+    const Bucket = accountA.bucket;
+    const Key = `forget-disk-${Date.now()}/big.bin`;
+    const big = Buffer.alloc(12 * 1024 * 1024, 7); // above moto's in-memory limit: kept in a temporary file
+    const before = motoOpenBytes(sandbox.motoEndpoint) ?? Number.NaN;
+    const since = Date.now();
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: big }));
+    const refused = s3.send(new PutObjectCommand({ Bucket, Key, Body: big, IfNoneMatch: '*' }));
+    await expect(refused).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `${Key}.mpu` }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket, Key: `${Key}.mpu`, UploadId, PartNumber: 1, Body: big }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key: `${Key}.mpu`,
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    await s3.send(new GetObjectCommand({ Bucket, Key: `${Key}.mpu`, Range: 'bytes=0-99' }));
+    const wrongDigest = s3.send(
+      new PutObjectCommand({ Bucket, Key: `${Key}.bad`, Body: big, ContentMD5: 'AAAAAAAAAAAAAAAAAAAAAA==' }),
+    );
+    await expect(wrongDigest).rejects.toMatchObject({ name: 'BadDigest' });
+    expect(motoOpenBytes(sandbox.motoEndpoint)).toBeGreaterThanOrEqual(before + 2 * big.length);
+
+    await forgetObjectsSince(sandbox.motoEndpoint, since);
+
+    expect(motoOpenBytes(sandbox.motoEndpoint)).toBeLessThanOrEqual(before);
   });
 
   it('says what forgetting objects needs when no moment is given', async () => {
