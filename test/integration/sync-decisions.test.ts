@@ -2,14 +2,16 @@
  * What one run decides about one key, in the cases where only a precise rule gives the right answer:
  * an ETag-only change, a same-size object at the destination that the job did not write, a failure after
  * an earlier copy, a deadline in the middle of a batch, deletions (the mirror cap, where the copy was
- * written, what a run that died left for a key gone since). S3 is the in-process FakeS3 (S3's clock, with
- * one-second LastModified); DynamoDB is the sandbox's DynamoDB Local.
+ * written, what a run that died left for a key gone since); and how the pass itself steps and sums up
+ * (where it stops, what stops it, its slots, the figures of its summary). S3 is the in-process FakeS3
+ * (S3's clock, with one-second LastModified); DynamoDB is the sandbox's DynamoDB Local.
  */
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { LeaseLostError } from '../../functions/core/errors.js';
 import { type Job, parseJob } from '../../functions/core/job.js';
 import { compareKeys } from '../../functions/core/plan/keys.js';
-import { syncJob } from '../../functions/core/run/sync-job.js';
+import { LARGE_OBJECT_CONCURRENCY, SMALL_OBJECT_BYTES, syncJob } from '../../functions/core/run/sync-job.js';
 import type { LedgerEntry } from '../../functions/core/state/state-store.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { fakeS3Dependencies } from '../support/fake-dependencies.js';
@@ -62,11 +64,45 @@ function sixKeysCutAtTheSecond() {
   return { job, names, deadline };
 }
 
+/** Polls `condition` until it holds or `timeoutMs` passes; says which. */
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+/**
+ * `count` objects of `size` bytes under "big-", and one small "a-first" that the preflight reads; each
+ * GET of a "big-" object is held open until `open()`. `held()` is how many such reads are open at once.
+ */
+function heldReads(job: Job, count: number, size: number) {
+  fake.put(SOURCE, at(job, 'a-first'), Buffer.from('first'));
+  for (let i = 0; i < count; i += 1) fake.put(SOURCE, at(job, `big-${i}`), Buffer.alloc(size, i));
+  const waiting: (() => void)[] = [];
+  fake.beforeGet = (_bucket, key) => {
+    if (!key.startsWith(at(job, 'big-'))) return;
+    return new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  return {
+    held: () => waiting.length,
+    open: () => {
+      fake.beforeGet = undefined;
+      for (const resolve of waiting.splice(0)) resolve();
+    },
+  };
+}
+
 describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
   beforeEach(() => {
     fake.beforeGet = undefined;
     fake.afterPut = undefined;
     fake.beforeList = undefined;
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
   });
 
   it('copies a rewrite that changes only the ETag: same size, same LastModified second', async () => {
@@ -555,5 +591,336 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
 
     expect(cut).toMatchObject({ status: 'partial', failed: 0 });
     expect(failed).toBeInstanceOf(S3ServiceException);
+  });
+
+  it('reports the copies in flight as each takes its slot and hands it back, and none once all are done', async () => {
+    // Prepare: three new keys, copied one at a time.
+    const job = newJob({ concurrency: 1 });
+    for (const name of ['a', 'b', 'c']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    const inFlight: number[] = [];
+
+    // Act
+    const summary = await syncJob(deps, job, { onProgress: (progress) => inFlight.push(progress.inFlight) });
+
+    // Assess: one slot, so never more than one in flight; the last report comes after the last release.
+    expect(summary).toMatchObject({ copied: 3, inFlight: 0 });
+    expect(inFlight).toContain(1);
+    expect(Math.min(...inFlight)).toBe(0);
+    expect(Math.max(...inFlight)).toBe(1);
+    expect(inFlight.at(-1)).toBe(0);
+  });
+
+  it('says nothing of resuming when the pass starts at the first key', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+    const logger = captureLogger();
+
+    await syncJob({ ...deps, logger }, job);
+
+    expect(logger.lines.filter((line) => line.message === 'resuming pass')).toEqual([]);
+  });
+
+  it('reports how long the run took, from its start to its summary', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+
+    const before = Date.now();
+    const summary = await syncJob(deps, job);
+    const after = Date.now();
+
+    expect(summary.durationMs).toBeGreaterThanOrEqual(
+      Date.parse(summary.finishedAt) - Date.parse(summary.startedAt),
+    );
+    expect(summary.durationMs).toBeLessThanOrEqual(after - before);
+  });
+
+  it("reports the state table's capacity units this run consumed, not the store's running total", async () => {
+    // Prepare: the store outlives runs (one per Lambda container): a first run leaves its counters above 0.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+    await syncJob(deps, job);
+    fake.put(SOURCE, at(job, 'b'), Buffer.from('body b'));
+    const before = { ...deps.state.capacity };
+
+    // Act
+    const summary = await syncJob(deps, job);
+
+    // Assess: the pass's reads (ledger, intents, uploads) and writes (intent, ledger entry) are all the
+    // store counted: leases and run records are not counted.
+    const after = deps.state.capacity;
+    expect(before.readCapacityUnits).toBeGreaterThan(0);
+    expect(before.writeCapacityUnits).toBeGreaterThan(0);
+    expect(summary.readCapacityUnits).toBeGreaterThan(0);
+    expect(summary.writeCapacityUnits).toBeGreaterThan(0);
+    expect(summary.readCapacityUnits).toBe(after.readCapacityUnits - before.readCapacityUnits);
+    expect(summary.writeCapacityUnits).toBe(after.writeCapacityUnits - before.writeCapacityUnits);
+  });
+
+  it('counts as listed the keys the source lists, not those only the ledger still holds', async () => {
+    // Prepare: a mirror job copied three keys; one is then deleted at the source.
+    const job = newJob({ mirror: true });
+    for (const name of ['a', 'b', 'c']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await syncJob(deps, job);
+    fake.objects(SOURCE).delete(at(job, 'b'));
+
+    // Act
+    const rerun = await syncJob(deps, job);
+
+    // Assess
+    expect(rerun).toMatchObject({ listed: 2, skipped: 2, deleted: 1, copied: 0, failed: 0 });
+  });
+
+  it('starts copies while exactly the dispatch margin is left', async () => {
+    // A 15-minute function stops starting copies with less than 60 s left; 60 s is not less.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+
+    const summary = await syncJob(deps, job, { timeoutMs: 900_000, remainingTimeMs: () => 60_000 });
+
+    expect(summary).toMatchObject({ status: 'complete', copied: 1, deferred: 0 });
+  });
+
+  it('leaves a copy the deadline cut unsettled, so the next run resumes before it', async () => {
+    // Prepare: three new keys copied one at a time; the deadline comes as "b" is read, and cuts its read.
+    const job = newJob({ concurrency: 1 });
+    for (const name of ['a', 'b', 'c']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    const deadline = new AbortController();
+    fake.beforeGet = (_bucket, key) => {
+      if (key !== at(job, 'b')) return;
+      deadline.abort();
+      throw Object.assign(new Error('request aborted'), { name: 'AbortError' });
+    };
+
+    // Act
+    const cut = await syncJob(deps, job, { signal: deadline.signal, objectRetry: ONE_TRY });
+    const checkpoint = await deps.state.readCheckpoint(job.jobId);
+    fake.beforeGet = undefined;
+    const resumedCopies: string[] = [];
+    const resumed = await syncJob(deps, job, { onObjectCopied: (object) => resumedCopies.push(object.key) });
+
+    // Assess: "a" is the last settled key; "b" was cut, not failed, and is copied first next run.
+    expect(cut).toMatchObject({ status: 'partial', failed: 0, resumeAfter: at(job, 'a') });
+    expect(cut.deferred).toBeGreaterThanOrEqual(1);
+    expect(checkpoint.resumeAfter).toBe(at(job, 'a'));
+    expect(resumed.status).toBe('complete');
+    expect(resumedCopies[0]).toBe(at(job, 'b'));
+  });
+
+  it('forgets the upload intents of the runs that died once a full pass has settled their keys', async () => {
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+      objects: [{ key: at(job, 'a'), size: 'body a'.length }],
+    });
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ status: 'complete', copied: 1 });
+    expect(await deps.state.readUploadIntents(job.jobId)).toEqual([]);
+  });
+
+  it('keeps, after a partial pass, what the runs that died may have written and the intents that say so', async () => {
+    // Prepare: a mirror job; a run that died announced "d" and wrote it. This run starts with less than
+    // the dispatch margin left (but more than the abort margin): it stops at the first key, unaborted.
+    const job = newJob({ mirror: true });
+    for (const name of ['a', 'b', 'c', 'd']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await deps.state.putUploadIntent(job.jobId, 'run-that-died', 1, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+      objects: [{ key: at(job, 'd'), size: 'body d'.length }],
+    });
+    fake.put(DESTINATION, `${job.destination.prefix}d`, Buffer.from('body d'));
+    const deletedIntents = vi.spyOn(deps.state, 'deleteUploadIntents');
+
+    // Act
+    const cut = await syncJob(deps, job, { timeoutMs: 900_000, remainingTimeMs: () => 30_000 });
+
+    // Assess: the pass never reached "d", so it is not taken for deleted at the source.
+    expect(cut).toMatchObject({ status: 'partial', copied: 0, deleted: 0 });
+    expect(copyOf(job, 'd')?.body.toString()).toBe('body d');
+    expect((await deps.state.readUploadIntents(job.jobId)).map((intent) => intent.objects)).toEqual([
+      [{ key: at(job, 'd'), size: 'body d'.length }],
+    ]);
+    expect(deletedIntents).toHaveBeenCalledExactlyOnceWith(job.jobId, []);
+  });
+
+  it('lists no range after the one whose LIST request the deadline cut', async () => {
+    // Prepare: a pass resuming after "c" lists (c, end], then wraps round to [start, c]; the deadline
+    // cuts the first range's LIST request.
+    const job = newJob();
+    for (const name of ['a', 'b', 'c', 'd', 'e'])
+      fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await deps.state.writeCheckpoint(job.jobId, { resumeAfter: at(job, 'c') }, 0);
+    const deadline = new AbortController();
+    let pages = 0;
+    fake.beforeList = () => {
+      pages += 1;
+      // The first page is the preflight's; the second is the pass's first.
+      if (pages === 2) {
+        deadline.abort();
+        throw Object.assign(new Error('request aborted'), { name: 'AbortError' });
+      }
+    };
+
+    // Act
+    const cut = await syncJob(deps, job, { signal: deadline.signal });
+
+    // Assess
+    expect(cut).toMatchObject({ status: 'partial', listed: 0, copied: 0, deferred: 0 });
+    expect(pages).toBe(2);
+  });
+
+  it('plans nothing more once a task failed the run: no further deletion, no further listing', async () => {
+    // Prepare: a mirror job copied six keys; "d", "e" and "f" are then deleted at the source, and the
+    // pass resumes after "c", so its first range holds only those three deletions. The ledger write
+    // after the first deletion fails, which ends the run.
+    const job = newJob({ mirror: true, concurrency: 1 });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    await syncJob(deps, job);
+    for (const name of ['d', 'e', 'f']) fake.objects(SOURCE).delete(at(job, name));
+    const lease = await deps.state.readLease(job.jobId);
+    await deps.state.writeCheckpoint(job.jobId, { resumeAfter: at(job, 'c') }, lease?.fence ?? 0);
+    vi.spyOn(deps.state, 'deleteLedgerEntry').mockRejectedValueOnce(new Error('ledger write failed'));
+    let pages = 0;
+    fake.beforeList = () => {
+      pages += 1;
+    };
+
+    // Act
+    const failed = await syncJob(deps, job).catch((error: unknown) => error);
+
+    // Assess: "e" may have started before the failure was known; "f" never does. The pass's one page
+    // (after the preflight's) is all it listed: the range that wraps round to "a" is never planned.
+    expect(failed).toMatchObject({ message: 'ledger write failed' });
+    expect(copyOf(job, 'd')).toBeUndefined();
+    expect(copyOf(job, 'f')?.body.toString()).toBe('body f');
+    expect(pages).toBe(2);
+  });
+
+  it('starts no copy of an announced batch once the lease is lost, and stops with LeaseLostError', async () => {
+    // Prepare: another run takes the lease once this one has announced its batch; the heartbeat (every
+    // second for a 3-second lease) notices before the batch's copies start.
+    const job = newJob();
+    for (const name of ['a', 'b']) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    const logger = captureLogger();
+    const announce = deps.state.putUploadIntent.bind(deps.state);
+    vi.spyOn(deps.state, 'putUploadIntent').mockImplementationOnce(async (...args) => {
+      await announce(...args);
+      await deps.state.acquireLease(job.jobId, 'newer-run', 60_000, Date.now() + 60_000);
+      await until(() => logger.lines.some((line) => line.message === 'lease lost; stopping'));
+    });
+    const reads: string[] = [];
+    fake.beforeGet = (_bucket, key) => {
+      reads.push(key);
+    };
+
+    // Act
+    const failed = await syncJob({ ...deps, logger }, job, { leaseTtlMs: 3_000 }).catch(
+      (error: unknown) => error,
+    );
+
+    // Assess: only the preflight's read of "a"; nothing copied.
+    expect(failed).toBeInstanceOf(LeaseLostError);
+    expect(reads).toEqual([at(job, 'a')]);
+    expect(copyOf(job, 'a')).toBeUndefined();
+    expect(copyOf(job, 'b')).toBeUndefined();
+  });
+
+  it('stops dispatching at the copy the deadline stops in a full batch, and lists no further key', async () => {
+    // Prepare: 103 new keys; the first 100 fill a batch, dispatched as soon as it is full, one copy at a
+    // time. Once the second is stored, less than the dispatch margin is left (no abort).
+    const job = newJob({ concurrency: 1 });
+    const names = Array.from({ length: 103 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    for (const name of names) fake.put(SOURCE, at(job, name), Buffer.from(`body ${name}`));
+    let late = false;
+    fake.afterPut = (_bucket, key) => {
+      if (key === `${job.destination.prefix}k001`) late = true;
+    };
+    const copied: string[] = [];
+
+    // Act
+    const cut = await syncJob(deps, job, {
+      timeoutMs: 900_000,
+      remainingTimeMs: () => (late ? 30_000 : 600_000),
+      onObjectCopied: (object) => copied.push(object.key),
+    });
+
+    // Assess: the keys after the batch were never listed, and the batch's unstarted copies wait.
+    expect(copied.length).toBeGreaterThanOrEqual(2);
+    expect(cut).toMatchObject({
+      status: 'partial',
+      listed: 100,
+      copied: copied.length,
+      failed: 0,
+      deferred: 100 - copied.length,
+    });
+  });
+
+  it('starts a waiting copy after 1,000 plan steps, not only when the range ends', async () => {
+    // Prepare: one new key, then 1,100 archived ones (no copy to fill its batch); less than the dispatch
+    // margin is left once 1,050 keys are listed.
+    const job = newJob();
+    fake.put(SOURCE, at(job, 'a'), Buffer.from('body a'));
+    for (let i = 0; i < 1_100; i += 1) {
+      fake.put(SOURCE, at(job, `b${String(i).padStart(4, '0')}`), Buffer.from('cold'), {
+        storageClass: 'GLACIER',
+      });
+    }
+    const pageSize = fake.pageSize;
+    fake.pageSize = 100;
+    let listed = 0;
+
+    // Act
+    const cut = await syncJob(deps, job, {
+      timeoutMs: 900_000,
+      remainingTimeMs: () => (listed >= 1_050 ? 30_000 : 600_000),
+      onProgress: (progress) => {
+        listed = progress.listed;
+      },
+    }).finally(() => {
+      fake.pageSize = pageSize;
+    });
+
+    // Assess: "a" was started 1,000 steps in, before the deadline.
+    expect(cut).toMatchObject({ status: 'partial', copied: 1, deferred: 0 });
+    expect(copyOf(job, 'a')?.body.toString()).toBe('body a');
+  });
+
+  it(`copies at most ${LARGE_OBJECT_CONCURRENCY} objects over 1 MiB at once, whatever the concurrency`, async () => {
+    // Prepare: six objects of 1 MiB and a byte, eight slots; every read is held open.
+    const job = newJob({ concurrency: 8 });
+    const reads = heldReads(job, LARGE_OBJECT_CONCURRENCY + 2, SMALL_OBJECT_BYTES + 1);
+
+    // Act
+    const run = syncJob(deps, job);
+    await until(() => reads.held() >= LARGE_OBJECT_CONCURRENCY);
+    // Time for a fifth to start, were it let.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const atOnce = reads.held();
+    reads.open();
+    const summary = await run;
+
+    // Assess
+    expect(atOnce).toBe(LARGE_OBJECT_CONCURRENCY);
+    expect(summary).toMatchObject({ copied: LARGE_OBJECT_CONCURRENCY + 3, failed: 0 });
+  });
+
+  it('copies objects of up to 1 MiB in every concurrency slot, not only the large-object ones', async () => {
+    // Prepare: six objects of exactly 1 MiB, eight slots; every read is held open.
+    const job = newJob({ concurrency: 8 });
+    const count = LARGE_OBJECT_CONCURRENCY + 2;
+    const reads = heldReads(job, count, SMALL_OBJECT_BYTES);
+
+    // Act
+    const run = syncJob(deps, job);
+    await until(() => reads.held() >= count, 2_000);
+    const atOnce = reads.held();
+    reads.open();
+    const summary = await run;
+
+    // Assess
+    expect(atOnce).toBe(count);
+    expect(summary).toMatchObject({ copied: count + 1, failed: 0 });
   });
 });

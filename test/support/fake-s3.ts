@@ -28,6 +28,8 @@ export interface FakeObject {
   metadata?: Record<string, string>;
   /** A multipart object's part sizes, which HeadObject with PartNumber reports (as S3 does). */
   partSizes?: number[];
+  /** The storage class LIST reports (STANDARD when absent), e.g. GLACIER for an archived object. */
+  storageClass?: string;
 }
 
 interface OpenUpload {
@@ -74,8 +76,11 @@ export class FakeS3 {
   readonly writes: { bucket: string; key: string; sha256: string }[] = [];
   /** Small pages make every history exercise pagination. */
   pageSize = 3;
-  /** Called before each GetObject; may mutate the store (a producer writing mid-run) or throw a fault. */
-  beforeGet: ((bucket: string, key: string) => void) | undefined;
+  /**
+   * Called before each GetObject; may mutate the store (a producer writing mid-run), throw a fault, or
+   * return a promise the GET waits for (a read held open).
+   */
+  beforeGet: ((bucket: string, key: string) => Promise<void> | void) | undefined;
   /** Called after a PutObject is stored; may throw (the answer lost on its way back). */
   afterPut: ((bucket: string, key: string) => void) | undefined;
   /** Called before each ListObjectsV2 page; may throw (a run failing part-way). */
@@ -181,6 +186,7 @@ export class FakeS3 {
               ETag: object.etag,
               Size: object.body.length,
               LastModified: object.lastModified,
+              StorageClass: object.storageClass,
             };
           }),
           IsTruncated: truncated,
@@ -188,7 +194,7 @@ export class FakeS3 {
         };
       });
     stub.on(GetObjectCommand).callsFake(async ({ Bucket, Key, IfMatch }) => {
-      this.beforeGet?.(Bucket, Key);
+      await this.beforeGet?.(Bucket, Key);
       const object = this.objects(Bucket).get(Key);
       if (!object) throw s3Error('NoSuchKey', 404);
       if (IfMatch !== undefined && IfMatch !== object.etag) throw s3Error('PreconditionFailed', 412);

@@ -78,6 +78,36 @@ describe('TaskPool', () => {
     await pool.drain();
   });
 
+  it('gives a large-object slot back only for a task that took one', async () => {
+    // Prepare: a small task runs and ends first; then one more large task than there are large slots.
+    const pool = new TaskPool(16, hooks());
+    await pool.start(
+      false,
+      async () => 'small',
+      () => undefined,
+    );
+    await pool.drain();
+    const gates = Array.from({ length: LARGE_OBJECT_CONCURRENCY + 1 }, gate);
+    let running = 0;
+
+    // Act
+    for (const g of gates)
+      void pool.start(
+        true,
+        () => {
+          running += 1;
+          return g.done;
+        },
+        () => undefined,
+      );
+    await tick();
+
+    // Assess: the small task's end freed no large slot.
+    expect(running).toBe(LARGE_OBJECT_CONCURRENCY);
+    for (const g of gates) g.finish();
+    await pool.drain();
+  });
+
   it('lets a task hand back its slot early, once, and tells the hooks each time', async () => {
     const poolHooks = hooks();
     const pool = new TaskPool(1, poolHooks);
