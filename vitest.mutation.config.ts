@@ -25,6 +25,7 @@ export default defineConfig({
             'test/integration/fencing.test.ts',
             'test/integration/sync-guarantees.test.ts',
             'test/integration/sync-decisions.test.ts',
+            'test/integration/run-reporting.test.ts',
             // Verification, aborts, the deadline and refreshed credentials: the guarantees issue 14 names.
             'test/integration/copy-integrity.test.ts',
             'test/integration/multipart-lifecycle.test.ts',

@@ -199,7 +199,7 @@ export class CopyRecorder {
    */
   async rememberUnstarted(steps: Extract<PlanStep, { action: 'copy' }>[]): Promise<void> {
     const { deps, job, lease, tally } = this.run;
-    // Stryker disable next-line ConditionalExpression: writing an entry that already has firstSeenAt stores the same item again; the filter only saves the writes
+    // Stryker disable next-line ConditionalExpression,MethodExpression: writing an entry that already has firstSeenAt stores the same item again; the filter only saves the writes
     const unrecorded = steps.filter(({ previous }) => previous?.firstSeenAt === undefined);
     await Promise.all(
       unrecorded.map(({ object, previous }) =>
