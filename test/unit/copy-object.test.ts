@@ -26,6 +26,23 @@ import { MIN_PART_SIZE } from '../../functions/core/copy/part-plan.js';
 import { IntegrityError, ObjectCopyError, SourceVanishedError } from '../../functions/core/errors.js';
 import type { MultipartUploadRecord } from '../../functions/core/state/state-store.js';
 
+/** How many bytes went through MD5 hashes (node:crypto is passed through, only counted). */
+const md5Hashed = vi.hoisted(() => ({ bytes: 0 }));
+vi.mock('node:crypto', async (importOriginal) => {
+  const crypto = await importOriginal<typeof import('node:crypto')>();
+  const createHash = ((algorithm: string, options?: Parameters<typeof crypto.createHash>[1]) => {
+    const hash = crypto.createHash(algorithm, options);
+    if (algorithm !== 'md5') return hash;
+    const update = hash.update.bind(hash) as (data: Buffer | string) => typeof hash;
+    hash.update = ((data: Buffer | string) => {
+      md5Hashed.bytes += data.length;
+      return update(data);
+    }) as typeof hash.update;
+    return hash;
+  }) as typeof crypto.createHash;
+  return { ...crypto, createHash, default: { ...crypto, createHash } };
+});
+
 const sourceS3 = new S3Client({ region: 'us-east-1' });
 const destinationS3 = new S3Client({ region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });
 const s3Mock = mockClient(S3Client);
@@ -1015,5 +1032,297 @@ describe('copyObject ends a multipart upload it cannot complete', () => {
       destinationEtag: 'fedcba9876543210fedcba9876543210-2',
       verifiedBy: 'sdk-checksum',
     });
+  });
+});
+
+describe('copyObject sends each part the MD5 of its own bytes', () => {
+  const partSize = MIN_PART_SIZE;
+  const composite = (parts: Buffer[]) =>
+    `"${md5(Buffer.concat(parts.map((part) => createHash('md5').update(part).digest())))}-${parts.length}"`;
+  /** The source's parts: HeadObject with PartNumber answers each one's size. */
+  const sourceParts = (sizes: number[], partsCount?: number) =>
+    s3Mock.on(HeadObjectCommand).callsFake(async (input) => ({
+      ContentLength: sizes[(input.PartNumber ?? 1) - 1],
+      PartsCount: partsCount,
+    }));
+  const sentParts = () => s3Mock.commandCalls(UploadPartCommand).map((call) => call.args[0].input);
+
+  beforeEach(() => {
+    s3Mock.reset();
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-3"' });
+  });
+
+  it("reuses the read's MD5 of each source part of the upload's layout, hashing no byte twice", async () => {
+    // Prepare: the source's parts are the upload's parts; each holds other bytes.
+    const data = Buffer.concat([Buffer.alloc(partSize, 1), Buffer.alloc(partSize, 2), Buffer.alloc(4096, 3)]);
+    const parts = [
+      data.subarray(0, partSize),
+      data.subarray(partSize, 2 * partSize),
+      data.subarray(2 * partSize),
+    ];
+    sourceParts([partSize, partSize, 4096], 3);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    const copied = request(data, { etag: composite(parts) });
+    md5Hashed.bytes = 0;
+
+    // Act
+    await copyObject(clients, copied, { partSize });
+    const hashed = md5Hashed.bytes;
+
+    // Assess: the read hashes every byte once; the parts and ETags add only digests of digests.
+    expect(sentParts().map((part) => part.ContentMD5)).toEqual(
+      parts.map((part) => createHash('md5').update(part).digest('base64')),
+    );
+    expect(hashed - data.length).toBeLessThan(1024);
+  });
+
+  it("hashes each part itself when the source's parts do not line up with the upload's", async () => {
+    // Prepare: source parts of P-1, P and P+1 bytes; the upload's parts are P each.
+    const data = Buffer.from(Array.from({ length: 3 * partSize }, (_, i) => (i * 7) % 251));
+    const sizes = [partSize - 1, partSize, partSize + 1];
+    const parts = [
+      data.subarray(0, sizes[0]),
+      data.subarray(sizes[0], 2 * partSize - 1),
+      data.subarray(2 * partSize - 1),
+    ];
+    sourceParts(sizes, 3);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+
+    // Act
+    await copyObject(clients, request(data, { etag: composite(parts) }), { partSize });
+
+    // Assess
+    const sent = sentParts();
+    expect(sent).toHaveLength(3);
+    for (const part of sent) {
+      expect(part.ContentMD5).toBe(
+        createHash('md5')
+          .update(part.Body as Buffer)
+          .digest('base64'),
+      );
+    }
+  });
+});
+
+describe('copyObject compares the stored ETag only with what it can be compared with', () => {
+  const partSize = MIN_PART_SIZE;
+  const data = Buffer.alloc(partSize + 1024, 8);
+  const partMd5 = (part: Buffer) => createHash('md5').update(part).digest();
+  const otherEtag = `${md5(Buffer.from('other bytes'))}`;
+  const completedAs = (ETag: string, extra: Record<string, unknown> = {}) =>
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: `"${ETag}"`, ...extra });
+
+  beforeEach(() => {
+    s3Mock.reset();
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+  });
+
+  it('states the exact ETags when a single PutObject stored other bytes', async () => {
+    const small = Buffer.from('hello');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(small) }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${otherEtag}"` });
+
+    const copy = copyObject(clients, request(small));
+
+    await expect(copy).rejects.toThrow(
+      new IntegrityError(
+        `s3://dst/copy/dir/file name+1%.txt: stored ETag ${otherEtag} does not match the bytes sent (${md5(small)})`,
+      ),
+    );
+  });
+
+  it('reports no ETag as an empty one, checked by the SDK, for a PutObject and a multipart upload', async () => {
+    const small = Buffer.from('hello');
+    s3Mock
+      .on(GetObjectCommand)
+      .callsFakeOnce(() => ({ Body: body(small) }))
+      .callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+
+    const single = await copyObject(clients, request(small));
+    const multipart = await copyObject(clients, request(data), { partSize });
+
+    expect(single).toMatchObject({ destinationEtag: '', verifiedBy: 'sdk-checksum' });
+    expect(multipart.destinationEtag).toBe('');
+  });
+
+  it('refuses a multipart ETag of any part count that is not the one of the parts sent', async () => {
+    completedAs(`${otherEtag}-12`);
+
+    const copy = copyObject(clients, request(data), { partSize });
+
+    await expect(copy).rejects.toThrow(/stored ETag .*-12 does not match the bytes sent/);
+  });
+
+  it.each([`x${'0'.repeat(32)}-2`, `${'0'.repeat(32)}-2x`])(
+    'does not compare a stored ETag that is not a multipart MD5 ETag (%s)',
+    async (etag) => {
+      completedAs(etag);
+
+      const result = await copyObject(clients, request(data), { partSize });
+
+      expect(result.destinationEtag).toBe(etag);
+    },
+  );
+
+  it('trusts the part checksums of an upload into an SSE-KMS (DSSE) destination, not its ETag', async () => {
+    completedAs(`${otherEtag}-2`, { ServerSideEncryption: 'aws:kms:dsse' });
+
+    const result = await copyObject(clients, request(data), { partSize });
+
+    expect(result).toMatchObject({ destinationEtag: `${otherEtag}-2`, verifiedBy: 'sdk-checksum' });
+  });
+
+  it('compares the ETag of an upload into an SSE-S3 destination', async () => {
+    completedAs(`${otherEtag}-2`, { ServerSideEncryption: 'AES256' });
+
+    const copy = copyObject(clients, request(data), { partSize });
+
+    await expect(copy).rejects.toThrow(IntegrityError);
+  });
+
+  it.each([`"not-an-md5"`, `"x${'0'.repeat(32)}"`, `"${'0'.repeat(32)}x"`])(
+    'does not compare the ETag of a continued upload whose stored part has the ETag %s',
+    async (partEtag) => {
+      // Prepare: part 1 was stored by an earlier run, under an ETag that is not its MD5 (SSE-C).
+      const cutUpload: MultipartUploadRecord = {
+        key: 'dir/file name+1%.txt',
+        destinationKey: 'copy/dir/file name+1%.txt',
+        uploadId: 'cut',
+        runId: 'earlier',
+        startedAt: new Date().toISOString(),
+        sourceEtag: `"${md5(data)}"`,
+        size: data.length,
+        partSize,
+        resume: {
+          completedParts: 1,
+          readStart: 0,
+          partMd5s: partMd5(data.subarray(0, partSize)),
+          partEtags: [partEtag],
+          cutAt: new Date().toISOString(),
+        },
+      };
+      s3Mock.on(ListPartsCommand).resolves({ Parts: [{ PartNumber: 1, ETag: partEtag, Size: partSize }] });
+      completedAs(`${otherEtag}-2`);
+
+      // Act
+      const result = await copyObject(clients, request(data, { cutUpload }), {
+        partSize,
+        uploads: { save: async () => {}, forget: async () => {} },
+      });
+
+      // Assess
+      expect(s3Mock).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { UploadId: 'cut' });
+      expect(result).toMatchObject({ destinationEtag: `${otherEtag}-2`, verifiedBy: 'sdk-checksum' });
+    },
+  );
+
+  it('adopts an identical SSE-S3 object, but not an SSE-KMS (DSSE) one', async () => {
+    const small = Buffer.from('same bytes');
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(small) }));
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    const found = (ServerSideEncryption: string) =>
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolves({ ETag: `"${md5(small)}"`, ContentLength: small.length, ServerSideEncryption });
+
+    found('AES256');
+    const sseS3 = await copyObject(clients, request(small));
+    found('aws:kms:dsse');
+    const dsse = copyObject(clients, request(small));
+
+    expect(sseS3.adopted).toBe(true);
+    await expect(dsse).rejects.toThrow(/left untouched/);
+  });
+
+  it('adopts nothing when a part is refused on a condition before the parts were all sent', async () => {
+    s3Mock.on(UploadPartCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${otherEtag}-2"`, ContentLength: data.length });
+
+    const copy = copyObject(clients, request(data), { partSize });
+
+    await expect(copy).rejects.toThrow(/left untouched/);
+  });
+});
+
+describe('copyObject keeps the cause of a failure', () => {
+  beforeEach(() => s3Mock.reset());
+
+  it.each([
+    ['ConditionalRequestConflict', 409],
+    ['BadDigest', 400],
+    ['SlowDown', 503],
+  ])('keeps the S3 error of a refused write (%s) as the cause', async (name, status) => {
+    const data = Buffer.from('x');
+    const refusal = s3Error(name, status);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).rejects(refusal);
+
+    const failure = await copyObject(clients, request(data)).then(
+      () => expect.fail('the copy succeeded'),
+      (error: unknown) => error as Error,
+    );
+
+    expect(failure.cause).toBe(refusal);
+  });
+
+  it('says the next run continues a cut upload, not to be retried now, and keeps what cut it', async () => {
+    const partSize = MIN_PART_SIZE;
+    const data = Buffer.alloc(partSize + 1024, 2);
+    const deadline = new AbortController();
+    const cutBy = Object.assign(new Error('aborted'), { name: 'AbortError' });
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      if (input.PartNumber === 1) return { ETag: `"${md5(input.Body as Buffer)}"` };
+      deadline.abort();
+      throw cutBy;
+    });
+    const uploads = { save: async () => {}, forget: async () => {} };
+
+    const failure = await copyObject(clients, request(data), {
+      partSize,
+      uploads,
+      signal: deadline.signal,
+    }).then(
+      () => expect.fail('the copy was not cut'),
+      (error: unknown) => error as ObjectCopyError,
+    );
+
+    expect(failure.message).toBe(
+      's3://dst/copy/dir/file name+1%.txt: cut at the deadline after 1 of 2 parts; the next run continues the upload',
+    );
+    expect(failure.retryable).toBe(false);
+    expect(failure.cause).toBe(cutBy);
+  });
+
+  it('reports a request the deadline cut as aborted at the deadline, caused by what the request threw', async () => {
+    const partSize = MIN_PART_SIZE;
+    const data = Buffer.alloc(partSize + 1024, 2);
+    const deadline = new AbortController();
+    const timeout = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
+    s3Mock.on(AbortMultipartUploadCommand).resolves({});
+    s3Mock.on(UploadPartCommand).callsFake(async () => {
+      deadline.abort();
+      throw timeout;
+    });
+
+    const failure = await copyObject(clients, request(data), { partSize, signal: deadline.signal }).then(
+      () => expect.fail('the copy was not cut'),
+      (error: unknown) => error as ObjectCopyError,
+    );
+
+    const reason = failure.cause as Error;
+    expect(reason).toMatchObject({ name: 'AbortError', message: 'aborted at the deadline' });
+    expect(reason.cause).toBe(timeout);
   });
 });
