@@ -1228,7 +1228,7 @@ describe('copyObject compares the stored ETag only with what it can be compared 
     const small = Buffer.from('same bytes');
     s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(small) }));
     s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
-    const found = (ServerSideEncryption: string) =>
+    const found = (ServerSideEncryption: 'AES256' | 'aws:kms:dsse') =>
       s3Mock
         .on(HeadObjectCommand)
         .resolves({ ETag: `"${md5(small)}"`, ContentLength: small.length, ServerSideEncryption });
