@@ -7,8 +7,8 @@
  * its own. A big room can also be run one file at a time (`copy/copy-object`), so an hour's work is saved
  * when that file is done rather than lost with the whole room. Then it writes reports/mutation/score.md
  * from every report: the share of mutants killed per core file, the survivors, and the
- * mutants marked equivalent in the code (`// Stryker disable next-line …: <why>`). `--concurrency=2` runs
- * two Stryker workers, each with its own sandbox (stryker.config.json has one).
+ * mutants marked equivalent in the code (`// Stryker disable next-line …: <why>`). `--concurrency=3` runs
+ * up to three Stryker test workers, each with its own sandbox, once the TypeScript checkers are done.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
