@@ -6,36 +6,21 @@
  */
 import { beforeEach, describe, expect, inject, it } from 'vitest';
 import { LeaseLostError } from '../../functions/core/errors.js';
-import { type Job, parseJob } from '../../functions/core/job.js';
+import type { Job } from '../../functions/core/job.js';
 import { MAX_KEY_BYTES } from '../../functions/core/plan/keys.js';
 import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import type { StateStore } from '../../functions/core/state/state-store.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { fakeS3Dependencies } from '../support/fake-dependencies.js';
+import { fakeS3Dependencies, fakeS3Jobs } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const sandbox = inject('sandbox');
 const fake = new FakeS3();
 const deps = fakeS3Dependencies(sandbox);
-const SOURCE = 'source';
-const DESTINATION = 'destination';
+const { SOURCE, DESTINATION, newJob, at } = fakeS3Jobs('reporting');
 const ONE_TRY = { attempts: 1, baseBackoffMs: 1 };
 fake.createBucket(SOURCE);
 fake.createBucket(DESTINATION);
-let jobs = 0;
-
-function newJob(options: Record<string, unknown> = {}, destinationPrefix?: string): Job {
-  jobs += 1;
-  const id = `reporting-${jobs}-${Date.now()}`;
-  return parseJob({
-    jobId: id,
-    source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: SOURCE, prefix: `${id}/` },
-    destination: { bucket: DESTINATION, prefix: destinationPrefix ?? `copy/${id}/` },
-    options,
-  });
-}
-
-const at = (job: Job, name: string) => `${job.source.prefix}${name}`;
 
 /** The dependencies with some StateStore methods replaced; the others still reach DynamoDB Local. */
 function withState(overrides: Partial<Record<keyof StateStore, unknown>>): SyncDependencies {

@@ -9,36 +9,21 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { LeaseLostError } from '../../functions/core/errors.js';
-import { type Job, parseJob } from '../../functions/core/job.js';
+import type { Job } from '../../functions/core/job.js';
 import { compareKeys } from '../../functions/core/plan/keys.js';
 import { LARGE_OBJECT_CONCURRENCY, SMALL_OBJECT_BYTES, syncJob } from '../../functions/core/run/sync-job.js';
 import type { LedgerEntry } from '../../functions/core/state/state-store.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { fakeS3Dependencies } from '../support/fake-dependencies.js';
+import { fakeS3Dependencies, fakeS3Jobs } from '../support/fake-dependencies.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const sandbox = inject('sandbox');
 const fake = new FakeS3();
 const deps = fakeS3Dependencies(sandbox);
-const SOURCE = 'source';
-const DESTINATION = 'destination';
+const { SOURCE, DESTINATION, newJob, at } = fakeS3Jobs('decisions');
 const ONE_TRY = { attempts: 1, baseBackoffMs: 1 };
 fake.createBucket(SOURCE);
 fake.createBucket(DESTINATION);
-let jobs = 0;
-
-function newJob(options: Record<string, unknown> = {}): Job {
-  jobs += 1;
-  const id = `decisions-${jobs}-${Date.now()}`;
-  return parseJob({
-    jobId: id,
-    source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: SOURCE, prefix: `${id}/` },
-    destination: { bucket: DESTINATION, prefix: `copy/${id}/` },
-    options,
-  });
-}
-
-const at = (job: Job, name: string) => `${job.source.prefix}${name}`;
 const copyOf = (job: Job, name: string) => fake.objects(DESTINATION).get(`${job.destination.prefix}${name}`);
 
 async function ledgerEntry(job: Job, name: string): Promise<LedgerEntry | undefined> {

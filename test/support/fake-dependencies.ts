@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
+import { type Job, parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
 import { StateStore } from '../../functions/core/state/state-store.js';
 import type { SandboxInfo } from '../../sandbox/sandbox.js';
@@ -33,4 +34,30 @@ export function fakeS3Dependencies(sandbox: SandboxInfo): SyncDependencies {
       sandbox.accountB.tableName,
     ),
   };
+}
+
+/**
+ * Jobs over FakeS3's buckets `source` and `destination`, each under its own prefix (`<name>-<n>-<time>/`,
+ * copied to `copy/<id>/`), so the tests of one file never see each other's objects or state.
+ */
+export function fakeS3Jobs(name: string): {
+  SOURCE: string;
+  DESTINATION: string;
+  newJob: (options?: Record<string, unknown>) => Job;
+  at: (job: Job, key: string) => string;
+} {
+  const SOURCE = 'source';
+  const DESTINATION = 'destination';
+  let jobs = 0;
+  const newJob = (options: Record<string, unknown> = {}): Job => {
+    jobs += 1;
+    const id = `${name}-${jobs}-${Date.now()}`;
+    return parseJob({
+      jobId: id,
+      source: { roleArn: 'arn:aws:iam::111111111111:role/S3GetListRole', bucket: SOURCE, prefix: `${id}/` },
+      destination: { bucket: DESTINATION, prefix: `copy/${id}/` },
+      options,
+    });
+  };
+  return { SOURCE, DESTINATION, newJob, at: (job, key) => `${job.source.prefix}${key}` };
 }
