@@ -111,6 +111,34 @@ describe('VerifyStream', () => {
     expect((bad.error as Error).message).toMatch(/parts rebuild/);
   });
 
+  it('names the source part a read ends inside when the layout lists more bytes than the object has', async () => {
+    const partSizes = [8, 8, 8];
+    const etag = compositeEtag([data.subarray(0, 8), data.subarray(8, 16), data.subarray(16)].map(md5));
+
+    const result = await verify(chunks, {
+      size: data.length,
+      start: 0,
+      check: { kind: 'composite', etag, partSizes },
+    });
+
+    expect(result.error).toBeInstanceOf(IntegrityError);
+    expect((result.error as Error).message).toBe(
+      `${where}: the read ended inside source part 3; nothing was written from this read`,
+    );
+    expect(result.ended).toBe(false);
+  });
+
+  it('passes an empty object through as nothing, and ends', async () => {
+    const result = await verify([], {
+      size: 0,
+      start: 0,
+      check: { kind: 'md5', md5: md5(Buffer.alloc(0)).toString('hex') },
+    });
+
+    expect(result).toMatchObject({ ended: true, error: undefined });
+    expect(result.out).toHaveLength(0);
+  });
+
   it('checks a read continued from a source part boundary with the MD5s of the parts before it', async () => {
     const partSizes = [8, 8, 5];
     const parts = [data.subarray(0, 8), data.subarray(8, 16), data.subarray(16)];

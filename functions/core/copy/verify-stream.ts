@@ -45,7 +45,7 @@ export interface ReadDigests {
  * even one whose response ended cleanly with a matching Content-Length, or a corrupted one.
  *
  * For a multipart source the MD5 of each source part is taken on the fly (the parts' layout comes from the
- * source, see learnSourceLayout) and the composite ETag is rebuilt at the end.
+ * source, see learnSourceCheck) and the composite ETag is rebuilt at the end.
  */
 export class VerifyStream extends Transform {
   readonly #expect: ReadExpectation;
@@ -102,6 +102,7 @@ export class VerifyStream extends Transform {
       callback(new IntegrityError(`${this.#expect.where}: ${problem}; nothing was written from this read`));
       return;
     }
+    // Stryker disable next-line ConditionalExpression: with nothing held (an empty read), push(undefined) adds no data to a byte stream, as not pushing does
     if (this.#held) this.push(this.#held);
     this.#held = undefined;
     callback();
