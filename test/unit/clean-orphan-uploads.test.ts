@@ -106,6 +106,20 @@ describe('cleanOrphanUploads', () => {
     expect(state.deleteMultipartUpload).not.toHaveBeenCalled();
   });
 
+  it.each([
+    { case: 'S3 no longer lists', uploads: [] },
+    { case: 'S3 lists at another key', uploads: [{ UploadId: 'ours', Key: 'copy/other.bin' }] },
+  ])('forgets, without aborting or continuing it, a cut upload that $case', async ({ uploads }) => {
+    listed(...uploads);
+    const cut = record({ resume: { completedParts: 1, readStart: 0, cutAt: startedAt } });
+
+    const { state, result } = clean([cut]);
+
+    expect(await result).toEqual({ aborted: 0, continuable: new Map() });
+    expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+  });
+
   it('aborts an upload a deadline cut when the run will not continue it', async () => {
     listed({ UploadId: 'ours', Key: 'copy/big.bin' });
     const cut = record({ resume: { completedParts: 1, readStart: 0, cutAt: startedAt } });

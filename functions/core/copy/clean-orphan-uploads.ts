@@ -45,8 +45,9 @@ export async function cleanOrphanUploads(
       await state.deleteMultipartUpload(job.jobId, record.key);
       continue;
     }
+    // Not listed (completed, or aborted by the lifecycle rule), or not at its key: nothing of ours to abort.
     const key = listed.get(record.uploadId)?.key;
-    if (key === undefined || key !== record.destinationKey) {
+    if (key !== record.destinationKey) {
       await state.deleteMultipartUpload(job.jobId, record.key);
     } else if (options.keepContinuable && record.resume) {
       result.continuable.set(record.key, record);
