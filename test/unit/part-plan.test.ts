@@ -49,7 +49,9 @@ describe('planParts', () => {
   it('honours a larger or smaller (down to 5 MiB) part size asked for, and refuses what S3 refuses', () => {
     expect(planParts(12 * MiB, MIN_PART_SIZE)).toEqual({ partSize: 5 * MiB, partCount: 3, queueSize: 6 });
     expect(planParts(12 * MiB, 64 * MiB)).toEqual({ partSize: 64 * MiB, partCount: 1, queueSize: 1 });
-    expect(() => planParts(12 * MiB, MiB)).toThrow(RangeError);
+    expect(() => planParts(12 * MiB, MiB)).toThrow(
+      new RangeError(`a part is ${MIN_PART_SIZE} to ${MAX_PART_SIZE} bytes, got ${MiB}`),
+    );
     expect(() => planParts(MAX_OBJECT_SIZE + 1)).toThrow(/5 TiB/);
   });
 });
@@ -74,5 +76,30 @@ describe('followSourceParts', () => {
     expect(followSourceParts(8 * MiB, [4 * MiB, 4 * MiB])).toBeUndefined(); // parts under 5 MiB
     expect(followSourceParts(30 * MiB, [16 * MiB, 16 * MiB])).toBeUndefined(); // sizes disagree
     expect(followSourceParts(16 * MiB, [16 * MiB])).toBeUndefined(); // one part: not multipart
+  });
+
+  it("takes S3's limits inclusively: 10,000 parts, parts of exactly 5 MiB or 5 GiB, a last part as large as the others", () => {
+    const parts = (count: number, partSize: number) => Array.from({ length: count }, () => partSize);
+    const follows = (sizes: number[]) =>
+      followSourceParts(
+        sizes.reduce((sum, size) => sum + size, 0),
+        sizes,
+      );
+
+    expect(follows(parts(MAX_PARTS, MIN_PART_SIZE))?.partCount).toBe(MAX_PARTS);
+    expect(follows(parts(MAX_PARTS + 1, MIN_PART_SIZE))).toBeUndefined();
+    expect(follows(parts(2, MIN_PART_SIZE))?.partSize).toBe(MIN_PART_SIZE);
+    expect(follows(parts(2, MIN_PART_SIZE - 1))).toBeUndefined();
+    expect(follows(parts(2, MAX_PART_SIZE))?.partSize).toBe(MAX_PART_SIZE);
+    expect(follows(parts(2, MAX_PART_SIZE + 1))).toBeUndefined();
+    expect(follows([16 * MiB, 16 * MiB, 16 * MiB])).toEqual({
+      partSize: 16 * MiB,
+      partCount: 3,
+      queueSize: 2,
+    });
+  });
+
+  it('judges the last part, not the second, against the first', () => {
+    expect(followSourceParts(52 * MiB, [16 * MiB, 16 * MiB, 20 * MiB])).toBeUndefined();
   });
 });
