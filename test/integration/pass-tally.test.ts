@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { PassTally } from '../../functions/core/state/pass-tally.js';
+import { PassEndedError, PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import { useSandbox } from './helpers.js';
 
@@ -23,7 +23,7 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
   it('ends exactly once when many workers settle tasks at once, some of them twice, with exact totals', async () => {
     const pass = tally();
     await pass.open(1, startedAt);
-    await pass.expect(40);
+    await pass.expect('planner-0', 40);
     await pass.settle('planner', { listed: 40 });
     const deliveries = Array.from({ length: 40 }, (_, i) => `copy-${i}`).flatMap((id, i) =>
       i % 4 === 0 ? [id, id] : [id],
@@ -71,7 +71,8 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
   it('keeps the planner counted until it settles, so tasks it announced cannot end the pass early', async () => {
     const pass = tally();
     await pass.open(1, startedAt);
-    await pass.expect(1);
+    await pass.expect('planner-0', 1);
+    await pass.expect('planner-0', 1); // the planner delivered again announces the same task
 
     expect((await pass.settle('copy')).outstanding).toBe(1);
     expect(await pass.claimEnd('copier')).toBe(false);
@@ -86,7 +87,8 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     await pass.settle('only');
     await pass.claimEnd('w');
 
-    await expect(pass.expect(1)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    await expect(pass.expect('late', 1)).rejects.toThrow(PassEndedError);
+    expect((await pass.read()).outstanding).toBe(0);
     await expect(tally().settle('orphan')).rejects.toThrow(/ConditionalCheckFailed|cancel/i);
   });
 

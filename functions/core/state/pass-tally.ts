@@ -72,18 +72,46 @@ export class PassTally {
     );
   }
 
-  /** Announces `tasks` more tasks, before they are sent. Refused once the pass has ended. */
-  async expect(tasks: number): Promise<void> {
-    await this.#doc.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: this.#pk, sk: this.#sk },
-        UpdateExpression: 'ADD outstanding :tasks',
-        ConditionExpression: '#state = :running',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':tasks': tasks, ':running': 'running' },
-      }),
-    );
+  /**
+   * Announces `tasks` more tasks, before they are sent, once per `announcementId` (a planner delivered again
+   * re-sends the same tasks under the same ids, and must not count them twice). Refused once the pass has
+   * ended.
+   */
+  async expect(announcementId: string, tasks: number): Promise<void> {
+    try {
+      await this.#doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk: this.#pk, sk: `${this.#sk}#announce#${announcementId}`, tasks },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: { pk: this.#pk, sk: this.#sk },
+                UpdateExpression: 'ADD outstanding :tasks',
+                ConditionExpression: '#state = :running',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':tasks': tasks, ':running': 'running' },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      const [announced, pass] = reasons(error);
+      if (announced === 'ConditionalCheckFailed' && pass !== 'ConditionalCheckFailed') return;
+      if (pass === 'ConditionalCheckFailed') {
+        throw new PassEndedError(`${this.#sk} of ${this.#pk} is not running: tasks cannot be added to it`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   /**
@@ -131,7 +159,7 @@ export class PassTally {
         break;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
-        const [taskReason, passReason] = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+        const [taskReason, passReason] = reasons(error);
         if (taskReason === 'ConditionalCheckFailed') {
           return { duplicate: true, outstanding: (await this.read()).outstanding };
         }
@@ -184,4 +212,15 @@ export class PassTally {
       ...(Item.endedBy && { endedBy: Item.endedBy }),
     };
   }
+}
+
+/** The pass is over (or was never opened): no task can be added to it. */
+export class PassEndedError extends Error {
+  override readonly name = 'PassEndedError';
+}
+
+/** Why each item of a cancelled transaction was refused, in the transaction's order; empty otherwise. */
+function reasons(error: unknown): (string | undefined)[] {
+  if (!(error instanceof TransactionCanceledException)) return [];
+  return (error.CancellationReasons ?? []).map((reason) => reason.Code);
 }
