@@ -1,0 +1,173 @@
+/**
+ * The dispatch room: a pass's plan steps as SQS task messages for fan-out workers (docs/fan-out.md).
+ *
+ * - copy-tasks.ts (this file): copy steps batched into `copy` tasks (many small objects, or one large
+ *   one), each within SQS's message size, and the parser a worker reads a message with.
+ */
+import { z } from 'zod';
+import { SyncError } from '../errors.js';
+import type { PlanStep } from '../plan/plan.js';
+import type { LedgerEntry } from '../state/state-store.js';
+
+type CopyStep = Extract<PlanStep, { action: 'copy' }>;
+
+/** One object of a copy task: the version listed (the GET is pinned to its ETag) and what the ledger held. */
+export interface TaskObject {
+  key: string;
+  etag: string;
+  size: number;
+  lastModified: string;
+  storageClass: string;
+  restored?: boolean;
+  reason: CopyStep['reason'];
+  previous?: LedgerEntry;
+}
+
+/** A batch of objects for one copy worker invocation, under the pass's fence. */
+export interface CopyTask {
+  kind: 'copy';
+  jobId: string;
+  fence: number;
+  /** Unique within the pass and the same when a planner is delivered again: `<shard>-<n>`. */
+  taskId: string;
+  objects: TaskObject[];
+}
+
+export interface CopyTaskLimits {
+  /** Objects of at least this many bytes travel alone (a worker streams them with its whole budget). */
+  largeObjectBytes: number;
+  /** Bytes of source objects per task: what one worker copies in well under its timeout. */
+  maxTaskBytes: number;
+  /** Objects per task. */
+  maxObjects: number;
+  /** The JSON message's size: SQS takes 256 KiB, kept with room for attributes. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_COPY_TASK_LIMITS: CopyTaskLimits = {
+  largeObjectBytes: 64 * 1024 * 1024,
+  maxTaskBytes: 256 * 1024 * 1024,
+  maxObjects: 100,
+  maxMessageBytes: 200 * 1024,
+};
+
+/**
+ * Batches a shard's copy steps, in key order, into copy tasks: an object of `largeObjectBytes` or more
+ * alone; smaller ones together until the next would pass `maxObjects`, `maxTaskBytes` or
+ * `maxMessageBytes`. Task ids are `<shard>-<n>`, so the same steps give the same ids.
+ */
+export async function* copyTasks(
+  steps: AsyncIterable<CopyStep>,
+  task: { jobId: string; fence: number; shard: string },
+  limits: CopyTaskLimits = DEFAULT_COPY_TASK_LIMITS,
+): AsyncGenerator<CopyTask> {
+  const taskOf = (n: number, objects: TaskObject[]): CopyTask => ({
+    kind: 'copy',
+    jobId: task.jobId,
+    fence: task.fence,
+    taskId: `${task.shard}-${n}`,
+    objects,
+  });
+  // The message without objects, with the longest task id it could have.
+  const envelope = messageBytes(taskOf(Number.MAX_SAFE_INTEGER, []));
+  let number = 0;
+  let batch: TaskObject[] = [];
+  let batchBytes = 0;
+  let batchMessageBytes = envelope;
+  for await (const step of steps) {
+    const object = taskObject(step);
+    const objectMessageBytes = messageBytes(object) + 1;
+    if (envelope + objectMessageBytes > limits.maxMessageBytes) {
+      throw new TaskValidationError(
+        `the ledger entry of "${object.key}" makes its copy task larger than ${limits.maxMessageBytes} bytes`,
+      );
+    }
+    if (object.size >= limits.largeObjectBytes) {
+      yield taskOf(number++, [object]);
+      continue;
+    }
+    const full =
+      batch.length === limits.maxObjects ||
+      batchBytes + object.size > limits.maxTaskBytes ||
+      batchMessageBytes + objectMessageBytes > limits.maxMessageBytes;
+    if (batch.length > 0 && full) {
+      yield taskOf(number++, batch);
+      batch = [];
+      batchBytes = 0;
+      batchMessageBytes = envelope;
+    }
+    batch.push(object);
+    batchBytes += object.size;
+    batchMessageBytes += objectMessageBytes;
+  }
+  if (batch.length > 0) yield taskOf(number++, batch);
+}
+
+function taskObject(step: CopyStep): TaskObject {
+  const { object, reason, previous } = step;
+  return {
+    key: object.key,
+    etag: object.etag,
+    size: object.size,
+    lastModified: object.lastModified.toISOString(),
+    storageClass: object.storageClass,
+    ...(object.restored && { restored: true }),
+    reason,
+    ...(previous && { previous }),
+  };
+}
+
+function messageBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** A task message a worker cannot act on: not JSON, or not a task of this version. */
+export class TaskValidationError extends SyncError {}
+
+const ledgerEntry = z.looseObject({ key: z.string() });
+
+const copyTaskSchema = z.strictObject({
+  kind: z.literal('copy'),
+  jobId: z.string().min(1),
+  fence: z.number().int().min(1),
+  taskId: z.string().min(1),
+  objects: z
+    .array(
+      z.strictObject({
+        key: z.string().min(1),
+        etag: z.string().min(1),
+        size: z.number().int().min(0),
+        lastModified: z.iso.datetime(),
+        storageClass: z.string(),
+        restored: z.literal(true).optional(),
+        reason: z.enum(['new', 'changed', 'retry']),
+        previous: ledgerEntry.optional(),
+      }),
+    )
+    .min(1),
+});
+
+/**
+ * Reads a copy task from an SQS message body. A message that is not one names what is wrong; a worker
+ * reports it as a failed item, so after the queue's receive limit it is in the dead-letter queue to look at.
+ */
+export function parseCopyTask(body: string): CopyTask {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new TaskValidationError(
+      `a copy task is a JSON object; the message body is not JSON: ${preview(body)}`,
+    );
+  }
+  const result = copyTaskSchema.safeParse(json);
+  if (result.success) return result.data as CopyTask;
+  const problems = result.error.issues.map(
+    (issue) => `${['task', ...issue.path.map(String)].join('.')} ${issue.message}`,
+  );
+  throw new TaskValidationError(`invalid copy task: ${problems.join('; ')}`);
+}
+
+function preview(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
