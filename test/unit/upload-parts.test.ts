@@ -159,6 +159,19 @@ describe('uploadParts: the parts of one multipart upload, then its completion', 
     expect(s3Mock.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
   });
 
+  it('sends no further part once one in flight has failed, even from the same chunk', async () => {
+    const refused = new Error('part refused');
+    s3Mock.on(UploadPartCommand).callsFake(async () => {
+      await nextTurn();
+      throw refused;
+    });
+
+    const failed = uploadParts(upload({ plan: planOf(3, 1), body: from(bytes(3 * SIZE)) }));
+
+    await expect(failed).rejects.toBe(refused);
+    expect(partInputs().map((part) => part.PartNumber)).toEqual([1]);
+  });
+
   it('stops with the abort reason, before creating anything, when the signal is already aborted', async () => {
     const controller = new AbortController();
     const deadline = new Error('deadline');
