@@ -175,6 +175,23 @@ describe('diagnoseJob', () => {
       expect(report.ok).toBe(true);
     });
 
+    it('does not say the role requires the ExternalId when the try without it fails for another reason', async () => {
+      stsMock
+        .on(AssumeRoleCommand, { ExternalId: undefined })
+        .rejects(awsError('Throttling', 400, 'Rate exceeded'));
+      stsMock.on(AssumeRoleCommand, { ExternalId: 'shared-id' }).resolves({ Credentials: KEYS as never });
+
+      const report = await diagnoseJob(deps(), jobWith({ externalId: 'shared-id' }));
+
+      expect(check(report, 'externalId')).toEqual({
+        link: 'externalId',
+        status: 'skipped',
+        detail:
+          'not told: assuming the role without the ExternalId failed, but not with a refusal (Throttling: Rate exceeded); run doctor again',
+      });
+      expect(check(report, 'listSource').status).toBe('ok');
+    });
+
     it('warns, without trying again, when the job sets no ExternalId, and says to set one', async () => {
       // a second AssumeRole without ExternalId would be refused: the job's own already went without
       stsMock

@@ -174,15 +174,23 @@ async function checkAssumeRole(
   }
   checks.push({ link: 'assumeRole', status: 'ok', detail: `${who} assumed ${roleArn}` });
 
-  // A role that also opens without the ExternalId lets anyone it trusts be tricked into using it.
-  const withoutExternalId =
+  // A role that also opens without the ExternalId lets anyone it trusts be tricked into using it. Only a
+  // refusal shows that it does not: a throttled or failed request shows nothing.
+  const withoutExternalId: boolean | Error =
     externalId === undefined ||
     (await assumeRole(deps.sts, job, undefined).then(
       () => true,
-      // Stryker disable next-line ArrowFunction: a refusal read as undefined instead of false is as falsy, so the `||` and `!withoutExternalId` below decide the same
-      () => false,
+      (error: unknown) => (isAccessDenied(error) ? false : (error as Error)),
     ));
-  if (!withoutExternalId) {
+  if (withoutExternalId instanceof Error) {
+    checks.push({
+      link: 'externalId',
+      status: 'skipped',
+      detail:
+        'not told: assuming the role without the ExternalId failed, but not with a refusal ' +
+        `(${describeError(withoutExternalId)}); run doctor again`,
+    });
+  } else if (!withoutExternalId) {
     checks.push({
       link: 'externalId',
       status: 'ok',
