@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -214,6 +215,36 @@ describe('copy integrity against the sandbox (issue 9, finding 1)', () => {
     expect(sha256(await readObject(consumer, DESTINATION, destinationKey))).toBe(sha256(data));
     const head = await consumer.send(new HeadObjectCommand({ Bucket: DESTINATION, Key: destinationKey }));
     expect(head.ContentLength).toBe(data.length);
+  });
+
+  it('copies a multipart source whose parts are not equal though its first part suggests they are', async () => {
+    const job = integrityJob('uneven-parts');
+    const key = `${job.source.prefix}uneven.bin`;
+    // 3 parts of 5 MiB + 1, 5 MiB and 5 MiB + 2: ceil(size / first part) is 3, as for equal parts.
+    const parts = [randomBytes(5 * MiB + 1), randomBytes(5 * MiB), randomBytes(5 * MiB + 2)];
+    const { UploadId } = await producer.send(new CreateMultipartUploadCommand({ Bucket: source, Key: key }));
+    const etags = [];
+    for (const [index, Body] of parts.entries()) {
+      const part = await producer.send(
+        new UploadPartCommand({ Bucket: source, Key: key, UploadId, PartNumber: index + 1, Body }),
+      );
+      etags.push({ PartNumber: index + 1, ETag: part.ETag });
+    }
+    await producer.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: source,
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: etags },
+      }),
+    );
+
+    const summary = await syncJob(deps, job);
+
+    expect(summary).toMatchObject({ copied: 1, failed: 0 });
+    const copy = await readObject(consumer, DESTINATION, `${job.destination.prefix}uneven.bin`);
+    expect(sha256(copy)).toBe(sha256(Buffer.concat(parts)));
+    expect(await uploadsUnder(job.destination.prefix)).toEqual([]);
   });
 });
 

@@ -228,6 +228,7 @@ describe('learnSourceCheck and checkForRead', () => {
       kind: 'composite',
       etag: '0123456789abcdef0123456789abcdef-12',
       partSizes: [...Array.from({ length: 11 }, () => 10), 5],
+      assumed: true,
     });
   });
 
@@ -236,8 +237,25 @@ describe('learnSourceCheck and checkForRead', () => {
 
     const check = await learnSourceCheck(s3, multipart);
 
-    expect(check).toEqual({ kind: 'composite', etag: multipart.etag.slice(1, -1), partSizes: [10, 10, 5] });
+    expect(check).toEqual({
+      kind: 'composite',
+      etag: multipart.etag.slice(1, -1),
+      partSizes: [10, 10, 5],
+      assumed: true,
+    });
     expect(s3Mock).toHaveReceivedCommandTimes(HeadObjectCommand, 1);
+  });
+
+  it('asks each part its size, assuming nothing, when told to learn the exact layout', async () => {
+    s3Mock.on(HeadObjectCommand).callsFake(async ({ PartNumber }) => ({
+      ContentLength: [10, 9, 6][PartNumber - 1],
+      PartsCount: 3,
+    }));
+
+    const check = await learnSourceCheck(s3, multipart, undefined, { exactLayout: true });
+
+    expect(check).toEqual({ kind: 'composite', etag: multipart.etag.slice(1, -1), partSizes: [10, 9, 6] });
+    expect(s3Mock).toHaveReceivedCommandTimes(HeadObjectCommand, 3);
   });
 
   it('asks each part its size when they are not equal', async () => {

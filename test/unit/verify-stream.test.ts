@@ -3,6 +3,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import {
+  AssumedLayoutError,
   compositeEtag,
   type ReadExpectation,
   VerifyStream,
@@ -109,6 +110,26 @@ describe('VerifyStream', () => {
     expect(good.error).toBeUndefined();
     expect(good.verified.closedPartMd5s).toEqual(parts.map(md5));
     expect((bad.error as Error).message).toMatch(/parts rebuild/);
+  });
+
+  it('says when a read fails to rebuild the ETag under part sizes that were only assumed, and only then', async () => {
+    const parts = [data.subarray(0, 8), data.subarray(8, 15), data.subarray(15)];
+    const etag = compositeEtag(parts.map(md5));
+    const assumedEqual = { kind: 'composite' as const, etag, partSizes: [8, 8, 5], assumed: true };
+
+    const assumed = await verify(chunks, { size: data.length, start: 0, check: assumedEqual });
+    const asked = await verify(chunks, {
+      size: data.length,
+      start: 0,
+      check: { ...assumedEqual, assumed: undefined },
+    });
+    const short = await verify([data.subarray(0, 16)], { size: data.length, start: 0, check: assumedEqual });
+
+    expect(assumed.error).toBeInstanceOf(AssumedLayoutError);
+    expect(asked.error).toBeInstanceOf(IntegrityError);
+    expect(asked.error).not.toBeInstanceOf(AssumedLayoutError);
+    expect(short.error).not.toBeInstanceOf(AssumedLayoutError);
+    expect((short.error as Error).message).toMatch(/the read ended after 16 of 21 bytes/);
   });
 
   it('names the source part a read ends inside when the layout lists more bytes than the object has', async () => {

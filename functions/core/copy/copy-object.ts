@@ -34,7 +34,7 @@ import {
   splitDigests,
 } from './resume-multipart.js';
 import { type UploadProgress, uploadParts } from './upload-parts.js';
-import { compositeEtag, type SourceCheck, VerifyStream } from './verify-stream.js';
+import { AssumedLayoutError, compositeEtag, type SourceCheck, VerifyStream } from './verify-stream.js';
 
 /** The default part size; objects over DEFAULT_PART_SIZE × 10,000 get larger parts (see part-plan.ts). */
 export const PART_SIZE = DEFAULT_PART_SIZE;
@@ -116,6 +116,24 @@ export async function copyObject(
   options: CopyOptions = {},
 ): Promise<CopyResult> {
   const check = await learnSourceCheck(clients.sourceS3, request, options.signal);
+  try {
+    return await copyChecked(clients, request, check, options);
+  } catch (error) {
+    if (!(error instanceof AssumedLayoutError)) throw error;
+    // The source's parts are not the equal parts its first part suggested (or the bytes are wrong): ask
+    // each part's size and read again. An upload the failed read started was aborted, not completed.
+    const exact = await learnSourceCheck(clients.sourceS3, request, options.signal, { exactLayout: true });
+    return copyChecked(clients, request, exact, options);
+  }
+}
+
+/** copyObject, once the source's check is known: plan the parts, then write (a second time if safe). */
+async function copyChecked(
+  clients: { sourceS3: S3Client; destinationS3: S3Client },
+  request: CopyRequest,
+  check: SourceCheck,
+  options: CopyOptions,
+): Promise<CopyResult> {
   // A part size the job (or a test) chose wins; by default a multipart source is copied in its own parts.
   const plan =
     (options.partSize === undefined &&

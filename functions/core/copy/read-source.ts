@@ -16,13 +16,15 @@ import type { SourceCheck } from './verify-stream.js';
 /**
  * What the source's ETag lets the stream check. A multipart ETag (`…-N`) is rebuilt from the MD5s of
  * the source's own parts, so their layout is learned first: HeadObject with PartNumber 1 gives the part
- * count and the first part's size. Uploaders cut equal parts (all but the last); when the count does not
- * fit equal parts, each part's size is asked for.
+ * count and the first part's size. Uploaders cut equal parts (all but the last); when the count fits
+ * equal parts they are assumed (`assumed: true`: a read that does not rebuild the ETag under them is read
+ * again with `exactLayout`), else, or with `exactLayout`, each part's size is asked for.
  */
 export async function learnSourceCheck(
   s3: S3Client,
   request: CopyRequest,
   signal?: AbortSignal,
+  { exactLayout = false }: { exactLayout?: boolean } = {},
 ): Promise<SourceCheck> {
   const etag = stripQuotes(request.etag);
   if (/^[0-9a-f]{32}$/.test(etag)) return { kind: 'md5', md5: etag };
@@ -36,11 +38,11 @@ export async function learnSourceCheck(
   const firstSize = first.ContentLength ?? 0;
   const equal =
     firstSize > 0 && Math.ceil(request.size / firstSize) === count && (first.PartsCount ?? count) === count;
-  if (equal) {
+  if (equal && !exactLayout) {
     const partSizes = Array.from({ length: count }, (_, i) =>
       i < count - 1 ? firstSize : request.size - firstSize * (count - 1),
     );
-    return { kind: 'composite', etag, partSizes };
+    return { kind: 'composite', etag, partSizes, assumed: true };
   }
   const partSizes: number[] = [firstSize];
   for (let part = 2; part <= count; part += 1) {

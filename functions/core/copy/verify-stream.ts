@@ -11,7 +11,13 @@ import { IntegrityError } from '../errors.js';
  */
 export type SourceCheck =
   | { kind: 'md5'; md5: string }
-  | { kind: 'composite'; etag: string; partSizes: number[] }
+  | {
+      kind: 'composite';
+      etag: string;
+      partSizes: number[];
+      /** The sizes were assumed equal from the first part's, not each asked for (see learnSourceCheck). */
+      assumed?: boolean;
+    }
   | { kind: 'size-only' };
 
 /** What one read of a source object must deliver. */
@@ -59,6 +65,8 @@ export class VerifyStream extends Transform {
   /** Bytes that passed through (from `start`). */
   bytes = 0;
   #digests: ReadDigests | undefined;
+  /** The whole read rebuilt another ETag than the source's under part sizes that were only assumed. */
+  #rebuiltOtherEtag = false;
 
   constructor(expectation: ReadExpectation) {
     super();
@@ -99,7 +107,8 @@ export class VerifyStream extends Transform {
     const problem = this.#verify();
     if (problem) {
       this.#held = undefined;
-      callback(new IntegrityError(`${this.#expect.where}: ${problem}; nothing was written from this read`));
+      const message = `${this.#expect.where}: ${problem}; nothing was written from this read`;
+      callback(this.#rebuiltOtherEtag ? new AssumedLayoutError(message) : new IntegrityError(message));
       return;
     }
     // Stryker disable next-line ConditionalExpression: with nothing held (an empty read), push(undefined) adds no data to a byte stream, as not pushing does
@@ -144,13 +153,20 @@ export class VerifyStream extends Transform {
     if (check.kind === 'composite') {
       if (this.#partBytes > 0) return `the read ended inside source part ${this.#partMd5s.length + 1}`;
       const etag = compositeEtag(this.#partMd5s);
-      return etag === check.etag
-        ? undefined
-        : `the bytes read do not match its ETag: their parts rebuild ${etag}, the ETag is ${check.etag}`;
+      if (etag === check.etag) return undefined;
+      // Parts assumed equal that do not rebuild the ETag may just not be equal: the copy asks their sizes.
+      this.#rebuiltOtherEtag = check.assumed === true;
+      return `the bytes read do not match its ETag: their parts rebuild ${etag}, the ETag is ${check.etag}`;
     }
     return undefined;
   }
 }
+
+/**
+ * A multipart source's bytes did not rebuild its ETag under the part sizes assumed from its first part.
+ * Either the bytes are wrong or the parts are not equal; the copy reads again with each part's size.
+ */
+export class AssumedLayoutError extends IntegrityError {}
 
 /** The ETag S3 gives a multipart object whose parts have these MD5s: MD5 of the concatenated digests, "-N". */
 export function compositeEtag(partMd5s: readonly Buffer[]): string {
