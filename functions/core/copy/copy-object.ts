@@ -429,9 +429,10 @@ async function putInParts(
   // carried its Content-MD5, which S3 checked.
   const expected =
     !result.ServerSideEncryption?.startsWith('aws:kms') &&
+    /^[0-9a-f]{32}-\d+$/.test(destinationEtag) &&
     progress.partEtags &&
     compositeOf(progress.partEtags);
-  if (expected && /^[0-9a-f]{32}-\d+$/.test(destinationEtag) && expected !== destinationEtag) {
+  if (expected && expected !== destinationEtag) {
     throw new IntegrityError(
       `${where}: stored ETag ${destinationEtag} does not match the bytes sent (${expected})`,
     );
