@@ -1054,6 +1054,29 @@ describe('copyObject sends each part the MD5 of its own bytes', () => {
     s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-3"' });
   });
 
+  it('copies a multipart source over 8 MiB in its own parts unless a part size is set, and a smaller one in one PUT', async () => {
+    const MiB = 1024 * 1024;
+    const big = [Buffer.alloc(6 * MiB, 1), Buffer.alloc(6 * MiB, 2)];
+    sourceParts([6 * MiB, 6 * MiB], 2);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(Buffer.concat(big)) }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: composite(big) });
+
+    await copyObject(clients, request(Buffer.concat(big), { etag: composite(big) }));
+
+    expect(sentParts().map((part) => part.ContentLength)).toEqual([6 * MiB, 6 * MiB]);
+
+    s3Mock.resetHistory();
+    const small = [Buffer.alloc(5 * MiB, 3), Buffer.alloc(MiB, 4)];
+    sourceParts([5 * MiB, MiB], 2);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(Buffer.concat(small)) }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(Buffer.concat(small))}"` });
+
+    await copyObject(clients, request(Buffer.concat(small), { etag: composite(small) }));
+
+    expect(sentParts()).toHaveLength(0);
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(1);
+  });
+
   it("reuses the read's MD5 of each source part of the upload's layout, hashing no byte twice", async () => {
     // Prepare: the source's parts are the upload's parts; each holds other bytes.
     const data = Buffer.concat([Buffer.alloc(partSize, 1), Buffer.alloc(partSize, 2), Buffer.alloc(4096, 3)]);
