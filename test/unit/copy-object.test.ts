@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -77,6 +78,28 @@ function request(data: Buffer, overrides: Partial<CopyRequest> = {}): CopyReques
 
 describe('copyObject', () => {
   beforeEach(() => s3Mock.reset());
+
+  it.each([
+    {
+      outcome: 'stored',
+      put: () => s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(Buffer.from('hi'))}"` }),
+    },
+    { outcome: 'refused', put: () => s3Mock.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403)) },
+  ])(
+    "leaves nothing behind once an object is $outcome: the source body destroyed, no listener on the caller's signal",
+    async ({ put }) => {
+      const data = Buffer.from('hi');
+      const source = body(data);
+      s3Mock.on(GetObjectCommand).resolves({ Body: source });
+      put();
+      const { signal } = new AbortController();
+
+      await copyObject(clients, request(data), { signal }).catch(() => {});
+
+      expect((source as Readable).destroyed).toBe(true);
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    },
+  );
 
   it('pins the GET to the listed ETag and keeps content headers and metadata', async () => {
     // Prepare
