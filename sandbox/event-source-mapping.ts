@@ -52,10 +52,24 @@ export interface MappingStats {
   returned: number;
   /** Batches whose handler threw or whose response Lambda would reject. */
   failedBatches: number;
+  /** Receives or deletes that failed (the poller went on). */
+  pollErrors: number;
 }
 
+/** How long a poller waits after a failed receive or delete. */
+const POLL_ERROR_PAUSE_MS = 200;
+
 export class EventSourceMapping {
-  readonly stats: MappingStats = { batches: 0, received: 0, deleted: 0, returned: 0, failedBatches: 0 };
+  readonly stats: MappingStats = {
+    batches: 0,
+    received: 0,
+    deleted: 0,
+    returned: 0,
+    failedBatches: 0,
+    pollErrors: 0,
+  };
+  /** The last receive or delete that failed, for a test or a person to look at. */
+  lastPollError: unknown;
   readonly #sqs: SQSClient;
   readonly #settings: Required<MappingSettings>;
   readonly #handler: SqsHandler;
@@ -91,12 +105,23 @@ export class EventSourceMapping {
     this.#pollers = [];
   }
 
+  /**
+   * One poller: receive a batch, hand it over, delete what succeeded; until stopped. A failed receive or
+   * delete is counted and the poller goes on after a pause, as Lambda's pollers do (a message whose
+   * delete failed comes back after its visibility timeout).
+   */
   async #poll(poller: number): Promise<void> {
     const { signal } = this.#stop;
     while (!signal.aborted) {
-      const messages = await this.#receive(signal);
-      if (messages.length === 0) continue;
-      await this.#handle(messages, poller);
+      try {
+        const messages = await this.#receive(signal);
+        if (messages.length > 0) await this.#handle(messages, poller);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.stats.pollErrors += 1;
+        this.lastPollError = error;
+        await new Promise((resolve) => setTimeout(resolve, POLL_ERROR_PAUSE_MS));
+      }
     }
   }
 

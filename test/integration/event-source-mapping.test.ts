@@ -38,11 +38,15 @@ async function queue(name: string, attributes: Record<string, string> = {}) {
   return { url: QueueUrl, arn: Attributes?.QueueArn ?? '' };
 }
 
-/** A work queue with a 1-second visibility timeout and a DLQ after `maxReceiveCount` receives. */
-async function workQueue(maxReceiveCount: number) {
+/**
+ * A work queue with a DLQ after `maxReceiveCount` receives and a visibility timeout of `visibilityTimeout`
+ * seconds: short where a test waits for redelivery, long enough that a slow machine does not see a message
+ * come back while it is still being handled.
+ */
+async function workQueue(maxReceiveCount: number, visibilityTimeout = 1) {
   const dlq = await queue('dlq');
   const work = await queue('work', {
-    VisibilityTimeout: '1',
+    VisibilityTimeout: String(visibilityTimeout),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount }),
   });
   return { work, dlq };
@@ -66,7 +70,12 @@ async function send(url: string, bodies: string[]) {
 async function until(condition: () => boolean, what: string, timeoutMs = 30_000) {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      const { stats, lastPollError } = mapping ?? {};
+      throw new Error(
+        `timed out waiting for ${what}: ${JSON.stringify(stats)} ${String(lastPollError ?? '')}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -84,7 +93,7 @@ async function bodiesIn(url: string): Promise<string[]> {
 
 describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does (moto SQS, real HTTP)', () => {
   it('hands over every message once in batches of at most batchSize, in the shape Lambda gives, and deletes them', async () => {
-    const { work } = await workQueue(3);
+    const { work } = await workQueue(3, 30);
     const bodies = Array.from({ length: 23 }, (_, i) => `m${String(i).padStart(2, '0')}`);
     await send(work.url, bodies);
     const seen: string[] = [];
@@ -103,6 +112,7 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
     await until(() => mapping?.stats.deleted === bodies.length, 'every message deleted');
 
     expect(seen.sort()).toEqual(bodies);
+    expect(mapping.stats).toMatchObject({ received: bodies.length, pollErrors: 0 });
     expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
     expect(first).toMatchObject({
       eventSource: 'aws:sqs',
@@ -115,7 +125,7 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
   });
 
   it('deletes the rest of a batch and hands the failed items again after the visibility timeout', async () => {
-    const { work } = await workQueue(5);
+    const { work } = await workQueue(5, 3);
     await send(work.url, ['a', 'b', 'c']);
     const attempts = new Map<string, number>();
     const handler: SqsHandler = async (event) => {
@@ -163,7 +173,7 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
   });
 
   it('fails the whole batch when the response names a message that is not in it, as Lambda does', async () => {
-    const { work } = await workQueue(5);
+    const { work } = await workQueue(5, 3);
     await send(work.url, ['x', 'y']);
     let calls = 0;
 
@@ -181,7 +191,7 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
   });
 
   it('handles at most maximumConcurrency batches at once', async () => {
-    const { work } = await workQueue(5);
+    const { work } = await workQueue(5, 30);
     await send(
       work.url,
       Array.from({ length: 12 }, (_, i) => `n${i}`),
