@@ -10,7 +10,11 @@ import {
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { sandboxSqs } from '../../sandbox/clients.js';
-import { EventSourceMapping, type SqsHandler } from '../../sandbox/event-source-mapping.js';
+import {
+  EventSourceMapping,
+  type MappingSettings,
+  type SqsHandler,
+} from '../../sandbox/event-source-mapping.js';
 
 const sandbox = inject('sandbox');
 const sqs: SQSClient = sandboxSqs(sandbox, sandbox.accountB.admin);
@@ -51,6 +55,14 @@ async function workQueue(maxReceiveCount: number, visibilityTimeout = 1) {
   });
   return { work, dlq };
 }
+
+/** A mapping on `work` with these settings, not started. */
+const mapOn = (work: { url: string; arn: string }, settings: Partial<MappingSettings>, handler: SqsHandler) =>
+  new EventSourceMapping(
+    sqs,
+    { queueUrl: work.url, queueArn: work.arn, region: sandbox.region, ...settings },
+    handler,
+  );
 
 async function send(url: string, bodies: string[]) {
   for (let at = 0; at < bodies.length; at += 10) {
@@ -100,15 +112,11 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
     const sizes: number[] = [];
     let first: SQSEvent['Records'][number] | undefined;
 
-    mapping = new EventSourceMapping(
-      sqs,
-      { queueUrl: work.url, queueArn: work.arn, region: sandbox.region, batchSize: 5, maximumConcurrency: 2 },
-      async (event) => {
-        sizes.push(event.Records.length);
-        first ??= event.Records[0];
-        seen.push(...event.Records.map((record) => record.body));
-      },
-    ).start();
+    mapping = mapOn(work, { batchSize: 5, maximumConcurrency: 2 }, async (event) => {
+      sizes.push(event.Records.length);
+      first ??= event.Records[0];
+      seen.push(...event.Records.map((record) => record.body));
+    }).start();
     await until(() => mapping?.stats.deleted === bodies.length, 'every message deleted');
 
     expect(seen.sort()).toEqual(bodies);
@@ -138,11 +146,7 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
       return { batchItemFailures };
     };
 
-    mapping = new EventSourceMapping(
-      sqs,
-      { queueUrl: work.url, queueArn: work.arn, region: sandbox.region },
-      handler,
-    ).start();
+    mapping = mapOn(work, {}, handler).start();
     await until(() => mapping?.stats.deleted === 3, 'all three deleted');
 
     expect(Object.fromEntries(attempts)).toEqual({ a: 1, b: 2, c: 1 });
@@ -154,14 +158,10 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
     await send(work.url, ['poison']);
     let calls = 0;
 
-    mapping = new EventSourceMapping(
-      sqs,
-      { queueUrl: work.url, queueArn: work.arn, region: sandbox.region, maximumConcurrency: 1 },
-      async () => {
-        calls += 1;
-        throw new Error('cannot handle this');
-      },
-    ).start();
+    mapping = mapOn(work, { maximumConcurrency: 1 }, async () => {
+      calls += 1;
+      throw new Error('cannot handle this');
+    }).start();
     await until(() => calls >= 2, 'two receives');
     // After its second receive the message is due for the DLQ on the next one.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
@@ -177,14 +177,10 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
     await send(work.url, ['x', 'y']);
     let calls = 0;
 
-    mapping = new EventSourceMapping(
-      sqs,
-      { queueUrl: work.url, queueArn: work.arn, region: sandbox.region, maximumConcurrency: 1 },
-      async () => {
-        calls += 1;
-        return calls === 1 ? { batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] } : undefined;
-      },
-    ).start();
+    mapping = mapOn(work, { maximumConcurrency: 1 }, async () => {
+      calls += 1;
+      return calls === 1 ? { batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] } : undefined;
+    }).start();
     await until(() => mapping?.stats.deleted === 2, 'both deleted on the second delivery');
 
     expect(mapping.stats).toMatchObject({ failedBatches: 1, returned: 2 });
@@ -199,16 +195,12 @@ describe('EventSourceMapping: the sandbox polls SQS for a handler as Lambda does
     let running = 0;
     let most = 0;
 
-    mapping = new EventSourceMapping(
-      sqs,
-      { queueUrl: work.url, queueArn: work.arn, region: sandbox.region, batchSize: 2, maximumConcurrency: 3 },
-      async () => {
-        running += 1;
-        most = Math.max(most, running);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        running -= 1;
-      },
-    ).start();
+    mapping = mapOn(work, { batchSize: 2, maximumConcurrency: 3 }, async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      running -= 1;
+    }).start();
     await until(() => mapping?.stats.deleted === 12, 'all deleted');
 
     expect(most).toBeLessThanOrEqual(3);
