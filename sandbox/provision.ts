@@ -210,6 +210,19 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
     },
     // Its own buckets only; tests create more accountb-* buckets.
     { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
+    // The fan-out queues (sandbox/fan-out.ts names them sync-*): send tasks, and work them as the
+    // workers' event source mappings do.
+    {
+      Effect: 'Allow',
+      Action: [
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+      ],
+      Resource: `arn:aws:sqs:*:${id}:sync-*`,
+    },
     // The run-completed event, on the job's bus only (as template.yaml grants).
     { Effect: 'Allow', Action: 'events:PutEvents', Resource: eventBusArn },
     // What `status --stack` and `doctor --stack` use as the person running the CLI: the stack's outputs,

@@ -1,8 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DoctorDependencies } from './diagnose/diagnose-job.js';
+import { sqsTaskQueues } from './dispatch/task-queue.js';
 import { SyncError } from './errors.js';
 import type { SyncDependencies, SyncLogger, SyncMetrics } from './run/sync-job.js';
 import { StateStore } from './state/state-store.js';
@@ -54,7 +56,8 @@ export function httpHandlerOptions(timeouts: ClientTimeouts) {
  *
  * Endpoints come from the SDK's own `AWS_ENDPOINT_URL_*` variables; when one points S3 somewhere
  * local (the sandbox), path-style addressing is used, as local S3 servers need it. With EVENT_BUS_NAME
- * set, each run publishes a "Sync Run Completed" event there.
+ * set, each run publishes a "Sync Run Completed" event there. With PLAN_SHARD_QUEUE_URL and
+ * COPY_QUEUE_URL set (both, or neither), large jobs fan out over the workers (docs/fan-out.md).
  *
  * @param instrument wraps each client once built (the tracer's captureAWSv3Client in Lambda).
  * @param timeouts replaces every client's timeouts (tests make a stall fail fast).
@@ -86,6 +89,13 @@ export function dependenciesFromEnvironment(
     requestHandler: httpHandlerOptions(options.timeouts ?? CONTROL_TIMEOUTS),
   };
   const busName = env.EVENT_BUS_NAME;
+  const planShardQueue = env.PLAN_SHARD_QUEUE_URL;
+  const copyQueue = env.COPY_QUEUE_URL;
+  if (Boolean(planShardQueue) !== Boolean(copyQueue)) {
+    throw new SyncError(
+      'PLAN_SHARD_QUEUE_URL and COPY_QUEUE_URL go together: set both (fan-out) or neither (inline runs only)',
+    );
+  }
   return {
     sts: instrument(new STSClient(control)),
     destinationS3: instrument(new S3Client(s3Config)),
@@ -97,6 +107,13 @@ export function dependenciesFromEnvironment(
     ...(busName && {
       events: { client: instrument(new EventBridgeClient(control)), busName },
     }),
+    ...(planShardQueue &&
+      copyQueue && {
+        queues: sqsTaskQueues(instrument(new SQSClient(control)), {
+          planShard: planShardQueue,
+          copy: copyQueue,
+        }),
+      }),
     ...(options.metrics && { metrics: options.metrics }),
     logger,
   };

@@ -1,12 +1,15 @@
 /**
- * What the function does with the event it is invoked with: the schedule's input is a job to sync;
+ * What the function does with the event it is invoked with: the schedule's input is a job to sync, inline
+ * or, for a large job in a deployment with the fan-out queues, as a pass spread over workers;
  * `{"doctor": <job>}` asks for the doctor's checks of that job, run with the function's own identity
  * (the one production runs as), copying nothing. `cross-account-sync doctor --stack` sends it.
  */
 import { doctorDependenciesOf } from './clients.js';
 import { type DoctorReport, diagnoseJob } from './diagnose/diagnose-job.js';
+import { fansOut } from './fanout/choose-mode.js';
+import { type PassStart, startPass } from './fanout/start-pass.js';
 import { parseJob } from './job.js';
-import { syncFromEvent } from './run/sync-job.js';
+import { syncJob } from './run/sync-job.js';
 import type { RunControl, RunSummary, SyncDependencies } from './run/sync-types.js';
 
 /** An event asking the function to diagnose a job instead of running it. */
@@ -30,8 +33,17 @@ export async function handleEvent(
   event: unknown,
   control: RunControl = {},
   env: NodeJS.ProcessEnv = process.env,
-): Promise<RunSummary | DoctorReport> {
+): Promise<RunSummary | DoctorReport | PassStart> {
   // Async, so an invalid doctor job rejects the promise like every other failure instead of throwing.
   if (isDoctorEvent(event)) return diagnoseJob(doctorDependenciesOf(deps, env), parseJob(event.doctor));
-  return syncFromEvent(deps, event, control);
+  const job = parseJob(event);
+  if (deps.queues && (await fansOut(deps, job))) {
+    return startPass({ ...deps, queues: deps.queues }, job, {
+      log: deps.logger ?? silent,
+      runId: control.runId,
+    });
+  }
+  return syncJob(deps, job, control);
 }
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };

@@ -73,6 +73,19 @@ export const jobSchema = z.strictObject({
        * prefix, and dot-named so Spark, Hive and Athena-style readers skip it.
        */
       manifestPrefix: prefix.default('.cross-account-sync/runs/'),
+      /**
+       * When a pass is spread over the worker functions (docs/fan-out.md) instead of run in the scheduled
+       * function: `auto` once the last pass listed `aboveKeys` keys or more, `always`, or `never`. A
+       * deployment without the fan-out queues always runs inline.
+       */
+      fanOut: z
+        .strictObject({
+          mode: z.enum(['auto', 'always', 'never']).default('auto'),
+          aboveKeys: z.number().int().min(1).default(10_000),
+          /** Keys per shard, cut from the ledger the last pass left; a first pass is one shard. */
+          keysPerShard: z.number().int().min(1).default(100_000),
+        })
+        .prefault({}),
       sessionDurationSeconds: z
         .number()
         .int()

@@ -3,9 +3,8 @@
  * many workers settle its tasks at once and however often a task is delivered.
  */
 import { randomBytes } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { PassEndedError, PassTally } from '../../functions/core/state/pass-tally.js';
+import { PassEndedError, PassExistsError, PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import { useSandbox } from './helpers.js';
 
@@ -42,7 +41,7 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     const state = await pass.read();
     expect(state).toMatchObject({
       outstanding: 0,
-      state: 'ended',
+      state: 'ending',
       totals: { listed: 40, copied: 40, bytes: 4000 },
     });
     expect(state.endedBy).toMatch(/^worker-\d+$/);
@@ -58,12 +57,17 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect(await pass.settle('b')).toEqual({ duplicate: false, outstanding: 0 });
     expect(await pass.claimEnd('last')).toBe(true);
     expect(await pass.claimEnd('again')).toBe(false);
+    expect(await pass.read()).toMatchObject({ state: 'ending', endedBy: 'last' });
+    expect(await pass.ended('again')).toBe(false);
+    expect(await pass.ended('last')).toBe(true);
+    expect(await pass.abandon()).toBe(false);
 
     expect(await pass.read()).toEqual({
       outstanding: 0,
       state: 'ended',
       totals: { copied: 1 },
       startedAt,
+      updatedAt: expect.any(String),
       endedBy: 'last',
     });
   });
@@ -83,7 +87,8 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
   it('refuses to open a pass twice, to announce tasks after it ended, and to settle a task of a pass never opened', async () => {
     const pass = tally();
     await pass.open(1, startedAt);
-    await expect(pass.open(1, startedAt)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    await expect(pass.open(1, startedAt)).rejects.toThrow(PassExistsError);
+    await expect(pass.open(1, startedAt)).rejects.toThrow(/pass#7 of job#pass-tally-\w+ is already open/);
     await pass.settle('only');
     await pass.claimEnd('w');
 

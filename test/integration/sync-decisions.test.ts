@@ -792,9 +792,10 @@ describe('syncJob decisions (FakeS3 + DynamoDB Local)', () => {
     const logger = captureLogger();
     const announce = deps.state.putUploadIntent.bind(deps.state);
     vi.spyOn(deps.state, 'putUploadIntent').mockImplementationOnce(async (...args) => {
-      await announce(...args);
+      const id = await announce(...args);
       await deps.state.acquireLease(job.jobId, 'newer-run', 60_000, Date.now() + 60_000);
       await until(() => logger.lines.some((line) => line.message === 'lease lost; stopping'));
+      return id;
     });
     const reads: string[] = [];
     fake.beforeGet = (_bucket, key) => {

@@ -2,14 +2,21 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { diagnoseJob } from '../../functions/core/diagnose/diagnose-job.js';
 import { JobValidationError } from '../../functions/core/errors.js';
+import { fansOut } from '../../functions/core/fanout/choose-mode.js';
+import { startPass } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent, isDoctorEvent } from '../../functions/core/handle-event.js';
+import { parseJob } from '../../functions/core/job.js';
 import type { SyncLogger } from '../../functions/core/run/sync-job.js';
-import { syncFromEvent } from '../../functions/core/run/sync-job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 
 vi.mock('../../functions/core/diagnose/diagnose-job.js', () => ({
   diagnoseJob: vi.fn(async () => 'doctor report'),
 }));
-vi.mock('../../functions/core/run/sync-job.js', () => ({ syncFromEvent: vi.fn(async () => 'run summary') }));
+vi.mock('../../functions/core/run/sync-job.js', () => ({ syncJob: vi.fn(async () => 'run summary') }));
+vi.mock('../../functions/core/fanout/start-pass.js', () => ({
+  startPass: vi.fn(async () => 'pass started'),
+}));
+vi.mock('../../functions/core/fanout/choose-mode.js', () => ({ fansOut: vi.fn(async () => true) }));
 
 const job = {
   jobId: 'job-1',
@@ -36,7 +43,9 @@ describe('handleEvent', () => {
 
   beforeEach(() => {
     vi.mocked(diagnoseJob).mockClear();
-    vi.mocked(syncFromEvent).mockClear();
+    vi.mocked(syncJob).mockClear();
+    vi.mocked(startPass).mockClear();
+    vi.mocked(fansOut).mockClear();
   });
 
   it("runs the doctor on the event's job with the function's own clients, syncing nothing", async () => {
@@ -45,7 +54,7 @@ describe('handleEvent', () => {
 
     // Assert
     expect(result).toBe('doctor report');
-    expect(syncFromEvent).not.toHaveBeenCalled();
+    expect(syncJob).not.toHaveBeenCalled();
     const [doctorDeps, parsed] = vi.mocked(diagnoseJob).mock.calls[0] ?? [];
     expect(doctorDeps).toMatchObject({
       sts: deps.sts,
@@ -73,7 +82,39 @@ describe('handleEvent', () => {
 
     // Assert
     expect(result).toBe('run summary');
-    expect(syncFromEvent).toHaveBeenCalledWith(deps, job, control);
+    expect(syncJob).toHaveBeenCalledWith(deps, parseJob(job), control);
     expect(diagnoseJob).not.toHaveBeenCalled();
+    // A deployment without the fan-out queues never asks whether to fan out.
+    expect(fansOut).not.toHaveBeenCalled();
+  });
+
+  it('starts a fan-out pass when the deployment has the queues and the job fans out', async () => {
+    const queues = { planShard: vi.fn(), copy: vi.fn() };
+    const withQueues = { ...deps, queues };
+
+    const result = await handleEvent(withQueues, job, { runId: 'run-1' }, env);
+
+    expect(result).toBe('pass started');
+    expect(fansOut).toHaveBeenCalledWith(withQueues, parseJob(job));
+    expect(startPass).toHaveBeenCalledWith(
+      withQueues,
+      parseJob(job),
+      expect.objectContaining({ runId: 'run-1' }),
+    );
+    expect(syncJob).not.toHaveBeenCalled();
+  });
+
+  it('runs inline when the deployment has the queues but the job does not fan out', async () => {
+    vi.mocked(fansOut).mockResolvedValueOnce(false);
+    const withQueues = { ...deps, queues: { planShard: vi.fn(), copy: vi.fn() } };
+
+    expect(await handleEvent(withQueues, job, {}, env)).toBe('run summary');
+    expect(startPass).not.toHaveBeenCalled();
+  });
+
+  it('rejects an invalid job before choosing a mode', async () => {
+    await expect(handleEvent(deps, { ...job, jobId: '' }, {}, env)).rejects.toThrow(JobValidationError);
+    expect(fansOut).not.toHaveBeenCalled();
+    expect(syncJob).not.toHaveBeenCalled();
   });
 });

@@ -23,6 +23,7 @@ describe('parseJob', () => {
       copyTags: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
+      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000 },
       sessionDurationSeconds: 3600,
     });
   });
@@ -204,6 +205,10 @@ describe('parseJob', () => {
     [{ sessionDurationSeconds: 3601 }, false],
     [{ mirror: true, copyTags: true, manifestPrefix: 'runs/' }, true],
     [{ mirror: 'yes' }, false],
+    [{ fanOut: { mode: 'always', keysPerShard: 1 } }, true],
+    [{ fanOut: { mode: 'sometimes' } }, false],
+    [{ fanOut: { keysPerShard: 0 } }, false],
+    [{ fanOut: { shards: 4 } }, false],
   ])('options %j valid: %s', (options, ok) => {
     expect(problemsOf(withOptions(options)).length === 0).toBe(ok);
   });
@@ -215,6 +220,7 @@ describe('parseJob', () => {
       copyTags: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
+      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000 },
       sessionDurationSeconds: 3600,
     });
   });

@@ -5,9 +5,11 @@
  *   one), each within SQS's message size, and the parser a worker reads a message with.
  */
 import { z } from 'zod';
-import { SyncError } from '../errors.js';
 import type { PlanStep } from '../plan/plan.js';
 import type { LedgerEntry } from '../state/state-store.js';
+import { parseTask, TaskValidationError } from './task-message.js';
+
+export { TaskValidationError } from './task-message.js';
 
 type CopyStep = Extract<PlanStep, { action: 'copy' }>;
 
@@ -121,9 +123,6 @@ function messageBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value));
 }
 
-/** A task message a worker cannot act on: not JSON, or not a task of this version. */
-export class TaskValidationError extends SyncError {}
-
 const ledgerEntry = z.looseObject({ key: z.string() });
 
 const copyTaskSchema = z.strictObject({
@@ -152,22 +151,5 @@ const copyTaskSchema = z.strictObject({
  * reports it as a failed item, so after the queue's receive limit it is in the dead-letter queue to look at.
  */
 export function parseCopyTask(body: string): CopyTask {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new TaskValidationError(
-      `a copy task is a JSON object; the message body is not JSON: ${preview(body)}`,
-    );
-  }
-  const result = copyTaskSchema.safeParse(json);
-  if (result.success) return result.data as CopyTask;
-  const problems = result.error.issues.map(
-    (issue) => `${['task', ...issue.path.map(String)].join('.')} ${issue.message}`,
-  );
-  throw new TaskValidationError(`invalid copy task: ${problems.join('; ')}`);
-}
-
-function preview(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return parseTask(body, 'copy', copyTaskSchema) as CopyTask;
 }

@@ -18,6 +18,11 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { PART_SIZE, QUEUE_SIZE } from '../copy/copy-object.js';
 
+/** The folder of one run's manifest and marker: `<manifestPrefix><jobId>/<runId>/`. */
+export function runFolder(manifestPrefix: string, jobId: string, runId: string): string {
+  return `${manifestPrefix}${jobId}/${runId}/`;
+}
+
 /** One line of a run manifest: an object this run copied. */
 export interface ManifestLine {
   destinationKey: string;
@@ -68,7 +73,7 @@ export class RunManifest {
 
   /** Keys under `<prefix><jobId>/<runId>/`; sortable by run id, so the newest batch lists last. */
   location(): { manifestKey: string; markerKey: string } {
-    const base = `${this.destination.prefix}${this.run.jobId}/${this.run.runId}/`;
+    const base = runFolder(this.destination.prefix, this.run.jobId, this.run.runId);
     return { manifestKey: `${base}manifest.jsonl`, markerKey: `${base}_SUCCESS` };
   }
 

@@ -12,8 +12,25 @@ import type { RunContext } from './run-context.js';
 /** Carries one run's deletions to the destination and the ledger. */
 export class DeletePropagator {
   #started = 0;
+  /** Takes one deletion off the run's allowance; false once `maxDeletesPerRun` have started. */
+  readonly #reserve: () => Promise<boolean>;
 
-  constructor(readonly run: RunContext) {}
+  /**
+   * `reserve` replaces this run's own count of deletions started: a fan-out pass counts its shards'
+   * deletions together, so the cap holds for the pass however many planners delete at once.
+   */
+  constructor(
+    readonly run: RunContext,
+    reserve?: () => Promise<boolean>,
+  ) {
+    this.#reserve = reserve ?? (async () => this.#reserveHere());
+  }
+
+  #reserveHere(): boolean {
+    if (this.#started >= this.run.job.options.maxDeletesPerRun) return false;
+    this.#started += 1;
+    return true;
+  }
 
   /** Handles a ledger entry whose key the source no longer lists. */
   async propagate(entry: LedgerEntry): Promise<void> {
@@ -33,14 +50,13 @@ export class DeletePropagator {
       return;
     }
     // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
-    if (this.#started >= options.maxDeletesPerRun) {
+    if (!(await this.#reserve())) {
       log.warn('delete limit reached; the rest waits for the next run', {
         key: entry.key,
         maxDeletesPerRun: options.maxDeletesPerRun,
       });
       return;
     }
-    this.#started += 1;
     // A key with no recorded copy may still hold what a run that died wrote there.
     await this.#deleteCopy(entry.key, entry.destinationKey);
     await deps.state.deleteLedgerEntry(jobId, entry.key, lease.fence);

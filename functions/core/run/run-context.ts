@@ -17,15 +17,19 @@ export interface RunSettings extends RunControl {
   signal: AbortSignal;
 }
 
-/** One run's shared context, built once by the run and handed to its steps. */
+/**
+ * One run's shared context, built once by the run and handed to its steps. A fan-out worker builds one
+ * for its task: its fence is the pass's, and its manifest lines go to the task's part of the manifest.
+ */
 export interface RunContext {
   deps: SyncDependencies;
   job: Job;
   control: RunSettings;
   source: { s3: S3Client; credentials: SourceCredentials };
   log: SyncLogger;
-  lease: LeaseKeeper;
+  /** The fence every ledger write carries: the lease keeper's, or a fan-out pass's. */
+  lease: Pick<LeaseKeeper, 'fence'>;
   tally: RunTally;
-  manifest: RunManifest;
+  manifest: Pick<RunManifest, 'add' | 'addVanished'>;
   interrupted: InterruptedWrites;
 }

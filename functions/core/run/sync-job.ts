@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openSourceAccess } from '../access/preflight.js';
-import { type Job, parseJob } from '../job.js';
+import type { Job } from '../job.js';
 import { announceRun } from '../report/announce-run.js';
 import { releaseLeaseWithRetry } from '../state/release-lease.js';
 import { LEASE_TTL_MS } from './lease-keeper.js';
@@ -91,17 +91,17 @@ export async function syncJob(
   }
 }
 
-/** Sortable and short: it goes into the STS session name and run record keys. */
-export /**
+/**
  * A job that names its destination bucket's region writes there directly; otherwise the destination
  * client (in the function's region) follows S3's redirect on each request.
  */
-function inDestinationRegion(deps: SyncDependencies, job: Job): SyncDependencies {
+export function inDestinationRegion(deps: SyncDependencies, job: Job): SyncDependencies {
   const region = job.destination.region;
   return region && deps.destinationS3In ? { ...deps, destinationS3: deps.destinationS3In(region) } : deps;
 }
 
-function newRunId(now = new Date()): string {
+/** Sortable and short: it goes into the STS session name and run record keys. */
+export function newRunId(now = new Date()): string {
   const stamp = now
     .toISOString()
     .replace(/[-:]/g, '')
@@ -110,12 +110,3 @@ function newRunId(now = new Date()): string {
 }
 
 const silentLogger: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** Validates a scheduled event as a job, then runs it. */
-export function syncFromEvent(
-  deps: SyncDependencies,
-  event: unknown,
-  control: RunControl = {},
-): Promise<RunSummary> {
-  return syncJob(deps, parseJob(event), control);
-}

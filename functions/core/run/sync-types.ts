@@ -6,6 +6,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { TaskQueues } from '../dispatch/task-queue.js';
 import type { ManifestLocation } from '../report/run-manifest.js';
 import type { StateStore } from '../state/state-store.js';
 
@@ -30,6 +31,8 @@ export interface SyncDependencies {
   sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
   /** Where "Sync Run Completed" events go; without it no event is published. */
   events?: { client: EventBridgeClient; busName: string };
+  /** The fan-out queues, in a deployment that has them (docs/fan-out.md); without them every run is inline. */
+  queues?: TaskQueues;
   metrics?: SyncMetrics;
   logger?: SyncLogger;
 }

@@ -2,7 +2,9 @@
  * Interrupted writes: the keys that runs which died may have uploaded without recording them, read from
  * their upload intents, and which of those keys this pass has not yet met in the listing or the ledger.
  */
-import type { StateStore, UnrecordedWrite } from './state-store.js';
+import type { KeyRange } from '../plan/list-source.js';
+import { inRange } from '../plan/shards.js';
+import { intentPrefix, type StateStore, type UnrecordedWrite } from './state-store.js';
 
 /** The dead runs' upload intents, by key; empty until `read`. */
 export class InterruptedWrites {
@@ -13,13 +15,20 @@ export class InterruptedWrites {
 
   /**
    * Reads every upload intent on record. Called with the lease held, so each belongs to a run that died
-   * mid-batch.
+   * mid-batch. A fan-out planner reads those of its shard's `range` only, and leaves out its own pass's
+   * (`exceptRunId`: tasks still at work, not dead).
    */
-  async read(state: StateStore, jobId: string): Promise<void> {
+  async read(
+    state: StateStore,
+    jobId: string,
+    only: { exceptRunId?: string; range?: KeyRange } = {},
+  ): Promise<void> {
     for (const intent of await state.readUploadIntents(jobId)) {
+      if (only.exceptRunId !== undefined && intent.id.startsWith(intentPrefix(only.exceptRunId))) continue;
       this.#intentIds.push(intent.id);
       // Two dead runs may have announced one key; either's write may be the one at the destination.
       for (const object of intent.objects) {
+        if (only.range && !inRange(object.key, only.range)) continue;
         const write = { sizes: [object.size], since: intent.since };
         this.#writes.set(object.key, mergeUnrecorded(this.#writes.get(object.key), write));
       }

@@ -3,8 +3,9 @@
  * settled ones added up to, kept in DynamoDB so that the pass ends exactly once however many workers settle
  * tasks at the same moment, and so that a task delivered twice counts once.
  *
- *   pk = "job#<jobId>"  sk = "pass#<fence>"                 outstanding, totals, state, endedBy
+ *   pk = "job#<jobId>"  sk = "pass#<fence>"                 outstanding, totals, state, endedBy, the job
  *   pk = "job#<jobId>"  sk = "pass#<fence>#task#<taskId>"   a settled task and what it added, written once
+ *   pk = "job#<jobId>"  sk = "current-pass"                 the fence of the job's newest pass
  *
  * A task that creates tasks (a shard's planner) announces them with `expect` before it sends them, and
  * settles itself after: `outstanding` counts the announcing task until then, so it cannot reach 0 while
@@ -19,7 +20,8 @@ import {
 import {
   DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -27,13 +29,34 @@ import {
 /** Counts a task adds to its pass: objects copied, bytes, failures, and so on. Names are [a-zA-Z]+. */
 export type PassCounts = Record<string, number>;
 
+/** What a pass is started with, for every worker of it to read. */
+export interface PassDetails {
+  /** The pass's run id: its manifest's folder and its upload intents' prefix. */
+  runId: string;
+  /** The job as the pass started it (validated), so every task of one pass works to the same job. */
+  job: unknown;
+}
+
 /** The pass as stored. */
-export interface PassState {
+export interface PassState extends Partial<PassDetails> {
   outstanding: number;
-  state: 'running' | 'ended';
+  /**
+   * `ending`: its last task settled and one worker claimed the end (it writes the manifest and run record);
+   * `abandoned`: a newer pass took over before this one ended; it never ends.
+   */
+  state: 'running' | 'ending' | 'ended' | 'abandoned';
   totals: PassCounts;
   startedAt: string;
+  /** When a task last settled (or the pass started): a pass quiet for long has lost its messages. */
+  updatedAt: string;
   endedBy?: string;
+}
+
+/** A settled task as stored: what it added, and what it noted for the pass's end (its failures, say). */
+export interface SettledTask {
+  taskId: string;
+  counts: PassCounts;
+  note?: Record<string, unknown>;
 }
 
 /** What settling a task did. */
@@ -45,6 +68,8 @@ export interface Settled {
 }
 
 const COUNT_NAME = /^[a-zA-Z]+$/;
+/** The item naming the job's newest pass. */
+const CURRENT = 'current-pass';
 /** Attempts at a settlement that DynamoDB cancels for a conflicting transaction on the same items. */
 const MAX_CONFLICT_ATTEMPTS = 10;
 
@@ -54,22 +79,105 @@ export class PassTally {
   readonly #pk: string;
   readonly #sk: string;
 
-  constructor(client: DynamoDBClient, table: string, jobId: string, fence: number) {
-    this.#doc = DynamoDBDocumentClient.from(client);
+  constructor(
+    client: DynamoDBClient,
+    table: string,
+    jobId: string,
+    readonly fence: number,
+  ) {
+    this.#doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.#table = table;
     this.#pk = `job#${jobId}`;
     this.#sk = `pass#${fence}`;
   }
 
-  /** Creates the pass with its first `tasks` outstanding (a shard planner each); refused if it exists. */
-  async open(tasks: number, startedAt: string): Promise<void> {
+  /** The fence of the job's newest pass, or undefined if it never had one. */
+  static async current(client: DynamoDBClient, table: string, jobId: string): Promise<number | undefined> {
+    const { Item } = await DynamoDBDocumentClient.from(client).send(
+      new GetCommand({ TableName: table, Key: { pk: `job#${jobId}`, sk: CURRENT }, ConsistentRead: true }),
+    );
+    return Item?.fence;
+  }
+
+  /**
+   * Creates the pass with its first `tasks` outstanding (a shard planner each), and makes it the job's
+   * current pass.
+   *
+   * @throws PassExistsError if it exists, or a newer pass of the job has been opened
+   */
+  async open(tasks: number, startedAt: string, details?: PassDetails): Promise<void> {
+    try {
+      await this.#open(tasks, startedAt, details);
+    } catch (error) {
+      const [pass, current] = reasons(error);
+      if (pass === 'ConditionalCheckFailed') {
+        throw new PassExistsError(`${this.#sk} of ${this.#pk} is already open`, { cause: error });
+      }
+      if (current === 'ConditionalCheckFailed') {
+        throw new PassExistsError(`a pass newer than ${this.#sk} of ${this.#pk} has started`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async #open(tasks: number, startedAt: string, details?: PassDetails): Promise<void> {
     await this.#doc.send(
-      new PutCommand({
-        TableName: this.#table,
-        Item: { pk: this.#pk, sk: this.#sk, outstanding: tasks, state: 'running', totals: {}, startedAt },
-        ConditionExpression: 'attribute_not_exists(pk)',
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.#table,
+              Item: {
+                pk: this.#pk,
+                sk: this.#sk,
+                outstanding: tasks,
+                state: 'running',
+                totals: {},
+                startedAt,
+                updatedAt: startedAt,
+                ...details,
+              },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            // Fences only grow: a starter that lost a race to a newer pass does not take the pointer back.
+            Put: {
+              TableName: this.#table,
+              Item: { pk: this.#pk, sk: CURRENT, fence: this.fence },
+              ConditionExpression: 'attribute_not_exists(fence) OR fence < :fence',
+              ExpressionAttributeValues: { ':fence': this.fence },
+            },
+          },
+        ],
       }),
     );
+  }
+
+  /** Marks a running or ending pass abandoned (a newer pass replaces it); false if it had ended. */
+  async abandon(): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: this.#pk, sk: this.#sk },
+          UpdateExpression: 'SET #state = :abandoned',
+          ConditionExpression: '#state IN (:running, :ending)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':abandoned': 'abandoned',
+            ':running': 'running',
+            ':ending': 'ending',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /**
@@ -116,11 +224,12 @@ export class PassTally {
 
   /**
    * Settles task `taskId` once: in one transaction, records it and adds `counts` to the pass's totals and
-   * takes it off `outstanding`. A second settlement of the same task changes nothing and says so.
+   * takes it off `outstanding`. A second settlement of the same task changes nothing and says so. `note`
+   * is kept with the task for whoever ends the pass (the keys that failed, say).
    */
-  async settle(taskId: string, counts: PassCounts = {}): Promise<Settled> {
+  async settle(taskId: string, counts: PassCounts = {}, note?: Record<string, unknown>): Promise<Settled> {
     const names: Record<string, string> = {};
-    const values: Record<string, number> = { ':minusOne': -1 };
+    const values: Record<string, number | string> = { ':minusOne': -1, ':now': new Date().toISOString() };
     // ADD works on top-level attributes only: the totals map's counts are summed with SET.
     const sums: string[] = [];
     for (const [index, [name, value]] of Object.entries(counts).entries()) {
@@ -137,7 +246,7 @@ export class PassTally {
         {
           Put: {
             TableName: this.#table,
-            Item: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}`, counts },
+            Item: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}`, counts, note },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -145,7 +254,7 @@ export class PassTally {
           Update: {
             TableName: this.#table,
             Key: { pk: this.#pk, sk: this.#sk },
-            UpdateExpression: `ADD outstanding :minusOne${sums.length > 0 ? ` SET ${sums.join(', ')}` : ''}`,
+            UpdateExpression: `ADD outstanding :minusOne SET ${['updatedAt = :now', ...sums].join(', ')}`,
             ConditionExpression: 'attribute_exists(pk)',
             ...(Object.keys(names).length > 0 && { ExpressionAttributeNames: names }),
             ExpressionAttributeValues: values,
@@ -173,22 +282,35 @@ export class PassTally {
     return { duplicate: false, outstanding: (await this.read()).outstanding };
   }
 
-  /** Marks the pass ended by `worker` if nothing is outstanding and no one has; true for the one that did. */
+  /**
+   * Claims the end of the pass for `worker` (state `ending`) if nothing is outstanding and no one has; true
+   * for the one that did, which then ends it (`ended`).
+   */
   async claimEnd(worker: string): Promise<boolean> {
+    return this.#transition('running', 'ending', 'AND outstanding = :zero', { ':zero': 0 }, worker);
+  }
+
+  /** Marks the pass `ended` once the worker that claimed its end has written everything it ends with. */
+  async ended(worker: string): Promise<boolean> {
+    return this.#transition('ending', 'ended', 'AND endedBy = :worker', {}, worker);
+  }
+
+  async #transition(
+    from: PassState['state'],
+    to: PassState['state'],
+    condition: string,
+    values: Record<string, unknown>,
+    worker: string,
+  ): Promise<boolean> {
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { pk: this.#pk, sk: this.#sk },
-          UpdateExpression: 'SET #state = :ended, endedBy = :worker',
-          ConditionExpression: '#state = :running AND outstanding = :zero',
+          UpdateExpression: 'SET #state = :to, endedBy = :worker',
+          ConditionExpression: `#state = :from ${condition}`,
           ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':ended': 'ended',
-            ':running': 'running',
-            ':zero': 0,
-            ':worker': worker,
-          },
+          ExpressionAttributeValues: { ':from': from, ':to': to, ':worker': worker, ...values },
         }),
       );
       return true;
@@ -198,20 +320,91 @@ export class PassTally {
     }
   }
 
+  /**
+   * Takes one deletion off the pass's allowance of `max` (mirror jobs' `maxDeletesPerRun`, for the whole
+   * pass however many shards delete at once); false once `max` have been taken.
+   */
+  async reserveDeletion(max: number): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: this.#pk, sk: this.#sk },
+          UpdateExpression: 'ADD deletionsStarted :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(deletionsStarted) OR deletionsStarted < :max)',
+          ExpressionAttributeValues: { ':one': 1, ':max': max },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Whether task `taskId` has settled (a strongly consistent read): a redelivered task need not run. */
+  async isSettled(taskId: string): Promise<boolean> {
+    const { Item } = await this.#doc.send(
+      new GetCommand({
+        TableName: this.#table,
+        Key: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}` },
+        ConsistentRead: true,
+        ProjectionExpression: 'pk',
+      }),
+    );
+    return Item !== undefined;
+  }
+
+  /** Every settled task of the pass, in task-id order (for the worker that ends it). */
+  async *settledTasks(): AsyncGenerator<SettledTask> {
+    const prefix = `${this.#sk}#task#`;
+    let startKey: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': this.#pk, ':prefix': prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        yield { taskId: String(item.sk).slice(prefix.length), counts: item.counts, note: item.note };
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
   /** The pass as stored now (a strongly consistent read). */
   async read(): Promise<PassState> {
+    const pass = await this.find();
+    if (!pass) throw new Error(`pass ${this.#sk} of ${this.#pk} does not exist`);
+    return pass;
+  }
+
+  /** The pass as stored now, or undefined if it was never opened. */
+  async find(): Promise<PassState | undefined> {
     const { Item } = await this.#doc.send(
       new GetCommand({ TableName: this.#table, Key: { pk: this.#pk, sk: this.#sk }, ConsistentRead: true }),
     );
-    if (!Item) throw new Error(`pass ${this.#sk} of ${this.#pk} does not exist`);
+    if (!Item) return undefined;
     return {
       outstanding: Item.outstanding,
       state: Item.state,
       totals: Item.totals,
       startedAt: Item.startedAt,
+      updatedAt: Item.updatedAt,
+      ...(Item.runId && { runId: Item.runId, job: Item.job }),
       ...(Item.endedBy && { endedBy: Item.endedBy }),
     };
   }
+}
+
+/** A pass cannot be opened twice, nor after a newer one. */
+export class PassExistsError extends Error {
+  override readonly name = 'PassExistsError';
 }
 
 /** The pass is over (or was never opened): no task can be added to it. */

@@ -301,6 +301,11 @@ function fromLedgerItem(item: Record<string, unknown>): LedgerEntry {
   return entry;
 }
 
+/** The sort-key prefix of a run's upload intents (a batch number or a fan-out task id follows). */
+export function intentPrefix(runId: string): string {
+  return `intent#${runId}#`;
+}
+
 /** DynamoDB-backed state for sync jobs. */
 export class StateStore {
   readonly #doc: DynamoDBDocumentClient;
@@ -607,17 +612,28 @@ export class StateStore {
    * an upload and its ledger entry, the next run knows those destination objects may be its own. One
    * item per batch, not per key, keeps this to a few writes per thousand objects.
    */
-  async putUploadIntent(jobId: string, runId: string, batch: number, intent: Omit<UploadIntent, 'id'>) {
+  async putUploadIntent(
+    jobId: string,
+    runId: string,
+    batch: number | string,
+    intent: Omit<UploadIntent, 'id'>,
+  ): Promise<string> {
+    const id = `${intentPrefix(runId)}${String(batch).padStart(6, '0')}`;
     const result = await this.#call('putUploadIntent (PutItem)', () =>
       this.#doc.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: `intent#${runId}#${String(batch).padStart(6, '0')}`, ...intent },
+          Item: {
+            pk: jobPk(jobId),
+            sk: `${intentPrefix(runId)}${String(batch).padStart(6, '0')}`,
+            ...intent,
+          },
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
     );
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return id;
   }
 
   /** Upload intents of a job, optionally of one run only. */
@@ -632,7 +648,7 @@ export class StateStore {
             KeyConditionExpression: 'pk = :pk AND begins_with(sk, :intent)',
             ExpressionAttributeValues: {
               ':pk': jobPk(jobId),
-              ':intent': runId ? `intent#${runId}#` : 'intent#',
+              ':intent': runId ? intentPrefix(runId) : 'intent#',
             },
             ExclusiveStartKey: startKey,
             ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,

@@ -1,0 +1,44 @@
+/**
+ * Where a pass's tasks go: one SQS queue per kind of task (docs/fan-out.md). Inline runs have none.
+ */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { describeError, SyncError } from '../errors.js';
+import type { CopyTask } from './copy-tasks.js';
+import type { PlanShardTask } from './shard-tasks.js';
+
+/** Sends one task; resolves once the queue has it. */
+export type TaskSender<T> = (task: T) => Promise<void>;
+
+/** The queues a fan-out deployment has. */
+export interface TaskQueues {
+  planShard: TaskSender<PlanShardTask>;
+  copy: TaskSender<CopyTask>;
+}
+
+/** The queues' URLs, from the function's environment (template.yaml sets them). */
+export interface TaskQueueUrls {
+  planShard: string;
+  copy: string;
+}
+
+/** The queues at `urls`, through `sqs`. */
+export function sqsTaskQueues(sqs: SQSClient, urls: TaskQueueUrls): TaskQueues {
+  return { planShard: sender(sqs, urls.planShard), copy: sender(sqs, urls.copy) };
+}
+
+function sender<T extends { kind: string; taskId: string }>(sqs: SQSClient, queueUrl: string): TaskSender<T> {
+  return async (task) => {
+    try {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(task) }));
+    } catch (error) {
+      throw new TaskQueueError(
+        `sending ${task.kind} task ${task.taskId} to ${queueUrl} failed: ${describeError(error)}. ` +
+          'Check that the queue exists and the function may sqs:SendMessage to it',
+        { cause: error },
+      );
+    }
+  };
+}
+
+/** A task could not be handed to its queue. */
+export class TaskQueueError extends SyncError {}

@@ -1,0 +1,109 @@
+/**
+ * A copy worker's task (docs/fan-out.md): copy a batch of objects a planner sent, exactly as an inline run
+ * copies them (the GET pinned to the listed ETag, the write conditional, an identical copy adopted, the
+ * ledger write fenced with the pass's fence), then settle the task once.
+ *
+ * A message can arrive twice, late, or after a newer pass: a settled task is not run again; a task of a
+ * pass that is over is dropped; a ledger write a newer pass has overtaken is refused (LeaseLostError), and
+ * the task's message goes.
+ */
+import type { CopyTask, TaskObject } from '../dispatch/copy-tasks.js';
+import { LeaseLostError } from '../errors.js';
+import { ManifestPart } from '../report/manifest-parts.js';
+import { runFolder } from '../report/run-manifest.js';
+import { RunTally } from '../report/run-tally.js';
+import { CopyRecorder, DEFERRED } from '../run/copy-and-record.js';
+import { Semaphore } from '../run/semaphore.js';
+import type { RunControl, SyncLogger } from '../run/sync-types.js';
+import { InterruptedWrites } from '../state/interrupted-writes.js';
+import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
+import type { PassOpener } from './open-pass.js';
+
+/** What became of one delivery of a copy task. */
+export type CopyTaskOutcome = 'settled' | 'duplicate' | 'stale';
+
+/** A copy the deadline cut: the task is not settled, and its message comes back for another worker. */
+export class TaskDeferredError extends Error {
+  override readonly name = 'TaskDeferredError';
+}
+
+/**
+ * Runs one delivery of `task`.
+ *
+ * @throws TaskDeferredError when the deadline cut a copy; PassOverError for a pass that is over; what
+ *   failed after an object was stored (the message comes back and the next delivery adopts the copy)
+ */
+export async function runCopyTask(
+  passes: PassOpener,
+  task: CopyTask,
+  control: RunControl & { signal: AbortSignal; log: SyncLogger; worker: string },
+): Promise<CopyTaskOutcome> {
+  const pass = await passes.open(task.jobId, task.fence);
+  if (await pass.tally.isSettled(task.taskId)) return 'duplicate';
+  const { deps, job, runId } = pass;
+  const { log } = control;
+  // Announced before any byte is written, as an inline batch is: if this worker dies between an upload
+  // and its ledger entry, the next pass knows the destination object may be this sync's own.
+  const since = new Date().toISOString();
+  const intent = await deps.state.putUploadIntent(job.jobId, runId, task.taskId, {
+    since,
+    objects: task.objects.map(({ key, size }) => ({ key, size })),
+  });
+  const tally = new RunTally(pass.startedAt);
+  const manifest = new ManifestPart();
+  const recorder = new CopyRecorder({
+    deps,
+    job,
+    control: { ...control, runId, leaseTtlMs: 0, dispatchMarginMs: 0 },
+    source: pass.source,
+    log,
+    lease: { fence: task.fence },
+    tally,
+    manifest,
+    interrupted: new InterruptedWrites(),
+  });
+  const slots = new Semaphore(job.options.concurrency);
+  let outcomes: (typeof DEFERRED | undefined)[];
+  try {
+    outcomes = await Promise.all(
+      task.objects.map(async (object) => {
+        await slots.acquire();
+        try {
+          return await recorder.copy(copyStep(object), () => {}, since);
+        } finally {
+          slots.release();
+        }
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    // A newer pass wrote one of these keys: this pass is superseded, and what it would add is stale.
+    log.warn('copy task overtaken by a newer pass; dropped', { taskId: task.taskId, fence: task.fence });
+    return 'stale';
+  }
+  if (outcomes.includes(DEFERRED)) {
+    throw new TaskDeferredError(
+      `copy task ${task.taskId}: the function's deadline cut ${outcomes.filter((o) => o === DEFERRED).length} copies; the message comes back for another try`,
+    );
+  }
+  const { bucket } = job.destination;
+  await manifest.save(
+    deps.destinationS3,
+    bucket,
+    runFolder(job.options.manifestPrefix, job.jobId, runId),
+    task.taskId,
+  );
+  const settled = await settleTask(pass, task.taskId, tallyCounts(tally), tallyNote(tally), control);
+  await deps.state.deleteUploadIntents(job.jobId, [intent]);
+  return settled ? 'settled' : 'duplicate';
+}
+
+function copyStep(object: TaskObject) {
+  const { reason, previous, lastModified, restored, ...listed } = object;
+  return {
+    action: 'copy' as const,
+    reason,
+    previous,
+    object: { ...listed, lastModified: new Date(lastModified), ...(restored && { restored }) },
+  };
+}

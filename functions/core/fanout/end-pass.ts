@@ -1,0 +1,137 @@
+/**
+ * How a fan-out pass's tasks settle, and how the pass ends once: every task adds its counts to the pass in
+ * one transaction (PassTally); the worker whose settlement leaves nothing outstanding claims the end, and
+ * only that worker joins the manifest parts into the run's manifest, writes `_SUCCESS`, the run record and
+ * the run event, as an inline run does at its end.
+ */
+import { announceRun } from '../report/announce-run.js';
+import { gatherParts, removeParts } from '../report/manifest-parts.js';
+import { RunManifest, runFolder } from '../report/run-manifest.js';
+import type { KeyReason, RunTally } from '../report/run-tally.js';
+import type { RunSummary, SyncLogger } from '../run/sync-types.js';
+import type { PassCounts } from '../state/pass-tally.js';
+import { intentPrefix } from '../state/state-store.js';
+import type { OpenPass } from './open-pass.js';
+
+/** The summary lists this many failed, vanished and archived keys; the ledger and manifest hold them all. */
+const MAX_LISTED_KEYS = 20;
+
+/** What a task leaves for the end of the pass besides its counts. */
+export interface TaskNote {
+  failures?: KeyReason[];
+  vanishedKeys?: KeyReason[];
+  archivedKeys?: string[];
+  /** The replication lag the task left (seconds), the pass's being the largest. */
+  lagSeconds?: number;
+}
+
+/** A task's counts, from the tally it kept: every figure the run summary adds up. */
+export function tallyCounts(tally: RunTally): PassCounts {
+  const { listed, copied, skipped, failed, bytes } = tally.progress;
+  return {
+    listed,
+    copied,
+    skipped,
+    failed,
+    bytes,
+    ...tally.counts,
+    listRequests: tally.list.listRequests,
+    backlogObjects: tally.backlog.objects,
+    backlogBytes: tally.backlog.bytes,
+  };
+}
+
+/** A task's note, from its tally: the first few keys of each kind, and its lag. */
+export function tallyNote(tally: RunTally): TaskNote {
+  return {
+    ...(tally.failures.length > 0 && { failures: tally.failures.slice(0, MAX_LISTED_KEYS) }),
+    ...(tally.vanishedKeys.length > 0 && { vanishedKeys: tally.vanishedKeys.slice(0, MAX_LISTED_KEYS) }),
+    ...(tally.archivedKeys.length > 0 && { archivedKeys: tally.archivedKeys.slice(0, MAX_LISTED_KEYS) }),
+    ...(tally.backlog.objects > 0 && { lagSeconds: tally.replicationLagSeconds() }),
+  };
+}
+
+/**
+ * Settles task `taskId` of `pass` once, and ends the pass if this was its last outstanding task and this
+ * worker wins the claim. Returns false for a task settled before (a duplicate delivery).
+ */
+export async function settleTask(
+  pass: OpenPass,
+  taskId: string,
+  counts: PassCounts,
+  note: TaskNote,
+  control: { log: SyncLogger; worker: string },
+): Promise<boolean> {
+  const settled = await pass.tally.settle(taskId, counts, note as Record<string, unknown>);
+  if (settled.outstanding === 0 && (await pass.tally.claimEnd(control.worker))) {
+    await endPass(pass, control.log);
+    await pass.tally.ended(control.worker);
+  }
+  return !settled.duplicate;
+}
+
+/**
+ * Ends `pass` (its end claimed by this worker): the manifest, `_SUCCESS`, the run record, the run event,
+ * and the upload intents of this pass and of the runs that died before it, all settled now.
+ */
+export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSummary> {
+  const { deps, job, runId, startedAt } = pass;
+  const stored = await pass.tally.read();
+  const notes: TaskNote[] = [];
+  for await (const task of pass.tally.settledTasks()) if (task.note) notes.push(task.note as TaskNote);
+  const manifest = new RunManifest(
+    { jobId: job.jobId, runId, startedAt },
+    { bucket: job.destination.bucket, prefix: job.options.manifestPrefix },
+  );
+  const folder = runFolder(job.options.manifestPrefix, job.jobId, runId);
+  const parts = await gatherParts(deps.destinationS3, job.destination.bucket, folder, manifest);
+  const total = (name: string) => stored.totals[name] ?? 0;
+  const finishedAt = new Date().toISOString();
+  const summary: RunSummary = {
+    jobId: job.jobId,
+    runId,
+    status: 'complete',
+    startedAt,
+    finishedAt,
+    durationMs: Date.parse(finishedAt) - Date.parse(startedAt),
+    listed: total('listed'),
+    copied: total('copied'),
+    skipped: total('skipped'),
+    failed: total('failed'),
+    bytes: total('bytes'),
+    inFlight: 0,
+    deferred: total('deferred'),
+    vanished: total('vanished'),
+    archived: total('archived'),
+    deleted: total('deleted'),
+    listRequests: total('listRequests'),
+    // The workers' own DynamoDB use is in their metrics; a pass has no single client to count it.
+    readCapacityUnits: 0,
+    writeCapacityUnits: 0,
+    replicationLagSeconds: Math.max(0, ...notes.map((note) => note.lagSeconds ?? 0)),
+    backlogObjects: total('backlogObjects'),
+    backlogBytes: total('backlogBytes'),
+    failures: notes.flatMap((note) => note.failures ?? []).slice(0, MAX_LISTED_KEYS),
+    archivedKeys: notes.flatMap((note) => note.archivedKeys ?? []).slice(0, MAX_LISTED_KEYS),
+    vanishedKeys: notes.flatMap((note) => note.vanishedKeys ?? []).slice(0, MAX_LISTED_KEYS),
+  };
+  summary.manifest = await manifest.publish(deps.destinationS3, finishedAt, {
+    status: summary.status,
+    copied: summary.copied,
+    failed: summary.failed,
+    deferred: summary.deferred,
+  });
+  await removeParts(deps.destinationS3, job.destination.bucket, parts);
+  const record = { ...summary, mode: 'fan-out', fence: pass.fence };
+  await deps.state.putRunRecord(job.jobId, record);
+  // Every upload this pass or an earlier one announced is settled in the ledger now. A newer pass cannot
+  // have started (this one was running), so every intent up to this pass's run id is done with.
+  const intents = await deps.state.readUploadIntents(job.jobId);
+  await deps.state.deleteUploadIntents(
+    job.jobId,
+    intents.map((intent) => intent.id).filter((id) => id <= `${intentPrefix(runId)}\uffff`),
+  );
+  await announceRun(deps, job, summary, log);
+  log.info('pass finished', { ...summary, failures: summary.failures.length, fence: pass.fence });
+  return summary;
+}

@@ -1,0 +1,91 @@
+/**
+ * What every task of a fan-out pass works with: the job as the pass started it, the pass's run id and
+ * fence, its tally, and the source opened with the job's role. A worker's container keeps these for the
+ * tasks of one pass that follow, so only its first task reads the pass and assumes the role.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { openSourceAccess } from '../access/preflight.js';
+import type { SourceCredentials } from '../access/source-credentials.js';
+import type { TaskQueues } from '../dispatch/task-queue.js';
+import { type Job, parseJob } from '../job.js';
+import { inDestinationRegion } from '../run/sync-job.js';
+import type { SyncDependencies } from '../run/sync-types.js';
+import { PassTally } from '../state/pass-tally.js';
+
+/** A fan-out deployment's dependencies: an inline run's, and the task queues. */
+export interface FanOutDependencies extends SyncDependencies {
+  queues: TaskQueues;
+}
+
+/** An open pass, as its tasks see it. */
+export interface OpenPass {
+  /** The worker's dependencies, with the destination client in the job's destination region. */
+  deps: FanOutDependencies;
+  job: Job;
+  runId: string;
+  fence: number;
+  startedAt: string;
+  tally: PassTally;
+  source: { s3: S3Client; credentials: SourceCredentials };
+}
+
+/** A task of a pass that is over: a newer pass took its place, or it ended. Its message can go. */
+export class PassOverError extends Error {
+  override readonly name = 'PassOverError';
+}
+
+/** Opens passes for a worker's tasks, once per pass per container. */
+export class PassOpener {
+  /** Passes opened, by `<jobId>#<fence>`: the newest of each job (a straggler's older pass is opened afresh). */
+  readonly #open = new Map<string, Promise<OpenPass>>();
+
+  constructor(readonly deps: FanOutDependencies) {}
+
+  /**
+   * The pass `fence` of `jobId`, checked to be still running.
+   *
+   * @throws PassOverError when the pass does not exist, was abandoned or has ended
+   */
+  async open(jobId: string, fence: number): Promise<OpenPass> {
+    const id = `${jobId}#${fence}`;
+    let pass = this.#open.get(id);
+    if (!pass) {
+      pass = this.#read(jobId, fence);
+      for (const other of this.#open.keys()) if (other.startsWith(`${jobId}#`)) this.#open.delete(other);
+      this.#open.set(id, pass);
+      // A failed open (the role refused, say) is tried again by the next task, not remembered.
+      pass.catch(() => this.#open.delete(id));
+    }
+    const opened = await pass;
+    const stored = await opened.tally.find();
+    if (stored?.state !== 'running') {
+      throw new PassOverError(
+        `pass ${fence} of job ${jobId} is ${stored?.state ?? 'gone'}: its tasks are dropped`,
+      );
+    }
+    return opened;
+  }
+
+  async #read(jobId: string, fence: number): Promise<OpenPass> {
+    const { state } = this.deps;
+    const tally = new PassTally(state.client, state.tableName, jobId, fence);
+    const stored = await tally.find();
+    if (stored?.runId === undefined) {
+      throw new PassOverError(
+        `pass ${fence} of job ${jobId} is not on record with its job: its tasks are dropped`,
+      );
+    }
+    const job = parseJob(stored.job);
+    const deps = { ...inDestinationRegion(this.deps, job), queues: this.deps.queues };
+    const { sourceS3, credentials } = await openSourceAccess(deps, job, stored.runId);
+    return {
+      deps,
+      job,
+      runId: stored.runId,
+      fence,
+      startedAt: stored.startedAt,
+      tally,
+      source: { s3: sourceS3, credentials },
+    };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The pass starter (docs/fan-out.md): the scheduled function of a fan-out job. It checks both buckets as an
+ * inline run does, takes the job's lease only while it starts the pass (the lease's counter is the pass's
+ * fence), cuts the key space into shards from the ledger the last pass left, opens the pass, and sends one
+ * plan-shard task per shard. The workers do the rest; the last of them ends the pass.
+ */
+import { openSourceAccess } from '../access/preflight.js';
+import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
+import { shardTasks } from '../dispatch/shard-tasks.js';
+import type { Job } from '../job.js';
+import { splitsEvery } from '../plan/shards.js';
+import { inDestinationRegion, newRunId } from '../run/sync-job.js';
+import type { SyncLogger } from '../run/sync-types.js';
+import { PassTally } from '../state/pass-tally.js';
+import { releaseLeaseWithRetry } from '../state/release-lease.js';
+import type { FanOutDependencies } from './open-pass.js';
+
+/** A pass with no settlement for this long has lost its messages (they reached a dead-letter queue, say). */
+export const PASS_QUIET_MS = 30 * 60 * 1000;
+/** The starter holds the lease only while it opens the pass. */
+const STARTER_LEASE_MS = 5 * 60 * 1000;
+
+/** What the scheduled invocation of a fan-out job did. */
+export type PassStart =
+  | { mode: 'fan-out'; status: 'started'; jobId: string; runId: string; fence: number; shards: number }
+  | { mode: 'fan-out'; status: 'busy'; jobId: string; fence: number; outstanding: number; since: string };
+
+/**
+ * Starts a pass of `job`, unless its last pass is still at work (`busy`). A last pass quiet for `quietMs`
+ * is abandoned: its stragglers' writes carry an older fence and are refused.
+ *
+ * @throws AssumeRoleError, BucketAccessError (nothing written), JobAlreadyRunningError (an inline run holds
+ *   the lease), TaskQueueError
+ */
+export async function startPass(
+  dependencies: FanOutDependencies,
+  job: Job,
+  options: { log: SyncLogger; runId?: string; quietMs?: number; now?: () => number },
+): Promise<PassStart> {
+  const deps = { ...inDestinationRegion(dependencies, job), queues: dependencies.queues };
+  const { state } = deps;
+  const { log } = options;
+  const now = options.now ?? Date.now;
+  const runId = options.runId ?? newRunId(new Date(now()));
+  await openSourceAccess(deps, job, runId);
+
+  const last = await PassTally.current(state.client, state.tableName, job.jobId);
+  const lastPass =
+    last === undefined ? undefined : new PassTally(state.client, state.tableName, job.jobId, last);
+  const lastState = await lastPass?.find();
+  if (lastPass && (lastState?.state === 'running' || lastState?.state === 'ending')) {
+    const quietFor = now() - Date.parse(lastState.updatedAt);
+    if (quietFor < (options.quietMs ?? PASS_QUIET_MS)) {
+      log.info('last pass still running; no new pass', { jobId: job.jobId, fence: last, ...lastState });
+      return {
+        mode: 'fan-out',
+        status: 'busy',
+        jobId: job.jobId,
+        fence: lastPass.fence,
+        outstanding: lastState.outstanding,
+        since: lastState.startedAt,
+      };
+    }
+  }
+
+  const lease = await state.acquireLease(job.jobId, runId, STARTER_LEASE_MS);
+  try {
+    if (lastPass && (await lastPass.abandon())) {
+      log.warn('last pass went quiet before it ended; abandoned', {
+        jobId: job.jobId,
+        fence: lastPass.fence,
+      });
+    }
+    // The last pass is over, so every multipart upload on record is an orphan.
+    await cleanOrphanUploads(deps.destinationS3, state, job, { keepContinuable: false });
+    const splits = await splitsEvery(state.ledger(job.jobId), job.options.fanOut.keysPerShard);
+    const tasks = shardTasks(job.jobId, lease.fence, splits);
+    const pass = new PassTally(state.client, state.tableName, job.jobId, lease.fence);
+    await pass.open(tasks.length, new Date(now()).toISOString(), { runId, job });
+    for (const task of tasks) await deps.queues.planShard(task);
+    log.info('pass started', { jobId: job.jobId, runId, fence: lease.fence, shards: tasks.length });
+    return {
+      mode: 'fan-out',
+      status: 'started',
+      jobId: job.jobId,
+      runId,
+      fence: lease.fence,
+      shards: tasks.length,
+    };
+  } finally {
+    await releaseLeaseWithRetry(state, job.jobId, lease, log, {});
+  }
+}

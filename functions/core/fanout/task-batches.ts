@@ -1,0 +1,119 @@
+/**
+ * The workers' side of the queues: an SQS batch from a Lambda event source mapping, each record one task,
+ * handled with Powertools' batch processor so that only the records that failed come back
+ * (`ReportBatchItemFailures`). What happens to a record:
+ * - done, or a duplicate, or a task of a pass that is over: deleted;
+ * - a message that is not a task (TaskValidationError): failed, and after the queue's receive limit in its
+ *   dead-letter queue, where it can be read;
+ * - anything else failed (a copy cut by the deadline, DynamoDB unreachable): comes back after the queue's
+ *   visibility timeout. On its last receive, a copy task that fails again settles its objects as failed,
+ *   so the pass still ends, with them named in its summary, before the message goes to the dead-letter queue.
+ */
+import { randomBytes } from 'node:crypto';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { parseCopyTask } from '../dispatch/copy-tasks.js';
+import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
+import { describeError } from '../errors.js';
+import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
+import type { RunControl, SyncLogger } from '../run/sync-types.js';
+import { runCopyTask } from './copy-task.js';
+import { settleTask } from './end-pass.js';
+import { type FanOutDependencies, PassOpener, PassOverError } from './open-pass.js';
+import { planShard } from './plan-shard.js';
+
+/** Receives before SQS moves a message to its dead-letter queue (the queues' redrive policy). */
+export const MAX_RECEIVE_COUNT = 5;
+
+export type TaskKind = 'plan-shard' | 'copy';
+
+/** What a worker's handler needs besides the event: where it logs, and the queues' receive limit. */
+export interface WorkerSettings {
+  log: SyncLogger;
+  maxReceiveCount?: number;
+  objectRetry?: RunControl['objectRetry'];
+  minPartSize?: number;
+}
+
+/**
+ * A handler for batches of `kind` tasks. One per container: it keeps the passes it opened (the job as the
+ * pass started it, the source role's session) for the tasks that follow.
+ */
+export function taskBatchHandler(
+  deps: FanOutDependencies,
+  kind: TaskKind,
+  settings: WorkerSettings,
+): (event: SQSEvent, context: Context, signal?: AbortSignal) => Promise<SQSBatchResponse> {
+  const passes = new PassOpener(deps);
+  const { log } = settings;
+  const maxReceiveCount = settings.maxReceiveCount ?? MAX_RECEIVE_COUNT;
+  return async (event, context, outer) => {
+    const margins = deadlineMargins(context.getRemainingTimeInMillis());
+    const deadline = deadlineSignal(margins.abortMs, () => context.getRemainingTimeInMillis(), outer);
+    const worker = `${context.awsRequestId || 'local'}-${randomBytes(3).toString('hex')}`;
+    const control = {
+      signal: deadline.signal,
+      log,
+      worker,
+      objectRetry: settings.objectRetry,
+      minPartSize: settings.minPartSize,
+    };
+    const handleRecord = async (record: SQSRecord): Promise<void> => {
+      try {
+        if (kind === 'plan-shard') await planShard(passes, parsePlanShardTask(record.body), control);
+        else await runCopyTask(passes, parseCopyTask(record.body), control);
+      } catch (error) {
+        if (error instanceof PassOverError) {
+          log.info('task of a pass that is over; dropped', {
+            messageId: record.messageId,
+            reason: error.message,
+          });
+          return;
+        }
+        const receives = Number(record.attributes.ApproximateReceiveCount);
+        log.warn('task failed; its message comes back', {
+          kind,
+          messageId: record.messageId,
+          receives,
+          error: describeError(error),
+        });
+        if (kind === 'copy' && receives >= maxReceiveCount)
+          await settleAsFailed(passes, record, error, control);
+        throw error;
+      }
+    };
+    try {
+      return await processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      deadline.dispose();
+    }
+  };
+}
+
+/** The last receive of a copy task failed: its objects settle as failed, and the message goes to the DLQ. */
+async function settleAsFailed(
+  passes: PassOpener,
+  record: SQSRecord,
+  error: unknown,
+  control: { log: SyncLogger; worker: string },
+): Promise<void> {
+  let task: ReturnType<typeof parseCopyTask>;
+  try {
+    task = parseCopyTask(record.body);
+  } catch {
+    return; // not a task: no pass counts it
+  }
+  const pass = await passes.open(task.jobId, task.fence).catch(() => undefined);
+  if (!pass) return;
+  const reason = `its copy task failed ${record.attributes.ApproximateReceiveCount} times and is in the dead-letter queue: ${describeError(error)}`;
+  await settleTask(
+    pass,
+    task.taskId,
+    { failed: task.objects.length, backlogObjects: task.objects.length },
+    { failures: task.objects.slice(0, 20).map(({ key }) => ({ key, reason })) },
+    control,
+  );
+}

@@ -1,0 +1,85 @@
+/**
+ * A fan-out pass's manifest in parts: each copy task writes the lines of what it copied (or found vanished)
+ * to `<run folder>/parts/<taskId>.jsonl`, and the worker that ends the pass joins them into the run's one
+ * `manifest.jsonl` (RunManifest), writes `_SUCCESS`, and removes the parts.
+ */
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { ManifestLine, RunManifest, VanishedLine } from './run-manifest.js';
+
+/** A task's lines, held until the task is done (a task is at most a few hundred objects). */
+export class ManifestPart {
+  readonly #lines: string[] = [];
+
+  async add(line: ManifestLine): Promise<void> {
+    this.#lines.push(JSON.stringify(line));
+  }
+
+  async addVanished(line: VanishedLine): Promise<void> {
+    this.#lines.push(JSON.stringify({ ...line, outcome: 'vanished' }));
+  }
+
+  get lines(): number {
+    return this.#lines.length;
+  }
+
+  /** Writes the part under `folder` (the run's manifest folder); nothing when the task had no lines. */
+  async save(s3: S3Client, bucket: string, folder: string, taskId: string): Promise<void> {
+    if (this.#lines.length === 0) return;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `${folder}parts/${taskId}.jsonl`,
+        Body: `${this.#lines.join('\n')}\n`,
+        ContentType: 'application/x-ndjson',
+      }),
+    );
+  }
+}
+
+/** Adds every part's lines under `folder` to `manifest`; returns the parts' keys, to remove once published. */
+export async function gatherParts(
+  s3: S3Client,
+  bucket: string,
+  folder: string,
+  manifest: Pick<RunManifest, 'add' | 'addVanished'>,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${folder}parts/`, ContinuationToken: token }),
+    );
+    for (const { Key } of page.Contents ?? []) {
+      if (!Key) continue;
+      keys.push(Key);
+      const { Body } = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+      const text = (await Body?.transformToString()) ?? '';
+      for (const json of text.split('\n')) {
+        if (json === '') continue;
+        const { outcome, ...line } = JSON.parse(json);
+        if (outcome === 'vanished') await manifest.addVanished(line as VanishedLine);
+        else await manifest.add(line as ManifestLine);
+      }
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
+}
+
+/** Removes the parts once the manifest they made is published. */
+export async function removeParts(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
+  for (let start = 0; start < keys.length; start += 1000) {
+    await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Fan-out on the sandbox (docs/fan-out.md): the queues template.yaml declares (plan-shard and copy, each
+ * with a dead-letter queue), created on moto's SQS, and local event source mappings that hand their batches
+ * to the worker handlers in this process, as Lambda would hand them to the worker functions.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { sqsTaskQueues, type TaskQueueUrls } from '../functions/core/dispatch/task-queue.js';
+import type { FanOutDependencies } from '../functions/core/fanout/open-pass.js';
+import {
+  MAX_RECEIVE_COUNT,
+  type TaskKind,
+  taskBatchHandler,
+  type WorkerSettings,
+} from '../functions/core/fanout/task-batches.js';
+import type { SyncDependencies } from '../functions/core/run/sync-types.js';
+import { EventSourceMapping, type SqsHandler } from './event-source-mapping.js';
+
+export interface FanOutOptions {
+  /** Copy batches handled at once: the copy mapping's MaximumConcurrency. */
+  workers: number;
+  /** Seconds a received task stays hidden: longer than a task takes on a loaded machine. */
+  visibilityTimeoutSeconds?: number;
+  maxReceiveCount?: number;
+  /** Called with each batch before the worker handles it (tests duplicate or drop deliveries here). */
+  around?: (kind: TaskKind, handler: SqsHandler) => SqsHandler;
+  worker?: Omit<WorkerSettings, 'maxReceiveCount'>;
+}
+
+/** The fan-out queues on the sandbox, and the mappings working them. */
+export interface LocalFanOut {
+  urls: TaskQueueUrls;
+  deadLetterUrls: TaskQueueUrls;
+  /** The dependencies with the queues: what the scheduled function and the workers use. */
+  deps: FanOutDependencies;
+  mappings: Record<TaskKind, EventSourceMapping>;
+  /** Stops the mappings (waiting for the batches at work) and deletes the queues. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the queues (named `sync-<random>-…`, which the sandbox's syncer may use) and starts the
+ * mappings. `sqs` acts as AccountB's admin, who creates queues; `deps` are the syncer's.
+ */
+export async function startLocalFanOut(
+  sqs: SQSClient,
+  region: string,
+  deps: SyncDependencies,
+  workerSqs: SQSClient,
+  options: FanOutOptions,
+): Promise<LocalFanOut> {
+  const id = randomBytes(3).toString('hex');
+  const visibility = options.visibilityTimeoutSeconds ?? 120;
+  const maxReceiveCount = options.maxReceiveCount ?? MAX_RECEIVE_COUNT;
+  const created: string[] = [];
+  const queue = async (name: string, attributes: Record<string, string> = {}) => {
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: `sync-${id}-${name}`, Attributes: attributes }),
+    );
+    if (!QueueUrl) throw new Error(`CreateQueue sync-${id}-${name} returned no URL`);
+    created.push(QueueUrl);
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    return { url: QueueUrl, arn: Attributes?.QueueArn ?? '' };
+  };
+  const workQueue = async (name: string) => {
+    const dlq = await queue(`${name}-dlq`);
+    const work = await queue(name, {
+      VisibilityTimeout: String(visibility),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount }),
+    });
+    return { work, dlq };
+  };
+  const [planShard, copy] = await Promise.all([workQueue('plan-shard'), workQueue('copy')]);
+  const urls = { planShard: planShard.work.url, copy: copy.work.url };
+  const fanOutDeps: FanOutDependencies = { ...deps, queues: sqsTaskQueues(workerSqs, urls) };
+  const log = options.worker?.log ?? deps.logger ?? { debug() {}, info() {}, warn() {}, error() {} };
+  const handlerOf = (kind: TaskKind): SqsHandler => {
+    const handle = taskBatchHandler(fanOutDeps, kind, { ...options.worker, log, maxReceiveCount });
+    const asLambda: SqsHandler = (event, context: Context) => handle(event, context);
+    return options.around ? options.around(kind, asLambda) : asLambda;
+  };
+  const mappingOn = (queueOf: { work: { url: string; arn: string } }, kind: TaskKind, concurrency: number) =>
+    new EventSourceMapping(
+      workerSqs,
+      {
+        queueUrl: queueOf.work.url,
+        queueArn: queueOf.work.arn,
+        region,
+        // One task per invocation: a copy task is already a batch of objects.
+        batchSize: 1,
+        maximumConcurrency: concurrency,
+        reportBatchItemFailures: true,
+        functionTimeoutMs: visibility * 1000,
+      },
+      handlerOf(kind),
+    ).start();
+  const mappings = {
+    'plan-shard': mappingOn(planShard, 'plan-shard', Math.max(1, Math.min(options.workers, 4))),
+    copy: mappingOn(copy, 'copy', options.workers),
+  };
+  return {
+    urls,
+    deadLetterUrls: { planShard: planShard.dlq.url, copy: copy.dlq.url },
+    deps: fanOutDeps,
+    mappings,
+    async stop() {
+      await Promise.all(Object.values(mappings).map((mapping) => mapping.stop()));
+      await Promise.all(created.map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
+    },
+  };
+}

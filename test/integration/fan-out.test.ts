@@ -1,0 +1,152 @@
+/**
+ * Fan-out over real HTTP (docs/fan-out.md): the scheduled function starts a pass, the shard planners and
+ * copy workers work it from moto's SQS through local event source mappings, DynamoDB Local keeps the pass,
+ * and moto's S3 (auth enforced, the source read through the assumed role) holds both buckets. Every
+ * delivery here is made twice at once, as at-least-once SQS may: the totals, the ledger and the
+ * destination must still come out exact.
+ */
+import { createHash } from 'node:crypto';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FanOutDependencies } from '../../functions/core/fanout/open-pass.js';
+import type { PassStart } from '../../functions/core/fanout/start-pass.js';
+import { handleEvent } from '../../functions/core/handle-event.js';
+import type { Job } from '../../functions/core/job.js';
+import { PassTally } from '../../functions/core/state/pass-tally.js';
+import { sandboxSqs } from '../../sandbox/clients.js';
+import { type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
+import { consoleLogger } from '../../scripts/lib/console-logger.js';
+import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
+
+const { sandbox, deps, producer, consumer } = useSandbox();
+const deliveries = { 'plan-shard': 0, copy: 0 };
+let fanOut: LocalFanOut;
+
+beforeAll(async () => {
+  fanOut = await startLocalFanOut(
+    sandboxSqs(sandbox, sandbox.accountB.admin),
+    sandbox.region,
+    deps,
+    sandboxSqs(sandbox, sandbox.accountB.syncer),
+    {
+      workers: 3,
+      worker: { log: consoleLogger('warn') },
+      // Each batch is handled twice at once: the second delivery of a message SQS may make.
+      around: (kind, handler) => async (event: SQSEvent, context) => {
+        deliveries[kind] += 2;
+        const [first] = await Promise.all([handler(event, context), handler(event, context)]);
+        return first;
+      },
+    },
+  );
+});
+afterAll(() => fanOut?.stop());
+
+async function startPass(job: Job): Promise<Extract<PassStart, { status: 'started' }>> {
+  const started = await handleEvent(fanOut.deps, job);
+  expect(started).toMatchObject({ mode: 'fan-out', status: 'started' });
+  return started as Extract<PassStart, { status: 'started' }>;
+}
+
+/** Waits for pass `fence` of `job` to end, and returns its run record. */
+async function passEnded(fanOutDeps: FanOutDependencies, job: Job, fence: number) {
+  const { state } = fanOutDeps;
+  const pass = new PassTally(state.client, state.tableName, job.jobId, fence);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const stored = await pass.read();
+    if (stored.state === 'ended') break;
+    if (Date.now() > deadline) throw new Error(`pass ${fence} did not end: ${JSON.stringify(stored)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const [record] = await state.recentRuns(job.jobId, 1);
+  return record as Record<string, unknown> & { copied: number; skipped: number; runId: string };
+}
+
+const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+
+async function expectDestinationEqualsSource(job: Job) {
+  const sourceKeys = await listKeys(producer, job.source.bucket, job.source.prefix);
+  const destinationKeys = await listKeys(consumer, job.destination.bucket, job.destination.prefix);
+  expect(destinationKeys.sort()).toEqual(sourceKeys.sort());
+  for (const key of sourceKeys) {
+    const [source, destination] = await Promise.all([
+      readObject(producer, job.source.bucket, key),
+      readObject(consumer, job.destination.bucket, key),
+    ]);
+    expect(sha(destination), key).toBe(sha(source));
+  }
+}
+
+describe('fan-out: a pass spread over shard planners and copy workers (moto SQS, DynamoDB Local)', () => {
+  it('copies every object once, ends each pass once with exact totals, and cuts shards from the ledger', async () => {
+    const job = isolatedJob(sandbox, 'fan-out', {
+      options: { fanOut: { mode: 'always', keysPerShard: 20 } },
+    });
+    const key = (n: number) => `${job.source.prefix}part-${String(n).padStart(3, '0')}.csv`;
+    for (let n = 0; n < 60; n += 1)
+      await putObject(producer, job.source.bucket, key(n), `row ${n}\n`.repeat(n + 1));
+
+    // First pass: no ledger yet, so one shard.
+    const first = await startPass(job);
+    expect(first.shards).toBe(1);
+    const firstRun = await passEnded(fanOut.deps, job, first.fence);
+    expect(firstRun).toMatchObject({
+      runId: first.runId,
+      mode: 'fan-out',
+      status: 'complete',
+      copied: 60,
+      failed: 0,
+    });
+    await expectDestinationEqualsSource(job);
+    const ledger = [];
+    for await (const entry of deps.state.ledger(job.jobId)) ledger.push(entry);
+    expect(ledger).toHaveLength(60);
+    expect(ledger.every((entry) => entry.destinationEtag && entry.runId === first.runId)).toBe(true);
+
+    // The manifest holds every copy once; its parts are gone.
+    const folder = `${job.options.manifestPrefix}${job.jobId}/${first.runId}/`;
+    const manifest = (await readObject(consumer, job.destination.bucket, `${folder}manifest.jsonl`))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(manifest.map((line) => line.sourceKey).sort()).toEqual(
+      Array.from({ length: 60 }, (_, n) => key(n)),
+    );
+    expect(await listKeys(consumer, job.destination.bucket, folder)).toEqual([
+      `${folder}_SUCCESS`,
+      `${folder}manifest.jsonl`,
+    ]);
+
+    // Second pass: shards cut every 20 keys of the ledger (3, and the range after the last cut, where the
+    // new keys fall); 5 objects rewritten and 10 added.
+    for (let n = 0; n < 5; n += 1) await putObject(producer, job.source.bucket, key(n * 7), `rewritten ${n}`);
+    for (let n = 60; n < 70; n += 1) await putObject(producer, job.source.bucket, key(n), `new ${n}`);
+    const second = await startPass(job);
+    expect(second.shards).toBe(4);
+    expect(second.fence).toBeGreaterThan(first.fence);
+    const secondRun = await passEnded(fanOut.deps, job, second.fence);
+    expect(secondRun).toMatchObject({ copied: 15, skipped: 55, listed: 70, failed: 0 });
+    await expectDestinationEqualsSource(job);
+
+    // Third pass: nothing changed, nothing copied.
+    const third = await startPass(job);
+    expect(third.shards).toBe(4);
+    expect(await passEnded(fanOut.deps, job, third.fence)).toMatchObject({ copied: 0, skipped: 70 });
+    expect(deliveries.copy).toBeGreaterThan(0);
+  });
+
+  it('answers busy while the last pass is at work, instead of starting a second one beside it', async () => {
+    const job = isolatedJob(sandbox, 'fan-out-busy', { options: { fanOut: { mode: 'always' } } });
+    await putObject(producer, job.source.bucket, `${job.source.prefix}a.txt`, 'a');
+    const first = await startPass(job);
+    const again = await handleEvent(fanOut.deps, job);
+    const ended = await passEnded(fanOut.deps, job, first.fence);
+    expect(ended).toMatchObject({ copied: 1 });
+    // Either the pass was still running (busy), or it had already ended and a second pass started.
+    if ((again as PassStart).status === 'busy')
+      expect(again).toMatchObject({ status: 'busy', fence: first.fence });
+    else expect(again).toMatchObject({ status: 'started' });
+  });
+});
