@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STACK_OUTPUTS } from '../../cli/read-stack.js';
 import { parseJob } from '../../functions/core/job.js';
-import { loadTemplate, type Resource, resolveValue, type Template } from '../../scripts/lib/sam-template.js';
+import {
+  functionConfig,
+  loadTemplate,
+  type Resource,
+  resolveValue,
+  type Template,
+} from '../../scripts/lib/sam-template.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped; the assertions below are the type check.
 type Yaml = any;
@@ -24,6 +30,11 @@ function props(id: string): Record<string, Yaml> {
 }
 
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown };
+
+/** A function's environment as deployed: the Globals' variables, then its own. */
+function environment(id: string): Record<string, unknown> {
+  return functionConfig(template, 'template.yaml', id).environment;
+}
 
 /**
  * Every IAM statement an inline policy of the function grants (SAM policy templates excluded), with
@@ -164,7 +175,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     });
     const build = resource('SyncFunction').Metadata?.BuildProperties as { Banner?: string[] } | undefined;
     expect(build?.Banner?.join('')).toMatch(/createRequire\(import\.meta\.url\)/);
-    expect(fn.Environment.Variables).toMatchObject({
+    expect(environment('SyncFunction')).toMatchObject({
       STATE_TABLE_NAME: { Ref: 'StateTable' },
       POWERTOOLS_SERVICE_NAME: 'cross-account-sync',
     });
@@ -285,6 +296,11 @@ describe('template.yaml and source-account/template.yaml', () => {
         'dynamodb:UpdateItem',
         'dynamodb:DeleteItem',
         'dynamodb:Query',
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
       ]),
     );
     const resourcesGranted = JSON.stringify(statements.map((s) => s.Resource));
@@ -311,7 +327,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     const publish = functionStatements().filter((s) => [s.Action].flat().includes('events:PutEvents'));
 
     expect(fn.Tracing).toBe('Active');
-    expect(fn.Environment.Variables).toMatchObject({
+    expect(environment('SyncFunction')).toMatchObject({
       POWERTOOLS_SERVICE_NAME: METRICS.dimension.Value,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
       EVENT_BUS_NAME: { Ref: 'EventBusName' },
@@ -464,11 +480,70 @@ describe('template.yaml and source-account/template.yaml', () => {
       AllowedValues: ['true', 'false'],
     });
 
-    expect(grants(grantedStatements(), 's3:DeleteObject')).toEqual([]);
-    const deletes = grants(grantedStatements({ AllowMirrorDeletes: 'true' }), 's3:DeleteObject');
+    // Without mirroring, the one deletion granted is of the fan-out manifest parts, under the manifest prefix.
+    const objectDeletes = (values: Record<string, string>) =>
+      grants(grantedStatements(values), 's3:DeleteObject').filter((s) => s.Sid !== 'RemoveManifestParts');
+    const [parts, ...more] = grants(grantedStatements(), 's3:DeleteObject');
+    expect(more).toEqual([]);
+    expect(parts?.Sid).toBe('RemoveManifestParts');
+    expect(JSON.stringify(parts?.Resource)).toMatch(
+      /\$\{Bucket\}\/\.cross-account-sync\/runs\/\*\/parts\/\*"/,
+    );
+    expect(objectDeletes({})).toEqual([]);
+    const deletes = objectDeletes({ AllowMirrorDeletes: 'true' });
     expect(deletes).toHaveLength(1);
     expect([deletes[0]?.Action].flat()).toEqual(['s3:DeleteObject']);
-    expect(JSON.stringify(deletes[0]?.Resource)).toMatch(/\/\*"/);
+    expect(JSON.stringify(deletes[0]?.Resource)).toMatch(/\$\{Bucket\}\/\*"/);
+  });
+
+  it('declares the fan-out workers on their queues, with dead-letter queues, alarms and the sync role', () => {
+    for (const [id, entry, queue] of [
+      ['PlanShardFunction', 'plan-shard-worker', 'PlanShardQueue'],
+      ['CopyWorkerFunction', 'copy-worker', 'CopyQueue'],
+    ] as const) {
+      const fn = props(id);
+      expect(fn).toMatchObject({ CodeUri: './', Handler: `${entry}.handler`, Tracing: 'Active' });
+      expect(fn.Role).toEqual({ 'Fn::GetAtt': ['SyncFunctionRole', 'Arn'] });
+      expect(resource(id).Metadata?.BuildProperties).toMatchObject({
+        EntryPoints: [`functions/${entry}.ts`],
+      });
+      expect(readFileSync(`functions/${entry}.ts`, 'utf8')).toMatch(/export const handler = lambdaWorker\(/);
+      const [event] = Object.values(fn.Events as Record<string, Yaml>);
+      expect(event).toMatchObject({
+        Type: 'SQS',
+        Properties: {
+          Queue: { 'Fn::GetAtt': [queue, 'Arn'] },
+          BatchSize: 1,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        },
+      });
+      expect(event.Properties.ScalingConfig.MaximumConcurrency.Ref).toMatch(/Concurrency$/);
+      // Lambda advises a visibility timeout of six times the function's timeout for SQS sources.
+      const queueProps = props(queue);
+      expect(queueProps.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Timeout);
+      const deadLetters = `${queue.replace(/Queue$/, '')}DeadLetterQueue`;
+      expect(queueProps.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [deadLetters, 'Arn'] },
+        maxReceiveCount: { Ref: 'TaskMaxReceiveCount' },
+      });
+      const alarm = alarmsOn('AWS/SQS').find(
+        (a) =>
+          JSON.stringify(a.Dimensions) ===
+          JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLetters, 'QueueName'] } }]),
+      );
+      expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+      expect(template.Outputs?.[`${deadLetters}Url`]?.Value).toEqual({ Ref: deadLetters });
+    }
+    // Every function reads the queues' URLs and the receive limit the worker settles failed tasks at.
+    expect(environment('SyncFunction')).toMatchObject({
+      PLAN_SHARD_QUEUE_URL: { Ref: 'PlanShardQueue' },
+      COPY_QUEUE_URL: { Ref: 'CopyQueue' },
+      TASK_MAX_RECEIVE_COUNT: { Ref: 'TaskMaxReceiveCount' },
+    });
+    const sqs = functionStatements().filter((s) => [s.Action].flat().some((a) => a.startsWith('sqs:')));
+    expect(sqs.map((s) => s.Resource)).toEqual([
+      [{ 'Fn::GetAtt': ['PlanShardQueue', 'Arn'] }, { 'Fn::GetAtt': ['CopyQueue', 'Arn'] }],
+    ]);
   });
 
   it('grants the state table exactly the DynamoDB actions functions/ calls, on that table only', () => {
