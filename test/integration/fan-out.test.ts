@@ -6,12 +6,17 @@
  * destination must still come out exact.
  */
 import { createHash } from 'node:crypto';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
+import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
 import type { FanOutDependencies } from '../../functions/core/fanout/open-pass.js';
-import type { PassStart } from '../../functions/core/fanout/start-pass.js';
+import { PassOpener, PassOverError } from '../../functions/core/fanout/open-pass.js';
+import { type PassStart, startPass as startPassOf } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxSqs } from '../../sandbox/clients.js';
 import { type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
@@ -149,4 +154,74 @@ describe('fan-out: a pass spread over shard planners and copy workers (moto SQS,
       expect(again).toMatchObject({ status: 'busy', fence: first.fence });
     else expect(again).toMatchObject({ status: 'started' });
   });
+
+  it('drops a task that arrives after its pass ended, and a straggler a newer run overtook changes nothing', async () => {
+    const job = isolatedJob(sandbox, 'fan-out-late', { options: { fanOut: { mode: 'always' } } });
+    const key = `${job.source.prefix}late.csv`;
+    await putObject(producer, job.source.bucket, key, 'version 1');
+    const first = await startPass(job);
+    await passEnded(fanOut.deps, job, first.fence);
+    const [afterFirst] = await ledgerOf(job);
+    const control = { signal: new AbortController().signal, log: deps.logger ?? console, worker: 'test' };
+    const head = await producer.send(new HeadObjectCommand({ Bucket: job.source.bucket, Key: key }));
+    const taskFor = (fence: number, previous = afterFirst) => ({
+      kind: 'copy' as const,
+      jobId: job.jobId,
+      fence,
+      taskId: 'shard-0-0',
+      objects: [
+        {
+          key,
+          etag: head.ETag ?? '',
+          size: head.ContentLength ?? 0,
+          lastModified: (head.LastModified ?? new Date()).toISOString(),
+          storageClass: 'STANDARD',
+          reason: 'changed' as const,
+          ...(previous && { previous }),
+        },
+      ],
+    });
+
+    // A copy task of the ended pass, delivered again late: dropped before anything is read or written.
+    await expect(runCopyTask(new PassOpener(fanOut.deps), taskFor(first.fence), control)).rejects.toThrow(
+      PassOverError,
+    );
+
+    // A pass opened whose tasks are held back (its messages slow to arrive)...
+    await putObject(producer, job.source.bucket, key, 'version 2');
+    const held: PlanShardTask[] = [];
+    const slow = {
+      ...fanOut.deps,
+      queues: { ...fanOut.deps.queues, planShard: async (t: PlanShardTask) => void held.push(t) },
+    };
+    const second = await startPassOf(slow, job, { log: control.log });
+    expect(second).toMatchObject({ status: 'started', shards: 1 });
+    // ...while an inline run (a newer fence) copies version 2.
+    const inline = await syncJob(deps, {
+      ...job,
+      options: { ...job.options, fanOut: { ...job.options.fanOut, mode: 'never' } },
+    });
+    expect(inline.copied).toBe(1);
+    const v2 = await producer.send(new HeadObjectCommand({ Bucket: job.source.bucket, Key: key }));
+
+    // The second pass's copy task of version 2 finds its bytes already there, but its ledger write carries
+    // the older fence: refused, and the task is stale. The inline run's record stands.
+    const straggler = taskFor(second.status === 'started' ? second.fence : 0);
+    straggler.objects[0] = {
+      ...straggler.objects[0],
+      etag: v2.ETag ?? '',
+      size: v2.ContentLength ?? 0,
+    } as never;
+    expect(await runCopyTask(new PassOpener(fanOut.deps), straggler, control)).toBe('stale');
+    const [entry] = await ledgerOf(job);
+    expect(entry?.runId).toBe(inline.runId);
+    expect((await readObject(consumer, job.destination.bucket, key)).toString()).toBe('version 2');
+    expect(held).toHaveLength(1);
+  });
 });
+
+async function ledgerOf(job: Job) {
+  const entries = [];
+  for await (const entry of deps.state.ledger(job.jobId)) entries.push(entry);
+  return entries;
+}

@@ -4,6 +4,7 @@
  * only that worker joins the manifest parts into the run's manifest, writes `_SUCCESS`, the run record and
  * the run event, as an inline run does at its end.
  */
+import { describeError } from '../errors.js';
 import { announceRun } from '../report/announce-run.js';
 import { gatherParts, removeParts } from '../report/manifest-parts.js';
 import { RunManifest, runFolder } from '../report/run-manifest.js';
@@ -121,7 +122,10 @@ export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSumma
     failed: summary.failed,
     deferred: summary.deferred,
   });
-  await removeParts(deps.destinationS3, job.destination.bucket, parts);
+  // The parts are joined now; a role that may not delete them (a job's own manifestPrefix) leaves them.
+  await removeParts(deps.destinationS3, job.destination.bucket, parts).catch((error: unknown) =>
+    log.warn('manifest parts kept: they could not be removed', { folder, error: describeError(error) }),
+  );
   const record = { ...summary, mode: 'fan-out', fence: pass.fence };
   await deps.state.putRunRecord(job.jobId, record);
   // Every upload this pass or an earlier one announced is settled in the ledger now. A newer pass cannot

@@ -75,11 +75,18 @@ export async function gatherParts(
 /** Removes the parts once the manifest they made is published. */
 export async function removeParts(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
   for (let start = 0; start < keys.length; start += 1000) {
-    await s3.send(
+    const { Errors } = await s3.send(
       new DeleteObjectsCommand({
         Bucket: bucket,
         Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
       }),
     );
+    // DeleteObjects answers 200 and lists what it refused, key by key.
+    const [refused] = Errors ?? [];
+    if (refused) {
+      throw new Error(
+        `${Errors?.length} manifest parts not removed, e.g. ${refused.Key}: ${refused.Code} ${refused.Message}`,
+      );
+    }
   }
 }

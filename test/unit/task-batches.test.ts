@@ -1,0 +1,164 @@
+/**
+ * The workers' batch handling (fanout/task-batches.ts) with its tasks stubbed: which records come back to
+ * the queue, which go, and how the last receive of a failing copy task still settles it.
+ */
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
+import { settleTask } from '../../functions/core/fanout/end-pass.js';
+import { PassOverError } from '../../functions/core/fanout/open-pass.js';
+import { planShard } from '../../functions/core/fanout/plan-shard.js';
+import { taskBatchHandler } from '../../functions/core/fanout/task-batches.js';
+
+const pass = { fence: 3 };
+vi.mock('../../functions/core/fanout/copy-task.js', () => ({ runCopyTask: vi.fn(async () => 'settled') }));
+vi.mock('../../functions/core/fanout/plan-shard.js', () => ({ planShard: vi.fn(async () => true) }));
+vi.mock('../../functions/core/fanout/end-pass.js', () => ({ settleTask: vi.fn(async () => true) }));
+vi.mock('../../functions/core/fanout/open-pass.js', async (original) => ({
+  ...(await original<object>()),
+  PassOpener: class {
+    open = vi.fn(async () => pass);
+  },
+}));
+
+const copyTask = (taskId: string, keys = ['a.csv', 'b.csv']) => ({
+  kind: 'copy',
+  jobId: 'job-1',
+  fence: 3,
+  taskId,
+  objects: keys.map((key) => ({
+    key,
+    etag: '"0123"',
+    size: 1,
+    lastModified: '2026-12-02T00:00:00.000Z',
+    storageClass: 'STANDARD',
+    reason: 'new',
+  })),
+});
+const shardTask = { kind: 'plan-shard', jobId: 'job-1', fence: 3, taskId: 'shard-0', range: {} };
+
+function record(messageId: string, body: unknown, receives = 1): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `handle-${messageId}`,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: String(receives),
+      SentTimestamp: '0',
+      SenderId: 'sender',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:eu-west-1:222222222222:copy',
+    awsRegion: 'eu-west-1',
+  };
+}
+
+const context = {
+  awsRequestId: 'request-1',
+  getRemainingTimeInMillis: () => 600_000,
+} as unknown as Context;
+const log = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+const handler = (kind: 'copy' | 'plan-shard') =>
+  taskBatchHandler({} as never, kind, { log, maxReceiveCount: 3 });
+const failedIds = async (kind: 'copy' | 'plan-shard', records: SQSRecord[]) =>
+  (await handler(kind)({ Records: records } as SQSEvent, context)).batchItemFailures.map(
+    (f) => f.itemIdentifier,
+  );
+
+beforeEach(() => {
+  vi.mocked(runCopyTask).mockReset().mockResolvedValue('settled');
+  vi.mocked(planShard).mockReset().mockResolvedValue(true);
+  vi.mocked(settleTask).mockReset().mockResolvedValue(true);
+});
+
+describe('taskBatchHandler', () => {
+  it('deletes the tasks done and returns only the ones that failed', async () => {
+    vi.mocked(runCopyTask).mockImplementation(async (_passes, task) => {
+      if (task.taskId === 'shard-0-1') throw new Error('DynamoDB unreachable');
+      return 'settled';
+    });
+
+    const failed = await failedIds('copy', [
+      record('m0', copyTask('shard-0-0')),
+      record('m1', copyTask('shard-0-1')),
+      record('m2', copyTask('shard-0-2')),
+    ]);
+
+    expect(failed).toEqual(['m1']);
+    expect(runCopyTask).toHaveBeenCalledTimes(3);
+    expect(settleTask).not.toHaveBeenCalled();
+    expect(log.warn).toHaveBeenCalledWith(
+      'task failed; its message comes back',
+      expect.objectContaining({
+        messageId: 'm1',
+        receives: 1,
+        error: expect.stringContaining('DynamoDB unreachable'),
+      }),
+    );
+  });
+
+  it('lets a task of a pass that is over go, instead of retrying it', async () => {
+    vi.mocked(runCopyTask).mockRejectedValue(new PassOverError('pass 3 of job job-1 is ended'));
+
+    expect(await failedIds('copy', [record('m0', copyTask('shard-0-0'), 3)])).toEqual([]);
+    expect(settleTask).not.toHaveBeenCalled();
+  });
+
+  it('fails a message that is not a task, naming what is wrong, and never settles it', async () => {
+    const failed = await failedIds('copy', [
+      record('m0', 'not json', 3),
+      record('m1', { ...copyTask('x'), fence: 0 }, 3),
+    ]);
+
+    expect(failed).toEqual(['m0', 'm1']);
+    expect(runCopyTask).not.toHaveBeenCalled();
+    expect(settleTask).not.toHaveBeenCalled();
+    expect(JSON.stringify(log.warn.mock.calls)).toMatch(/task\.fence/);
+  });
+
+  it('settles a copy task that fails on its last receive as failed, so the pass still ends, and lets it go to the DLQ', async () => {
+    vi.mocked(runCopyTask).mockRejectedValue(new Error('throttled'));
+
+    const failed = await failedIds('copy', [
+      record('m0', copyTask('shard-0-4', ['a.csv', 'b.csv', 'c.csv']), 3),
+    ]);
+
+    expect(failed).toEqual(['m0']);
+    expect(settleTask).toHaveBeenCalledWith(
+      pass,
+      'shard-0-4',
+      { failed: 3, backlogObjects: 3 },
+      {
+        failures: ['a.csv', 'b.csv', 'c.csv'].map((key) => ({
+          key,
+          reason: expect.stringMatching(/failed 3 times and is in the dead-letter queue: .*throttled/),
+        })),
+      },
+      expect.objectContaining({ log }),
+    );
+  });
+
+  it('does not settle a copy task before its last receive, nor a planner on any', async () => {
+    vi.mocked(runCopyTask).mockRejectedValue(new Error('throttled'));
+    vi.mocked(planShard).mockRejectedValue(new Error('throttled'));
+
+    expect(await failedIds('copy', [record('m0', copyTask('shard-0-4'), 2)])).toEqual(['m0']);
+    expect(await failedIds('plan-shard', [record('m1', shardTask, 3)])).toEqual(['m1']);
+    expect(settleTask).not.toHaveBeenCalled();
+  });
+
+  it('hands plan-shard records to the planner and copy records to the copier', async () => {
+    expect(await failedIds('plan-shard', [record('m0', shardTask)])).toEqual([]);
+    expect(planShard).toHaveBeenCalledWith(
+      expect.anything(),
+      shardTask,
+      expect.objectContaining({ log, signal: expect.any(AbortSignal) }),
+    );
+    expect(runCopyTask).not.toHaveBeenCalled();
+    // A copy task on the planner's queue is not a plan-shard task.
+    expect(await failedIds('plan-shard', [record('m1', copyTask('shard-0-0'))])).toEqual(['m1']);
+  });
+});
