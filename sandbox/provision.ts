@@ -218,6 +218,8 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
         'sqs:SendMessage',
         'sqs:ReceiveMessage',
         'sqs:DeleteMessage',
+        // moto checks DeleteMessageBatch under its own name; AWS checks it as sqs:DeleteMessage.
+        'sqs:DeleteMessageBatch',
         'sqs:ChangeMessageVisibility',
         'sqs:GetQueueAttributes',
       ],

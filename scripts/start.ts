@@ -5,7 +5,7 @@
  * scheduled job three times: a first copy, a no-op rerun, and a rerun after the producer adds one object
  * and rewrites another with the same size. `--json` prints only each sync's summary, one JSON line each
  * (`npm start --silent -- --json | jq`: without --silent npm prints its `> cross-account-sync@… start` banner
- * on stdout too).
+ * on stdout too). `--workers N` then runs a fan-out pass with N copy workers (scripts/lib/fan-out-demo.ts).
  * Exits 1 if any sync copies something other than what it should.
  */
 import { readFile } from 'node:fs/promises';
@@ -19,8 +19,10 @@ import { sandboxS3 } from '../sandbox/clients.js';
 import { receiveRunEvent } from '../sandbox/run-events.js';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { consoleLogger } from './lib/console-logger.js';
+import { runFanOutDemo } from './lib/fan-out-demo.js';
 
 const json = process.argv.includes('--json');
+const workers = workersOption(process.argv);
 // The README covers Node 20 vs 22; the SDK's notice would only interleave with the demo's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const say = (line = '') => {
@@ -71,6 +73,11 @@ async function main(): Promise<number> {
     const mismatches = await compareBuckets(sandbox);
     if (mismatches.length === 0) ok('every source object is in AccountB’s bucket, byte for byte');
     failures.push(...mismatches);
+
+    if (workers !== undefined && !json) {
+      say(`\n7. Fan-out: the same job spread over shard planners and ${workers} copy workers on SQS`);
+      failures.push(...(await runFanOutDemo(sandbox, deps, job, workers, { say, ok })));
+    }
 
     if (failures.length > 0) {
       process.stderr.write(`\nDemo FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
@@ -197,6 +204,20 @@ async function compareBuckets(sandbox: Sandbox): Promise<string[]> {
 async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return (await object.Body?.transformToString()) ?? '';
+}
+
+/** `--workers N` (1 to 64): also run the fan-out demo with N copy workers. */
+function workersOption(argv: string[]): number | undefined {
+  const at = argv.indexOf('--workers');
+  if (at === -1) return undefined;
+  const value = Number(argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1 || value > 64) {
+    process.stderr.write(
+      'npm start: --workers takes a number of copy workers from 1 to 64, e.g. --workers 3\n',
+    );
+    process.exit(2);
+  }
+  return value;
 }
 
 function seconds(ms: number): string {

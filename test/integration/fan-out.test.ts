@@ -45,7 +45,13 @@ beforeAll(async () => {
     },
   );
 });
-afterAll(() => fanOut?.stop());
+afterAll(async () => {
+  // Every task handled was deleted from its queue: none is left to come back after its visibility timeout.
+  for (const mapping of Object.values(fanOut.mappings)) {
+    expect(mapping.stats).toMatchObject({ pollErrors: 0, returned: 0 });
+  }
+  await fanOut?.stop();
+});
 
 async function startPass(job: Job): Promise<Extract<PassStart, { status: 'started' }>> {
   const started = await handleEvent(fanOut.deps, job);
