@@ -101,6 +101,51 @@ describe('copyObject', () => {
     },
   );
 
+  it.each([
+    {
+      failure: 'the ledger intent was not recorded',
+      refusal: /the ledger is unreachable/,
+      arrange: () => {
+        const unrecorded = Promise.reject(new Error('the ledger is unreachable'));
+        // The copy awaits it later; handled here too, so it is not reported as an unhandled rejection first.
+        unrecorded.catch(() => {});
+        return { beforeWrite: unrecorded };
+      },
+    },
+    {
+      failure: 'CreateMultipartUpload was denied',
+      refusal: /PUT s3:\/\/dst\/.* was denied/,
+      arrange: () => {
+        s3Mock.on(CreateMultipartUploadCommand).rejects(s3Error('AccessDenied', 403));
+        return {};
+      },
+    },
+  ])(
+    'destroys a source body it read only in part by the time the copy fails because $failure',
+    async ({ refusal, arrange }) => {
+      // Arrange: a body of many chunks, which the copy stops reading long before its end.
+      const data = Buffer.alloc(2 * MIN_PART_SIZE + 1024, 4);
+      const chunkSize = 64 * 1024;
+      const chunks = Array.from({ length: Math.ceil(data.length / chunkSize) }, (_, i) =>
+        data.subarray(i * chunkSize, (i + 1) * chunkSize),
+      );
+      const source = sdkStreamMixin(Readable.from(chunks));
+      s3Mock.on(GetObjectCommand).resolves({ Body: source });
+      const options = arrange();
+
+      // Act
+      const failure = await copyObject(clients, request(data), { partSize: MIN_PART_SIZE, ...options }).then(
+        () => expect.fail('the copy succeeded'),
+        (error: unknown) => error as Error,
+      );
+
+      // Assert: not ended (so not destroyed by reaching its end), yet destroyed, releasing its connection.
+      expect(failure.message).toMatch(refusal);
+      expect((source as Readable).readableEnded).toBe(false);
+      expect((source as Readable).destroyed).toBe(true);
+    },
+  );
+
   it('pins the GET to the listed ETag and keeps content headers and metadata', async () => {
     // Prepare
     const data = Buffer.from('hello');
@@ -339,6 +384,20 @@ describe('copyObject verifies before anything becomes visible (issue 9)', () => 
 
     await expect(copyObject(clients, request(data))).rejects.toThrow(/ended after 7 of 16 bytes/);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  it('names the source object, s3://bucket/key, whose read ended short', async () => {
+    const data = Buffer.from('the whole object');
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(data.subarray(0, 7)) });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    const copy = copyObject(clients, request(data));
+
+    await expect(copy).rejects.toThrow(
+      new IntegrityError(
+        's3://src/dir/file name+1%.txt: the read ended after 7 of 16 bytes; nothing was written from this read',
+      ),
+    );
   });
 
   it("learns a multipart source's part layout and aborts, never completes, when its bytes do not rebuild the ETag", async () => {
@@ -1043,6 +1102,24 @@ describe('copyObject ends a multipart upload it cannot complete', () => {
     expect(s3Mock).toHaveReceivedCommandTimes(CompleteMultipartUploadCommand, 1);
   });
 
+  it('copies an object of exactly one part size as a multipart upload of that one part, not a PutObject', async () => {
+    // Arrange
+    const one = Buffer.alloc(partSize, 6);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(one) }));
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-1"' });
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(one)}"` });
+
+    // Act
+    await copyObject(clients, request(one), { partSize });
+
+    // Assert
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(s3Mock).toHaveReceivedCommandTimes(UploadPartCommand, 1);
+    expect(s3Mock).toHaveReceivedCommandWith(UploadPartCommand, { PartNumber: 1, ContentLength: partSize });
+    expect(s3Mock).toHaveReceivedCommandTimes(CompleteMultipartUploadCommand, 1);
+  });
+
   it('trusts the part checksums, not the ETag, of a multipart upload into an SSE-KMS destination', async () => {
     s3Mock.on(UploadPartCommand).resolves({ ETag: '"0123456789abcdef0123456789abcdef"' });
     s3Mock
@@ -1098,6 +1175,22 @@ describe('copyObject sends each part the MD5 of its own bytes', () => {
 
     expect(sentParts()).toHaveLength(0);
     expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(1);
+  });
+
+  it('copies a multipart source of exactly 8 MiB as one 8 MiB part: only a larger one keeps its own parts', async () => {
+    // Arrange: PART_SIZE (8 MiB) bytes, uploaded to the source as parts of 5 MiB and 3 MiB.
+    const parts = [Buffer.alloc(MIN_PART_SIZE, 1), Buffer.alloc(PART_SIZE - MIN_PART_SIZE, 2)];
+    const data = Buffer.concat(parts);
+    sourceParts([MIN_PART_SIZE, PART_SIZE - MIN_PART_SIZE], 2);
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: body(data) }));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: `"${md5(data)}"` });
+
+    // Act
+    await copyObject(clients, request(data, { etag: composite(parts) }));
+
+    // Assert
+    expect(sentParts().map((part) => part.ContentLength)).toEqual([PART_SIZE]);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
   it("reuses the read's MD5 of each source part of the upload's layout, hashing no byte twice", async () => {

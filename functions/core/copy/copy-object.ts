@@ -143,6 +143,7 @@ async function copyChecked(
     planParts(request.size, options.partSize);
   let cut = await continuableUpload(clients.destinationS3, request, plan, options);
   let condition = writeCondition(request);
+  // Stryker disable next-line AssignmentOperator: attempt is only compared with 1, its starting value; counting down leaves it unequal to 1 after the first try exactly as counting up does
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await copyOnce(clients, request, { plan, check, cut, condition }, options);
