@@ -74,9 +74,10 @@ async function main(): Promise<number> {
     if (mismatches.length === 0) ok('every source object is in AccountB’s bucket, byte for byte');
     failures.push(...mismatches);
 
-    if (workers !== undefined && !json) {
+    if (workers !== undefined) {
       say(`\n7. Fan-out: the same job spread over shard planners and ${workers} copy workers on SQS`);
-      failures.push(...(await runFanOutDemo(sandbox, deps, job, workers, { say, ok })));
+      const onPass = (record: Record<string, unknown>) => json && printSummary(record);
+      failures.push(...(await runFanOutDemo(sandbox, deps, job, workers, { say, ok, onPass })));
     }
 
     if (failures.length > 0) {
@@ -139,10 +140,7 @@ async function runSync(
   const copied: CopiedObject[] = [];
   const summary = await syncJob(deps, job, { onObjectCopied: (object) => copied.push(object) });
   if (json) {
-    const { jobId, runId, status, copied: count, skipped, failed, bytes, durationMs } = summary;
-    process.stdout.write(
-      `${JSON.stringify({ jobId, runId, status, copied: count, skipped, failed, bytes, durationMs })}\n`,
-    );
+    printSummary(summary);
     return summary;
   }
   say(
@@ -204,6 +202,14 @@ async function compareBuckets(sandbox: Sandbox): Promise<string[]> {
 async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return (await object.Body?.transformToString()) ?? '';
+}
+
+/** One sync's summary as a JSON line (`--json`). */
+function printSummary(summary: object): void {
+  const { jobId, runId, status, copied, skipped, failed, bytes, durationMs } = summary as RunSummary;
+  process.stdout.write(
+    `${JSON.stringify({ jobId, runId, status, copied, skipped, failed, bytes, durationMs })}\n`,
+  );
 }
 
 /** `--workers N` (1 to 64): also run the fan-out demo with N copy workers. */

@@ -22,6 +22,8 @@ const KEYS_PER_SHARD = 100;
 interface Output {
   say: (line?: string) => void;
   ok: (line: string) => void;
+  /** Each pass's run record, as it ends (`--json` prints it). */
+  onPass?: (record: Record<string, unknown>) => void;
 }
 
 /** Runs the demo; returns what went wrong (nothing, when the destination matches the source). */
@@ -30,7 +32,7 @@ export async function runFanOutDemo(
   deps: SyncDependencies,
   baseJob: Job,
   workers: number,
-  { say, ok }: Output,
+  { say, ok, onPass }: Output,
 ): Promise<string[]> {
   const producer = sandboxS3(sandbox, sandbox.accountA.admin);
   const consumer = sandboxS3(sandbox, sandbox.accountB.admin);
@@ -66,6 +68,7 @@ export async function runFanOutDemo(
       if (start.status !== 'started') throw new Error(`the ${label} did not start: ${JSON.stringify(start)}`);
       say(`  ${label}: fence ${start.fence}, ${start.shards} shard${start.shards === 1 ? '' : 's'}`);
       const record = await untilEnded(deps, job, start.fence, (line) => say(`    ${line}`));
+      onPass?.(record);
       const seconds = (Date.now() - started) / 1000;
       ok(
         `${label} ended once: copied ${record.copied}, skipped ${record.skipped}, failed ${record.failed} in ` +
@@ -116,7 +119,7 @@ async function untilEnded(deps: SyncDependencies, job: Job, fence: number, progr
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   const [record] = await deps.state.recentRuns(job.jobId, 1);
-  return record as { copied: number; skipped: number; failed: number };
+  return record as Record<string, unknown> & { copied: number; skipped: number; failed: number };
 }
 
 async function compare(producer: S3Client, consumer: S3Client, sandbox: Sandbox): Promise<string[]> {
