@@ -10,7 +10,7 @@ import {
   GetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Context } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { sqsTaskQueues, type TaskQueueUrls } from '../functions/core/dispatch/task-queue.js';
 import type { FanOutDependencies } from '../functions/core/fanout/open-pass.js';
 import {
@@ -22,14 +22,25 @@ import {
 import type { SyncDependencies } from '../functions/core/run/sync-types.js';
 import { EventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 
+/** A worker's handler as the mapping calls it, and with the signal a test may cut it short with. */
+export type WorkerHandler = (event: SQSEvent, context: Context, signal?: AbortSignal) => Promise<unknown>;
+
 export interface FanOutOptions {
   /** Copy batches handled at once: the copy mapping's MaximumConcurrency. */
   workers: number;
   /** Seconds a received task stays hidden: longer than a task takes on a loaded machine. */
   visibilityTimeoutSeconds?: number;
+  /**
+   * The workers' timeout, which their deadline margins scale with (template.yaml: 900 s). Kept apart from
+   * the visibility timeout, which a test may shorten to see tasks come back sooner.
+   */
+  functionTimeoutMs?: number;
   maxReceiveCount?: number;
-  /** Called with each batch before the worker handles it (tests duplicate or drop deliveries here). */
-  around?: (kind: TaskKind, handler: SqsHandler) => SqsHandler;
+  /**
+   * Wraps each kind's handler (tests duplicate deliveries, or cut one short with `signal` as Lambda's
+   * timeout would, here).
+   */
+  around?: (kind: TaskKind, handler: WorkerHandler) => SqsHandler;
   worker?: Omit<WorkerSettings, 'maxReceiveCount'>;
 }
 
@@ -84,8 +95,7 @@ export async function startLocalFanOut(
   const log = options.worker?.log ?? deps.logger ?? { debug() {}, info() {}, warn() {}, error() {} };
   const handlerOf = (kind: TaskKind): SqsHandler => {
     const handle = taskBatchHandler(fanOutDeps, kind, { ...options.worker, log, maxReceiveCount });
-    const asLambda: SqsHandler = (event, context: Context) => handle(event, context);
-    return options.around ? options.around(kind, asLambda) : asLambda;
+    return options.around ? options.around(kind, handle) : (event, context) => handle(event, context);
   };
   const mappingOn = (queueOf: { work: { url: string; arn: string } }, kind: TaskKind, concurrency: number) =>
     new EventSourceMapping(
@@ -98,7 +108,7 @@ export async function startLocalFanOut(
         batchSize: 1,
         maximumConcurrency: concurrency,
         reportBatchItemFailures: true,
-        functionTimeoutMs: visibility * 1000,
+        functionTimeoutMs: options.functionTimeoutMs ?? 900_000,
       },
       handlerOf(kind),
     ).start();

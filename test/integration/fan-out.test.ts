@@ -21,7 +21,7 @@ import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxSqs } from '../../sandbox/clients.js';
 import { type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
+import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const deliveries = { 'plan-shard': 0, copy: 0 };
@@ -231,3 +231,53 @@ async function ledgerOf(job: Job) {
   for await (const entry of deps.state.ledger(job.jobId)) entries.push(entry);
   return entries;
 }
+
+describe('fan-out: copy workers cut short mid-task (moto SQS, DynamoDB Local)', () => {
+  let cutShort: LocalFanOut;
+  const cut = new Set<string>();
+  beforeAll(async () => {
+    cutShort = await startLocalFanOut(
+      sandboxSqs(sandbox, sandbox.accountB.admin),
+      sandbox.region,
+      deps,
+      sandboxSqs(sandbox, sandbox.accountB.syncer),
+      {
+        workers: 2,
+        // Short, so a task cut short comes back soon; a redelivery while one is at work is harmless.
+        visibilityTimeoutSeconds: 4,
+        // The first delivery of each copy task is cut 150 ms in, as Lambda's timeout would cut it.
+        around: (kind, handler) => async (event, context) => {
+          const [record] = event.Records;
+          if (kind !== 'copy' || !record || cut.has(record.messageId)) return handler(event, context);
+          cut.add(record.messageId);
+          const stop = new AbortController();
+          setTimeout(() => stop.abort(new Error('cut short by the test')), 150);
+          return handler(event, context, stop.signal);
+        },
+      },
+    );
+  });
+  afterAll(() => cutShort?.stop());
+
+  it('finishes every task whose worker was cut mid-copy, counting each object once and copying it exactly', async () => {
+    const job = isolatedJob(sandbox, 'fan-out-cut', {
+      options: { fanOut: { mode: 'always' }, concurrency: 4 },
+    });
+    const key = (n: number) => `${job.source.prefix}cut-${String(n).padStart(3, '0')}.bin`;
+    for (let n = 0; n < 100; n += 1) {
+      await putObject(producer, job.source.bucket, key(n), randomText(20_000 + n));
+    }
+
+    const started = await handleEvent(cutShort.deps, job);
+    expect(started).toMatchObject({ status: 'started' });
+    const record = await passEnded(cutShort.deps, job, (started as { fence: number }).fence);
+
+    expect(record).toMatchObject({ copied: 100, failed: 0, deferred: 0 });
+    // At least one delivery really was cut and came back.
+    expect(cutShort.mappings.copy.stats.returned).toBeGreaterThanOrEqual(1);
+    await expectDestinationEqualsSource(job);
+    const ledger = await ledgerOf(job);
+    expect(ledger).toHaveLength(100);
+    expect(ledger.filter((entry) => entry.pending || entry.failure || !entry.destinationEtag)).toEqual([]);
+  });
+});
