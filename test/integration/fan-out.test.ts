@@ -19,7 +19,7 @@ import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxSqs } from '../../sandbox/clients.js';
-import { type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
+import { type FanOutOptions, type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
@@ -27,23 +27,27 @@ const { sandbox, deps, producer, consumer } = useSandbox();
 const deliveries = { 'plan-shard': 0, copy: 0 };
 let fanOut: LocalFanOut;
 
-beforeAll(async () => {
-  fanOut = await startLocalFanOut(
+/** The fan-out queues on the sandbox, created by AccountB's admin, worked with the syncer's keys. */
+const localFanOut = (options: FanOutOptions) =>
+  startLocalFanOut(
     sandboxSqs(sandbox, sandbox.accountB.admin),
     sandbox.region,
     deps,
     sandboxSqs(sandbox, sandbox.accountB.syncer),
-    {
-      workers: 3,
-      worker: { log: consoleLogger('warn') },
-      // Each batch is handled twice at once: the second delivery of a message SQS may make.
-      around: (kind, handler) => async (event: SQSEvent, context) => {
-        deliveries[kind] += 2;
-        const [first] = await Promise.all([handler(event, context), handler(event, context)]);
-        return first;
-      },
-    },
+    options,
   );
+
+beforeAll(async () => {
+  fanOut = await localFanOut({
+    workers: 3,
+    worker: { log: consoleLogger('warn') },
+    // Each batch is handled twice at once: the second delivery of a message SQS may make.
+    around: (kind, handler) => async (event: SQSEvent, context) => {
+      deliveries[kind] += 2;
+      const [first] = await Promise.all([handler(event, context), handler(event, context)]);
+      return first;
+    },
+  });
 });
 afterAll(async () => {
   // Every task handled was deleted from its queue: none is left to come back after its visibility timeout.
@@ -236,26 +240,20 @@ describe('fan-out: copy workers cut short mid-task (moto SQS, DynamoDB Local)', 
   let cutShort: LocalFanOut;
   const cut = new Set<string>();
   beforeAll(async () => {
-    cutShort = await startLocalFanOut(
-      sandboxSqs(sandbox, sandbox.accountB.admin),
-      sandbox.region,
-      deps,
-      sandboxSqs(sandbox, sandbox.accountB.syncer),
-      {
-        workers: 2,
-        // Short, so a task cut short comes back soon; a redelivery while one is at work is harmless.
-        visibilityTimeoutSeconds: 4,
-        // The first delivery of each copy task is cut 150 ms in, as Lambda's timeout would cut it.
-        around: (kind, handler) => async (event, context) => {
-          const [record] = event.Records;
-          if (kind !== 'copy' || !record || cut.has(record.messageId)) return handler(event, context);
-          cut.add(record.messageId);
-          const stop = new AbortController();
-          setTimeout(() => stop.abort(new Error('cut short by the test')), 150);
-          return handler(event, context, stop.signal);
-        },
+    cutShort = await localFanOut({
+      workers: 2,
+      // Short, so a task cut short comes back soon; a redelivery while one is at work is harmless.
+      visibilityTimeoutSeconds: 4,
+      // The first delivery of each copy task is cut 150 ms in, as Lambda's timeout would cut it.
+      around: (kind, handler) => async (event, context) => {
+        const [record] = event.Records;
+        if (kind !== 'copy' || !record || cut.has(record.messageId)) return handler(event, context);
+        cut.add(record.messageId);
+        const stop = new AbortController();
+        setTimeout(() => stop.abort(new Error('cut short by the test')), 150);
+        return handler(event, context, stop.signal);
       },
-    );
+    });
   });
   afterAll(() => cutShort?.stop());
 

@@ -14,10 +14,9 @@ import { runFolder } from '../report/run-manifest.js';
 import { RunTally } from '../report/run-tally.js';
 import { CopyRecorder, DEFERRED } from '../run/copy-and-record.js';
 import { Semaphore } from '../run/semaphore.js';
-import type { RunControl, SyncLogger } from '../run/sync-types.js';
 import { InterruptedWrites } from '../state/interrupted-writes.js';
 import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
-import type { PassOpener } from './open-pass.js';
+import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
 /** What became of one delivery of a copy task. */
 export type CopyTaskOutcome = 'settled' | 'duplicate' | 'stale';
@@ -36,7 +35,7 @@ export class TaskDeferredError extends Error {
 export async function runCopyTask(
   passes: PassOpener,
   task: CopyTask,
-  control: RunControl & { signal: AbortSignal; log: SyncLogger; worker: string },
+  control: TaskControl,
 ): Promise<CopyTaskOutcome> {
   const pass = await passes.open(task.jobId, task.fence);
   if (await pass.tally.isSettled(task.taskId)) return 'duplicate';
@@ -51,17 +50,9 @@ export async function runCopyTask(
   });
   const tally = new RunTally(pass.startedAt);
   const manifest = new ManifestPart();
-  const recorder = new CopyRecorder({
-    deps,
-    job,
-    control: { ...control, runId, leaseTtlMs: 0, dispatchMarginMs: 0 },
-    source: pass.source,
-    log,
-    lease: { fence: task.fence },
-    tally,
-    manifest,
-    interrupted: new InterruptedWrites(),
-  });
+  const recorder = new CopyRecorder(
+    taskContext(pass, control, { tally, manifest, interrupted: new InterruptedWrites() }),
+  );
   const slots = new Semaphore(job.options.concurrency);
   let outcomes: (typeof DEFERRED | undefined)[];
   try {

@@ -8,8 +8,9 @@ import { openSourceAccess } from '../access/preflight.js';
 import type { SourceCredentials } from '../access/source-credentials.js';
 import type { TaskQueues } from '../dispatch/task-queue.js';
 import { type Job, parseJob } from '../job.js';
+import type { RunContext } from '../run/run-context.js';
 import { inDestinationRegion } from '../run/sync-job.js';
-import type { SyncDependencies } from '../run/sync-types.js';
+import type { RunControl, SyncDependencies, SyncLogger } from '../run/sync-types.js';
 import { PassTally } from '../state/pass-tally.js';
 
 /** A fan-out deployment's dependencies: an inline run's, and the task queues. */
@@ -27,6 +28,29 @@ export interface OpenPass {
   startedAt: string;
   tally: PassTally;
   source: { s3: S3Client; credentials: SourceCredentials };
+}
+
+/** What a task's worker is given: the run control, its signal and logger, and its own name. */
+export type TaskControl = RunControl & { signal: AbortSignal; log: SyncLogger; worker: string };
+
+/**
+ * The run context a task's steps (CopyRecorder, DeletePropagator) work in: the pass's job, source and
+ * fence, with the task's own tally, manifest lines and interrupted writes.
+ */
+export function taskContext(
+  pass: OpenPass,
+  control: TaskControl,
+  own: Pick<RunContext, 'tally' | 'manifest' | 'interrupted'>,
+): RunContext {
+  return {
+    deps: pass.deps,
+    job: pass.job,
+    control: { ...control, runId: pass.runId, leaseTtlMs: 0, dispatchMarginMs: 0 },
+    source: pass.source,
+    log: control.log,
+    lease: { fence: pass.fence },
+    ...own,
+  };
 }
 
 /** A task of a pass that is over: a newer pass took its place, or it ended. Its message can go. */

@@ -15,10 +15,9 @@ import { listSource } from '../plan/list-source.js';
 import { type PlanStep, planSteps } from '../plan/plan.js';
 import { RunTally } from '../report/run-tally.js';
 import { DeletePropagator } from '../run/propagate-deletes.js';
-import type { RunControl, SyncLogger } from '../run/sync-types.js';
 import { InterruptedWrites, mergeUnrecorded } from '../state/interrupted-writes.js';
 import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
-import type { PassOpener } from './open-pass.js';
+import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
 type CopyStep = Extract<PlanStep, { action: 'copy' }>;
 
@@ -31,7 +30,7 @@ type CopyStep = Extract<PlanStep, { action: 'copy' }>;
 export async function planShard(
   passes: PassOpener,
   task: PlanShardTask,
-  control: RunControl & { signal: AbortSignal; log: SyncLogger; worker: string },
+  control: TaskControl,
 ): Promise<boolean> {
   const pass = await passes.open(task.jobId, task.fence);
   if (await pass.tally.isSettled(task.taskId)) return false;
@@ -41,19 +40,10 @@ export async function planShard(
   // What runs that died may have written in this range; this pass's own tasks are at work, not dead.
   const interrupted = new InterruptedWrites();
   await interrupted.read(deps.state, job.jobId, { exceptRunId: runId, range: task.range });
-  const deletes = new DeletePropagator(
-    {
-      deps,
-      job,
-      control: { ...control, runId, leaseTtlMs: 0, dispatchMarginMs: 0 },
-      source: pass.source,
-      log,
-      lease: { fence: task.fence },
-      tally,
-      manifest: { add: async () => {}, addVanished: async () => {} },
-      interrupted,
-    },
-    () => pass.tally.reserveDeletion(job.options.maxDeletesPerRun),
+  // Deletions write no manifest lines.
+  const manifest = { add: async () => {}, addVanished: async () => {} };
+  const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), () =>
+    pass.tally.reserveDeletion(job.options.maxDeletesPerRun),
   );
 
   const listing = listSource(
