@@ -120,4 +120,161 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect(await older.read()).toMatchObject({ outstanding: 0, totals: { copied: 1 } });
     expect(await newer.read()).toMatchObject({ outstanding: 1, totals: { copied: 5 } });
   });
+
+  it('names no current pass before any, then the newest fence opened', async () => {
+    const jobId = `pass-tally-current-${randomBytes(3).toString('hex')}`;
+    const client = sandboxDynamo(sandbox);
+    const table = sandbox.accountB.tableName;
+
+    expect(await PassTally.current(client, table, jobId)).toBeUndefined();
+    await new PassTally(client, table, jobId, 3).open(1, startedAt);
+    expect(await PassTally.current(client, table, jobId)).toBe(3);
+    await new PassTally(client, table, jobId, 5).open(1, startedAt);
+    expect(await PassTally.current(client, table, jobId)).toBe(5);
+  });
+
+  it('refuses to open an older pass after a newer one, keeping the pointer on the newer fence', async () => {
+    const jobId = `pass-tally-older-${randomBytes(3).toString('hex')}`;
+    const client = sandboxDynamo(sandbox);
+    const table = sandbox.accountB.tableName;
+    const older = new PassTally(client, table, jobId, 4);
+    await new PassTally(client, table, jobId, 5).open(1, startedAt);
+
+    const refused = older.open(1, startedAt);
+
+    await expect(refused).rejects.toThrow(PassExistsError);
+    await expect(refused).rejects.toThrow(`a pass newer than pass#4 of job#${jobId} has started`);
+    expect(await PassTally.current(client, table, jobId)).toBe(5);
+    // One transaction: the refused pass was not created either.
+    expect(await older.find()).toBeUndefined();
+  });
+
+  it('keeps the run id and job a pass was opened with, for every worker to read', async () => {
+    const pass = tally();
+    const job = { jobId: 'docs', source: { bucket: 'src' }, options: { fanOut: { mode: 'always' } } };
+    await pass.open(2, startedAt, { runId: '20261202T000000Z-abc', job });
+
+    expect(await pass.find()).toEqual({
+      outstanding: 2,
+      state: 'running',
+      totals: {},
+      startedAt,
+      updatedAt: startedAt,
+      runId: '20261202T000000Z-abc',
+      job,
+    });
+  });
+
+  it('finds no pass that was never opened', async () => {
+    const pass = tally();
+
+    expect(await pass.find()).toBeUndefined();
+    await expect(pass.read()).rejects.toThrow(/pass#7 of job#pass-tally-\w+ does not exist/);
+  });
+
+  it('tells whether a task has settled', async () => {
+    const pass = tally();
+    await pass.open(2, startedAt);
+
+    expect(await pass.isSettled('a')).toBe(false);
+    await pass.settle('a');
+    expect(await pass.isSettled('a')).toBe(true);
+    expect(await pass.isSettled('b')).toBe(false);
+  });
+
+  it('lists every settled task with its counts and note, in task-id order', async () => {
+    const pass = tally();
+    await pass.open(3, startedAt);
+    await pass.settle('c', { copied: 3 });
+    await pass.settle('a', { copied: 1, failed: 1 }, { failedKeys: ['x/1'] });
+    await pass.settle('b', {}, { warning: 'slow' });
+
+    const settled = [];
+    for await (const task of pass.settledTasks()) settled.push(task);
+
+    expect(settled).toEqual([
+      { taskId: 'a', counts: { copied: 1, failed: 1 }, note: { failedKeys: ['x/1'] } },
+      { taskId: 'b', counts: {}, note: { warning: 'slow' } },
+      { taskId: 'c', counts: { copied: 3 }, note: undefined },
+    ]);
+    expect(await pass.read()).toMatchObject({ outstanding: 0, totals: { copied: 4, failed: 1 } });
+  });
+
+  it('lists only its own settled tasks, not those of another pass of the job', async () => {
+    const jobId = `pass-tally-own-${randomBytes(3).toString('hex')}`;
+    const client = sandboxDynamo(sandbox);
+    const table = sandbox.accountB.tableName;
+    // Fence 1 and fence 10: "pass#1#task#" must not also match "pass#10#task#...".
+    const first = new PassTally(client, table, jobId, 1);
+    const tenth = new PassTally(client, table, jobId, 10);
+    await first.open(1, startedAt);
+    await tenth.open(1, startedAt);
+    await first.settle('one');
+    await tenth.settle('ten');
+
+    const ids = [];
+    for await (const task of first.settledTasks()) ids.push(task.taskId);
+
+    expect(ids).toEqual(['one']);
+  });
+
+  it('grants exactly max deletions to a pass, one after another or all at once', async () => {
+    const pass = tally();
+    await pass.open(1, startedAt);
+    expect(await pass.reserveDeletion(2)).toBe(true);
+    expect(await pass.reserveDeletion(2)).toBe(true);
+    expect(await pass.reserveDeletion(2)).toBe(false);
+
+    const concurrent = tally();
+    await concurrent.open(1, startedAt);
+    const granted = await Promise.all(Array.from({ length: 5 }, () => concurrent.reserveDeletion(2)));
+    expect(granted.filter(Boolean)).toHaveLength(2);
+
+    expect(await tally().reserveDeletion(2)).toBe(false); // a pass never opened
+  });
+
+  it('abandons a running pass, which then cannot end, and does not abandon an ended one', async () => {
+    const running = tally();
+    await running.open(1, startedAt);
+    await running.settle('only');
+
+    expect(await running.abandon()).toBe(true);
+    expect((await running.read()).state).toBe('abandoned');
+    expect(await running.claimEnd('late')).toBe(false);
+    expect(await running.read()).toMatchObject({ state: 'abandoned', outstanding: 0 });
+    expect((await running.read()).endedBy).toBeUndefined();
+
+    const ending = tally();
+    await ending.open(1, startedAt);
+    await ending.settle('only');
+    expect(await ending.claimEnd('w')).toBe(true);
+    expect(await ending.abandon()).toBe(true);
+    expect(await ending.ended('w')).toBe(false);
+
+    const ended = tally();
+    await ended.open(1, startedAt);
+    await ended.settle('only');
+    await ended.claimEnd('w');
+    await ended.ended('w');
+    expect(await ended.abandon()).toBe(false);
+    expect((await ended.read()).state).toBe('ended');
+
+    expect(await tally().abandon()).toBe(false); // a pass never opened
+  });
+
+  it('moves updatedAt to the time a task settled, not before the pass started', async () => {
+    const pass = tally();
+    const opened = new Date(Date.now() - 60_000).toISOString();
+    await pass.open(2, opened);
+    expect((await pass.read()).updatedAt).toBe(opened);
+
+    const before = new Date().toISOString();
+    await pass.settle('a');
+    const after = new Date().toISOString();
+
+    const { startedAt: started, updatedAt } = await pass.read();
+    expect(started).toBe(opened);
+    expect(updatedAt >= started).toBe(true);
+    expect(updatedAt >= before && updatedAt <= after).toBe(true);
+  });
 });
