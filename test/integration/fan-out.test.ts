@@ -6,7 +6,7 @@
  * destination must still come out exact.
  */
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
@@ -277,5 +277,39 @@ describe('fan-out: copy workers cut short mid-task (moto SQS, DynamoDB Local)', 
     const ledger = await ledgerOf(job);
     expect(ledger).toHaveLength(100);
     expect(ledger.filter((entry) => entry.pending || entry.failure || !entry.destinationEtag)).toEqual([]);
+  });
+});
+
+describe('fan-out: mirror deletions (moto SQS, DynamoDB Local)', () => {
+  it('carries deletions from every shard under one maxDeletesPerRun cap for the whole pass', async () => {
+    const job = isolatedJob(sandbox, 'fan-out-mirror', {
+      options: { mirror: true, maxDeletesPerRun: 5, fanOut: { mode: 'always', keysPerShard: 10 } },
+    });
+    const key = (n: number) => `${job.source.prefix}m-${String(n).padStart(3, '0')}.txt`;
+    for (let n = 0; n < 40; n += 1) await putObject(producer, job.source.bucket, key(n), `object ${n}`);
+    const first = await startPass(job);
+    expect(await passEnded(fanOut.deps, job, first.fence)).toMatchObject({ copied: 40 });
+
+    // 16 keys gone at the source, spread over the next pass's shards (cut every 10 keys: 4, and the tail).
+    const gone = Array.from({ length: 16 }, (_, i) => key(i * 2 + 4));
+    await Promise.all(
+      gone.map((Key) => producer.send(new DeleteObjectCommand({ Bucket: job.source.bucket, Key }))),
+    );
+    const destinationKeys = () => listKeys(consumer, job.destination.bucket, job.destination.prefix);
+
+    const second = await startPass(job);
+    expect(second.shards).toBe(5);
+    expect(await passEnded(fanOut.deps, job, second.fence)).toMatchObject({ deleted: 5, copied: 0 });
+    expect(await destinationKeys()).toHaveLength(35);
+
+    for (const left of [30, 25, 24]) {
+      const next = await startPass(job);
+      await passEnded(fanOut.deps, job, next.fence);
+      expect(await destinationKeys()).toHaveLength(left);
+    }
+    expect((await destinationKeys()).sort()).toEqual(
+      await listKeys(producer, job.source.bucket, job.source.prefix),
+    );
+    expect(await ledgerOf(job)).toHaveLength(24);
   });
 });

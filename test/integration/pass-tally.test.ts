@@ -221,16 +221,29 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
   it('grants exactly max deletions to a pass, one after another or all at once', async () => {
     const pass = tally();
     await pass.open(1, startedAt);
-    expect(await pass.reserveDeletion(2)).toBe(true);
-    expect(await pass.reserveDeletion(2)).toBe(true);
-    expect(await pass.reserveDeletion(2)).toBe(false);
+    expect(await pass.reserveDeletion('a', 2)).toBe(true);
+    expect(await pass.reserveDeletion('b', 2)).toBe(true);
+    expect(await pass.reserveDeletion('c', 2)).toBe(false);
 
     const concurrent = tally();
     await concurrent.open(1, startedAt);
-    const granted = await Promise.all(Array.from({ length: 5 }, () => concurrent.reserveDeletion(2)));
+    const granted = await Promise.all(
+      ['k1', 'k2', 'k3', 'k4', 'k5'].map((key) => concurrent.reserveDeletion(key, 2)),
+    );
     expect(granted.filter(Boolean)).toHaveLength(2);
 
-    expect(await tally().reserveDeletion(2)).toBe(false); // a pass never opened
+    expect(await tally().reserveDeletion('a', 2)).toBe(false); // a pass never opened
+  });
+
+  it('grants a key reserved before again without counting it twice (a planner delivered again)', async () => {
+    const pass = tally();
+    await pass.open(1, startedAt);
+
+    const twice = await Promise.all(['a', 'a', 'b', 'b'].map((key) => pass.reserveDeletion(key, 2)));
+
+    expect(twice).toEqual([true, true, true, true]);
+    expect(await pass.reserveDeletion('a', 2)).toBe(true);
+    expect(await pass.reserveDeletion('c', 2)).toBe(false);
   });
 
   it('abandons a running pass, which then cannot end, and does not abandon an ended one', async () => {

@@ -42,8 +42,8 @@ export async function planShard(
   await interrupted.read(deps.state, job.jobId, { exceptRunId: runId, range: task.range });
   // Deletions write no manifest lines.
   const manifest = { add: async () => {}, addVanished: async () => {} };
-  const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), () =>
-    pass.tally.reserveDeletion(job.options.maxDeletesPerRun),
+  const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), (key) =>
+    pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
   );
 
   const listing = listSource(

@@ -13,7 +13,7 @@ import type { RunContext } from './run-context.js';
 export class DeletePropagator {
   #started = 0;
   /** Takes one deletion off the run's allowance; false once `maxDeletesPerRun` have started. */
-  readonly #reserve: () => Promise<boolean>;
+  readonly #reserve: (key: string) => Promise<boolean>;
 
   /**
    * `reserve` replaces this run's own count of deletions started: a fan-out pass counts its shards'
@@ -21,7 +21,7 @@ export class DeletePropagator {
    */
   constructor(
     readonly run: RunContext,
-    reserve?: () => Promise<boolean>,
+    reserve?: (key: string) => Promise<boolean>,
   ) {
     this.#reserve = reserve ?? (async () => this.#reserveHere());
   }
@@ -50,7 +50,7 @@ export class DeletePropagator {
       return;
     }
     // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
-    if (!(await this.#reserve())) {
+    if (!(await this.#reserve(entry.key))) {
       log.warn('delete limit reached; the rest waits for the next run', {
         key: entry.key,
         maxDeletesPerRun: options.maxDeletesPerRun,

@@ -274,9 +274,8 @@ export class PassTally {
         }
         // Two deliveries of one task, or two tasks of one pass, settling at the same moment: DynamoDB
         // cancels one transaction with TransactionConflict; it goes again and finds what the other did.
-        const conflict = taskReason === 'TransactionConflict' || passReason === 'TransactionConflict';
-        if (!conflict || attempt === MAX_CONFLICT_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+        if (!isConflict(taskReason, passReason) || attempt === MAX_CONFLICT_ATTEMPTS) throw error;
+        await pauseAfterConflict(attempt);
       }
     }
     return { duplicate: false, outstanding: (await this.read()).outstanding };
@@ -321,25 +320,43 @@ export class PassTally {
   }
 
   /**
-   * Takes one deletion off the pass's allowance of `max` (mirror jobs' `maxDeletesPerRun`, for the whole
-   * pass however many shards delete at once); false once `max` have been taken.
+   * Takes the deletion of `key` off the pass's allowance of `max` (mirror jobs' `maxDeletesPerRun`, for the
+   * whole pass however many shards delete at once); false once `max` keys have been taken. A key taken
+   * before (its planner delivered again) is granted again without counting twice.
    */
-  async reserveDeletion(max: number): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: this.#pk, sk: this.#sk },
-          UpdateExpression: 'ADD deletionsStarted :one',
-          ConditionExpression:
-            'attribute_exists(pk) AND (attribute_not_exists(deletionsStarted) OR deletionsStarted < :max)',
-          ExpressionAttributeValues: { ':one': 1, ':max': max },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+  async reserveDeletion(key: string, max: number): Promise<boolean> {
+    const transaction = new TransactWriteCommand({
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.#table,
+            Item: { pk: this.#pk, sk: `${this.#sk}#delete#${key}` },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: this.#table,
+            Key: { pk: this.#pk, sk: this.#sk },
+            UpdateExpression: 'ADD deletionsStarted :one',
+            ConditionExpression:
+              'attribute_exists(pk) AND (attribute_not_exists(deletionsStarted) OR deletionsStarted < :max)',
+            ExpressionAttributeValues: { ':one': 1, ':max': max },
+          },
+        },
+      ],
+    });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#doc.send(transaction);
+        return true;
+      } catch (error) {
+        const [reserved, pass] = reasons(error);
+        if (reserved === 'ConditionalCheckFailed') return true;
+        if (pass === 'ConditionalCheckFailed') return false;
+        if (!isConflict(reserved, pass) || attempt === MAX_CONFLICT_ATTEMPTS) throw error;
+        await pauseAfterConflict(attempt);
+      }
     }
   }
 
@@ -410,6 +427,16 @@ export class PassExistsError extends Error {
 /** The pass is over (or was never opened): no task can be added to it. */
 export class PassEndedError extends Error {
   override readonly name = 'PassEndedError';
+}
+
+/** Whether a cancelled transaction lost to another on the same items (it may go again). */
+function isConflict(...itemReasons: (string | undefined)[]): boolean {
+  return itemReasons.includes('TransactionConflict');
+}
+
+/** A short random pause, longer with each attempt, so that two conflicting writers do not meet again. */
+function pauseAfterConflict(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
 }
 
 /** Why each item of a cancelled transaction was refused, in the transaction's order; empty otherwise. */
