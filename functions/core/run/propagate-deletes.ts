@@ -70,13 +70,13 @@ export class DeletePropagator {
   async resolveUnseen(): Promise<void> {
     const { deps, job, lease, interrupted } = this.run;
     for (const key of interrupted.unresolvedKeys()) {
-      const write = interrupted.get(key);
       if (job.options.mirror) {
         await this.#deleteCopy(key);
-        // Stryker disable next-line ConditionalExpression: every unresolved key came from an intent, so it has a write
-      } else if (write) {
-        await deps.state.putLedgerEntry(job.jobId, { key, pending: write }, lease.fence);
+        continue;
       }
+      const write = interrupted.get(key);
+      // Stryker disable next-line ConditionalExpression: every unresolved key came from an intent, so it has a write
+      if (write) await deps.state.putLedgerEntry(job.jobId, { key, pending: write }, lease.fence);
     }
   }
 
