@@ -3,6 +3,7 @@
  * many workers settle its tasks at once and however often a task is delivered.
  */
 import { randomBytes } from 'node:crypto';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { PassEndedError, PassExistsError, PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
@@ -289,5 +290,37 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect(started).toBe(opened);
     expect(updatedAt >= started).toBe(true);
     expect(updatedAt >= before && updatedAt <= after).toBe(true);
+  });
+
+  it('marks every item of a pass for DynamoDB to purge 30 days on, and not the current-pass pointer', async () => {
+    const jobId = `pass-tally-${randomBytes(3).toString('hex')}`;
+    const client = sandboxDynamo(sandbox);
+    const pass = new PassTally(client, sandbox.accountB.tableName, jobId, 3);
+    await pass.open(1, startedAt);
+    await pass.expect('planner', 1);
+    await pass.settle('task');
+    await pass.reserveDeletion('gone.csv', 5);
+
+    const { Items = [] } = await DynamoDBDocumentClient.from(client).send(
+      new QueryCommand({
+        TableName: sandbox.accountB.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `job#${jobId}` },
+      }),
+    );
+    const purgeAt = Object.fromEntries(Items.map((item) => [item.sk, item.purgeAt]));
+    const days = (seconds: number) => (seconds - Date.now() / 1000) / 86_400;
+    expect(Object.keys(purgeAt).sort()).toEqual([
+      'current-pass',
+      'pass#3',
+      'pass#3#announce#planner',
+      'pass#3#delete#gone.csv',
+      'pass#3#task#task',
+    ]);
+    expect(purgeAt['current-pass']).toBeUndefined();
+    for (const sk of Object.keys(purgeAt).filter((key) => key !== 'current-pass')) {
+      expect(days(purgeAt[sk]), sk).toBeGreaterThan(29.9);
+      expect(days(purgeAt[sk]), sk).toBeLessThan(30.1);
+    }
   });
 });

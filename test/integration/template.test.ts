@@ -241,7 +241,13 @@ describe('template.yaml and source-account/template.yaml', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
+      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts); the lease's expiresAt is not it.
+      TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
+    const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
+      (file) => file.endsWith('.ts') && readFileSync(join('functions', file), 'utf8').includes('purgeAt'),
+    );
+    expect(setters).toEqual([join('core', 'state', 'pass-tally.ts')]);
   });
 
   it('creates a private destination bucket that aborts abandoned multipart uploads', () => {

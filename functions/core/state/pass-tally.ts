@@ -7,6 +7,8 @@
  *   pk = "job#<jobId>"  sk = "pass#<fence>#task#<taskId>"   a settled task and what it added, written once
  *   pk = "job#<jobId>"  sk = "current-pass"                 the fence of the job's newest pass
  *
+ * Every item of a pass carries `purgeAt`, the table's TTL attribute: DynamoDB removes it 30 days on.
+ *
  * A task that creates tasks (a shard's planner) announces them with `expect` before it sends them, and
  * settles itself after: `outstanding` counts the announcing task until then, so it cannot reach 0 while
  * tasks are still being sent. A planner that dies between `expect` and sending leaves the pass open; the
@@ -68,6 +70,8 @@ export interface Settled {
 }
 
 const COUNT_NAME = /^[a-zA-Z]+$/;
+/** How long a pass's items are kept: 30 days. */
+const PASS_RETENTION_SECONDS = 30 * 24 * 3600;
 /** The item naming the job's newest pass. */
 const CURRENT = 'current-pass';
 /** Attempts at a settlement that DynamoDB cancels for a conflicting transaction on the same items. */
@@ -78,6 +82,11 @@ export class PassTally {
   readonly #table: string;
   readonly #pk: string;
   readonly #sk: string;
+  /**
+   * When DynamoDB's TTL (the table's `purgeAt`) may remove the pass's items: long after any message of it
+   * could still arrive (SQS keeps them 14 days at most), so a pass's bookkeeping does not pile up.
+   */
+  readonly #purgeAt = Math.floor(Date.now() / 1000) + PASS_RETENTION_SECONDS;
 
   constructor(
     client: DynamoDBClient,
@@ -137,6 +146,7 @@ export class PassTally {
                 totals: {},
                 startedAt,
                 updatedAt: startedAt,
+                purgeAt: this.#purgeAt,
                 ...details,
               },
               ConditionExpression: 'attribute_not_exists(pk)',
@@ -193,7 +203,12 @@ export class PassTally {
             {
               Put: {
                 TableName: this.#table,
-                Item: { pk: this.#pk, sk: `${this.#sk}#announce#${announcementId}`, tasks },
+                Item: {
+                  pk: this.#pk,
+                  sk: `${this.#sk}#announce#${announcementId}`,
+                  tasks,
+                  purgeAt: this.#purgeAt,
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
@@ -246,7 +261,7 @@ export class PassTally {
         {
           Put: {
             TableName: this.#table,
-            Item: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}`, counts, note },
+            Item: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}`, counts, note, purgeAt: this.#purgeAt },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -330,7 +345,7 @@ export class PassTally {
         {
           Put: {
             TableName: this.#table,
-            Item: { pk: this.#pk, sk: `${this.#sk}#delete#${key}` },
+            Item: { pk: this.#pk, sk: `${this.#sk}#delete#${key}`, purgeAt: this.#purgeAt },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
