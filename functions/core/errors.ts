@@ -78,6 +78,18 @@ export function awsErrorCode(error: unknown): { name?: string; status?: number }
 }
 
 /**
+ * Whether S3 asked to slow down (503 SlowDown), here or in an error it caused: the prefix takes more
+ * requests than S3 serves it now, and trying again at once only adds to them.
+ */
+export function isSlowDown(error: unknown): boolean {
+  for (let at = error, depth = 0; at && depth < 5; at = (at as { cause?: unknown }).cause, depth += 1) {
+    const { name, status } = awsErrorCode(at);
+    if (name === 'SlowDown' || status === 503) return true;
+  }
+  return false;
+}
+
+/**
  * Error names with which AWS refuses a session's credentials before their stated expiry (a revoked
  * session, clock skew, a token the service no longer accepts). Assuming the role again fixes them.
  */

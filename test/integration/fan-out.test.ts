@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
 import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
 import type { FanOutDependencies } from '../../functions/core/fanout/open-pass.js';
@@ -313,3 +314,68 @@ describe('fan-out: mirror deletions (moto SQS, DynamoDB Local)', () => {
     expect(await ledgerOf(job)).toHaveLength(24);
   });
 });
+
+describe('fan-out: S3 throttling a copy (moto SQS, DynamoDB Local)', () => {
+  it('brings a task S3 answered 503 SlowDown back after its own short pause, not the queue timeout, and copies it', async () => {
+    // The workers' destination client: S3 answers SlowDown to every PutObject of one key until released.
+    const throttledDeps = dependenciesFromEnvironment(consoleLogger('error'));
+    let throttle = true;
+    let refused = 0;
+    throttledDeps.destinationS3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (throttle && context.commandName === 'PutObjectCommand' && key.endsWith('slow-07.txt')) {
+          refused += 1;
+          throw Object.assign(new Error('Please reduce your request rate.'), {
+            name: 'SlowDown',
+            $metadata: { httpStatusCode: 503 },
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'throttleOneKey' },
+    );
+    // A visibility timeout longer than the test: only the worker's own delay can bring the task back.
+    const throttled = await startLocalFanOut(
+      sandboxSqs(sandbox, sandbox.accountB.admin),
+      sandbox.region,
+      throttledDeps,
+      sandboxSqs(sandbox, sandbox.accountB.syncer),
+      {
+        workers: 1,
+        visibilityTimeoutSeconds: 600,
+        worker: { log: consoleLogger('error'), throttleDelaySeconds: 1 },
+      },
+    );
+    try {
+      const job = isolatedJob(sandbox, 'fan-out-slow', { options: { fanOut: { mode: 'always' } } });
+      for (let n = 0; n < 12; n += 1) {
+        await putObject(
+          producer,
+          job.source.bucket,
+          `${job.source.prefix}slow-${String(n).padStart(2, '0')}.txt`,
+          `n ${n}`,
+        );
+      }
+      const started = (await handleEvent(throttled.deps, job)) as Extract<PassStart, { status: 'started' }>;
+      // S3 keeps refusing until the task has failed and gone back to its queue.
+      await until(() => throttled.mappings.copy.stats.returned > 0);
+      throttle = false;
+      expect(refused).toBeGreaterThanOrEqual(1);
+
+      expect(await passEnded(throttled.deps, job, started.fence)).toMatchObject({ copied: 12, failed: 0 });
+      expect(throttled.mappings.copy.stats.returned).toBe(1);
+      await expectDestinationEqualsSource(job);
+    } finally {
+      await throttled.stop();
+    }
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

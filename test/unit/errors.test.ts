@@ -6,6 +6,7 @@ import {
   describeError,
   IntegrityError,
   isRefusedCredentials,
+  isSlowDown,
   JobValidationError,
   LeaseLostError,
   networkFailure,
@@ -204,5 +205,24 @@ describe('SyncError and its kinds', () => {
   it('names the table and operation of a state store failure', () => {
     const error = new StateStoreError('GetItem failed', { table: 'sync-state', operation: 'GetItem' });
     expect(error).toMatchObject({ table: 'sync-state', operation: 'GetItem', name: 'StateStoreError' });
+  });
+});
+
+describe('isSlowDown', () => {
+  const slowDown = Object.assign(new Error('Please reduce your request rate.'), {
+    name: 'SlowDown',
+    $metadata: { httpStatusCode: 503 },
+  });
+  it.each([
+    ['S3 SlowDown', slowDown, true],
+    ['any 503', Object.assign(new Error('unavailable'), { $metadata: { httpStatusCode: 503 } }), true],
+    ['SlowDown as the cause of a copy error', new Error('upload failed', { cause: slowDown }), true],
+    ['two causes deep', new Error('a', { cause: new Error('b', { cause: slowDown }) }), true],
+    ['a 500', Object.assign(new Error('internal'), { $metadata: { httpStatusCode: 500 } }), false],
+    ['AccessDenied', Object.assign(new Error('denied'), { name: 'AccessDenied' }), false],
+    ['not an error', 'SlowDown', false],
+    ['undefined', undefined, false],
+  ])('%s: %s', (_what, error, expected) => {
+    expect(isSlowDown(error)).toBe(expected);
   });
 });

@@ -4,14 +4,17 @@
  */
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
+import { runCopyTask, TaskThrottledError } from '../../functions/core/fanout/copy-task.js';
 import { settleTask } from '../../functions/core/fanout/end-pass.js';
 import { PassOverError } from '../../functions/core/fanout/open-pass.js';
 import { planShard } from '../../functions/core/fanout/plan-shard.js';
 import { taskBatchHandler } from '../../functions/core/fanout/task-batches.js';
 
 const pass = { fence: 3 };
-vi.mock('../../functions/core/fanout/copy-task.js', () => ({ runCopyTask: vi.fn(async () => 'settled') }));
+vi.mock('../../functions/core/fanout/copy-task.js', async (original) => ({
+  ...(await original<object>()),
+  runCopyTask: vi.fn(async () => 'settled'),
+}));
 vi.mock('../../functions/core/fanout/plan-shard.js', () => ({ planShard: vi.fn(async () => true) }));
 vi.mock('../../functions/core/fanout/end-pass.js', () => ({ settleTask: vi.fn(async () => true) }));
 vi.mock('../../functions/core/fanout/open-pass.js', async (original) => ({
@@ -61,17 +64,20 @@ const context = {
   getRemainingTimeInMillis: () => 600_000,
 } as unknown as Context;
 const log = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
-const handler = (kind: 'copy' | 'plan-shard') =>
-  taskBatchHandler({} as never, kind, { log, maxReceiveCount: 3 });
-const failedIds = async (kind: 'copy' | 'plan-shard', records: SQSRecord[]) =>
-  (await handler(kind)({ Records: records } as SQSEvent, context)).batchItemFailures.map(
-    (f) => f.itemIdentifier,
-  );
+const delayCopy = vi.fn(async (_receiptHandle: string, _seconds: number) => {});
+const deps = { queues: { planShard: vi.fn(), copy: vi.fn(), delayCopy } } as never;
+const handler = (kind: 'copy' | 'plan-shard', throttleDelaySeconds?: number) =>
+  taskBatchHandler(deps, kind, { log, maxReceiveCount: 3, throttleDelaySeconds });
+const failedIds = async (kind: 'copy' | 'plan-shard', records: SQSRecord[], throttleDelaySeconds?: number) =>
+  (
+    await handler(kind, throttleDelaySeconds)({ Records: records } as SQSEvent, context)
+  ).batchItemFailures.map((f) => f.itemIdentifier);
 
 beforeEach(() => {
   vi.mocked(runCopyTask).mockReset().mockResolvedValue('settled');
   vi.mocked(planShard).mockReset().mockResolvedValue(true);
   vi.mocked(settleTask).mockReset().mockResolvedValue(true);
+  delayCopy.mockReset().mockResolvedValue(undefined);
 });
 
 describe('taskBatchHandler', () => {
@@ -160,5 +166,42 @@ describe('taskBatchHandler', () => {
     expect(runCopyTask).not.toHaveBeenCalled();
     // A copy task on the planner's queue is not a plan-shard task.
     expect(await failedIds('plan-shard', [record('m1', copyTask('shard-0-0'))])).toEqual(['m1']);
+  });
+
+  it('delays a copy task S3 throttled, the pause doubling with each receive up to 15 minutes', async () => {
+    vi.mocked(runCopyTask).mockRejectedValue(new TaskThrottledError('S3 answered 503 SlowDown'));
+
+    expect(await failedIds('copy', [record('m0', copyTask('shard-0-1'), 1)])).toEqual(['m0']);
+    expect(await failedIds('copy', [record('m1', copyTask('shard-0-2'), 2)])).toEqual(['m1']);
+    expect(await failedIds('copy', [record('m2', copyTask('shard-0-3'), 2)], 600)).toEqual(['m2']);
+
+    expect(delayCopy.mock.calls).toEqual([
+      ['handle-m0', 30],
+      ['handle-m1', 60],
+      ['handle-m2', 900],
+    ]);
+    expect(settleTask).not.toHaveBeenCalled();
+  });
+
+  it('does not delay a task that failed for another reason, nor a throttled one on its last receive', async () => {
+    vi.mocked(runCopyTask).mockRejectedValueOnce(new Error('DynamoDB unreachable'));
+    expect(await failedIds('copy', [record('m0', copyTask('shard-0-1'), 1)])).toEqual(['m0']);
+
+    vi.mocked(runCopyTask).mockRejectedValueOnce(new TaskThrottledError('S3 answered 503 SlowDown'));
+    expect(await failedIds('copy', [record('m1', copyTask('shard-0-2'), 3)])).toEqual(['m1']);
+
+    expect(delayCopy).not.toHaveBeenCalled();
+    expect(settleTask).toHaveBeenCalledTimes(1);
+  });
+
+  it('still returns a throttled task when its delay cannot be set, saying so', async () => {
+    vi.mocked(runCopyTask).mockRejectedValue(new TaskThrottledError('S3 answered 503 SlowDown'));
+    delayCopy.mockRejectedValueOnce(new Error('AccessDenied'));
+
+    expect(await failedIds('copy', [record('m0', copyTask('shard-0-1'), 1)])).toEqual(['m0']);
+    expect(log.warn).toHaveBeenCalledWith(
+      'could not delay a throttled task; it comes back with the queue timeout',
+      expect.objectContaining({ messageId: 'm0', error: expect.stringContaining('AccessDenied') }),
+    );
   });
 });

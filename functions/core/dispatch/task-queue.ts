@@ -1,7 +1,7 @@
 /**
  * Where a pass's tasks go: one SQS queue per kind of task (docs/fan-out.md). Inline runs have none.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describeError, SyncError } from '../errors.js';
 import type { CopyTask } from './copy-tasks.js';
 import type { PlanShardTask } from './shard-tasks.js';
@@ -13,6 +13,8 @@ export type TaskSender<T> = (task: T) => Promise<void>;
 export interface TaskQueues {
   planShard: TaskSender<PlanShardTask>;
   copy: TaskSender<CopyTask>;
+  /** Hides a received copy task for `seconds` more (SQS ChangeMessageVisibility), so it comes back later. */
+  delayCopy?: (receiptHandle: string, seconds: number) => Promise<void>;
 }
 
 /** The queues' URLs, from the function's environment (template.yaml sets them). */
@@ -23,7 +25,19 @@ export interface TaskQueueUrls {
 
 /** The queues at `urls`, through `sqs`. */
 export function sqsTaskQueues(sqs: SQSClient, urls: TaskQueueUrls): TaskQueues {
-  return { planShard: sender(sqs, urls.planShard), copy: sender(sqs, urls.copy) };
+  return {
+    planShard: sender(sqs, urls.planShard),
+    copy: sender(sqs, urls.copy),
+    delayCopy: async (receiptHandle, seconds) => {
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: urls.copy,
+          ReceiptHandle: receiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+      );
+    },
+  };
 }
 
 function sender<T extends { kind: string; taskId: string }>(sqs: SQSClient, queueUrl: string): TaskSender<T> {

@@ -26,10 +26,16 @@ export class TaskDeferredError extends Error {
   override readonly name = 'TaskDeferredError';
 }
 
+/** S3 asked the task to slow down: its message is made visible again later, not at once. */
+export class TaskThrottledError extends Error {
+  override readonly name = 'TaskThrottledError';
+}
+
 /**
  * Runs one delivery of `task`.
  *
- * @throws TaskDeferredError when the deadline cut a copy; PassOverError for a pass that is over; what
+ * @throws TaskDeferredError when the deadline cut a copy; TaskThrottledError when S3 answered SlowDown for
+ *   an object (after its retries); PassOverError for a pass that is over; what
  *   failed after an object was stored (the message comes back and the next delivery adopts the copy)
  */
 export async function runCopyTask(
@@ -75,6 +81,13 @@ export async function runCopyTask(
   if (outcomes.includes(DEFERRED)) {
     throw new TaskDeferredError(
       `copy task ${task.taskId}: the function's deadline cut ${outcomes.filter((o) => o === DEFERRED).length} copies; the message comes back for another try`,
+    );
+  }
+  if (tally.throttled > 0) {
+    // The objects S3 refused stay failed in the ledger until the task comes back; the ones copied are
+    // adopted then. Settling now would leave them to the next pass.
+    throw new TaskThrottledError(
+      `copy task ${task.taskId}: S3 answered 503 SlowDown for ${tally.throttled} objects; the task waits before its next try`,
     );
   }
   const { bucket } = job.destination;

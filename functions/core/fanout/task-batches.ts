@@ -6,7 +6,7 @@
  * - a message that is not a task (TaskValidationError): failed, and after the queue's receive limit in its
  *   dead-letter queue, where it can be read;
  * - anything else failed (a copy cut by the deadline, DynamoDB unreachable): comes back after the queue's
- *   visibility timeout. On its last receive, a copy task that fails again settles its objects as failed,
+ *   visibility timeout; a copy task S3 throttled (503 SlowDown) comes back after a pause of its own. On its last receive, a copy task that fails again settles its objects as failed,
  *   so the pass still ends, with them named in its summary, before the message goes to the dead-letter queue.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,13 +17,16 @@ import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
 import { describeError } from '../errors.js';
 import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
 import type { RunControl, SyncLogger } from '../run/sync-types.js';
-import { runCopyTask } from './copy-task.js';
+import { runCopyTask, TaskThrottledError } from './copy-task.js';
 import { settleTask } from './end-pass.js';
 import { type FanOutDependencies, PassOpener, PassOverError } from './open-pass.js';
 import { planShard } from './plan-shard.js';
 
 /** Receives before SQS moves a message to its dead-letter queue (the queues' redrive policy). */
 export const MAX_RECEIVE_COUNT = 5;
+/** The first pause of a task S3 throttled, doubled with each receive up to 15 minutes. */
+const THROTTLE_DELAY_SECONDS = 30;
+const MAX_THROTTLE_DELAY_SECONDS = 900;
 
 export type TaskKind = 'plan-shard' | 'copy';
 
@@ -31,6 +34,8 @@ export type TaskKind = 'plan-shard' | 'copy';
 export interface WorkerSettings {
   log: SyncLogger;
   maxReceiveCount?: number;
+  /** The first pause of a copy task S3 throttled (seconds; doubled with each receive). */
+  throttleDelaySeconds?: number;
   objectRetry?: RunControl['objectRetry'];
   minPartSize?: number;
 }
@@ -47,6 +52,7 @@ export function taskBatchHandler(
   const passes = new PassOpener(deps);
   const { log } = settings;
   const maxReceiveCount = settings.maxReceiveCount ?? MAX_RECEIVE_COUNT;
+  const throttleDelaySeconds = settings.throttleDelaySeconds ?? THROTTLE_DELAY_SECONDS;
   return async (event, context, outer) => {
     const margins = deadlineMargins(context.getRemainingTimeInMillis());
     const deadline = deadlineSignal(margins.abortMs, () => context.getRemainingTimeInMillis(), outer);
@@ -57,6 +63,17 @@ export function taskBatchHandler(
       worker,
       objectRetry: settings.objectRetry,
       minPartSize: settings.minPartSize,
+    };
+    // S3 asked to slow down: the task comes back after a pause that doubles with each receive, instead of
+    // after the queue's visibility timeout or at once.
+    const delay = async (record: SQSRecord, receives: number) => {
+      const seconds = Math.min(MAX_THROTTLE_DELAY_SECONDS, throttleDelaySeconds * 2 ** (receives - 1));
+      await deps.queues.delayCopy?.(record.receiptHandle, seconds).catch((error: unknown) =>
+        log.warn('could not delay a throttled task; it comes back with the queue timeout', {
+          messageId: record.messageId,
+          error: describeError(error),
+        }),
+      );
     };
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       try {
@@ -79,6 +96,7 @@ export function taskBatchHandler(
         });
         if (kind === 'copy' && receives >= maxReceiveCount)
           await settleAsFailed(passes, record, error, control);
+        else if (error instanceof TaskThrottledError) await delay(record, receives);
         throw error;
       }
     };

@@ -24,6 +24,8 @@ export class RunTally {
   readonly archivedKeys: string[] = [];
   /** Filled in by the listing as it pages. */
   readonly list: ListCounter = { listRequests: 0 };
+  /** Failed objects whose last error was S3's 503 SlowDown (a fan-out worker then delays its task). */
+  throttled = 0;
   /** Objects (and their bytes) that needed copying and were left uncopied: failed or deferred. */
   readonly backlog = { objects: 0, bytes: 0 };
   /** The earliest first sighting (epoch ms) among the objects left uncopied. */

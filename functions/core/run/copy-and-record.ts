@@ -8,6 +8,7 @@ import { type CopyResult, copyObject, type UploadRecords } from '../copy/copy-ob
 import { retryObjectCopy } from '../copy/retry.js';
 import {
   describeError,
+  isSlowDown,
   LeaseLostError,
   ObjectCopyError,
   SourceArchivedError,
@@ -225,6 +226,7 @@ export class CopyRecorder {
     const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
     const firstSeenAt = this.run.tally.firstSeen(previous);
     this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
+    if (isSlowDown(error)) this.run.tally.throttled += 1;
     this.run.log.warn('object not copied', { key, reason, attempts });
     // Keep what the earlier copy recorded, so the next run still sees the key as changed and the
     // overwrite stays conditional on this sync's own last copy.
