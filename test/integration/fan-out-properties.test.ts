@@ -17,10 +17,9 @@ import type { PassStart } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
-import { sandboxSqs } from '../../sandbox/clients.js';
-import { type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
+import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
+import { isolatedJob, listKeys, localFanOut, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, producer, consumer } = useSandbox();
 const RUNS = Number(process.env.FANOUT_PROPERTY_RUNS ?? 8);
@@ -48,35 +47,29 @@ beforeAll(async () => {
     },
     { step: 'initialize', name: 'countPuts' },
   );
-  fanOut = await startLocalFanOut(
-    sandboxSqs(sandbox, sandbox.accountB.admin),
-    sandbox.region,
-    deps,
-    sandboxSqs(sandbox, sandbox.accountB.syncer),
-    {
-      workers: 3,
-      // Short, so tasks cut short come back within a history; a redelivery while one is at work is harmless.
-      visibilityTimeoutSeconds: 3,
-      around: (kind, handler) => async (event: SQSEvent, context) => {
-        if (!chaos.on) return handler(event, context);
-        const roll = chaos.random();
-        if (roll < 0.25) {
-          const [first] = await Promise.all([handler(event, context), handler(event, context)]);
-          return first;
-        }
-        if (roll < 0.45) {
-          await new Promise((resolve) => setTimeout(resolve, chaos.random() * 300));
-          return handler(event, context);
-        }
-        if (roll < 0.6 && kind === 'copy') {
-          const stop = new AbortController();
-          setTimeout(() => stop.abort(new Error('cut short by the history')), chaos.random() * 200);
-          return handler(event, context, stop.signal);
-        }
+  fanOut = await localFanOut(sandbox, deps, {
+    workers: 3,
+    // Short, so tasks cut short come back within a history; a redelivery while one is at work is harmless.
+    visibilityTimeoutSeconds: 3,
+    around: (kind, handler) => async (event: SQSEvent, context) => {
+      if (!chaos.on) return handler(event, context);
+      const roll = chaos.random();
+      if (roll < 0.25) {
+        const [first] = await Promise.all([handler(event, context), handler(event, context)]);
+        return first;
+      }
+      if (roll < 0.45) {
+        await new Promise((resolve) => setTimeout(resolve, chaos.random() * 300));
         return handler(event, context);
-      },
+      }
+      if (roll < 0.6 && kind === 'copy') {
+        const stop = new AbortController();
+        setTimeout(() => stop.abort(new Error('cut short by the history')), chaos.random() * 200);
+        return handler(event, context, stop.signal);
+      }
+      return handler(event, context);
     },
-  );
+  });
 });
 afterAll(() => fanOut?.stop());
 

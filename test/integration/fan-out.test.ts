@@ -19,27 +19,24 @@ import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
-import { sandboxSqs } from '../../sandbox/clients.js';
-import { type FanOutOptions, type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
+import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
+import {
+  isolatedJob,
+  listKeys,
+  localFanOut,
+  putObject,
+  randomText,
+  readObject,
+  useSandbox,
+} from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const deliveries = { 'plan-shard': 0, copy: 0 };
 let fanOut: LocalFanOut;
 
-/** The fan-out queues on the sandbox, created by AccountB's admin, worked with the syncer's keys. */
-const localFanOut = (options: FanOutOptions) =>
-  startLocalFanOut(
-    sandboxSqs(sandbox, sandbox.accountB.admin),
-    sandbox.region,
-    deps,
-    sandboxSqs(sandbox, sandbox.accountB.syncer),
-    options,
-  );
-
 beforeAll(async () => {
-  fanOut = await localFanOut({
+  fanOut = await localFanOut(sandbox, deps, {
     workers: 3,
     worker: { log: consoleLogger('warn') },
     // Each batch is handled twice at once: the second delivery of a message SQS may make.
@@ -241,7 +238,7 @@ describe('fan-out: copy workers cut short mid-task (moto SQS, DynamoDB Local)', 
   let cutShort: LocalFanOut;
   const cut = new Set<string>();
   beforeAll(async () => {
-    cutShort = await localFanOut({
+    cutShort = await localFanOut(sandbox, deps, {
       workers: 2,
       // Short, so a task cut short comes back soon; a redelivery while one is at work is harmless.
       visibilityTimeoutSeconds: 4,
@@ -336,17 +333,11 @@ describe('fan-out: S3 throttling a copy (moto SQS, DynamoDB Local)', () => {
       { step: 'initialize', name: 'throttleOneKey' },
     );
     // A visibility timeout longer than the test: only the worker's own delay can bring the task back.
-    const throttled = await startLocalFanOut(
-      sandboxSqs(sandbox, sandbox.accountB.admin),
-      sandbox.region,
-      throttledDeps,
-      sandboxSqs(sandbox, sandbox.accountB.syncer),
-      {
-        workers: 1,
-        visibilityTimeoutSeconds: 600,
-        worker: { log: consoleLogger('error'), throttleDelaySeconds: 1 },
-      },
-    );
+    const throttled = await localFanOut(sandbox, throttledDeps, {
+      workers: 1,
+      visibilityTimeoutSeconds: 600,
+      worker: { log: consoleLogger('error'), throttleDelaySeconds: 1 },
+    });
     try {
       const job = isolatedJob(sandbox, 'fan-out-slow', { options: { fanOut: { mode: 'always' } } });
       for (let n = 0; n < 12; n += 1) {

@@ -14,7 +14,8 @@ import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
-import { sandboxIam, sandboxS3 } from '../../sandbox/clients.js';
+import { sandboxIam, sandboxS3, sandboxSqs } from '../../sandbox/clients.js';
+import { type FanOutOptions, type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
 import { SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 
@@ -174,4 +175,22 @@ export function lambdaContext(timeoutMs: number): Context {
     fail: () => {},
     succeed: () => {},
   };
+}
+
+/**
+ * The fan-out queues on the sandbox (sandbox/fan-out.ts), created by AccountB's admin and worked by the
+ * workers with `deps` (the syncer's keys) as the functions would.
+ */
+export function localFanOut(
+  sandbox: SandboxInfo,
+  deps: SyncDependencies,
+  options: FanOutOptions,
+): Promise<LocalFanOut> {
+  return startLocalFanOut(
+    sandboxSqs(sandbox, sandbox.accountB.admin),
+    sandbox.region,
+    deps,
+    sandboxSqs(sandbox, sandbox.accountB.syncer),
+    options,
+  );
 }
