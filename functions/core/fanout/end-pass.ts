@@ -8,14 +8,11 @@ import { describeError } from '../errors.js';
 import { announceRun } from '../report/announce-run.js';
 import { gatherParts, removeParts } from '../report/manifest-parts.js';
 import { RunManifest, runFolder } from '../report/run-manifest.js';
-import type { KeyReason, RunTally } from '../report/run-tally.js';
+import { type KeyReason, MAX_LISTED_KEYS, type RunTally } from '../report/run-tally.js';
 import type { RunSummary, SyncLogger } from '../run/sync-types.js';
 import type { PassCounts } from '../state/pass-tally.js';
 import { intentPrefix } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
-
-/** The summary lists this many failed, vanished and archived keys; the ledger and manifest hold them all. */
-const MAX_LISTED_KEYS = 20;
 
 /** What a task leaves for the end of the pass besides its counts. */
 export interface TaskNote {

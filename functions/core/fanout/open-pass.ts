@@ -100,7 +100,7 @@ export class PassOpener {
       );
     }
     const job = parseJob(stored.job);
-    const deps = { ...inDestinationRegion(this.deps, job), queues: this.deps.queues };
+    const deps = inDestinationRegion(this.deps, job);
     const { sourceS3, credentials } = await openSourceAccess(deps, job, stored.runId);
     return {
       deps,

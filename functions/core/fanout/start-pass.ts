@@ -37,7 +37,7 @@ export async function startPass(
   job: Job,
   options: { log: SyncLogger; runId?: string; quietMs?: number; now?: () => number },
 ): Promise<PassStart> {
-  const deps = { ...inDestinationRegion(dependencies, job), queues: dependencies.queues };
+  const deps = inDestinationRegion(dependencies, job);
   const { state } = deps;
   const { log } = options;
   const now = options.now ?? Date.now;

@@ -15,6 +15,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { parseCopyTask } from '../dispatch/copy-tasks.js';
 import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
 import { describeError } from '../errors.js';
+import { MAX_LISTED_KEYS } from '../report/run-tally.js';
 import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
 import type { RunControl, SyncLogger } from '../run/sync-types.js';
 import { runCopyTask, TaskThrottledError } from './copy-task.js';
@@ -131,7 +132,7 @@ async function settleAsFailed(
     pass,
     task.taskId,
     { failed: task.objects.length, backlogObjects: task.objects.length },
-    { failures: task.objects.slice(0, 20).map(({ key }) => ({ key, reason })) },
+    { failures: task.objects.slice(0, MAX_LISTED_KEYS).map(({ key }) => ({ key, reason })) },
     control,
   );
 }

@@ -7,7 +7,7 @@ import type { SyncProgress } from '../run/sync-types.js';
 import type { LedgerEntry } from '../state/state-store.js';
 
 /** The summary lists this many failed and archived keys; the ledger holds them all. */
-const MAX_LISTED_KEYS = 20;
+export const MAX_LISTED_KEYS = 20;
 
 /** A key and why it was not copied, as the summary lists it. */
 export interface KeyReason {

@@ -95,7 +95,7 @@ export async function syncJob(
  * A job that names its destination bucket's region writes there directly; otherwise the destination
  * client (in the function's region) follows S3's redirect on each request.
  */
-export function inDestinationRegion(deps: SyncDependencies, job: Job): SyncDependencies {
+export function inDestinationRegion<D extends SyncDependencies>(deps: D, job: Job): D {
   const region = job.destination.region;
   return region && deps.destinationS3In ? { ...deps, destinationS3: deps.destinationS3In(region) } : deps;
 }

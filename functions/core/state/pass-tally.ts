@@ -166,6 +166,20 @@ export class PassTally {
     );
   }
 
+  /**
+   * A transaction's write of an item of this pass, `<pass>#<suffix>`, refused if it exists: what makes an
+   * announcement, a settlement or a deletion count once however often its message is delivered.
+   */
+  #writeOnce(suffix: string, attributes: Record<string, unknown> = {}) {
+    return {
+      Put: {
+        TableName: this.#table,
+        Item: { pk: this.#pk, sk: `${this.#sk}#${suffix}`, ...attributes, purgeAt: this.#purgeAt },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
   /** Marks a running or ending pass abandoned (a newer pass replaces it); false if it had ended. */
   async abandon(): Promise<boolean> {
     try {
@@ -200,18 +214,7 @@ export class PassTally {
       await this.#doc.send(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Put: {
-                TableName: this.#table,
-                Item: {
-                  pk: this.#pk,
-                  sk: `${this.#sk}#announce#${announcementId}`,
-                  tasks,
-                  purgeAt: this.#purgeAt,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
+            this.#writeOnce(`announce#${announcementId}`, { tasks }),
             {
               Update: {
                 TableName: this.#table,
@@ -258,13 +261,7 @@ export class PassTally {
     }
     const transaction = new TransactWriteCommand({
       TransactItems: [
-        {
-          Put: {
-            TableName: this.#table,
-            Item: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}`, counts, note, purgeAt: this.#purgeAt },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
+        this.#writeOnce(`task#${taskId}`, { counts, note }),
         {
           Update: {
             TableName: this.#table,
@@ -342,13 +339,7 @@ export class PassTally {
   async reserveDeletion(key: string, max: number): Promise<boolean> {
     const transaction = new TransactWriteCommand({
       TransactItems: [
-        {
-          Put: {
-            TableName: this.#table,
-            Item: { pk: this.#pk, sk: `${this.#sk}#delete#${key}`, purgeAt: this.#purgeAt },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
+        this.#writeOnce(`delete#${key}`),
         {
           Update: {
             TableName: this.#table,
