@@ -9,7 +9,7 @@
  * Exits 1 if any sync copies something other than what it should.
  */
 import { readFile } from 'node:fs/promises';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { sourceCredentials } from '../functions/core/access/source-credentials.js';
 import { dependenciesFromEnvironment } from '../functions/core/clients.js';
 import { awsErrorCode, describeError } from '../functions/core/errors.js';
@@ -18,6 +18,7 @@ import { type CopiedObject, type RunSummary, syncJob } from '../functions/core/r
 import { sandboxS3 } from '../sandbox/clients.js';
 import { receiveRunEvent } from '../sandbox/run-events.js';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
+import { compareBuckets, readText } from './lib/compare-buckets.js';
 import { consoleLogger } from './lib/console-logger.js';
 import { runFanOutDemo } from './lib/fan-out-demo.js';
 
@@ -181,27 +182,6 @@ async function changeSource(sandbox: Sandbox): Promise<void> {
   );
   ok(`test2.txt: ${JSON.stringify(before)} -> ${JSON.stringify(rewritten)} (${rewritten.length} bytes both)`);
   ok('test3.txt added');
-}
-
-async function compareBuckets(sandbox: Sandbox): Promise<string[]> {
-  const producer = sandboxS3(sandbox, sandbox.accountA.admin);
-  const consumer = sandboxS3(sandbox, sandbox.accountB.admin);
-  const listed = await producer.send(new ListObjectsV2Command({ Bucket: sandbox.accountA.bucket }));
-  const problems: string[] = [];
-  for (const { Key } of listed.Contents ?? []) {
-    if (!Key) continue;
-    const [source, copy] = await Promise.all([
-      readText(producer, sandbox.accountA.bucket, Key),
-      readText(consumer, sandbox.accountB.destinationBucket, Key).catch(() => undefined),
-    ]);
-    if (copy !== source) problems.push(`${Key}: destination differs from source`);
-  }
-  return problems;
-}
-
-async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return (await object.Body?.transformToString()) ?? '';
 }
 
 /** One sync's summary as a JSON line (`--json`). */

@@ -4,7 +4,7 @@
  * source mappings; the last worker ends it. Two passes: a first copy (one shard: no ledger yet), then one
  * after the producer adds objects (shards cut from the ledger).
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PassStart } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
@@ -13,6 +13,7 @@ import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxS3, sandboxSqs } from '../../sandbox/clients.js';
 import { startLocalFanOut } from '../../sandbox/fan-out.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
+import { compareBuckets } from './compare-buckets.js';
 
 const PREFIX = 'fan-out/';
 const FIRST_OBJECTS = 400;
@@ -35,7 +36,6 @@ export async function runFanOutDemo(
   { say, ok, onPass }: Output,
 ): Promise<string[]> {
   const producer = sandboxS3(sandbox, sandbox.accountA.admin);
-  const consumer = sandboxS3(sandbox, sandbox.accountB.admin);
   const job: Job = {
     ...baseJob,
     jobId: 'demo-fan-out',
@@ -82,7 +82,7 @@ export async function runFanOutDemo(
     }
     const stats = fanOut.mappings.copy.stats;
     ok(`copy mapping: ${stats.batches} batches, ${stats.deleted} tasks deleted, ${stats.returned} returned`);
-    const mismatches = await compare(producer, consumer, sandbox);
+    const mismatches = await compareBuckets(sandbox, PREFIX);
     if (mismatches.length === 0) ok(`every object under ${PREFIX} is in AccountB’s bucket, byte for byte`);
     failures.push(...mismatches);
   } finally {
@@ -120,29 +120,4 @@ async function untilEnded(deps: SyncDependencies, job: Job, fence: number, progr
   }
   const [record] = await deps.state.recentRuns(job.jobId, 1);
   return record as Record<string, unknown> & { copied: number; skipped: number; failed: number };
-}
-
-async function compare(producer: S3Client, consumer: S3Client, sandbox: Sandbox): Promise<string[]> {
-  const problems: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await producer.send(
-      new ListObjectsV2Command({ Bucket: sandbox.accountA.bucket, Prefix: PREFIX, ContinuationToken: token }),
-    );
-    for (const { Key } of page.Contents ?? []) {
-      if (!Key) continue;
-      const [source, copy] = await Promise.all([
-        text(producer, sandbox.accountA.bucket, Key),
-        text(consumer, sandbox.accountB.destinationBucket, Key).catch(() => undefined),
-      ]);
-      if (copy !== source) problems.push(`${Key}: destination differs from source`);
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return problems;
-}
-
-async function text(s3: S3Client, bucket: string, key: string): Promise<string> {
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return (await object.Body?.transformToString()) ?? '';
 }
