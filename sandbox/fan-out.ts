@@ -19,6 +19,7 @@ import {
   taskBatchHandler,
   type WorkerSettings,
 } from '../functions/core/fanout/task-batches.js';
+import { silentLogger } from '../functions/core/run/sync-job.js';
 import type { SyncDependencies } from '../functions/core/run/sync-types.js';
 import { EventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 
@@ -92,7 +93,7 @@ export async function startLocalFanOut(
   const [planShard, copy] = await Promise.all([workQueue('plan-shard'), workQueue('copy')]);
   const urls = { planShard: planShard.work.url, copy: copy.work.url };
   const fanOutDeps: FanOutDependencies = { ...deps, queues: sqsTaskQueues(workerSqs, urls) };
-  const log = options.worker?.log ?? deps.logger ?? { debug() {}, info() {}, warn() {}, error() {} };
+  const log = options.worker?.log ?? deps.logger ?? silentLogger;
   const handlerOf = (kind: TaskKind): SqsHandler => {
     const handle = taskBatchHandler(fanOutDeps, kind, { ...options.worker, log, maxReceiveCount });
     return options.around ? options.around(kind, handle) : (event, context) => handle(event, context);

@@ -9,7 +9,7 @@ import { type DoctorReport, diagnoseJob } from './diagnose/diagnose-job.js';
 import { fansOut } from './fanout/choose-mode.js';
 import { type PassStart, startPass } from './fanout/start-pass.js';
 import { parseJob } from './job.js';
-import { syncJob } from './run/sync-job.js';
+import { silentLogger, syncJob } from './run/sync-job.js';
 import type { RunControl, RunSummary, SyncDependencies } from './run/sync-types.js';
 
 /** An event asking the function to diagnose a job instead of running it. */
@@ -39,11 +39,9 @@ export async function handleEvent(
   const job = parseJob(event);
   if (deps.queues && (await fansOut(deps, job))) {
     return startPass({ ...deps, queues: deps.queues }, job, {
-      log: deps.logger ?? silent,
+      log: deps.logger ?? silentLogger,
       runId: control.runId,
     });
   }
   return syncJob(deps, job, control);
 }
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };

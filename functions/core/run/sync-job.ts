@@ -109,4 +109,5 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-const silentLogger: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
+/** For callers that give no logger. */
+export const silentLogger: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
