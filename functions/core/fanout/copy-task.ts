@@ -7,8 +7,10 @@
  * pass that is over is dropped; a ledger write a newer pass has overtaken is refused (LeaseLostError), and
  * the task's message goes.
  */
+
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { CopyTask, TaskObject } from '../dispatch/copy-tasks.js';
-import { LeaseLostError } from '../errors.js';
+import { describeError, LeaseLostError } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
 import { RunTally } from '../report/run-tally.js';
@@ -91,13 +93,26 @@ export async function runCopyTask(
     );
   }
   const { bucket } = job.destination;
-  await manifest.save(
+  // Each delivery writes a part of its own: a duplicate delivering at the same moment, even after the pass
+  // has ended and its parts were joined and removed, never writes over or leaves behind the settled one's.
+  const part = await manifest.save(
     deps.destinationS3,
     bucket,
     runFolder(job.options.manifestPrefix, job.jobId, runId),
-    task.taskId,
+    `${task.taskId}.${control.worker}`,
   );
-  const settled = await settleTask(pass, task.taskId, tallyCounts(tally), tallyNote(tally), control);
+  const note = { ...tallyNote(tally), ...(part && { part }) };
+  const settled = await settleTask(pass, task.taskId, tallyCounts(tally), note, control);
+  if (!settled && part) {
+    await deps.destinationS3
+      .send(new DeleteObjectCommand({ Bucket: bucket, Key: part }))
+      .catch((error) =>
+        log.warn('a duplicate delivery could not remove its manifest part', {
+          part,
+          error: describeError(error),
+        }),
+      );
+  }
   await deps.state.deleteUploadIntents(job.jobId, [intent]);
   return settled ? 'settled' : 'duplicate';
 }

@@ -21,6 +21,8 @@ export interface TaskNote {
   archivedKeys?: string[];
   /** The replication lag the task left (seconds), the pass's being the largest. */
   lagSeconds?: number;
+  /** The key of the manifest part the settled delivery wrote (copy tasks with lines). */
+  part?: string;
 }
 
 /** A task's counts, from the tally it kept: every figure the run summary adds up. */
@@ -82,7 +84,8 @@ export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSumma
     { bucket: job.destination.bucket, prefix: job.options.manifestPrefix },
   );
   const folder = runFolder(job.options.manifestPrefix, job.jobId, runId);
-  const parts = await gatherParts(deps.destinationS3, job.destination.bucket, folder, manifest);
+  const settledParts = new Set(notes.flatMap((note) => (note.part ? [note.part] : [])));
+  const parts = await gatherParts(deps.destinationS3, job.destination.bucket, folder, manifest, settledParts);
   const total = (name: string) => stored.totals[name] ?? 0;
   const finishedAt = new Date().toISOString();
   const summary: RunSummary = {

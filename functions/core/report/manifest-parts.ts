@@ -28,26 +28,36 @@ export class ManifestPart {
     return this.#lines.length;
   }
 
-  /** Writes the part under `folder` (the run's manifest folder); nothing when the task had no lines. */
-  async save(s3: S3Client, bucket: string, folder: string, taskId: string): Promise<void> {
-    if (this.#lines.length === 0) return;
+  /**
+   * Writes the part as `<folder>parts/<name>.jsonl` (`folder`: the run's manifest folder) and returns its
+   * key; nothing, and undefined, when the task had no lines.
+   */
+  async save(s3: S3Client, bucket: string, folder: string, name: string): Promise<string | undefined> {
+    if (this.#lines.length === 0) return undefined;
+    const key = `${folder}parts/${name}.jsonl`;
     await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
-        Key: `${folder}parts/${taskId}.jsonl`,
+        Key: key,
         Body: `${this.#lines.join('\n')}\n`,
         ContentType: 'application/x-ndjson',
       }),
     );
+    return key;
   }
 }
 
-/** Adds every part's lines under `folder` to `manifest`; returns the parts' keys, to remove once published. */
+/**
+ * Adds the lines of the parts under `folder` to `manifest`, of those in `only` when given (the parts of the
+ * settled deliveries: a duplicate delivery's part is not read); returns every part's key, to remove once
+ * the manifest is published.
+ */
 export async function gatherParts(
   s3: S3Client,
   bucket: string,
   folder: string,
   manifest: Pick<RunManifest, 'add' | 'addVanished'>,
+  only?: ReadonlySet<string>,
 ): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
@@ -58,6 +68,7 @@ export async function gatherParts(
     for (const { Key } of page.Contents ?? []) {
       if (!Key) continue;
       keys.push(Key);
+      if (only && !only.has(Key)) continue;
       const { Body } = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
       const text = (await Body?.transformToString()) ?? '';
       for (const json of text.split('\n')) {
