@@ -104,14 +104,12 @@ export async function runCopyTask(
   const note = { ...tallyNote(tally), ...(part && { part }) };
   const settled = await settleTask(pass, task.taskId, tallyCounts(tally), note, control);
   if (!settled && part) {
-    await deps.destinationS3
-      .send(new DeleteObjectCommand({ Bucket: bucket, Key: part }))
-      .catch((error) =>
-        log.warn('a duplicate delivery could not remove its manifest part', {
-          part,
-          error: describeError(error),
-        }),
-      );
+    await deps.destinationS3.send(new DeleteObjectCommand({ Bucket: bucket, Key: part })).catch((error) =>
+      log.warn('a duplicate delivery could not remove its manifest part', {
+        part,
+        error: describeError(error),
+      }),
+    );
   }
   await deps.state.deleteUploadIntents(job.jobId, [intent]);
   return settled ? 'settled' : 'duplicate';
