@@ -1,0 +1,99 @@
+/**
+ * Events from AccountA's bucket (issue 12): an S3 event that EventBridge forwarded to this account, read as a
+ * hint that one key changed. The hint is never trusted for the bytes: the worker reads the object's current
+ * state, pinned by its ETag, exactly as a listed object is read.
+ */
+import { z } from 'zod';
+import { SyncError } from '../errors.js';
+import { SEQUENCER_PATTERN } from './sequencer.js';
+
+/** An event the sync cannot act on: not JSON, not an S3 object event, or missing what ordering needs. */
+export class ChangeEventError extends SyncError {}
+
+/** What one S3 event says happened to one key. */
+export interface ObjectChange {
+  /** EventBridge's id for the event: a redelivery carries the same one. */
+  eventId: string;
+  bucket: string;
+  /**
+   * The key as S3 stores it. EventBridge's S3 events carry the key as is, unlike S3's own notifications
+   * to SQS or SNS, which URL-encode it (`a b` arrives there as `a+b`).
+   */
+  key: string;
+  /** `created` also covers a completed restore: the object became readable. */
+  change: 'created' | 'deleted';
+  /** Orders the changes of this key (`compareSequencers`). */
+  sequencer: string;
+  /** When S3 made the change: the start of the object's lag. */
+  eventTime: Date;
+  etag?: string;
+  size?: number;
+  versionId?: string;
+}
+
+/**
+ * The detail types a producer's rule forwards (source-account/template.yaml). Tagging, ACL and
+ * storage-class events change nothing the sync copies, so a rule that forwards them is too wide.
+ */
+const CHANGES = {
+  'Object Created': 'created',
+  'Object Restore Completed': 'created',
+  'Object Deleted': 'deleted',
+} as const;
+
+const eventSchema = z.object({
+  id: z.string().min(1),
+  source: z.literal('aws.s3', { error: 'must be "aws.s3": only S3 events are changes to copy' }),
+  'detail-type': z.enum(Object.keys(CHANGES) as [keyof typeof CHANGES], {
+    error: `must be one of ${Object.keys(CHANGES).join(', ')}: widen or narrow the producer's rule to exactly these`,
+  }),
+  time: z.iso.datetime({ offset: true }),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      sequencer: z.string().regex(SEQUENCER_PATTERN, 'must be hexadecimal digits, as S3 writes it'),
+      etag: z.string().min(1).optional(),
+      size: z.number().int().nonnegative().optional(),
+      'version-id': z.string().min(1).optional(),
+    }),
+  }),
+});
+
+/**
+ * Reads one S3 EventBridge event (an object, or a queue message's JSON body). An event that is not one
+ * names the field that is wrong; the worker reports it as a failed item, so it ends in the dead-letter
+ * queue instead of being guessed at.
+ */
+export function parseObjectChange(input: unknown): ObjectChange {
+  const json = typeof input === 'string' ? parseJson(input) : input;
+  const result = eventSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${['event', ...issue.path.map(String)].join('.')} ${issue.message}`,
+    );
+    throw new ChangeEventError(`not an S3 change event: ${problems.join('; ')}`);
+  }
+  const event = result.data;
+  const object = event.detail.object;
+  return {
+    eventId: event.id,
+    bucket: event.detail.bucket.name,
+    key: object.key,
+    change: CHANGES[event['detail-type']],
+    sequencer: object.sequencer,
+    eventTime: new Date(event.time),
+    ...(object.etag === undefined ? {} : { etag: object.etag }),
+    ...(object.size === undefined ? {} : { size: object.size }),
+    ...(object['version-id'] === undefined ? {} : { versionId: object['version-id'] }),
+  };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const preview = text.length > 80 ? `${text.slice(0, 77)}...` : text;
+    throw new ChangeEventError(`an S3 change event is a JSON object; got ${preview}`);
+  }
+}
