@@ -54,8 +54,14 @@ describe('parseObjectChange: an S3 EventBridge event read as a hint that one key
     expect(parseObjectChange(s3Event({ detailType: 'Object Restore Completed' })).change).toBe('created');
   });
 
-  it('keeps the version id of a versioned bucket', () => {
+  it('keeps the version id of a versioned bucket, and none for an unversioned one\'s "null"', () => {
     expect(parseObjectChange(s3Event({ object: { 'version-id': 'v7' } })).versionId).toBe('v7');
+    expect(parseObjectChange(s3Event({ object: { 'version-id': 'null' } }))).not.toHaveProperty('versionId');
+  });
+
+  it("reads the ETag under moto's name for it (eTag) as well as S3's (etag)", () => {
+    const moto = s3Event({ object: { etag: undefined, eTag: '6e809cbda0732ac4845916a59016f954' } });
+    expect(parseObjectChange(moto).etag).toBe('6e809cbda0732ac4845916a59016f954');
   });
 
   it('refuses an event type the sync does not copy, naming the types a producer rule should forward', () => {

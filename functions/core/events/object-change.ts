@@ -54,6 +54,8 @@ const eventSchema = z.object({
       key: z.string().min(1),
       sequencer: z.string().regex(SEQUENCER_PATTERN, 'must be hexadecimal digits, as S3 writes it'),
       etag: z.string().min(1).optional(),
+      /** moto (5.2.1) writes the ETag under this name; S3 writes `etag`. */
+      eTag: z.string().min(1).optional(),
       size: z.number().int().nonnegative().optional(),
       'version-id': z.string().min(1).optional(),
     }),
@@ -76,6 +78,9 @@ export function parseObjectChange(input: unknown): ObjectChange {
   }
   const event = result.data;
   const object = event.detail.object;
+  const etag = object.etag ?? object.eTag;
+  // An unversioned bucket's events may say "null" for the version id, as S3's notifications do.
+  const versionId = object['version-id'] === 'null' ? undefined : object['version-id'];
   return {
     eventId: event.id,
     bucket: event.detail.bucket.name,
@@ -83,9 +88,9 @@ export function parseObjectChange(input: unknown): ObjectChange {
     change: CHANGES[event['detail-type']],
     sequencer: object.sequencer,
     eventTime: new Date(event.time),
-    ...(object.etag === undefined ? {} : { etag: object.etag }),
+    ...(etag === undefined ? {} : { etag }),
     ...(object.size === undefined ? {} : { size: object.size }),
-    ...(object['version-id'] === undefined ? {} : { versionId: object['version-id'] }),
+    ...(versionId === undefined ? {} : { versionId }),
   };
 }
 
