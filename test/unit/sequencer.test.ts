@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareSequencers, isLaterChange } from '../../functions/core/events/sequencer.js';
+import {
+  compareSequencers,
+  isLaterChange,
+  SEQUENCER_WIDTH,
+  storedSequencer,
+} from '../../functions/core/events/sequencer.js';
 
 describe('compareSequencers: the order of two changes of one key, as S3 documents it', () => {
   it('orders equal-length sequencers as their hexadecimal values', () => {
@@ -35,11 +40,15 @@ describe('compareSequencers: the order of two changes of one key, as S3 document
 
   it('agrees with the numbers the padded strings stand for', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 2n ** 72n }), fc.bigInt({ min: 0n, max: 2n ** 72n }), (x, y) => {
-        const a = x.toString(16).padStart(18, '0');
-        const b = y.toString(16).padStart(18, '0');
-        expect(Math.sign(compareSequencers(a, b))).toBe(x === y ? 0 : x < y ? -1 : 1);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 72n - 1n }),
+        fc.bigInt({ min: 0n, max: 2n ** 72n - 1n }),
+        (x, y) => {
+          const a = x.toString(16).padStart(18, '0');
+          const b = y.toString(16).padStart(18, '0');
+          expect(Math.sign(compareSequencers(a, b))).toBe(x === y ? 0 : x < y ? -1 : 1);
+        },
+      ),
     );
   });
 });
@@ -53,5 +62,29 @@ describe('isLaterChange: whether a change moves a key forward', () => {
     expect(isLaterChange('00A0', '00A0')).toBe(false);
     expect(isLaterChange('0090', '00A0')).toBe(false);
     expect(isLaterChange('00A1', '00A0')).toBe(true);
+  });
+});
+
+describe('storedSequencer: the form a DynamoDB condition can compare with a plain string <', () => {
+  it('orders stored sequencers as compareSequencers orders the originals', () => {
+    const sequencer = fc.stringMatching(/^[0-9A-Fa-f]{1,24}$/);
+    fc.assert(
+      fc.property(sequencer, sequencer, (a, b) => {
+        const stored = [storedSequencer(a), storedSequencer(b)];
+        const plain = stored[0] === stored[1] ? 0 : (stored[0] ?? '') < (stored[1] ?? '') ? -1 : 1;
+        expect(plain).toBe(Math.sign(compareSequencers(a, b)));
+      }),
+    );
+  });
+
+  it('has one width for every sequencer', () => {
+    expect(storedSequencer('ab')).toHaveLength(SEQUENCER_WIDTH);
+    expect(storedSequencer('ab').startsWith('AB000')).toBe(true);
+  });
+
+  it('refuses what is not a sequencer rather than storing something that sorts wrongly', () => {
+    expect(() => storedSequencer('')).toThrow(RangeError);
+    expect(() => storedSequencer('xyz')).toThrow(/1 to 64 hexadecimal digits; got "xyz"/);
+    expect(() => storedSequencer('0'.repeat(SEQUENCER_WIDTH + 1))).toThrow(RangeError);
   });
 });

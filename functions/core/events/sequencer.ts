@@ -25,3 +25,22 @@ export function isLaterChange(candidate: string, applied: string | undefined): b
 
 /** A sequencer is a non-empty string of hexadecimal digits. */
 export const SEQUENCER_PATTERN = /^[0-9A-Fa-f]+$/;
+
+/**
+ * Room for any sequencer S3 writes (18 hex digits seen; nothing documents a maximum) with margin, so
+ * every stored one is padded to the same width.
+ */
+export const SEQUENCER_WIDTH = 64;
+
+/**
+ * The sequencer as the ledger stores it: upper case, right-padded with zeros to {@link SEQUENCER_WIDTH}, so
+ * DynamoDB's string `<` in a condition expression orders it as {@link compareSequencers} does.
+ */
+export function storedSequencer(sequencer: string): string {
+  if (!SEQUENCER_PATTERN.test(sequencer) || sequencer.length > SEQUENCER_WIDTH) {
+    throw new RangeError(
+      `a sequencer is 1 to ${SEQUENCER_WIDTH} hexadecimal digits; got ${JSON.stringify(sequencer.slice(0, 80))}`,
+    );
+  }
+  return sequencer.toUpperCase().padEnd(SEQUENCER_WIDTH, '0');
+}
