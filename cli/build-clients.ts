@@ -14,9 +14,11 @@ import {
 import type { DoctorDependencies } from '../functions/core/diagnose/diagnose-job.js';
 import type { JobStatusDependencies } from '../functions/core/diagnose/read-job-status.js';
 import type { SyncDependencies, SyncLogger } from '../functions/core/run/sync-job.js';
+import { JobStore } from '../functions/core/state/job-store.js';
 import { StateStore } from '../functions/core/state/state-store.js';
 import type { StackDoctorDependencies } from './diagnose-stack-command.js';
 import { UsageError } from './exit-codes.js';
+import type { JobsDependencies } from './jobs-command.js';
 import type { StackReaderDependencies } from './read-stack.js';
 
 // The clients below read region, credentials and AWS_ENDPOINT_URL_* from the process environment, as
@@ -119,5 +121,13 @@ export function buildStackDoctorDependencies(env: NodeJS.ProcessEnv): StackDocto
       maxAttempts: 1,
       requestHandler: httpHandlerOptions(FUNCTION_DOCTOR_TIMEOUTS),
     }),
+  };
+}
+
+/** What `jobs` works with: the job store of `tableName` and EventBridge Scheduler. */
+export function buildJobsDependencies(tableName: string): JobsDependencies {
+  return {
+    store: new JobStore(new DynamoDBClient(controlConfig()), tableName),
+    scheduler: new SchedulerClient(controlConfig()),
   };
 }

@@ -3,6 +3,7 @@ import {
   awsErrorCode,
   BucketAccessError,
   JobAlreadyRunningError,
+  JobExistsError,
   JobValidationError,
   LeaseHeldError,
   networkFailure,
@@ -18,8 +19,8 @@ export const EXIT = {
   /** The run finished, but some objects failed to copy (they are retried by the next run). */
   failedObjects: 1,
   /**
-   * Bad command line, unreadable job file, a job that does not validate, no AWS region, or (`status`,
-   * `unlock`) a job id the state table has nothing of.
+   * Bad command line, unreadable job file, a job that does not validate, no AWS region, (`status`,
+   * `unlock`, `jobs`) a job id the state table has nothing of, or (`jobs add`) one it already holds.
    */
   usage: 2,
   /** A credential, bucket or table the job needs is refused or missing (doctor says which link). */
@@ -39,7 +40,12 @@ export class UsageError extends SyncError {}
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof UsageError || error instanceof JobValidationError || error instanceof UnknownJobError)
+  if (
+    error instanceof UsageError ||
+    error instanceof JobValidationError ||
+    error instanceof UnknownJobError ||
+    error instanceof JobExistsError
+  )
     return EXIT.usage;
   // The SDK's own words when neither the environment nor the profile names a region (cli/build-clients.ts
   // checks up front; this catches a client that resolves it later).

@@ -9,6 +9,15 @@ import { UsageError } from './exit-codes.js';
  * @throws UsageError when the file cannot be read or is not JSON; JobValidationError naming the field.
  */
 export async function loadJob(path: string): Promise<Job> {
+  return (await loadJobFile(path)).job;
+}
+
+/**
+ * {@link loadJob}, also returning the JSON as written (no defaults filled in), which `jobs add` stores.
+ *
+ * @throws as {@link loadJob}.
+ */
+export async function loadJobFile(path: string): Promise<{ input: unknown; job: Job }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -22,7 +31,7 @@ export async function loadJob(path: string): Promise<Job> {
     throw new UsageError(`job file ${path} is not JSON: ${(error as Error).message}`, { cause: error });
   }
   try {
-    return parseJob(input);
+    return { input, job: parseJob(input) };
   } catch (error) {
     if (error instanceof JobValidationError) {
       throw new JobValidationError(`${path}: ${error.message}`, { cause: error, problems: error.problems });

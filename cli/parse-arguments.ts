@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './exit-codes.js';
+import type { JobsAction, JobsPlace } from './jobs-command.js';
 
 export const USAGE = `Usage: cross-account-sync <command> [options]
 
@@ -13,6 +14,7 @@ Commands:
                                      as the deployed function's own role
   unlock <job.json> | --job-id ID    end the lease a run that died left behind (--force: even if
                                      its holder still renews it)
+  jobs add|list|pause|resume|remove  jobs stored as data, each with its own schedule (help jobs)
 
 Options:
   --json          print one JSON document on stdout (human text goes to stderr)
@@ -110,9 +112,34 @@ ${COMMON_OPTIONS}
 
 Exit codes: 0 ended (or nothing to end), 2 usage or unknown job id, 4 the holder is alive, 5 unexpected
 error.`,
+  jobs: `Usage: cross-account-sync jobs <action> (--stack NAME | --table T [--schedule-group G ...]) [options]
+
+Jobs stored as data in the state table, each run by its own EventBridge Scheduler schedule (named after
+the job, in one schedule group) that invokes the sync function with {"jobId": "<id>"}. No deployment.
+
+Actions:
+  add --file job.json [--schedule EXPR] [--replace]
+                  store the job (validated; refused if its id is stored, unless --replace, which keeps
+                  its status) and create or update its schedule (default rate(1 hour))
+  list            every stored job: status, schedule, source, destination
+  pause <id>      mark it paused (a run on its way is skipped) and disable its schedule
+  resume <id>     mark it active and enable its schedule
+  remove <id>     delete its schedule and the stored job (its ledger and runs stay)
+
+Options:
+${COMMON_OPTIONS}
+  --stack NAME    a deployed stack of template.yaml: its StateTableName, JobScheduleGroupName,
+                  JobSchedulerRoleArn and SyncFunctionArn outputs
+  --table T       the state table (default STATE_TABLE_NAME)
+  --schedule-group G          the schedule group (add, pause, resume, remove; add creates it)
+  --scheduler-role-arn ARN    the role Scheduler invokes the function with (add)
+  --function-arn ARN          the sync function (add)
+
+Exit codes: 0 done, 2 usage, an invalid job file (naming the field), a job id already stored (add
+without --replace) or not stored, 3 table or schedules refused, 5 unexpected error.`,
 };
 
-type CommandName = 'run' | 'plan' | 'status' | 'doctor' | 'unlock';
+type CommandName = 'run' | 'plan' | 'status' | 'doctor' | 'unlock' | 'jobs';
 
 /** One parsed command line. */
 export type Command =
@@ -136,6 +163,14 @@ export type Command =
       force: boolean;
       json: boolean;
       sandbox: boolean;
+    }
+  | {
+      command: 'jobs';
+      jobs: JobsAction;
+      /** `--stack`, or the place given flag by flag (the table defaulting to STATE_TABLE_NAME). */
+      place: { stack: string } | Partial<JobsPlace>;
+      json: boolean;
+      sandbox: boolean;
     };
 
 const OPTIONS = {
@@ -146,9 +181,27 @@ const OPTIONS = {
   limit: { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
   force: { type: 'boolean', default: false },
+  file: { type: 'string' },
+  schedule: { type: 'string' },
+  replace: { type: 'boolean', default: false },
+  table: { type: 'string' },
+  'schedule-group': { type: 'string' },
+  'scheduler-role-arn': { type: 'string' },
+  'function-arn': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
+
+/** The options only `jobs` takes. */
+const JOBS_OPTIONS = [
+  'file',
+  'schedule',
+  'replace',
+  'table',
+  'schedule-group',
+  'scheduler-role-arn',
+  'function-arn',
+] as const;
 
 /** Which options each command takes, beyond --json, --sandbox and --help. */
 const COMMAND_OPTIONS: Record<CommandName, string[]> = {
@@ -157,6 +210,7 @@ const COMMAND_OPTIONS: Record<CommandName, string[]> = {
   status: ['job-id', 'stack'],
   doctor: ['stack'],
   unlock: ['job-id', 'force'],
+  jobs: ['stack', ...JOBS_OPTIONS],
 };
 
 /**
@@ -182,8 +236,9 @@ export function parseArguments(argv: string[]): Command {
   const command = commandName(first);
   if (values.help) return { command: 'help', topic: command };
   const allowed = COMMAND_OPTIONS[command];
-  for (const name of ['job-id', 'limit', 'no-progress', 'force', 'stack'] as const) {
-    const given = name === 'no-progress' || name === 'force' ? values[name] : values[name] !== undefined;
+  for (const name of ['job-id', 'limit', 'no-progress', 'force', 'stack', ...JOBS_OPTIONS] as const) {
+    const value = values[name];
+    const given = typeof value === 'boolean' ? value : value !== undefined;
     if (given && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`);
   }
   const common = { json: values.json, sandbox: values.sandbox };
@@ -205,6 +260,7 @@ export function parseArguments(argv: string[]): Command {
     if (rest.length > 0) throw new UsageError('doctor takes a job file or --stack NAME, not both');
     return { command, stack: values.stack, ...common };
   }
+  if (command === 'jobs') return { command, ...parseJobs(rest, values), ...common };
   if (command === 'unlock') {
     const jobIds = values['job-id'] ?? [];
     const [file] = rest;
@@ -231,7 +287,64 @@ export function parseArguments(argv: string[]): Command {
 
 function commandName(name: string): CommandName {
   if (Object.hasOwn(COMMAND_OPTIONS, name)) return name as CommandName;
-  throw new UsageError(`unknown command "${name}": expected run, plan, status, doctor or unlock`);
+  throw new UsageError(`unknown command "${name}": expected run, plan, status, doctor, unlock or jobs`);
+}
+
+const JOBS_ACTIONS = ['add', 'list', 'pause', 'resume', 'remove'] as const;
+
+/** `jobs <action> ...`: the action, its operands, and where the jobs are. */
+function parseJobs(
+  rest: string[],
+  values: { [K in (typeof JOBS_OPTIONS)[number] | 'stack']?: string | boolean },
+): { jobs: JobsAction; place: { stack: string } | Partial<JobsPlace> } {
+  const [given, ...operands] = rest;
+  const str = (name: (typeof JOBS_OPTIONS)[number]) =>
+    typeof values[name] === 'string' ? (values[name] as string) : undefined;
+  const flags = (['table', 'schedule-group', 'scheduler-role-arn', 'function-arn'] as const).filter(
+    (name) => values[name] !== undefined,
+  );
+  if (typeof values.stack === 'string' && flags.length > 0) {
+    throw new UsageError(`jobs takes --stack NAME or --${flags.join(', --')}, not both`);
+  }
+  const place =
+    typeof values.stack === 'string'
+      ? { stack: values.stack }
+      : {
+          tableName: str('table'),
+          scheduleGroup: str('schedule-group'),
+          schedulerRoleArn: str('scheduler-role-arn'),
+          functionArn: str('function-arn'),
+        };
+  const action = JOBS_ACTIONS.find((name) => name === given);
+  if (action === undefined) {
+    throw new UsageError(
+      `jobs needs an action: ${JOBS_ACTIONS.join(', ')}${given === undefined ? '' : `, got "${given}"`}`,
+    );
+  }
+  const addOnly = (['file', 'schedule', 'replace'] as const).filter((name) => values[name]);
+  if (action !== 'add' && addOnly.length > 0) {
+    throw new UsageError(`--${addOnly[0]} applies to jobs add only, not jobs ${action}`);
+  }
+  if (action === 'add') {
+    const file = str('file');
+    if (file === undefined || operands.length > 0) {
+      throw new UsageError('jobs add needs --file <job.json> and no other operand');
+    }
+    const schedule = str('schedule');
+    return {
+      jobs: { action, file, replace: values.replace === true, ...(schedule !== undefined && { schedule }) },
+      place,
+    };
+  }
+  if (action === 'list') {
+    if (operands.length > 0) throw new UsageError('jobs list takes no operand');
+    return { jobs: { action }, place };
+  }
+  const [jobId] = operands;
+  if (jobId === undefined || operands.length > 1) {
+    throw new UsageError(`jobs ${action} needs exactly one job id, got ${operands.length}`);
+  }
+  return { jobs: { action, jobId }, place };
 }
 
 function parseLimit(value: string | undefined): number | undefined {

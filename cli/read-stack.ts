@@ -11,6 +11,10 @@ export const STACK_OUTPUTS = {
   functionRoleArn: 'SyncFunctionRoleArn',
   /** Each names an EventBridge Scheduler schedule (group default) whose target input is a job. */
   schedules: ['SyncScheduleName', 'ExtraJobScheduleName'],
+  /** What `jobs` needs to schedule stored jobs (cli/jobs-command.ts). */
+  functionArn: 'SyncFunctionArn',
+  jobScheduleGroup: 'JobScheduleGroupName',
+  jobSchedulerRoleArn: 'JobSchedulerRoleArn',
 } as const;
 
 /** What a deployed stack says about itself: where its state is, its function, and its jobs. */
@@ -41,7 +45,7 @@ export async function readDeployedStack(
   deps: StackReaderDependencies,
   stackName: string,
 ): Promise<DeployedStack> {
-  const outputs = await describeOutputs(deps, stackName);
+  const outputs = await readStackOutputs(deps, stackName);
   const tableName = outputs.get(STACK_OUTPUTS.tableName);
   const scheduleNames = STACK_OUTPUTS.schedules.flatMap((key) => outputs.get(key) ?? []);
   if (!tableName || scheduleNames.length === 0) {
@@ -62,7 +66,12 @@ export async function readDeployedStack(
   };
 }
 
-async function describeOutputs(
+/**
+ * A stack's outputs by key.
+ *
+ * @throws UsageError for a stack that does not exist in the region.
+ */
+export async function readStackOutputs(
   deps: StackReaderDependencies,
   stackName: string,
 ): Promise<Map<string, string>> {

@@ -4,6 +4,7 @@ import type { SyncLogger } from '../functions/core/run/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
 import {
   buildDoctorDependencies,
+  buildJobsDependencies,
   buildStackDoctorDependencies,
   buildStackReaderDependencies,
   buildStatusDependencies,
@@ -17,10 +18,11 @@ import { diagnoseJobCommand } from './diagnose-job-command.js';
 import { diagnoseStackCommand } from './diagnose-stack-command.js';
 import { ProgressDisplay } from './draw-progress.js';
 import { EXIT, type ExitCode, exitCodeFor } from './exit-codes.js';
+import { jobsCommand, resolveJobsPlace } from './jobs-command.js';
 import { loadJob } from './load-job.js';
 import { COMMAND_HELP, type Command, parseArguments, USAGE } from './parse-arguments.js';
 import { planJobCommand } from './plan-job-command.js';
-import { readDeployedStack } from './read-stack.js';
+import { readDeployedStack, readStackOutputs } from './read-stack.js';
 import { runJobCommand } from './run-job-command.js';
 import { showStatusCommand } from './show-status-command.js';
 import { unlockJobCommand } from './unlock-job-command.js';
@@ -125,6 +127,13 @@ async function dispatch(
       const job = await loadJob(command.jobFile);
       await requireRegion(io.env);
       return diagnoseJobCommand(buildDoctorDependencies(io.env), job);
+    }
+    case 'jobs': {
+      await requireRegion(io.env);
+      const place = await resolveJobsPlace(command.place, io.env, (stack) =>
+        readStackOutputs(buildStackReaderDependencies(io.env), stack),
+      );
+      return jobsCommand(buildJobsDependencies(place.tableName), place, command.jobs);
     }
   }
 }

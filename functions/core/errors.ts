@@ -126,6 +126,9 @@ export function describeError(error: unknown): string {
 /** The state table has nothing of a job id (a typo, or the wrong table): no lease, checkpoint, run or ledger. */
 export class UnknownJobError extends SyncError {}
 
+/** `jobs add` refused: the job store already holds a job with this id (`--replace` overwrites it). */
+export class JobExistsError extends SyncError {}
+
 /** `unlock` refused: the lease's holder is renewing it, or it changed while being ended. */
 export class LeaseHeldError extends SyncError {}
 

@@ -1,10 +1,13 @@
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { diagnoseJob } from '../../functions/core/diagnose/diagnose-job.js';
-import { JobValidationError } from '../../functions/core/errors.js';
+import { JobValidationError, UnknownJobError } from '../../functions/core/errors.js';
 import { fansOut } from '../../functions/core/fanout/choose-mode.js';
 import { startPass } from '../../functions/core/fanout/start-pass.js';
-import { handleEvent, isDoctorEvent } from '../../functions/core/handle-event.js';
+import { handleEvent, isDoctorEvent, isStoredJobEvent } from '../../functions/core/handle-event.js';
 import { parseJob } from '../../functions/core/job.js';
 import type { SyncLogger } from '../../functions/core/run/sync-job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
@@ -115,6 +118,70 @@ describe('handleEvent', () => {
   it('rejects an invalid job before choosing a mode', async () => {
     await expect(handleEvent(deps, { ...job, jobId: '' }, {}, env)).rejects.toThrow(JobValidationError);
     expect(fansOut).not.toHaveBeenCalled();
+    expect(syncJob).not.toHaveBeenCalled();
+  });
+});
+
+describe('isStoredJobEvent', () => {
+  it.each([
+    [{ jobId: 'job-1' }, true],
+    [job, false],
+    [{ jobId: 1 }, false],
+    [{ jobId: 'job-1', doctor: job }, false],
+    [null, false],
+    [['job-1'], false],
+  ])('tells a stored job’s schedule input (%j) from a whole job: %s', (event, expected) => {
+    expect(isStoredJobEvent(event)).toBe(expected);
+  });
+});
+
+describe('handleEvent with a stored job ({"jobId"})', () => {
+  const dynamodb = mockClient(DynamoDBDocumentClient);
+  const info = vi.fn();
+  const deps = dependenciesFromEnvironment({ info } as unknown as SyncLogger, {
+    STATE_TABLE_NAME: 'sync-state',
+  });
+  const stored = (status: string) => ({
+    Item: { pk: 'jobs', sk: 'job-1', job, status, createdAt: 'then', updatedAt: 'then' },
+  });
+
+  beforeEach(() => {
+    dynamodb.reset();
+    info.mockClear();
+    vi.mocked(syncJob).mockClear();
+  });
+
+  it('reads the job from the job store and runs it', async () => {
+    dynamodb.on(GetCommand).resolves(stored('active'));
+
+    const result = await handleEvent(deps, { jobId: 'job-1' });
+
+    expect(result).toBe('run summary');
+    expect(dynamodb).toHaveReceivedCommandWith(GetCommand, {
+      TableName: 'sync-state',
+      Key: { pk: 'jobs', sk: 'job-1' },
+    });
+    expect(syncJob).toHaveBeenCalledWith(deps, parseJob(job), {});
+  });
+
+  it('skips a paused job with a log line and a result saying how to resume it', async () => {
+    dynamodb.on(GetCommand).resolves(stored('paused'));
+
+    const result = await handleEvent(deps, { jobId: 'job-1' });
+
+    expect(result).toMatchObject({ jobId: 'job-1', status: 'skipped', reason: 'paused' });
+    expect((result as { message: string }).message).toContain('jobs resume job-1');
+    expect(info).toHaveBeenCalledWith('job paused; run skipped', { jobId: 'job-1' });
+    expect(syncJob).not.toHaveBeenCalled();
+  });
+
+  it('refuses a job id the store does not hold, naming `jobs add`', async () => {
+    dynamodb.on(GetCommand).resolves({});
+
+    const refused = handleEvent(deps, { jobId: 'job-9' });
+
+    await expect(refused).rejects.toThrow(UnknownJobError);
+    await expect(refused).rejects.toThrow(/no job "job-9".*jobs add/);
     expect(syncJob).not.toHaveBeenCalled();
   });
 });

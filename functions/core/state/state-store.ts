@@ -43,12 +43,36 @@ import type { KeyRange } from '../plan/list-source.js';
  *   pk = "job#<jobId>"     sk = "run#<startedAt>#<id>"  one record per run
  *   pk = "job#<jobId>"     sk = "intent#<runId>#<n>"    keys a run is about to upload (deleted when done)
  *   pk = "job#<jobId>"     sk = "upload#<sha256(key)>"  a multipart upload a run started (deleted when done)
+ *   pk = "jobs"            sk = <jobId>                 a job stored as data, scheduled by `jobs add` (job-store.ts)
  *
  * The ledger's sort key is the raw S3 key, with no prefix: DynamoDB sorts string sort keys by UTF-8 bytes,
  * the order S3 lists in, so the planner merges a Query with a listing without sorting either. Both cap
  * keys at 1,024 bytes. A ledger partition takes about 1,000 writes/s; a job copying faster than that
  * would shard its ledger by a hash of the key (and merge the shards' sorted streams).
  */
+
+/**
+ * Sends one request to the state table; a failure other than a refused condition becomes a
+ * StateStoreError naming the table, the operation and the likely fix. The job store shares it.
+ */
+export async function callStateTable<T>(
+  table: string,
+  operation: string,
+  send: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw error;
+    throw new StateStoreError(
+      `state table "${table}": ${operation} failed: ${describeError(error)}. ` +
+        (awsErrorCode(error).name === 'ResourceNotFoundException'
+          ? 'Check STATE_TABLE_NAME and the region: the table does not exist there'
+          : 'Check that DynamoDB is reachable from here (endpoint, region, network) and the table exists'),
+      { cause: error, table, operation },
+    );
+  }
+}
 
 /** What the ledger remembers about one source key. */
 export interface LedgerEntry {
@@ -318,18 +342,7 @@ export class StateStore {
    * callers turn it into what it means (a lost lease, a held lease).
    */
   async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw error;
-      throw new StateStoreError(
-        `state table "${this.#table}": ${operation} failed: ${describeError(error)}. ` +
-          (awsErrorCode(error).name === 'ResourceNotFoundException'
-            ? 'Check STATE_TABLE_NAME and the region: the table does not exist there'
-            : 'Check that DynamoDB is reachable from here (endpoint, region, network) and the table exists'),
-        { cause: error, table: this.#table, operation },
-      );
-    }
+    return callStateTable(this.#table, operation, send);
   }
 
   /** `client` and `tableName` stay readable: the doctor run by the function checks the same table. */
