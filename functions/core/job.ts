@@ -5,6 +5,9 @@ import { JobValidationError } from './errors.js';
 const MAX_ROLE_CHAINING_SECONDS = 3600;
 /** STS's floor for DurationSeconds. */
 const MIN_SESSION_SECONDS = 900;
+/** options.fanOut.partTasksAbove: S3's smallest part (5 MiB), and the default, 31 GiB. */
+const MIN_PART_TASKS_ABOVE = 5 * 1024 * 1024;
+const DEFAULT_PART_TASKS_ABOVE = 31 * 1024 * 1024 * 1024;
 
 // Job ids end up in the STS RoleSessionName (`sync-<jobId>-<runId>`, at most 64 characters) and in
 // DynamoDB partition keys, so they are kept short and to the characters STS accepts.
@@ -84,6 +87,16 @@ export const jobSchema = z.strictObject({
           aboveKeys: z.number().int().min(1).default(10_000),
           /** Keys per shard, cut from the ledger the last pass left; a first pass is one shard. */
           keysPerShard: z.number().int().min(1).default(100_000),
+          /**
+           * Objects larger than this many bytes are copied as part tasks (docs/fan-out.md): one multipart
+           * upload, each part a task of its own on the part queue. 31 GiB by default, above what one copy
+           * worker streams well within its 900 s; at least 5 MiB, S3's smallest part.
+           */
+          partTasksAbove: z
+            .number()
+            .int()
+            .min(MIN_PART_TASKS_ABOVE, 'must be at least 5242880 (5 MiB, the smallest part S3 takes)')
+            .default(DEFAULT_PART_TASKS_ABOVE),
         })
         .prefault({}),
       sessionDurationSeconds: z

@@ -41,7 +41,10 @@ export async function runFanOutDemo(
     jobId: 'demo-fan-out',
     source: { ...baseJob.source, prefix: PREFIX },
     destination: { ...baseJob.destination, prefix: PREFIX },
-    options: { ...baseJob.options, fanOut: { mode: 'always', aboveKeys: 1, keysPerShard: KEYS_PER_SHARD } },
+    options: {
+      ...baseJob.options,
+      fanOut: { ...baseJob.options.fanOut, mode: 'always', aboveKeys: 1, keysPerShard: KEYS_PER_SHARD },
+    },
   };
   const fanOut = await startLocalFanOut(
     sandboxSqs(sandbox, sandbox.accountB.admin),

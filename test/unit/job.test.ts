@@ -23,7 +23,7 @@ describe('parseJob', () => {
       copyTags: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
-      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000 },
+      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
       sessionDurationSeconds: 3600,
     });
   });
@@ -209,8 +209,19 @@ describe('parseJob', () => {
     [{ fanOut: { mode: 'sometimes' } }, false],
     [{ fanOut: { keysPerShard: 0 } }, false],
     [{ fanOut: { shards: 4 } }, false],
+    [{ fanOut: { partTasksAbove: 5 * 1024 * 1024 } }, true],
+    [{ fanOut: { partTasksAbove: 5 * 1024 * 1024 - 1 } }, false],
+    [{ fanOut: { partTasksAbove: 5 * 1024 * 1024 + 0.5 } }, false],
   ])('options %j valid: %s', (options, ok) => {
     expect(problemsOf(withOptions(options)).length === 0).toBe(ok);
+  });
+
+  it("says why a part-task threshold under S3's smallest part is refused", () => {
+    expect(problemsOf(withOptions({ fanOut: { partTasksAbove: 1024 } }))).toEqual([
+      expect.stringMatching(
+        /^job\.options\.fanOut\.partTasksAbove must be at least 5242880 \(5 MiB.*got 1024$/,
+      ),
+    ]);
   });
 
   it('keeps the options given and defaults the rest', () => {
@@ -220,7 +231,7 @@ describe('parseJob', () => {
       copyTags: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
-      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000 },
+      fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
       sessionDurationSeconds: 3600,
     });
   });

@@ -139,7 +139,11 @@ export async function readSourceTags(
     .join('&');
 }
 
-function explainSourceFailure(error: unknown, request: CopyRequest, verb: string): ObjectCopyError {
+export function explainSourceFailure(
+  error: unknown,
+  request: Pick<CopyRequest, 'sourceBucket' | 'key'>,
+  verb: string,
+): ObjectCopyError {
   const where = `s3://${request.sourceBucket}/${request.key}`;
   const { name, status } = awsErrorCode(error);
   if (name === 'PreconditionFailed' || status === 412) {

@@ -71,7 +71,7 @@ export interface Settled {
 
 const COUNT_NAME = /^[a-zA-Z]+$/;
 /** How long a pass's items are kept: 30 days. */
-const PASS_RETENTION_SECONDS = 30 * 24 * 3600;
+export const PASS_RETENTION_SECONDS = 30 * 24 * 3600;
 /** The item naming the job's newest pass. */
 const CURRENT = 'current-pass';
 /** Attempts at a settlement that DynamoDB cancels for a conflicting transaction on the same items. */
@@ -436,17 +436,17 @@ export class PassEndedError extends Error {
 }
 
 /** Whether a cancelled transaction lost to another on the same items (it may go again). */
-function isConflict(...itemReasons: (string | undefined)[]): boolean {
+export function isConflict(...itemReasons: (string | undefined)[]): boolean {
   return itemReasons.includes('TransactionConflict');
 }
 
 /** A short random pause, longer with each attempt, so that two conflicting writers do not meet again. */
-function pauseAfterConflict(attempt: number): Promise<void> {
+export function pauseAfterConflict(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
 }
 
 /** Why each item of a cancelled transaction was refused, in the transaction's order; empty otherwise. */
-function reasons(error: unknown): (string | undefined)[] {
+export function reasons(error: unknown): (string | undefined)[] {
   if (!(error instanceof TransactionCanceledException)) return [];
   return (error.CancellationReasons ?? []).map((reason) => reason.Code);
 }
