@@ -112,7 +112,10 @@ export function fanOutFigures(run: FanOutRun): FanOutFigures {
   };
 }
 
-/** Each fan-out ×N mode's objects/s over fan-out ×1's (none without a ×1 mode). */
+/**
+ * Each fan-out ×N mode's objects/s over fan-out ×1's (none without a ×1 mode), from the wall times: every
+ * mode copies the same objects, and the objects/s figures are rounded.
+ */
 export function scalingRatios(modes: FanOutFigures[]): Record<string, number> {
   const fanOut = modes.filter((mode) => mode.kind === 'fan-out');
   const one = fanOut.find((mode) => mode.workers === 1);
@@ -120,7 +123,7 @@ export function scalingRatios(modes: FanOutFigures[]): Record<string, number> {
   return Object.fromEntries(
     fanOut
       .filter((mode) => mode.workers > 1)
-      .map((mode) => [`×${mode.workers} / ×1`, round(mode.objectsPerSecond / one.objectsPerSecond, 2)]),
+      .map((mode) => [`×${mode.workers} / ×1`, round(one.wallSeconds / mode.wallSeconds, 2)]),
   );
 }
 
