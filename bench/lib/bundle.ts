@@ -8,7 +8,7 @@ export const SCRATCH_DIR = join(BENCH_DIR, 'results', 'tmp');
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 
 /** The processes the benchmark times, besides rclone and the AWS CLI. */
-export const CHILDREN = ['run-sync', 'run-ceiling', 'list-objects'] as const;
+export const CHILDREN = ['run-sync', 'run-ceiling', 'list-objects', 'run-fan-out'] as const;
 export type Child = (typeof CHILDREN)[number];
 
 /**

@@ -20,18 +20,32 @@ export interface BenchOptions {
   firstCopy: boolean;
   outDir: string;
   quick: boolean;
+  /** The fan-out workload (`--workloads fan-out`), run after the numbered ones; not in the default set. */
+  fanOut?: FanOutOptions;
+}
+
+/** The fan-out workload's sizes: bench/lib/fan-out.ts. */
+export interface FanOutOptions {
+  count: number;
+  latencyMs: number;
+  workers: number[];
+  /** Objects in flight per copy worker, and for inline; rclone runs at each fan-out mode's total. */
+  concurrency: number;
 }
 
 export const USAGE = `npm run bench -- [flags]
 
   --quick              tiny sizes, 1 run: a smoke test of the harness (about a minute)
-  --workloads 1,2,3,4  which workloads to run (default all)
+  --workloads 1,2,3,4  which workloads to run (default 1-4); \`fan-out\` adds the fan-out workload
+                       (bench/results/fan-out.md; ~25 min at its defaults, so not in the default set)
   --runs N             runs per tool and workload; figures are the median (default 3)
   --concurrency N      objects in flight for every tool (default 16, the sync's default)
   --small-count N      workload 1: objects (default 2000)       --small-kib N   their size (16)
   --large-count N      workload 2: objects (default 8)          --large-mib N   their size (64)
   --big-mib N          workload 3: the one big object (default 1024)
   --nochange-count N   workload 4: objects (default 20000)      --nochange-kib N their size (1)
+ --fan-out-count N    fan-out: 1 KiB objects (default 20000)   --fan-out-latency-ms N  per S3 request (40)
+  --fan-out-workers L  fan-out: worker counts (default 1,2,4)   --fan-out-concurrency N per worker (4)
   --peers LIST         rclone,aws-cli (default both); "none" runs only the sync and its baselines
   --no-install         do not apt-get install missing peers; skip them instead
   --first-copy         workload 4 starts from a real first copy by the sync (untimed, ~100 s at 20,000
@@ -83,6 +97,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'no-install': { type: 'boolean' },
       'first-copy': { type: 'boolean' },
       out: { type: 'string' },
+      'fan-out-count': { type: 'string' },
+      'fan-out-latency-ms': { type: 'string' },
+      'fan-out-workers': { type: 'string' },
+      'fan-out-concurrency': { type: 'string' },
     },
     strict: true,
   });
@@ -97,9 +115,18 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     }
     return value;
   };
-  const workloads = (values.workloads ?? '1,2,3,4').split(',').map((item) => Number(item.trim()));
+  const listed = (values.workloads ?? '1,2,3,4').split(',').map((item) => item.trim());
+  const workloads = listed.filter((item) => item !== 'fan-out').map(Number);
   if (workloads.some((item) => ![1, 2, 3, 4].includes(item))) {
-    throw new UsageError(`--workloads takes numbers 1-4 separated by commas, got "${values.workloads}"`);
+    throw new UsageError(
+      `--workloads takes numbers 1-4 and fan-out separated by commas, got "${values.workloads}"`,
+    );
+  }
+  const fanOutWorkers = (values['fan-out-workers'] ?? '1,2,4').split(',').map(Number);
+  if (fanOutWorkers.some((item) => !Number.isInteger(item) || item < 1)) {
+    throw new UsageError(
+      `--fan-out-workers takes integers ≥ 1 separated by commas, got "${values['fan-out-workers']}"`,
+    );
   }
   const peerList = values.peers === 'none' ? [] : (values.peers ?? 'rclone,aws-cli').split(',');
   for (const peer of peerList) {
@@ -125,5 +152,13 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     firstCopy: Boolean(values['first-copy']),
     outDir: values.out ?? RESULTS_DIR,
     quick: Boolean(values.quick),
+    ...(listed.includes('fan-out') && {
+      fanOut: {
+        count: int('fan-out-count', values.quick ? 200 : 20_000),
+        latencyMs: int('fan-out-latency-ms', 40, 0),
+        workers: fanOutWorkers,
+        concurrency: int('fan-out-concurrency', 4),
+      },
+    }),
   };
 }

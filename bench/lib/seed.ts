@@ -19,6 +19,8 @@ export interface Listed {
   key: string;
   size: number;
   lastModified: Date;
+  /** As listed, quotes included: equal ETags of single-part objects mean equal bytes (their MD5). */
+  etag: string;
 }
 
 /** `prefix` + a zero-padded index, so keys list in creation order. */
@@ -119,6 +121,7 @@ export async function listPrefix(s3: S3Client, bucket: string, prefix: string): 
         key: object.Key ?? '',
         size: object.Size ?? 0,
         lastModified: object.LastModified ?? new Date(0),
+        etag: object.ETag ?? '',
       });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -28,6 +28,8 @@ export interface BenchContext {
   concurrency: number;
   /** The sandbox's server processes, whose CPU time each run is charged with. */
   servers: { moto: number[]; dynamodb: number[] };
+  /** Where the tools send S3 requests instead of moto itself (the fan-out workload's latency proxy). */
+  s3Endpoint?: string;
 }
 
 /** CPU seconds one run cost, per process: on two cores the servers compete with the tool. */
@@ -93,13 +95,21 @@ function rcloneFlags(concurrency: number): string[] {
 }
 
 /** Runs `tool` once over `task`, counting the S3 requests moto served meanwhile. */
-export async function runTool(context: BenchContext, tool: Tool, task: CopyTask): Promise<ToolRun> {
+export function runTool(context: BenchContext, tool: Tool, task: CopyTask): Promise<ToolRun> {
+  return measureRun(context, () => RUNNERS[tool](context, task));
+}
+
+/** Runs `run` once, charging it with the S3 requests moto served and the CPU the servers spent meanwhile. */
+export async function measureRun(
+  context: BenchContext,
+  run: () => Promise<OwnMeasurement>,
+): Promise<ToolRun> {
   const cpuBefore = await serverCpu(context);
   await takeS3RequestCounts(context.sandbox.motoEndpoint);
-  const run = await RUNNERS[tool](context, task);
+  const measured = await run();
   const requests = await takeS3RequestCounts(context.sandbox.motoEndpoint);
   const cpuAfter = await serverCpu(context);
-  const { cpuSeconds: toolCpu, ...rest } = run;
+  const { cpuSeconds: toolCpu, ...rest } = measured;
   return {
     ...rest,
     requests,
@@ -123,10 +133,10 @@ async function serverCpu(context: BenchContext): Promise<Omit<CpuSeconds, 'tool'
   };
 }
 
-type Runner = (
-  context: BenchContext,
-  task: CopyTask,
-) => Promise<Omit<ToolRun, 'requests' | 'cpuSeconds'> & { cpuSeconds?: number }>;
+/** What a runner measured itself; {@link measureRun} adds the requests and the servers' CPU. */
+export type OwnMeasurement = Omit<ToolRun, 'requests' | 'cpuSeconds'> & { cpuSeconds?: number };
+
+type Runner = (context: BenchContext, task: CopyTask) => Promise<OwnMeasurement>;
 
 const RUNNERS: Record<Tool, Runner> = {
   'cross-account-sync': async (context, task) => {
@@ -192,7 +202,7 @@ const RUNNERS: Record<Tool, Runner> = {
         `[${name}]`,
         'type = s3',
         'provider = Other',
-        `endpoint = ${sandbox.motoEndpoint}`,
+        `endpoint = ${context.s3Endpoint ?? sandbox.motoEndpoint}`,
         `region = ${sandbox.region}`,
         'force_path_style = true',
         `access_key_id = ${keys.accessKeyId}`,
@@ -307,12 +317,14 @@ function baseEnv(): NodeJS.ProcessEnv {
   );
 }
 
-async function runChild(context: BenchContext, child: Child, task: object): Promise<Measured> {
+/** Runs one bundled child on `task` (a JSON file), pointed at the sandbox (S3 at `s3Endpoint` when set). */
+export async function runChild(context: BenchContext, child: Child, task: object): Promise<Measured> {
   const taskFile = join(context.scratch, `${child}-task.json`);
   await writeFile(taskFile, JSON.stringify(task));
   return measureCommand(process.execPath, [...nodeFlags(child), context.children[child], taskFile], {
     ...baseEnv(),
     ...context.sandbox.env,
+    ...(context.s3Endpoint && { AWS_ENDPOINT_URL_S3: context.s3Endpoint }),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
 }
@@ -326,7 +338,8 @@ function nodeFlags(child: Child): string[] {
   return flags ? flags.split(' ').filter(Boolean) : [];
 }
 
-function timing(measured: Measured): { wallSeconds: number; peakRssMb: number; cpuSeconds?: number } {
+/** The timing figures of a measured process. */
+export function timing(measured: Measured): { wallSeconds: number; peakRssMb: number; cpuSeconds?: number } {
   return {
     wallSeconds: measured.wallSeconds,
     peakRssMb: measured.peakRssMb,
@@ -334,7 +347,8 @@ function timing(measured: Measured): { wallSeconds: number; peakRssMb: number; c
   };
 }
 
-function lastJson(measured: Measured): Record<string, unknown> {
+/** The child's result: the JSON of its last stdout line. */
+export function lastJson(measured: Measured): Record<string, unknown> {
   const line = measured.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as Record<string, unknown>;

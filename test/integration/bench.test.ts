@@ -115,4 +115,71 @@ describe('npm run bench -- --quick', () => {
     },
     QUICK_TIMEOUT_MS,
   );
+
+  it(
+    'copies the fan-out workload inline and by fan-out, each destination equal to the source, into fan-out.json and fan-out.md',
+    async () => {
+      // prepare: its own output folder, so the numbered workloads' reports are not there
+      const fanOutDir = await mkdtemp(join(tmpdir(), 'bench-fan-out-test-'));
+      try {
+        // act: 200 objects (the --quick size), two modes: inline and fan-out with one worker
+        await run(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'bench/bench.ts',
+            '--quick',
+            '--workloads',
+            'fan-out',
+            '--fan-out-workers',
+            '1',
+            '--peers',
+            'none',
+            '--out',
+            fanOutDir,
+          ],
+          { maxBuffer: 16 * 1024 * 1024 },
+        );
+
+        // assess
+        const report = JSON.parse(await readFile(join(fanOutDir, 'fan-out.json'), 'utf8')) as FanOutJson;
+        expect(report.objects).toBe(200);
+        expect(report.modes.map((mode) => mode.mode)).toEqual(['inline', 'fan-out ×1']);
+        for (const mode of report.modes) {
+          expect(mode.destinationMatches).toBe(true);
+          expect(mode.objectsPerSecond).toBeGreaterThan(0);
+          expect(mode.clientCpuSecondsPer1000).toBeGreaterThan(0);
+          // Every object read once from the source and written once, and the source listed.
+          expect(mode.requestsPer1000.GET).toBeGreaterThanOrEqual(1000);
+          expect(mode.requestsPer1000.PUT).toBeGreaterThanOrEqual(1000);
+          expect(mode.requestsPer1000.LIST).toBeGreaterThan(0);
+        }
+        expect(report.runs.find((item) => item.kind === 'fan-out')?.reported).toMatchObject({
+          mode: 'fan-out',
+          copied: 200,
+          failed: 0,
+        });
+        expect(report.scaling).toEqual({});
+        expect(await readFile(join(fanOutDir, 'fan-out.md'), 'utf8')).toContain('| fan-out ×1 | 1 × 4 |');
+        expect(existsSync(join(fanOutDir, 'latest.json'))).toBe(false);
+      } finally {
+        await rm(fanOutDir, { recursive: true, force: true });
+      }
+    },
+    QUICK_TIMEOUT_MS,
+  );
 });
+
+interface FanOutJson {
+  objects: number;
+  modes: {
+    mode: string;
+    destinationMatches: boolean;
+    objectsPerSecond: number;
+    clientCpuSecondsPer1000: number;
+    requestsPer1000: { LIST: number; GET: number; PUT: number };
+  }[];
+  runs: { kind: string; reported?: Record<string, unknown> }[];
+  scaling: Record<string, number>;
+}
