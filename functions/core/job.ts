@@ -69,6 +69,19 @@ export const jobSchema = z.strictObject({
        * version of the object: it is copied again only when its bytes or metadata change.
        */
       copyTags: z.boolean().default(false),
+      /**
+       * How bytes move: `stream` (GET with the source role, PUT with this function's role, every byte
+       * through the function and checked on the way) or `server-side` (CopyObject / UploadPartCopy run by
+       * this function's role, no byte through the function; AccountA's bucket policy must grant that role
+       * s3:GetObject, see copy/server-side-copy.ts).
+       */
+      copyMethod: z
+        .enum(['stream', 'server-side'], {
+          error: () =>
+            'must be "stream" (the default: bytes pass through the function) or "server-side" (S3 copies ' +
+            "them; AccountA's bucket policy must grant this function's role s3:GetObject)",
+        })
+        .default('stream'),
       /** With mirror, stop deleting after this many deletions in one run. */
       maxDeletesPerRun: z.number().int().min(0).default(100),
       /**

@@ -21,6 +21,7 @@ describe('parseJob', () => {
       concurrency: 16,
       mirror: false,
       copyTags: false,
+      copyMethod: 'stream',
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
@@ -229,6 +230,7 @@ describe('parseJob', () => {
       concurrency: 4,
       mirror: true,
       copyTags: false,
+      copyMethod: 'stream',
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
@@ -286,5 +288,19 @@ describe('parseJob', () => {
         `the event must be a JSON object describing a job (jobId, source, destination), got ${shown}`,
       ),
     );
+  });
+
+  describe('options.copyMethod', () => {
+    it('takes "server-side"', () => {
+      expect(parseJob({ ...valid, options: { copyMethod: 'server-side' } }).options.copyMethod).toBe(
+        'server-side',
+      );
+    });
+
+    it('refuses another method, naming both and what server-side needs from AccountA', () => {
+      expect(() => parseJob({ ...valid, options: { copyMethod: 'copy' } })).toThrow(
+        /job\.options\.copyMethod must be "stream" .* or "server-side" .*bucket policy.*s3:GetObject.*got "copy"/,
+      );
+    });
   });
 });

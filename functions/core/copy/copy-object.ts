@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
-import type { MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
+import type { LedgerEntry, MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
 import { DEFAULT_PART_SIZE, followSourceParts, type PartPlan, planParts, QUEUE_SIZE } from './part-plan.js';
 import { checkForRead, getSource, learnSourceCheck, readSourceTags } from './read-source.js';
@@ -87,8 +87,8 @@ export interface CopyResult {
   sha256?: string;
   destinationEtag: string;
   destinationVersionId?: string;
-  /** How the destination's bytes were checked against the source's. */
-  verifiedBy: 'etag-md5' | 'sdk-checksum';
+  /** How the destination's bytes were checked against the source's (see LedgerEntry.verifiedBy). */
+  verifiedBy: NonNullable<LedgerEntry['verifiedBy']>;
   /** The destination already held exactly these bytes (an earlier run stored them); nothing was written. */
   adopted?: boolean;
 }
@@ -222,7 +222,7 @@ async function copyOnce(
  * - the destination holds what an interrupted run of this job wrote (its intent is in the ledger, and
  *   the object is the size it was writing and no older than the intent): replace exactly that object.
  */
-function conditionForSecondAttempt(
+export function conditionForSecondAttempt(
   error: unknown,
   condition: WriteCondition,
   request: CopyRequest,
@@ -240,23 +240,35 @@ function conditionForSecondAttempt(
 /** Allowance between this machine's clock and S3's (which also truncates LastModified to seconds). */
 const CLOCK_SKEW_MS = 5_000;
 
-type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
+export type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
 
 /**
  * Writes are conditional even for mirror jobs: a refused write then shows whether the destination
  * already holds these very bytes (adopted, not uploaded twice) before anything is replaced.
  */
-function writeCondition(request: CopyRequest): WriteCondition {
+export function writeCondition(request: CopyRequest): WriteCondition {
   if (request.previousDestinationEtag)
     return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
   return { IfNoneMatch: '*' };
 }
 
+/** The source's headers a copy carries over. */
+type SourceHeaders = Pick<
+  GetObjectCommandOutput,
+  | 'ContentType'
+  | 'ContentEncoding'
+  | 'ContentDisposition'
+  | 'ContentLanguage'
+  | 'CacheControl'
+  | 'Expires'
+  | 'Metadata'
+>;
+
 /** What the destination object carries over from the source: content headers, metadata, tags. */
 type WrittenHeaders = ReturnType<typeof contentHeaders> & { Tagging?: string };
 
-/** Content headers and user metadata the destination object carries over from the source. */
-function contentHeaders(source: GetObjectCommandOutput) {
+/** Content headers and user metadata the destination object carries over from the source (GET or HEAD). */
+export function contentHeaders(source: Pick<GetObjectCommandOutput, keyof SourceHeaders>) {
   return {
     ContentType: source.ContentType,
     ContentEncoding: source.ContentEncoding,
@@ -492,14 +504,14 @@ function knownPartMd5(
 }
 
 /** The multipart ETag of parts with these ETags, when each is a plain MD5 (not SSE-KMS). */
-function compositeOf(partEtags: string[]): string | undefined {
+export function compositeOf(partEtags: string[]): string | undefined {
   const digests = partEtags.map(stripQuotes);
   if (!digests.every((etag) => /^[0-9a-f]{32}$/.test(etag))) return undefined;
   return compositeEtag(digests.map((etag) => Buffer.from(etag, 'hex')));
 }
 
 /** What is at the destination key now, or undefined if it cannot be read. */
-async function inspectDestination(
+export async function inspectDestination(
   s3: S3Client,
   request: CopyRequest,
 ): Promise<DestinationObject | undefined> {
@@ -543,7 +555,7 @@ function adoptIdenticalCopy(
   };
 }
 
-interface DestinationObject {
+export interface DestinationObject {
   etag: string;
   size: number;
   lastModified: Date;
@@ -560,7 +572,7 @@ class DestinationOccupiedError extends ObjectCopyError {
   }
 }
 
-function occupied(
+export function occupied(
   where: string,
   error: unknown,
   found: DestinationObject | undefined,
@@ -577,7 +589,7 @@ function deadlineError(error: unknown): Error {
   return Object.assign(new Error('aborted at the deadline', { cause: error }), { name: 'AbortError' });
 }
 
-function isPreconditionFailure(error: unknown): boolean {
+export function isPreconditionFailure(error: unknown): boolean {
   const { name, status } = awsErrorCode(error);
   return name === 'PreconditionFailed' || status === 412;
 }

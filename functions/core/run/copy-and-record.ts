@@ -4,7 +4,8 @@
  * keeps the multipart uploads earlier runs' deadlines cut, until their key's copy continues them.
  */
 import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
-import { type CopyResult, copyObject, type UploadRecords } from '../copy/copy-object.js';
+import { type Copier, copierFor } from '../copy/copy-method.js';
+import type { CopyResult, UploadRecords } from '../copy/copy-object.js';
 import { retryObjectCopy } from '../copy/retry.js';
 import {
   describeError,
@@ -35,6 +36,8 @@ export class CopyRecorder {
   /** Multipart uploads earlier runs' deadlines cut, by source key, until this run's copy takes them. */
   #cutUploads = new Map<string, MultipartUploadRecord>();
   readonly #uploadRecords: UploadRecords;
+  /** The job's copy method: streamed, or server-side (copy/copy-method.ts). */
+  readonly #copy: Copier;
 
   constructor(readonly run: RunContext) {
     const { state } = run.deps;
@@ -43,6 +46,7 @@ export class CopyRecorder {
       save: (record) => state.putMultipartUpload(jobId, { ...record, runId: run.control.runId }),
       forget: (key) => state.deleteMultipartUpload(jobId, key),
     };
+    this.#copy = copierFor(run.job);
   }
 
   /**
@@ -101,7 +105,7 @@ export class CopyRecorder {
       const cutUpload = this.#takeCutUpload(object.key);
       const result = await retryObjectCopy(
         () =>
-          copyObject(
+          this.#copy(
             { sourceS3: source.s3, destinationS3: deps.destinationS3 },
             {
               sourceBucket: job.source.bucket,

@@ -86,8 +86,12 @@ export interface LedgerEntry {
   destinationKey?: string;
   /** Destination ETag this sync wrote; a later overwrite is conditional on it. */
   destinationEtag?: string;
-  /** How the copy was checked: the stored ETag against MD5s of the streamed bytes, or SDK checksums. */
-  verifiedBy?: 'etag-md5' | 'sdk-checksum';
+  /**
+   * How the copy was checked: the stored ETag against MD5s of the streamed bytes, or SDK checksums; for a
+   * server-side copy (S3 moved the bytes of the version pinned by the listed ETag), the destination's ETag
+   * equal to the source's (`copy-etag`), or only the pin and the part ranges' sizes (`copy-pinned`).
+   */
+  verifiedBy?: 'etag-md5' | 'sdk-checksum' | 'copy-etag' | 'copy-pinned';
   copiedAt?: string;
   runId?: string;
   /**
@@ -219,7 +223,7 @@ interface LedgerItem {
   dk?: string;
   /** destinationEtag, unquoted; absent when it equals etag, '' when there is none */
   de?: string;
-  /** verifiedBy: 0 etag-md5, 1 sdk-checksum */
+  /** verifiedBy: 0 etag-md5, 1 sdk-checksum, 2 copy-etag, 3 copy-pinned */
   v?: number;
   /** copiedAt, epoch ms */
   ca?: number;
@@ -229,7 +233,7 @@ interface LedgerItem {
   failure?: LedgerEntry['failure'];
 }
 
-const VERIFIED_BY = ['etag-md5', 'sdk-checksum'] as const;
+const VERIFIED_BY = ['etag-md5', 'sdk-checksum', 'copy-etag', 'copy-pinned'] as const;
 const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
 
 /** Encodes `destinationKey` by what it shares with the end of `key` (usually all but the prefix). */
