@@ -43,6 +43,12 @@ export interface FanOutOptions {
    */
   around?: (kind: TaskKind, handler: WorkerHandler) => SqsHandler;
   worker?: Omit<WorkerSettings, 'maxReceiveCount'>;
+  /**
+   * Runs each kind's batches elsewhere instead of in this process (sandbox/worker-processes.ts: the
+   * bundled functions in child processes), given the queues' URLs the functions read from their
+   * environment. `around` still wraps it.
+   */
+  workerHandler?: (kind: TaskKind, urls: TaskQueueUrls) => WorkerHandler;
 }
 
 /** The fan-out queues on the sandbox, and the mappings working them. */
@@ -95,7 +101,9 @@ export async function startLocalFanOut(
   const fanOutDeps: FanOutDependencies = { ...deps, queues: sqsTaskQueues(workerSqs, urls) };
   const log = options.worker?.log ?? deps.logger ?? silentLogger;
   const handlerOf = (kind: TaskKind): SqsHandler => {
-    const handle = taskBatchHandler(fanOutDeps, kind, { ...options.worker, log, maxReceiveCount });
+    const handle =
+      options.workerHandler?.(kind, urls) ??
+      taskBatchHandler(fanOutDeps, kind, { ...options.worker, log, maxReceiveCount });
     return options.around ? options.around(kind, handle) : (event, context) => handle(event, context);
   };
   const mappingOn = (queueOf: { work: { url: string; arn: string } }, kind: TaskKind, concurrency: number) =>

@@ -12,9 +12,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildFunction } from './lib/build-function.js';
+import { buildFunction, handlerEntry } from './lib/build-function.js';
 import {
   type FunctionConfig,
   functionConfig,
@@ -231,16 +231,7 @@ async function runHandler(
   env: Record<string, string>,
   event: unknown,
 ): Promise<RuntimeReply | undefined> {
-  const dot = fn.handler.lastIndexOf('.');
-  if (dot <= 0) throw new UsageError(`${fn.logicalId}.Handler must look like file.export, got ${fn.handler}`);
-  const [file, exportName] = [fn.handler.slice(0, dot), fn.handler.slice(dot + 1)];
-  // The order in which the Lambda Node.js runtime looks for the handler file.
-  const modulePath = ['.js', '.mjs', '.cjs']
-    .map((ext) => join(codeDir, file + ext))
-    .find((p) => existsSync(p));
-  if (modulePath === undefined) {
-    throw new UsageError(`handler ${fn.handler}: no ${file}.js, .mjs or .cjs in ${codeDir}`);
-  }
+  const { modulePath, exportName } = asUsageError(() => handlerEntry(fn, codeDir));
   const localMajor = Number(process.versions.node.split('.')[0]);
   const runtimeMajor = Number(/nodejs(\d+)/.exec(fn.runtime)?.[1]);
   if (runtimeMajor && runtimeMajor !== localMajor) {

@@ -97,3 +97,25 @@ function entryWithExtension(entry: string, codeUri: string): string {
   if (found === undefined) throw new Error(`entry point ${join(codeUri, entry)} does not exist`);
   return found;
 }
+
+/**
+ * The file and export Lambda loads for `fn.handler` (`file.export`) in the built `codeDir`, looking for the
+ * file in the Node.js runtime's order (.js, .mjs, .cjs).
+ *
+ * @throws Error when the handler is not `file.export` or no such file was built.
+ */
+export function handlerEntry(
+  fn: FunctionConfig,
+  codeDir: string,
+): { modulePath: string; exportName: string } {
+  const dot = fn.handler.lastIndexOf('.');
+  if (dot <= 0) throw new Error(`${fn.logicalId}.Handler must look like file.export, got ${fn.handler}`);
+  const [file, exportName] = [fn.handler.slice(0, dot), fn.handler.slice(dot + 1)];
+  const modulePath = ['.js', '.mjs', '.cjs']
+    .map((ext) => join(codeDir, file + ext))
+    .find((path) => existsSync(path));
+  if (modulePath === undefined) {
+    throw new Error(`handler ${fn.handler}: no ${file}.js, .mjs or .cjs in ${codeDir}`);
+  }
+  return { modulePath, exportName };
+}
