@@ -234,6 +234,20 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
       Action: ['cloudformation:DescribeStacks', 'scheduler:GetSchedule', 'lambda:InvokeFunction'],
       Resource: '*',
     },
+    // What `jobs` uses as the person running the CLI: the stored jobs' schedules, their group, and the
+    // scheduler role handed to them.
+    {
+      Effect: 'Allow',
+      Action: [
+        'scheduler:CreateSchedule',
+        'scheduler:UpdateSchedule',
+        'scheduler:DeleteSchedule',
+        'scheduler:GetScheduleGroup',
+        'scheduler:CreateScheduleGroup',
+        'iam:PassRole',
+      ],
+      Resource: '*',
+    },
   );
   const [syncer, consumerAdmin] = await Promise.all([
     createUser(iam, syncerUser, syncerPolicy),

@@ -274,10 +274,14 @@ describe('template.yaml and source-account/template.yaml', () => {
     );
   });
 
-  it('lets the function assume only the SourceRoleArn and SourceRoleArns roles, and grants no wildcard actions', () => {
+  it('lets the function assume only the SourceRoleArn, SourceRoleArns and SourceRoleArnPattern roles, and grants no wildcard actions', () => {
     const statements = functionStatements();
     const assume = statements.filter((s) => [s.Action].flat().includes('sts:AssumeRole'));
-    expect(assume.map((s) => s.Resource)).toEqual([{ Ref: 'SourceRoleArn' }, { Ref: 'SourceRoleArns' }]);
+    expect(assume.map((s) => s.Resource)).toEqual([
+      { Ref: 'SourceRoleArn' },
+      { Ref: 'SourceRoleArns' },
+      { Ref: 'SourceRoleArnPattern' },
+    ]);
     const extraRoles = (props('SyncFunction').Policies[0].Statement as Yaml[]).find((s) => s['Fn::If']);
     expect(extraRoles['Fn::If'][0]).toBe('HasExtraSourceRoles');
     expect(extraRoles['Fn::If'][2]).toEqual({ Ref: 'AWS::NoValue' });
@@ -480,6 +484,37 @@ describe('template.yaml and source-account/template.yaml', () => {
       Service: 'scheduler.amazonaws.com',
     });
   });
+  it('schedules stored jobs in its own group with a role that may only invoke the function, and assumes producer roles by path', () => {
+    const role = props('JobSchedulerRole');
+    const outputs = deployed(template).Outputs ?? {};
+    const byPattern = (values: Record<string, string>) =>
+      ((deployed(template, values).Resources.SyncFunction?.Properties?.Policies ?? []) as Yaml[])
+        .flatMap((policy) => policy.Statement ?? [])
+        .find((statement: Yaml) => statement.Sid === 'AssumeSourceRolesByPattern');
+
+    expect(resource('JobScheduleGroup').Type).toBe('AWS::Scheduler::ScheduleGroup');
+    // Present without ExtraJobInput: `jobs add` needs it in every deployment.
+    expect(deployed(template).Resources).toHaveProperty('JobSchedulerRole');
+    const actions = role.Policies[0].PolicyDocument.Statement.flatMap((s: Yaml) => [s.Action].flat());
+    expect(actions.sort()).toEqual(['lambda:InvokeFunction', 'sqs:SendMessage']);
+    expect(outputs[STACK_OUTPUTS.jobScheduleGroup]?.Value).toEqual({ Ref: 'JobScheduleGroup' });
+    expect(outputs[STACK_OUTPUTS.jobSchedulerRoleArn]?.Value).toEqual({
+      'Fn::GetAtt': ['JobSchedulerRole', 'Arn'],
+    });
+    expect(outputs[STACK_OUTPUTS.functionArn]?.Value).toEqual({ 'Fn::GetAtt': ['SyncFunction', 'Arn'] });
+    expect(template.Parameters?.SourceRoleArnPattern?.Default).toBe(
+      'arn:aws:iam::*:role/cross-account-sync/*',
+    );
+    expect(byPattern({})).toMatchObject({
+      Action: 'sts:AssumeRole',
+      Resource: { Ref: 'SourceRoleArnPattern' },
+    });
+    expect(byPattern({ SourceRoleArnPattern: '' })).toBeUndefined();
+    const source = loadTemplate('source-account/template.yaml');
+    expect(source.Resources.S3GetListRole?.Properties?.Path).toEqual({ Ref: 'RolePath' });
+    expect(source.Parameters?.RolePath?.Default).toBe('/');
+  });
+
   it('grants s3:DeleteObject on the destination only when AllowMirrorDeletes is true', () => {
     expect(template.Parameters?.AllowMirrorDeletes).toMatchObject({
       Default: 'false',
