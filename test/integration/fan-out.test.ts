@@ -32,7 +32,7 @@ import {
 } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
-const deliveries = { 'plan-shard': 0, copy: 0 };
+const deliveries = { 'plan-shard': 0, copy: 0, part: 0 };
 let fanOut: LocalFanOut;
 
 beforeAll(async () => {

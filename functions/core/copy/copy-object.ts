@@ -17,6 +17,7 @@ import {
   AbortMultipartUploadCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -240,13 +241,13 @@ function conditionForSecondAttempt(
 /** Allowance between this machine's clock and S3's (which also truncates LastModified to seconds). */
 const CLOCK_SKEW_MS = 5_000;
 
-type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
+export type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>;
 
 /**
  * Writes are conditional even for mirror jobs: a refused write then shows whether the destination
  * already holds these very bytes (adopted, not uploaded twice) before anything is replaced.
  */
-function writeCondition(request: CopyRequest): WriteCondition {
+export function writeCondition(request: Pick<CopyRequest, 'previousDestinationEtag'>): WriteCondition {
   if (request.previousDestinationEtag)
     return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
   return { IfNoneMatch: '*' };
@@ -256,7 +257,7 @@ function writeCondition(request: CopyRequest): WriteCondition {
 type WrittenHeaders = ReturnType<typeof contentHeaders> & { Tagging?: string };
 
 /** Content headers and user metadata the destination object carries over from the source. */
-function contentHeaders(source: GetObjectCommandOutput) {
+export function contentHeaders(source: GetObjectCommandOutput | HeadObjectCommandOutput) {
   return {
     ContentType: source.ContentType,
     ContentEncoding: source.ContentEncoding,
@@ -492,16 +493,16 @@ function knownPartMd5(
 }
 
 /** The multipart ETag of parts with these ETags, when each is a plain MD5 (not SSE-KMS). */
-function compositeOf(partEtags: string[]): string | undefined {
+export function compositeOf(partEtags: string[]): string | undefined {
   const digests = partEtags.map(stripQuotes);
   if (!digests.every((etag) => /^[0-9a-f]{32}$/.test(etag))) return undefined;
   return compositeEtag(digests.map((etag) => Buffer.from(etag, 'hex')));
 }
 
 /** What is at the destination key now, or undefined if it cannot be read. */
-async function inspectDestination(
+export async function inspectDestination(
   s3: S3Client,
-  request: CopyRequest,
+  request: Pick<CopyRequest, 'destinationBucket' | 'destinationKey'>,
 ): Promise<DestinationObject | undefined> {
   const head = await s3
     .send(new HeadObjectCommand({ Bucket: request.destinationBucket, Key: request.destinationKey }))
@@ -543,7 +544,7 @@ function adoptIdenticalCopy(
   };
 }
 
-interface DestinationObject {
+export interface DestinationObject {
   etag: string;
   size: number;
   lastModified: Date;
@@ -577,7 +578,7 @@ function deadlineError(error: unknown): Error {
   return Object.assign(new Error('aborted at the deadline', { cause: error }), { name: 'AbortError' });
 }
 
-function isPreconditionFailure(error: unknown): boolean {
+export function isPreconditionFailure(error: unknown): boolean {
   const { name, status } = awsErrorCode(error);
   return name === 'PreconditionFailed' || status === 412;
 }
