@@ -107,17 +107,21 @@ describe('PartUploads: the multipart upload of a giant object, shared by its par
     await state.recordPart('v', part(1));
 
     const aborts = await Promise.all([
-      state.abort('v', 'source changed'),
-      state.abort('v', 'source changed'),
+      state.abort('v', { reason: 'source changed', taskId: 'a' }),
+      state.abort('v', { reason: 'source changed', taskId: 'b' }),
     ]);
 
     expect(aborts.filter(Boolean)).toHaveLength(1);
-    expect(await state.find('v')).toMatchObject({ state: 'aborted', abortedBecause: 'source changed' });
+    expect(await state.find('v')).toMatchObject({
+      state: 'aborted',
+      abortedBecause: 'source changed',
+      abortedFor: aborts[0] ? 'a' : 'b',
+    });
     expect((await state.recordPart('v', part(2))).recorded).toBe(false);
     expect(await state.claimCompletion('v', { worker: 'w', taskId: 't' }, 0, Date.now() + 3_600_000)).toBe(
       false,
     );
-    expect(await state.abort('v', 'again')).toBe(false);
+    expect(await state.abort('v', { reason: 'again', taskId: 'c' })).toBe(false);
   });
 
   it("keeps one pass's uploads apart from another's", async () => {

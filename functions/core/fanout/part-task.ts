@@ -16,6 +16,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  DeleteObjectCommand,
   ListPartsCommand,
   type Part,
 } from '@aws-sdk/client-s3';
@@ -48,6 +49,9 @@ import type { OpenPass, PassOpener, TaskControl } from './open-pass.js';
 
 /** How long a completion claim may be quiet before the claimer's task, delivered again, takes it over. */
 export const CLAIM_QUIET_MS = 15 * 60 * 1000;
+/** How long a delivery waits for its task's other delivery to finish a completion, and how often it looks. */
+const BUSY_WAIT_MS = 30_000;
+const BUSY_POLL_MS = 500;
 
 export type PartTaskOutcome = 'settled' | 'duplicate' | 'stale';
 
@@ -90,24 +94,54 @@ export async function runPartTask(
       upload = (await uploads.find(version)) ?? upload;
     }
   }
-  if (upload.state === 'completed' && upload.claimedFor === task.taskId) {
-    // Its completer died after the ledger entry, before settling: settle for it.
-    return finish(pass, task, upload, control);
-  }
-  const mayComplete =
-    (upload.state === 'open' && upload.recorded === upload.partCount) || upload.state === 'completing';
-  if (!mayComplete) return settled(await settleTask(pass, task.taskId, {}, {}, control));
+  // Wait here a little for a completion this task's other delivery holds, rather than failing at once.
+  const waitUntil = Date.now() + BUSY_WAIT_MS;
   const quietMs = control.claimQuietMs ?? CLAIM_QUIET_MS;
-  if (await uploads.claimCompletion(version, { worker: control.worker, taskId: task.taskId }, quietMs)) {
-    return complete(pass, uploads, task, upload, control);
+  for (;;) {
+    if (upload.state === 'completed' || upload.state === 'aborted')
+      return settleAs(pass, task, upload, control);
+    // Parts still missing: their deliveries complete the object; this part is done.
+    if (upload.state === 'open' && upload.recorded < upload.partCount)
+      return settleAs(pass, task, upload, control);
+    if (await uploads.claimCompletion(version, { worker: control.worker, taskId: task.taskId }, quietMs)) {
+      return complete(pass, uploads, task, upload, control);
+    }
+    upload = (await uploads.find(version)) ?? upload;
+    const mine = upload.state === 'completing' && upload.claimedFor === task.taskId;
+    // Another part's delivery holds the claim: it counts the object; this part is done.
+    if (upload.state === 'completing' && !mine) return settleAs(pass, task, upload, control);
+    if (mine && Date.now() > waitUntil) {
+      throw new CompletionBusyError(
+        `part task ${task.taskId}: the completion of s3://${pass.job.destination.bucket}/${upload.destinationKey} is claimed by ${upload.claimedBy} since ${upload.claimedAt}; the task comes back, and takes the claim over once it has been quiet ${quietMs / 1000} s`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, BUSY_POLL_MS));
   }
-  const now = await uploads.find(version);
-  if (now?.claimedFor === task.taskId && now.state !== 'aborted') {
-    throw new CompletionBusyError(
-      `part task ${task.taskId}: the completion of s3://${pass.job.destination.bucket}/${upload.destinationKey} is claimed by ${now.claimedBy} since ${now.claimedAt}; the task comes back once that claim has been quiet ${quietMs / 1000} s`,
-    );
+}
+
+/**
+ * Settles `task` with what it counts, which its upload's record decides, so that whichever delivery
+ * settles it counts the same: the claimer's task counts a completed object copied (with its manifest
+ * line), the aborter's task counts an aborted one failed (or vanished), every other part nothing.
+ */
+async function settleAs(
+  pass: OpenPass,
+  task: Pick<PartTask, 'taskId'>,
+  upload: PartUpload,
+  control: PartControl,
+): Promise<PartTaskOutcome> {
+  if (upload.state === 'completed' && upload.claimedFor === task.taskId)
+    return finish(pass, task, upload, control);
+  if (upload.state === 'aborted' && upload.abortedFor === task.taskId) {
+    const reason = upload.abortedBecause ?? 'aborted';
+    const [counts, note]: [PassCounts, TaskNote] = upload.vanished
+      ? [{ vanished: 1 }, { vanishedKeys: [{ key: upload.key, reason }] }]
+      : [
+          { failed: 1, backlogObjects: 1, backlogBytes: upload.size },
+          { failures: [{ key: upload.key, reason }] },
+        ];
+    return settled(await settleTask(pass, task.taskId, counts, note, control));
   }
-  // Another part's delivery completes the object; this part is done.
   return settled(await settleTask(pass, task.taskId, {}, {}, control));
 }
 
@@ -138,6 +172,10 @@ async function copyThisPart(
     if (error instanceof UploadGoneError) return {};
     // The source changed, was deleted or archived, or is denied: no later delivery can copy this version.
     if (error instanceof ObjectCopyError && !error.retryable) return { failed: error };
+    // A part that failed once the upload was completed or aborted by another delivery is not needed (moto
+    // answers UploadPart to an upload it no longer has with an error page, not NoSuchUpload).
+    const now = await partUploadsOf(pass).find(versionId(task.key, task.etag));
+    if (now && now.state !== 'open') return {};
     throw error;
   }
 }
@@ -157,33 +195,20 @@ export async function fail(
   const { deps, job } = pass;
   const reason = describeError(error);
   const version = versionId(upload.key, upload.etag);
-  let counts: PassCounts = {};
-  let note: TaskNote = {};
-  if (await uploads.abort(version, reason)) {
+  const vanished = error instanceof SourceVanishedError;
+  if (await uploads.abort(version, { reason, taskId: task.taskId, vanished })) {
     await abortUpload(pass, upload);
-    const vanished = error instanceof SourceVanishedError;
-    counts = vanished ? { vanished: 1 } : { failed: 1, backlogObjects: 1, backlogBytes: upload.size };
-    note = vanished
-      ? { vanishedKeys: [{ key: upload.key, reason }] }
-      : { failures: [{ key: upload.key, reason }] };
     const { previous } = upload;
     const attempts = previous?.failure?.etag === upload.etag ? previous.failure.attempts + 1 : 1;
+    const failure = { reason, attempts, at: new Date().toISOString(), etag: upload.etag };
     await deps.state
-      .putLedgerEntry(
-        job.jobId,
-        {
-          ...previous,
-          key: upload.key,
-          failure: { reason, attempts, at: new Date().toISOString(), etag: upload.etag },
-        },
-        pass.fence,
-      )
-      .catch((failure: unknown) => {
-        if (!(failure instanceof LeaseLostError)) throw failure;
+      .putLedgerEntry(job.jobId, { ...previous, key: upload.key, failure }, pass.fence)
+      .catch((refused: unknown) => {
+        if (!(refused instanceof LeaseLostError)) throw refused;
       });
     control.log.warn('giant object not copied; its upload is aborted', { key: upload.key, reason });
   }
-  return settled(await settleTask(pass, task.taskId, counts, note, control));
+  return settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
 }
 
 async function abortUpload(pass: OpenPass, upload: PartUpload): Promise<void> {
@@ -292,7 +317,7 @@ async function complete(
 /** The completer's settlement: the object counted copied once, with its manifest line. */
 async function finish(
   pass: OpenPass,
-  task: PartTask,
+  task: Pick<PartTask, 'taskId'>,
   upload: PartUpload,
   control: PartControl,
 ): Promise<PartTaskOutcome> {
@@ -313,7 +338,19 @@ async function finish(
     `${task.taskId}.${control.worker}`,
   );
   const counts = { copied: 1, bytes: upload.size };
-  return settled(await settleTask(pass, task.taskId, counts, { ...(part && { part }) }, control));
+  const settledNow = await settleTask(pass, task.taskId, counts, { ...(part && { part }) }, control);
+  if (!settledNow && part) {
+    // Another delivery settled the task with a part of its own: this one's would be a stray.
+    await deps.destinationS3
+      .send(new DeleteObjectCommand({ Bucket: job.destination.bucket, Key: part }))
+      .catch((error: unknown) =>
+        control.log.warn('a duplicate delivery could not remove its manifest part', {
+          part,
+          error: describeError(error),
+        }),
+      );
+  }
+  return settled(settledNow);
 }
 
 /** Every part S3 lists for the upload, or undefined when S3 no longer knows the upload. */

@@ -62,8 +62,11 @@ export interface PartUpload extends NewPartUpload {
   claimedFor?: string;
   /** When the completion was claimed (ISO 8601). */
   claimedAt?: string;
-  /** Why it was aborted. */
+  /** Why it was aborted, and the part task that counts the object failed. */
   abortedBecause?: string;
+  abortedFor?: string;
+  /** Aborted because the source object was deleted (counted vanished, not failed). */
+  vanished?: boolean;
   /** The completed object's ETag. */
   destinationEtag?: string;
 }
@@ -237,15 +240,26 @@ export class PartUploads {
   }
 
   /**
-   * Marks `version` aborted because of `reason`, unless it is completed or aborted already. True for the
-   * one worker that aborted it: that worker aborts the upload in S3 and counts the object failed.
+   * Marks `version` aborted because of `abort.reason`, on behalf of part task `abort.taskId`, unless it is
+   * completed or aborted already. True for the one worker that aborted it: that worker aborts the upload in
+   * S3; the task named counts the object failed (or vanished), whichever of its deliveries settles it.
    */
-  async abort(version: string, reason: string): Promise<boolean> {
+  async abort(
+    version: string,
+    abort: { reason: string; taskId: string; vanished?: boolean },
+  ): Promise<boolean> {
     return this.#update(
       version,
-      'SET #state = :aborted, abortedBecause = :reason',
+      'SET #state = :aborted, abortedBecause = :reason, abortedFor = :task, vanished = :vanished',
       '#state IN (:open, :completing)',
-      { ':aborted': 'aborted', ':reason': reason, ':open': 'open', ':completing': 'completing' },
+      {
+        ':aborted': 'aborted',
+        ':reason': abort.reason,
+        ':task': abort.taskId,
+        ':vanished': abort.vanished ?? false,
+        ':open': 'open',
+        ':completing': 'completing',
+      },
     );
   }
 
