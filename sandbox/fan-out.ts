@@ -1,6 +1,6 @@
 /**
- * Fan-out on the sandbox (docs/fan-out.md): the queues template.yaml declares (plan-shard and copy, each
- * with a dead-letter queue), created on moto's SQS, and local event source mappings that hand their batches
+ * Fan-out on the sandbox (docs/fan-out.md): the queues template.yaml declares (plan-shard, copy and part,
+ * each with a dead-letter queue), created on moto's SQS, and local event source mappings that hand their batches
  * to the worker handlers in this process, as Lambda would hand them to the worker functions.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,6 +29,8 @@ export type WorkerHandler = (event: SQSEvent, context: Context, signal?: AbortSi
 export interface FanOutOptions {
   /** Copy batches handled at once: the copy mapping's MaximumConcurrency. */
   workers: number;
+  /** Part tasks handled at once: the part mapping's MaximumConcurrency (default: `workers`). */
+  partWorkers?: number;
   /** Seconds a received task stays hidden: longer than a task takes on a loaded machine. */
   visibilityTimeoutSeconds?: number;
   /**
@@ -96,8 +98,12 @@ export async function startLocalFanOut(
     });
     return { work, dlq };
   };
-  const [planShard, copy] = await Promise.all([workQueue('plan-shard'), workQueue('copy')]);
-  const urls = { planShard: planShard.work.url, copy: copy.work.url };
+  const [planShard, copy, part] = await Promise.all([
+    workQueue('plan-shard'),
+    workQueue('copy'),
+    workQueue('part'),
+  ]);
+  const urls = { planShard: planShard.work.url, copy: copy.work.url, part: part.work.url };
   const fanOutDeps: FanOutDependencies = { ...deps, queues: sqsTaskQueues(workerSqs, urls) };
   const log = options.worker?.log ?? deps.logger ?? silentLogger;
   const handlerOf = (kind: TaskKind): SqsHandler => {
@@ -124,10 +130,11 @@ export async function startLocalFanOut(
   const mappings = {
     'plan-shard': mappingOn(planShard, 'plan-shard', Math.max(1, Math.min(options.workers, 4))),
     copy: mappingOn(copy, 'copy', options.workers),
+    part: mappingOn(part, 'part', options.partWorkers ?? options.workers),
   };
   return {
     urls,
-    deadLetterUrls: { planShard: planShard.dlq.url, copy: copy.dlq.url },
+    deadLetterUrls: { planShard: planShard.dlq.url, copy: copy.dlq.url, part: part.dlq.url },
     deps: fanOutDeps,
     mappings,
     async stop() {

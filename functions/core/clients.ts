@@ -112,6 +112,7 @@ export function dependenciesFromEnvironment(
         queues: sqsTaskQueues(instrument(new SQSClient(control)), {
           planShard: planShardQueue,
           copy: copyQueue,
+          part: env.PART_QUEUE_URL || undefined,
         }),
       }),
     ...(options.metrics && { metrics: options.metrics }),

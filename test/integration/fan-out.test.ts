@@ -12,19 +12,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
 import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
-import type { FanOutDependencies } from '../../functions/core/fanout/open-pass.js';
 import { PassOpener, PassOverError } from '../../functions/core/fanout/open-pass.js';
 import { type PassStart, startPass as startPassOf } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
-import { PassTally } from '../../functions/core/state/pass-tally.js';
 import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import {
   isolatedJob,
   listKeys,
   localFanOut,
+  passEnded,
   putObject,
   randomText,
   readObject,
@@ -32,7 +31,7 @@ import {
 } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
-const deliveries = { 'plan-shard': 0, copy: 0 };
+const deliveries = { 'plan-shard': 0, copy: 0, part: 0 };
 let fanOut: LocalFanOut;
 
 beforeAll(async () => {
@@ -59,21 +58,6 @@ async function startPass(job: Job): Promise<Extract<PassStart, { status: 'starte
   const started = await handleEvent(fanOut.deps, job);
   expect(started).toMatchObject({ mode: 'fan-out', status: 'started' });
   return started as Extract<PassStart, { status: 'started' }>;
-}
-
-/** Waits for pass `fence` of `job` to end, and returns its run record. */
-async function passEnded(fanOutDeps: FanOutDependencies, job: Job, fence: number) {
-  const { state } = fanOutDeps;
-  const pass = new PassTally(state.client, state.tableName, job.jobId, fence);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const stored = await pass.read();
-    if (stored.state === 'ended') break;
-    if (Date.now() > deadline) throw new Error(`pass ${fence} did not end: ${JSON.stringify(stored)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  const [record] = await state.recentRuns(job.jobId, 1);
-  return record as Record<string, unknown> & { copied: number; skipped: number; runId: string };
 }
 
 const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');

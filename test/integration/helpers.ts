@@ -12,8 +12,10 @@ import {
 import type { Context } from 'aws-lambda';
 import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
+import type { FanOutDependencies } from '../../functions/core/fanout/open-pass.js';
 import { type Job, type JobInput, parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
+import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxIam, sandboxS3, sandboxSqs } from '../../sandbox/clients.js';
 import { type FanOutOptions, type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
 import { SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
@@ -193,4 +195,31 @@ export function localFanOut(
     sandboxSqs(sandbox, sandbox.accountB.syncer),
     options,
   );
+}
+
+/**
+ * Waits for pass `fence` of `job` to end (within `timeoutMs`), and returns its run record.
+ */
+export async function passEnded(
+  fanOutDeps: FanOutDependencies,
+  job: Job,
+  fence: number,
+  timeoutMs = 120_000,
+) {
+  const { state } = fanOutDeps;
+  const pass = new PassTally(state.client, state.tableName, job.jobId, fence);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stored = await pass.read();
+    if (stored.state === 'ended') break;
+    if (Date.now() > deadline) throw new Error(`pass ${fence} did not end: ${JSON.stringify(stored)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const [record] = await state.recentRuns(job.jobId, 1);
+  return record as Record<string, unknown> & {
+    copied: number;
+    skipped: number;
+    failed: number;
+    runId: string;
+  };
 }

@@ -59,16 +59,18 @@ describe('PartUploads: the multipart upload of a giant object, shared by its par
     expect(await state.parts('v')).toEqual(standing.sort((a, b) => a.partNumber - b.partNumber));
 
     const claims = await Promise.all(
-      ['w1', 'w2', 'w3'].map((worker) => state.claimCompletion('v', worker, 60_000)),
+      ['w1', 'w2', 'w3'].map((worker) => state.claimCompletion('v', { worker, taskId: 't' }, 60_000)),
     );
     expect(claims.filter(Boolean)).toHaveLength(1);
     const claimer = `w${claims.indexOf(true) + 1}`;
-    expect(await state.find('v')).toMatchObject({ state: 'completing', claimedBy: claimer });
+    expect(await state.find('v')).toMatchObject({ state: 'completing', claimedBy: claimer, claimedFor: 't' });
     // A part delivered after the claim is not recorded again.
     expect((await state.recordPart('v', part(2))).recorded).toBe(false);
-    expect(await state.completed('v', 'someone-else')).toBe(false);
-    expect(await state.completed('v', claimer)).toBe(true);
-    expect(await state.claimCompletion('v', 'late', 0, Date.now() + 3_600_000)).toBe(false);
+    expect(await state.completed('v', 'someone-else', 'etag')).toBe(false);
+    expect(await state.completed('v', claimer, 'etag')).toBe(true);
+    expect(await state.claimCompletion('v', { worker: 'late', taskId: 't' }, 0, Date.now() + 3_600_000)).toBe(
+      false,
+    );
   });
 
   it('refuses a claim until every part is recorded', async () => {
@@ -77,9 +79,9 @@ describe('PartUploads: the multipart upload of a giant object, shared by its par
     await state.recordPart('v', part(1));
     await state.recordPart('v', part(3));
 
-    expect(await state.claimCompletion('v', 'early', 60_000)).toBe(false);
+    expect(await state.claimCompletion('v', { worker: 'early', taskId: 't' }, 60_000)).toBe(false);
     await state.recordPart('v', part(2));
-    expect(await state.claimCompletion('v', 'last', 60_000)).toBe(true);
+    expect(await state.claimCompletion('v', { worker: 'last', taskId: 't' }, 60_000)).toBe(true);
   });
 
   it('hands a claim whose completer went quiet to the next worker, and only then', async () => {
@@ -87,12 +89,16 @@ describe('PartUploads: the multipart upload of a giant object, shared by its par
     await state.open('v', upload('u'));
     for (const n of [1, 2, 3]) await state.recordPart('v', part(n));
     const t0 = Date.now();
-    expect(await state.claimCompletion('v', 'dies', 60_000, t0)).toBe(true);
+    expect(await state.claimCompletion('v', { worker: 'dies', taskId: 't' }, 60_000, t0)).toBe(true);
 
-    expect(await state.claimCompletion('v', 'too-soon', 60_000, t0 + 59_000)).toBe(false);
-    expect(await state.claimCompletion('v', 'takes-over', 60_000, t0 + 61_000)).toBe(true);
-    expect(await state.completed('v', 'dies')).toBe(false);
-    expect(await state.completed('v', 'takes-over')).toBe(true);
+    expect(await state.claimCompletion('v', { worker: 'too-soon', taskId: 't' }, 60_000, t0 + 59_000)).toBe(
+      false,
+    );
+    expect(await state.claimCompletion('v', { worker: 'takes-over', taskId: 't' }, 60_000, t0 + 61_000)).toBe(
+      true,
+    );
+    expect(await state.completed('v', 'dies', 'etag')).toBe(false);
+    expect(await state.completed('v', 'takes-over', 'etag')).toBe(true);
   });
 
   it('is aborted once, and takes no part and no claim after that', async () => {
@@ -101,15 +107,21 @@ describe('PartUploads: the multipart upload of a giant object, shared by its par
     await state.recordPart('v', part(1));
 
     const aborts = await Promise.all([
-      state.abort('v', 'source changed'),
-      state.abort('v', 'source changed'),
+      state.abort('v', { reason: 'source changed', taskId: 'a' }),
+      state.abort('v', { reason: 'source changed', taskId: 'b' }),
     ]);
 
     expect(aborts.filter(Boolean)).toHaveLength(1);
-    expect(await state.find('v')).toMatchObject({ state: 'aborted', abortedBecause: 'source changed' });
+    expect(await state.find('v')).toMatchObject({
+      state: 'aborted',
+      abortedBecause: 'source changed',
+      abortedFor: aborts[0] ? 'a' : 'b',
+    });
     expect((await state.recordPart('v', part(2))).recorded).toBe(false);
-    expect(await state.claimCompletion('v', 'w', 0, Date.now() + 3_600_000)).toBe(false);
-    expect(await state.abort('v', 'again')).toBe(false);
+    expect(await state.claimCompletion('v', { worker: 'w', taskId: 't' }, 0, Date.now() + 3_600_000)).toBe(
+      false,
+    );
+    expect(await state.abort('v', { reason: 'again', taskId: 'c' })).toBe(false);
   });
 
   it("keeps one pass's uploads apart from another's", async () => {

@@ -246,7 +246,7 @@ export type WriteCondition = Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatc
  * Writes are conditional even for mirror jobs: a refused write then shows whether the destination
  * already holds these very bytes (adopted, not uploaded twice) before anything is replaced.
  */
-export function writeCondition(request: CopyRequest): WriteCondition {
+export function writeCondition(request: Pick<CopyRequest, 'previousDestinationEtag'>): WriteCondition {
   if (request.previousDestinationEtag)
     return { IfMatch: `"${stripQuotes(request.previousDestinationEtag)}"` };
   return { IfNoneMatch: '*' };
@@ -513,7 +513,7 @@ export function compositeOf(partEtags: string[]): string | undefined {
 /** What is at the destination key now, or undefined if it cannot be read. */
 export async function inspectDestination(
   s3: S3Client,
-  request: CopyRequest,
+  request: Pick<CopyRequest, 'destinationBucket' | 'destinationKey'>,
 ): Promise<DestinationObject | undefined> {
   const head = await s3
     .send(new HeadObjectCommand({ Bucket: request.destinationBucket, Key: request.destinationKey }))

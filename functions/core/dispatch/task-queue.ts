@@ -4,6 +4,7 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describeError, SyncError } from '../errors.js';
 import type { CopyTask } from './copy-tasks.js';
+import type { PartTask } from './part-tasks.js';
 import type { PlanShardTask } from './shard-tasks.js';
 
 /** Sends one task; resolves once the queue has it. */
@@ -13,6 +14,8 @@ export type TaskSender<T> = (task: T) => Promise<void>;
 export interface TaskQueues {
   planShard: TaskSender<PlanShardTask>;
   copy: TaskSender<CopyTask>;
+  /** Parts of giant objects (options.fanOut.partTasksAbove); without it they go as copy tasks. */
+  part?: TaskSender<PartTask>;
   /** Hides a received copy task for `seconds` more (SQS ChangeMessageVisibility), so it comes back later. */
   delayCopy?: (receiptHandle: string, seconds: number) => Promise<void>;
 }
@@ -21,6 +24,7 @@ export interface TaskQueues {
 export interface TaskQueueUrls {
   planShard: string;
   copy: string;
+  part?: string;
 }
 
 /** The queues at `urls`, through `sqs`. */
@@ -28,6 +32,7 @@ export function sqsTaskQueues(sqs: SQSClient, urls: TaskQueueUrls): TaskQueues {
   return {
     planShard: sender(sqs, urls.planShard),
     copy: sender(sqs, urls.copy),
+    ...(urls.part && { part: sender<PartTask>(sqs, urls.part) }),
     delayCopy: async (receiptHandle, seconds) => {
       await sqs.send(
         new ChangeMessageVisibilityCommand({

@@ -17,6 +17,7 @@ import { RunTally } from '../report/run-tally.js';
 import { DeletePropagator } from '../run/propagate-deletes.js';
 import { InterruptedWrites, mergeUnrecorded } from '../state/interrupted-writes.js';
 import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
+import { openPartUpload } from './open-part-upload.js';
 import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
 type CopyStep = Extract<PlanStep, { action: 'copy' }>;
@@ -55,6 +56,7 @@ export async function planShard(
     signal,
   );
   const steps = planSteps(listing, deps.state.ledger(job.jobId, task.range));
+  let partTasks = 0;
   async function* copies(): AsyncGenerator<CopyStep> {
     for await (const step of steps) {
       const key = step.action === 'deleted' ? step.entry.key : step.object.key;
@@ -76,7 +78,17 @@ export async function planShard(
           const previous = write
             ? { ...step.previous, key, pending: mergeUnrecorded(step.previous?.pending, write) }
             : step.previous;
-          yield { ...step, ...(previous && { previous }) };
+          const copy = { ...step, ...(previous && { previous }) };
+          // A giant object goes as part tasks (open-part-upload.ts); one the source refuses goes as a copy
+          // task, whose worker reports it as it reports any other.
+          if (deps.queues.part && step.object.size > job.options.fanOut.partTasksAbove) {
+            const opened = await openPartUpload(pass, copy, control);
+            if (opened.status !== 'refused') {
+              partTasks += opened.status === 'sent' ? opened.tasks : 0;
+              break;
+            }
+          }
+          yield copy;
         }
       }
     }
@@ -88,6 +100,12 @@ export async function planShard(
     sent += 1;
   }
   await deletes.resolveUnseen();
-  log.info('shard planned', { jobId: job.jobId, fence: task.fence, shard: task.taskId, copyTasks: sent });
+  log.info('shard planned', {
+    jobId: job.jobId,
+    fence: task.fence,
+    shard: task.taskId,
+    copyTasks: sent,
+    partTasks,
+  });
   return settleTask(pass, task.taskId, { ...tallyCounts(tally), copyTasks: sent }, tallyNote(tally), control);
 }

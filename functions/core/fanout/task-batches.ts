@@ -8,11 +8,13 @@
  * - anything else failed (a copy cut by the deadline, DynamoDB unreachable): comes back after the queue's
  *   visibility timeout; a copy task S3 throttled (503 SlowDown) comes back after a pause of its own. On its last receive, a copy task that fails again settles its objects as failed,
  *   so the pass still ends, with them named in its summary, before the message goes to the dead-letter queue.
+ *   A part task's last receive aborts its object's upload and counts the object failed (part-task.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseCopyTask } from '../dispatch/copy-tasks.js';
+import { parsePartTask } from '../dispatch/part-tasks.js';
 import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
 import { describeError } from '../errors.js';
 import { MAX_LISTED_KEYS } from '../report/run-tally.js';
@@ -21,6 +23,7 @@ import type { RunControl, SyncLogger } from '../run/sync-types.js';
 import { runCopyTask, TaskThrottledError } from './copy-task.js';
 import { settleTask } from './end-pass.js';
 import { type FanOutDependencies, PassOpener, PassOverError } from './open-pass.js';
+import { runPartTask, settlePartAsFailed } from './part-task.js';
 import { planShard } from './plan-shard.js';
 
 /** Receives before SQS moves a message to its dead-letter queue (the queues' redrive policy). */
@@ -29,7 +32,7 @@ export const MAX_RECEIVE_COUNT = 5;
 const THROTTLE_DELAY_SECONDS = 30;
 const MAX_THROTTLE_DELAY_SECONDS = 900;
 
-export type TaskKind = 'plan-shard' | 'copy';
+export type TaskKind = 'plan-shard' | 'copy' | 'part';
 
 /** What a worker's handler needs besides the event: where it logs, and the queues' receive limit. */
 export interface WorkerSettings {
@@ -39,6 +42,8 @@ export interface WorkerSettings {
   throttleDelaySeconds?: number;
   objectRetry?: RunControl['objectRetry'];
   minPartSize?: number;
+  /** How long a part's completion claim may be quiet before it is taken over (part-task.ts). */
+  claimQuietMs?: number;
 }
 
 /**
@@ -64,6 +69,7 @@ export function taskBatchHandler(
       worker,
       objectRetry: settings.objectRetry,
       minPartSize: settings.minPartSize,
+      claimQuietMs: settings.claimQuietMs,
     };
     // S3 asked to slow down: the task comes back after a pause that doubles with each receive, instead of
     // after the queue's visibility timeout or at once.
@@ -79,6 +85,7 @@ export function taskBatchHandler(
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       try {
         if (kind === 'plan-shard') await planShard(passes, parsePlanShardTask(record.body), control);
+        else if (kind === 'part') await runPartTask(passes, parsePartTask(record.body), control);
         else await runCopyTask(passes, parseCopyTask(record.body), control);
       } catch (error) {
         if (error instanceof PassOverError) {
@@ -97,6 +104,8 @@ export function taskBatchHandler(
         });
         if (kind === 'copy' && receives >= maxReceiveCount)
           await settleAsFailed(passes, record, error, control);
+        else if (kind === 'part' && receives >= maxReceiveCount)
+          await settlePartAsFailed(passes, record, error, control);
         else if (error instanceof TaskThrottledError) await delay(record, receives);
         throw error;
       }

@@ -58,10 +58,17 @@ export interface PartUpload extends NewPartUpload {
   /** Parts recorded so far (each once). */
   recorded: number;
   claimedBy?: string;
+  /** The part task whose delivery claimed the completion: only its redelivery may take a quiet claim over. */
+  claimedFor?: string;
   /** When the completion was claimed (ISO 8601). */
   claimedAt?: string;
-  /** Why it was aborted. */
+  /** Why it was aborted, and the part task that counts the object failed. */
   abortedBecause?: string;
+  abortedFor?: string;
+  /** Aborted because the source object was deleted (counted vanished, not failed). */
+  vanished?: boolean;
+  /** The completed object's ETag. */
+  destinationEtag?: string;
 }
 
 /** One part as uploaded. */
@@ -194,22 +201,23 @@ export class PartUploads {
   /**
    * Claims the completion of `version` for `worker`: when every part is recorded and no one has claimed
    * it, or when the last claim was made more than `quietMs` ago and its upload is still not completed (its
-   * claimer died). True for the one worker that now holds the claim.
+   * claimer died). True for the one worker that now holds the claim, on behalf of part task `claim.taskId`.
    */
   async claimCompletion(
     version: string,
-    worker: string,
+    claim: { worker: string; taskId: string },
     quietMs: number,
     now = Date.now(),
   ): Promise<boolean> {
     return this.#update(
       version,
-      'SET #state = :completing, claimedBy = :worker, claimedAt = :now',
+      'SET #state = :completing, claimedBy = :worker, claimedFor = :task, claimedAt = :now',
       '(#state = :open AND recorded = partCount) OR (#state = :completing AND claimedAt < :staleBefore)',
       {
         ':completing': 'completing',
         ':open': 'open',
-        ':worker': worker,
+        ':worker': claim.worker,
+        ':task': claim.taskId,
         ':now': new Date(now).toISOString(),
         ':staleBefore': new Date(now - quietMs).toISOString(),
       },
@@ -217,24 +225,41 @@ export class PartUploads {
   }
 
   /** Marks `version` completed, by the worker holding its claim; false if another took the claim over. */
-  async completed(version: string, worker: string): Promise<boolean> {
-    return this.#update(version, 'SET #state = :completed', '#state = :completing AND claimedBy = :worker', {
-      ':completed': 'completed',
-      ':completing': 'completing',
-      ':worker': worker,
-    });
+  async completed(version: string, worker: string, destinationEtag: string): Promise<boolean> {
+    return this.#update(
+      version,
+      'SET #state = :completed, destinationEtag = :etag',
+      '#state = :completing AND claimedBy = :worker',
+      {
+        ':etag': destinationEtag,
+        ':completed': 'completed',
+        ':completing': 'completing',
+        ':worker': worker,
+      },
+    );
   }
 
   /**
-   * Marks `version` aborted because of `reason`, unless it is completed or aborted already. True for the
-   * one worker that aborted it: that worker aborts the upload in S3 and counts the object failed.
+   * Marks `version` aborted because of `abort.reason`, on behalf of part task `abort.taskId`, unless it is
+   * completed or aborted already. True for the one worker that aborted it: that worker aborts the upload in
+   * S3; the task named counts the object failed (or vanished), whichever of its deliveries settles it.
    */
-  async abort(version: string, reason: string): Promise<boolean> {
+  async abort(
+    version: string,
+    abort: { reason: string; taskId: string; vanished?: boolean },
+  ): Promise<boolean> {
     return this.#update(
       version,
-      'SET #state = :aborted, abortedBecause = :reason',
+      'SET #state = :aborted, abortedBecause = :reason, abortedFor = :task, vanished = :vanished',
       '#state IN (:open, :completing)',
-      { ':aborted': 'aborted', ':reason': reason, ':open': 'open', ':completing': 'completing' },
+      {
+        ':aborted': 'aborted',
+        ':reason': abort.reason,
+        ':task': abort.taskId,
+        ':vanished': abort.vanished ?? false,
+        ':open': 'open',
+        ':completing': 'completing',
+      },
     );
   }
 
