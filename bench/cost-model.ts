@@ -92,7 +92,7 @@ async function measuredFigures(): Promise<Measured> {
     sources: {
       'LIST per 1,000 keys, read units per key, CPU per key listed': `workload 4 (${keys.toLocaleString('en-US')} unchanged keys), bench/results/latest.json of ${latest.generatedAt}`,
       'CPU per MB': `workload 2 (${large.workload.description}), the same run`,
-      'GET, PUT and CPU per object': `fan-out ×${widest.workers} in bench/results/fan-out.json of ${fanOut.generatedAt}`,
+      'GET, PUT and CPU per object': `fan-out ×${widest.workers} in bench/results/fan-out.json of ${fanOut.generatedAt} (its GETs include the manifest parts the ending worker reads back from B's bucket, one a task, priced here as A's)`,
       'write units per object': `the inline mode's ledger writes in that run, plus ${TASK_WRITE_UNITS} per task of ${DEPLOYMENT.objectsPerTask} objects (pass items, not measured)`,
     },
   };

@@ -78,6 +78,8 @@ export interface Deployment {
 
 /** Lambda gives one full vCPU at 1,769 MB and a proportional share below. */
 export const FULL_VCPU_MB = 1769;
+/** A planner is one Lambda invocation (template.yaml: Timeout 900), and does not resume a listing it is cut in. */
+export const PLANNER_TIMEOUT_MINUTES = 15;
 /** SQS requests per task: SendMessage, the mapping's ReceiveMessage, DeleteMessage. */
 export const SQS_REQUESTS_PER_TASK = 3;
 const GB = 1e9;
@@ -181,7 +183,10 @@ export function backfillCost(
       (rate === ledgerCap
         ? `, capped by the ledger partition's ${deployment.ledgerWritesPerSecond} writes/s`
         : ''),
-    `a first pass is one shard: its planner lists ${fixed(lists, 0)} pages in ${fixed(listingHours, 1)} h while the copy runs`,
+    `a first pass is one shard: its planner lists ${fixed(lists, 0)} pages in ${fixed(listingHours, 1)} h while the copy runs` +
+      (listingHours * 60 > PLANNER_TIMEOUT_MINUTES
+        ? `, longer than a planner's ${PLANNER_TIMEOUT_MINUTES}-minute timeout: first-pass shards (from delimiter listings or StartAfter probes) are not built yet, so start such a backfill as several jobs, one per top-level prefix`
+        : ''),
   ];
   return { lines, usd: total(lines), hours: Math.max(objects / rate / 3600, listingHours), notes };
 }

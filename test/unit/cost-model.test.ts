@@ -92,6 +92,14 @@ describe('backfillCost', () => {
     expect(estimate.notes[0]).not.toContain('capped');
   });
 
+  it('says when the first pass’s one planner cannot list the source within its timeout', () => {
+    const huge = backfillCost({ objects: 10_000_000, bytes: 1e13 }, measured, deployment, US_EAST_1);
+
+    // 10,000 pages × 0.1 s = 1,000 s, over 15 minutes; 1,000 pages are not
+    expect(huge.notes[1]).toContain("longer than a planner's 15-minute timeout");
+    expect(estimate.notes[1]).not.toContain('timeout');
+  });
+
   it('charges the source account $0.02 a GB across regions', () => {
     const across = backfillCost(MILLION_1MB, measured, { ...deployment, crossRegion: true }, US_EAST_1);
 
