@@ -16,7 +16,7 @@ import { startLocalFanOut } from '../../sandbox/fan-out.js';
 import type { AwsKeys, SandboxEndpoints } from '../../sandbox/sandbox.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { untilEnded } from '../../scripts/lib/fan-out-demo.js';
-import { printResult, readTask } from './task.js';
+import { cpuWaitSeconds, printResult, readTask } from './task.js';
 
 /** Often enough that waiting for the end adds little to the measured wall time. */
 const POLL_MS = 100;
@@ -42,7 +42,7 @@ try {
   const start = (await handleEvent(fanOut.deps, job)) as PassStart;
   if (start.status !== 'started') throw new Error(`the pass did not start: ${JSON.stringify(start)}`);
   const record = await untilEnded(deps, job, start.fence, () => {}, { pollMs: POLL_MS, limitMinutes: 60 });
-  printResult({ ...record, copyMapping: fanOut.mappings.copy.stats });
+  printResult({ ...record, copyMapping: fanOut.mappings.copy.stats, cpuWaitSeconds: cpuWaitSeconds() });
 } finally {
   await fanOut.stop();
 }

@@ -9,7 +9,7 @@ import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { parseJob } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { printResult, readTask } from './task.js';
+import { cpuWaitSeconds, printResult, readTask } from './task.js';
 
 const SAMPLE_MS = 20;
 const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
@@ -27,6 +27,7 @@ clearInterval(sampler);
 sample();
 printResult({
   ...summary,
+  cpuWaitSeconds: cpuWaitSeconds(),
   memoryMb: {
     rssAtStart: mb(atStart.rss),
     ...Object.fromEntries(Object.entries(peak).map(([name, bytes]) => [`peak ${name}`, mb(bytes)])),

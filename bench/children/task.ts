@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 
@@ -41,4 +41,16 @@ export async function assumedRoleS3(access: SourceAccess): Promise<S3Client> {
 /** The child's last stdout line: its result as JSON, for the parent to parse. */
 export function printResult(result: object): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/**
+ * Seconds this process's main thread (where its JavaScript runs) has waited runnable for a CPU, from
+ * /proc/self/schedstat's second field: on a shared machine, the time other work took from it. Undefined
+ * where the kernel does not keep it.
+ */
+export function cpuWaitSeconds(): number | undefined {
+  const path = '/proc/self/schedstat';
+  if (!existsSync(path)) return undefined;
+  const waitedNs = Number(readFileSync(path, 'utf8').split(' ')[1]);
+  return Number.isFinite(waitedNs) ? waitedNs / 1e9 : undefined;
 }

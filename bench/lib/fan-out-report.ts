@@ -29,7 +29,7 @@ export interface FanOutRun extends FanOutMode {
   loadAverage: number;
   /** Destination keys, sizes and ETags equal the source's after the run. */
   destinationMatches: boolean;
-  /** What the mode reported itself (the pass's record, the copy mapping's counts). */
+  /** What the mode reported itself (the pass's record, the copy mapping's counts, cpuWaitSeconds). */
   reported?: Record<string, unknown>;
 }
 
@@ -40,6 +40,11 @@ export interface FanOutFigures extends FanOutMode {
   objectsPerSecond: number;
   /** The client's own CPU (user + system, from the OS) per 1,000 objects copied. */
   clientCpuSecondsPer1000: number;
+  /**
+   * Seconds the client's main thread waited runnable for a CPU (its own /proc/self/schedstat): the time a
+   * loaded machine took from it. Undefined for rclone, which does not report it.
+   */
+  clientCpuWaitSeconds?: number;
   motoCpuSeconds: number;
   /** moto's CPU seconds per wall second: near 1, its one Python process was the bottleneck. */
   motoBusy: number;
@@ -99,6 +104,9 @@ export function fanOutFigures(run: FanOutRun): FanOutFigures {
     wallSeconds: round(run.wallSeconds, 2),
     objectsPerSecond: round(run.objects / run.wallSeconds, 1),
     clientCpuSecondsPer1000: per1000(run.cpuSeconds.tool ?? 0),
+    ...(typeof run.reported?.cpuWaitSeconds === 'number' && {
+      clientCpuWaitSeconds: round(run.reported.cpuWaitSeconds, 1),
+    }),
     motoCpuSeconds: round(run.cpuSeconds.moto, 2),
     motoBusy,
     motoSaturated: motoBusy >= MOTO_SATURATED_BUSY,
@@ -135,15 +143,15 @@ export function fanOutMarkdown(report: FanOutReport): string {
     `Generated ${report.generatedAt} by \`npm run bench -- --workloads fan-out\`: ${report.objects.toLocaleString('en-US')} objects of ${report.objectKib} KiB, ` +
       `${report.latencyMs} ms added to every S3 request by the sandbox's proxy; one run per mode.`,
     '',
-    '| mode | in flight | wall s | objects/s | client CPU-s / 1,000 obj | moto CPU-s (busy) | LIST / GET / PUT per 1,000 | load | destination = source |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| mode | in flight | wall s | objects/s | client CPU-s / 1,000 obj | client waited for a CPU, s | moto CPU-s (busy) | LIST / GET / PUT per 1,000 | load | destination = source |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const mode of report.modes) {
     const busy = `${mode.motoCpuSeconds.toFixed(1)} (${mode.motoBusy.toFixed(2)}${mode.motoSaturated ? ', saturated' : ''})`;
     const requests = mode.requestsPer1000;
     lines.push(
       `| ${mode.mode} | ${mode.workers} × ${mode.concurrency} | ${mode.wallSeconds.toFixed(1)} | ${mode.objectsPerSecond.toFixed(1)} | ` +
-        `${mode.clientCpuSecondsPer1000.toFixed(2)} | ${busy} | ${requests.LIST} / ${requests.GET} / ${requests.PUT} | ` +
+        `${mode.clientCpuSecondsPer1000.toFixed(2)} | ${mode.clientCpuWaitSeconds?.toFixed(1) ?? '–'} | ${busy} | ${requests.LIST} / ${requests.GET} / ${requests.PUT} | ` +
         `${mode.loadAverage.toFixed(2)} | ${mode.destinationMatches ? 'yes' : '**no**'} |`,
     );
   }
@@ -155,7 +163,8 @@ export function fanOutMarkdown(report: FanOutReport): string {
       : 'Scaling of fan-out: no ratio (the run had no fan-out ×1 mode, or no other).',
     '',
     `moto busy = its CPU seconds per wall second of the run, from /proc; at ${MOTO_SATURATED_BUSY} or more ` +
-      'its one Python process was the bottleneck, and more workers only queue behind it.',
+      'its one Python process was the bottleneck, and more workers only queue behind it. Client waited for a ' +
+      "CPU = the time the sync's main thread was runnable but not running (/proc/self/schedstat): other work on the machine.",
     '',
     '## Environment',
     '',

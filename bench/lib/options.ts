@@ -37,14 +37,15 @@ export const USAGE = `npm run bench -- [flags]
 
   --quick              tiny sizes, 1 run: a smoke test of the harness (about a minute)
   --workloads 1,2,3,4  which workloads to run (default 1-4); \`fan-out\` adds the fan-out workload
-                       (bench/results/fan-out.md; ~25 min at its defaults, so not in the default set)
+                       (bench/results/fan-out.md; over an hour at its defaults on 2 shared cores, so
+                       not in the default set)
   --runs N             runs per tool and workload; figures are the median (default 3)
   --concurrency N      objects in flight for every tool (default 16, the sync's default)
   --small-count N      workload 1: objects (default 2000)       --small-kib N   their size (16)
   --large-count N      workload 2: objects (default 8)          --large-mib N   their size (64)
   --big-mib N          workload 3: the one big object (default 1024)
   --nochange-count N   workload 4: objects (default 20000)      --nochange-kib N their size (1)
- --fan-out-count N    fan-out: 1 KiB objects (default 20000)   --fan-out-latency-ms N  per S3 request (40)
+  --fan-out-count N    fan-out: 1 KiB objects (default 20000)   --fan-out-latency-ms N  per S3 request (40)
   --fan-out-workers L  fan-out: worker counts (default 1,2,4)   --fan-out-concurrency N per worker (4)
   --peers LIST         rclone,aws-cli (default both); "none" runs only the sync and its baselines
   --no-install         do not apt-get install missing peers; skip them instead

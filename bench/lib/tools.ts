@@ -163,7 +163,15 @@ const RUNNERS: Record<Tool, Runner> = {
         readCapacityUnits: Number(summary.readCapacityUnits),
         writeCapacityUnits: Number(summary.writeCapacityUnits),
       },
-      reported: pick(summary, ['copied', 'skipped', 'bytes', 'listRequests', 'durationMs', 'memoryMb']),
+      reported: pick(summary, [
+        'copied',
+        'skipped',
+        'bytes',
+        'listRequests',
+        'durationMs',
+        'memoryMb',
+        'cpuWaitSeconds',
+      ]),
     };
   },
 

@@ -103,13 +103,16 @@ describe('fanOutMarkdown', () => {
   };
 
   it('prints a row per mode, the scaling ratios and the environment', () => {
-    const markdown = report([run({}), run({ mode: 'fan-out ×2', workers: 2, wallSeconds: 60 })]);
+    const markdown = report([
+      run({ reported: { cpuWaitSeconds: 12.34 } }),
+      run({ mode: 'fan-out ×2', workers: 2, wallSeconds: 60 }),
+    ]);
 
     expect(markdown).toContain('2,000 objects of 1 KiB, 40 ms added to every S3 request');
     expect(markdown).toContain(
-      '| fan-out ×1 | 1 × 4 | 100.0 | 20.0 | 5.00 | 50.0 (0.50) | 1 / 1000 / 1000 | 1.50 | yes |',
+      '| fan-out ×1 | 1 × 4 | 100.0 | 20.0 | 5.00 | 12.3 | 50.0 (0.50) | 1 / 1000 / 1000 | 1.50 | yes |',
     );
-    expect(markdown).toContain('| fan-out ×2 | 2 × 4 | 60.0 | 33.3 |');
+    expect(markdown).toContain('| fan-out ×2 | 2 × 4 | 60.0 | 33.3 | 5.00 | – |');
     expect(markdown).toContain('×2 / ×1 = 1.67');
     expect(markdown).toContain('- machine: 2 × test CPU');
   });
