@@ -15,6 +15,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDoctorDependencies } from '../../cli/build-clients.js';
+import { diagnoseJobCommand } from '../../cli/diagnose-job-command.js';
 import { serverSideCopy } from '../../functions/core/copy/server-side-copy.js';
 import { awsErrorCode, BucketAccessError } from '../../functions/core/errors.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
@@ -252,6 +254,27 @@ describe('a job with options.copyMethod "server-side"', () => {
       /copyMethod is "server-side".*AccountA's bucket policy must grant that role s3:GetObject.*ServerSideCopyPrincipalArn/,
     );
     expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
+  });
+
+  it('doctor prints whether the sync role may read the source itself, with the fix', async () => {
+    const denied = serverSideJob('ssc-doctor-denied', { granted: false });
+    const granted = serverSideJob('ssc-doctor');
+    await putObject(producer, source, `${denied.source.prefix}a.txt`, 'a');
+    await putObject(producer, source, `${granted.source.prefix}a.txt`, 'a');
+
+    const refused = await diagnoseJobCommand(buildDoctorDependencies(process.env), denied);
+    const allowed = await diagnoseJobCommand(buildDoctorDependencies(process.env), granted);
+
+    expect(refused.exitCode).toBe(3);
+    expect(refused.text).toMatch(
+      /✘ the sync role may read the source itself .*: .*may not read s3:\/\/.*a\.txt itself/,
+    );
+    expect(refused.text).toMatch(
+      /fix: .*bucket policy must grant that role s3:GetObject.*ServerSideCopyPrincipalArn/,
+    );
+    expect(allowed.text).toMatch(
+      /✔ the sync role may read the source itself .*: .*may read s3:\/\/.*a\.txt itself/,
+    );
   });
 
   it('copies nothing when the source changed since it was listed (412 on the pin)', async () => {
