@@ -14,6 +14,7 @@ const TITLES: Record<DoctorLink, string> = {
   consumerTrust: 'the role trusts only the sync function',
   listSource: 'the role may list the source',
   getSource: 'the role may get source objects',
+  serverSideCopy: "the sync role may read the source itself (options.copyMethod 'server-side')",
   writeDestination: 'the destination is writable',
   stateTable: 'the state table is reachable',
 };

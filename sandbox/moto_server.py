@@ -538,6 +538,153 @@ def parse_timestamps_quickly() -> None:
     TimestampSerializer._convert_timestamp_to_str = convert  # type: ignore[method-assign]
 
 
+def bucket_policy_allows(policy: dict[str, Any], action: str, resource: str, caller_arns: set[str]) -> bool:
+    """The bucket-policy half of a cross-account request: some Allow statement names the caller (account id,
+    :root ARN, exact ARN or "*"), the action and the resource, and no Deny statement does. A statement with
+    a Condition does not match, so an Allow we cannot evaluate never grants (and a Deny we cannot evaluate
+    never refuses)."""
+
+    def as_list(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    def matches(statement: dict[str, Any]) -> bool:
+        if statement.get("Condition"):
+            return False
+        principal = statement.get("Principal")
+        named = ["*"] if principal == "*" else as_list((principal or {}).get("AWS", []))
+        if not any(name == "*" or name in caller_arns for name in named):
+            return False
+        if not any(fnmatch.fnmatchcase(action, pattern) for pattern in as_list(statement.get("Action", []))):
+            return False
+        return any(fnmatch.fnmatchcase(resource, pattern) for pattern in as_list(statement.get("Resource", [])))
+
+    statements = as_list(policy.get("Statement", []))
+    if any(s.get("Effect") == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and matches(s) for s in statements)
+
+
+def enforce_cross_account_bucket_policies() -> None:
+    """A request from another account than the bucket's needs the bucket's policy too, as in S3.
+
+    moto 5.2.1 evaluates only the caller's identity policies, so a B identity allowed s3:GetObject on A's
+    bucket by its own policy reads it, where S3 also needs A's bucket policy to grant it. Server-side copy
+    runs with B's role and depends on that grant (source-account/template.yaml's ServerSideCopyPrincipalArn).
+    """
+    from moto.iam.access_control import S3IAMRequest
+    from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
+    from moto.s3.models import s3_backends
+
+    class ResourcePolicyDenied(S3AccessDeniedError):
+        def __init__(self, message: str) -> None:
+            S3ClientError.__init__(self, "AccessDenied", message)
+
+    original_check = S3IAMRequest.check_action_permitted
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        original_check(self, resource)
+        bucket = resource.split(":::", 1)[-1].split("/", 1)[0] if ":::" in resource else ""
+        owner = s3_backends.bucket_accounts.get(bucket)
+        caller = self._access_key
+        if not owner or owner[1] == caller.account_id:
+            return
+        arns = {caller.account_id, f"arn:aws:iam::{caller.account_id}:root", caller.arn}
+        role = getattr(caller, "_owner_role_name", None)
+        if role:
+            arns.add(f"arn:aws:iam::{caller.account_id}:role/{role}")
+        stored = s3_backends[owner[1]][owner[0]].buckets[bucket].policy
+        if stored and bucket_policy_allows(json.loads(stored), self._action, resource, arns):
+            return
+        raise ResourcePolicyDenied(
+            f"User: {caller.arn} is not authorized to perform: {self._action} on resource: {resource}"
+            f" because no resource-based policy allows the {self._action} action"
+        )
+
+    S3IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+
+
+def copy_sources_as_s3_does() -> None:
+    """CopyObject and UploadPartCopy as S3 treats them, where moto 5.2.1 does not:
+    - the caller must be allowed s3:GetObject on the copy source (and s3:GetObjectTagging when the tags are
+      copied), by its identity policy and, across accounts, by the source bucket's policy; moto authorizes
+      only the destination write;
+    - x-amz-copy-source-if-match is evaluated (412 when the source's ETag differs); moto ignores it;
+    - If-None-Match: * and If-Match on the destination of a CopyObject are evaluated, as on PutObject.
+    - TaggingDirective COPY (the default) copies the source's tags; moto copies none.
+    - GetObjectTagging across accounts reads the caller's account's tag store, so another account's
+      object looks untagged; tags are kept with the bucket's owner.
+    x-amz-copy-source-range moto already honours (a test checks the bytes).
+    """
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import S3IAMRequest
+    from moto.s3.exceptions import MissingKey, PreconditionFailed
+    from moto.s3.models import s3_backends
+    from moto.s3.responses import S3Response
+
+    from moto import settings
+
+    def owner_backend(bucket: str) -> Any:
+        partition, account = s3_backends.bucket_accounts[bucket]
+        return s3_backends[account][partition]
+
+    from moto.s3.models import S3Backend
+
+    original_get_tagging = S3Backend.get_object_tagging
+
+    def get_object_tagging(self: S3Backend, key: Any) -> Any:
+        owner = owner_backend(key.bucket_name) if key.bucket_name in s3_backends.bucket_accounts else self
+        return original_get_tagging(owner, key)
+
+    S3Backend.get_object_tagging = get_object_tagging  # type: ignore[method-assign]
+
+    original = S3Response._key_response_put
+
+    def key_response_put(self: S3Response, query: dict[str, Any], key_name: str) -> Any:
+        copy_source = self.headers.get("x-amz-copy-source")
+        if not copy_source or "tagging" in query or "acl" in query:
+            return original(self, query, key_name)
+        if isinstance(copy_source, bytes):
+            copy_source = copy_source.decode("utf-8")
+        source_bucket, source_key = unquote(copy_source.split("?", 1)[0]).lstrip("/").split("/", 1)
+        if ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            actions = ["GetObject"]
+            part_copy = bool(query.get("uploadId"))
+            if not part_copy and self.headers.get("x-amz-tagging-directive") == "COPY":
+                actions.append("GetObjectTagging")
+            for action in actions:
+                S3IAMRequest(
+                    account_id=self.current_account,
+                    method=self.method,
+                    path=self.path,
+                    data=self.data,
+                    body=self.raw_body,
+                    headers=self.headers,
+                    action=action,
+                ).check_action_permitted(f"arn:aws:s3:::{source_bucket}/{source_key}")
+        source = self.backend.get_object(source_bucket, source_key)
+        pinned = self.headers.get("x-amz-copy-source-if-match")
+        if source is not None and pinned and pinned.strip('"') != source.etag.strip('"'):
+            raise PreconditionFailed("x-amz-copy-source-If-Match")
+        if not query.get("uploadId"):
+            existing = self.backend.get_object(self.bucket_name, key_name)
+            if_match = self.headers.get("If-Match")
+            if if_match and existing is None:
+                raise MissingKey(key=key_name)
+            if if_match and existing is not None and if_match.strip('"') != existing.etag.strip('"'):
+                raise PreconditionFailed("If-Match")
+            if self.headers.get("If-None-Match") == "*" and existing is not None:
+                raise PreconditionFailed("If-None-Match")
+        response = original(self, query, key_name)
+        if source is not None and not query.get("uploadId") and self.headers.get("x-amz-tagging-directive") != "REPLACE":
+            tags = owner_backend(source_bucket).get_object_tagging(source)["Tags"]
+            destination = owner_backend(self.bucket_name)
+            copied = destination.get_object(self.bucket_name, key_name)
+            destination.put_object_tagging(copied, {tag["Key"]: tag["Value"] for tag in tags})
+        return response
+
+    S3Response._key_response_put = key_response_put  # type: ignore[method-assign]
+
+
 def read_only_the_range() -> None:
     """Serve a ranged GetObject by reading the range, not the whole object.
 
@@ -861,6 +1008,8 @@ def serve(port: int) -> None:
     intelligent_tiering_archives()
     real_upload_times()
     complete_only_if_match()
+    enforce_cross_account_bucket_policies()
+    copy_sources_as_s3_does()
     list_backends_once()
     read_only_the_range()
     parse_timestamps_quickly()

@@ -12,6 +12,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  PutBucketPolicyCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import {
@@ -54,6 +55,13 @@ const SOURCE_OBJECTS = {
   'test.txt': 'hello from AccountA\n',
   'test2.txt': 'a second object from AccountA\n',
 };
+
+/**
+ * The prefix of AccountA's bucket whose objects AccountB's syncer may read itself, for server-side copy:
+ * the statement source-account/template.yaml adds with ServerSideCopyPrincipalArn / ServerSideCopyPrefix.
+ * Objects elsewhere in the bucket are refused to the syncer (moto_server.py enforces bucket policies).
+ */
+export const SERVER_SIDE_COPY_PREFIX = 'server-side-copy/';
 
 function policy(...statements: object[]): string {
   return JSON.stringify({ Version: '2012-10-17', Statement: statements });
@@ -125,6 +133,18 @@ async function provisionAccountA(endpoints: SandboxEndpoints): Promise<SandboxIn
         { Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
         { Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}/*` },
       ),
+    }),
+  );
+  await s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: bucket,
+      Policy: policy({
+        Sid: 'ServerSideCopyRead',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${SANDBOX.accountB.id}:user/${SANDBOX.accountB.syncerUser}` },
+        Action: ['s3:GetObject', 's3:GetObjectTagging'],
+        Resource: `arn:aws:s3:::${bucket}/${SERVER_SIDE_COPY_PREFIX}*`,
+      }),
     }),
   );
   if (!Role?.Arn) throw new SandboxError(`CreateRole ${roleName} returned no ARN`);
@@ -210,6 +230,13 @@ async function provisionAccountB(endpoints: SandboxEndpoints): Promise<SandboxIn
     },
     // Its own buckets only; tests create more accountb-* buckets.
     { Effect: 'Allow', Action: 's3:*', Resource: ['arn:aws:s3:::accountb-*', 'arn:aws:s3:::accountb-*/*'] },
+    // Server-side copy reads AccountA's objects with the syncer's own keys (template.yaml grants the same
+    // with CopyMethod=server-side); AccountA's bucket policy decides which (SERVER_SIDE_COPY_PREFIX).
+    {
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectTagging'],
+      Resource: `arn:aws:s3:::${SANDBOX.accountA.bucket}/*`,
+    },
     // The fan-out queues (sandbox/fan-out.ts names them sync-*): send tasks, and work them as the
     // workers' event source mappings do.
     {
@@ -345,6 +372,9 @@ async function selfCheck(info: SandboxInfo): Promise<void> {
   if ((await Body?.transformToString()) !== SOURCE_OBJECTS['test.txt']) {
     throw new SandboxError('sandbox self-check: test.txt does not read back as written');
   }
+  await expectAccessDenied("syncer reading AccountA's object its bucket policy does not grant", () =>
+    sandboxS3(info, accountB.syncer).send(new GetObjectCommand({ Bucket: accountA.bucket, Key: 'test.txt' })),
+  );
   await expectAccessDenied(`${SANDBOX.accountA.roleName} writing to its own bucket`, () =>
     role.send(new PutObjectCommand({ Bucket: accountA.bucket, Key: 'self-check.txt', Body: 'no' })),
   );

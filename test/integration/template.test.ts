@@ -296,6 +296,7 @@ describe('template.yaml and source-account/template.yaml', () => {
         's3:PutObject',
         's3:DeleteObject',
         's3:PutObjectTagging',
+        's3:GetObjectTagging',
         's3:AbortMultipartUpload',
         's3:ListMultipartUploadParts',
         'events:PutEvents',
@@ -789,6 +790,68 @@ describe('template.yaml and source-account/template.yaml', () => {
     );
     expect(tagging).toEqual([
       expect.objectContaining({ Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${BucketName}/*` } }),
+    ]);
+  });
+
+  it('copies server-side only with CopyMethod=server-side, granting the role s3:GetObject on SourceBucket then', () => {
+    // Every value given: scheduledJob leaves the values it was given as the template's defaults.
+    const values = (CopyMethod: string, CopyTags: string) => ({ ...REQUIRED, CopyMethod, CopyTags });
+    const reads = (CopyMethod: string, CopyTags: string) =>
+      grantedStatements(values(CopyMethod, CopyTags))
+        .filter((s) => String(s.Sid).endsWith('ForServerSideCopy'))
+        .map(({ Action, Resource }) => ({ Action, Resource }));
+    const onSource = { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${SourceBucket}/*` };
+
+    expect(template.Parameters?.CopyMethod).toMatchObject({
+      Default: 'stream',
+      AllowedValues: ['stream', 'server-side'],
+    });
+    expect(reads('stream', 'true')).toEqual([]);
+    expect(reads('server-side', 'false')).toEqual([{ Action: 's3:GetObject', Resource: onSource }]);
+    expect(reads('server-side', 'true')).toEqual([
+      { Action: 's3:GetObject', Resource: onSource },
+      { Action: 's3:GetObjectTagging', Resource: onSource },
+    ]);
+    expect(scheduledJob(values('stream', 'false')).options).toMatchObject({
+      copyMethod: 'stream',
+      copyTags: false,
+    });
+    expect(scheduledJob(values('server-side', 'false')).options).toMatchObject({
+      copyMethod: 'server-side',
+      copyTags: false,
+    });
+    expect(scheduledJob(values('server-side', 'true')).options).toMatchObject({
+      copyMethod: 'server-side',
+      copyTags: true,
+    });
+    expect(scheduledJob(values('stream', 'true')).options).toMatchObject({
+      copyMethod: 'stream',
+      copyTags: true,
+    });
+    scheduledJob(values('stream', 'false'));
+  });
+
+  it("lets AccountA grant the server-side copy role its bucket's objects under a prefix, only when named", () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const statements = (values: Record<string, string>): Yaml[] =>
+      Object.values(deployed(source, { ConsumerAccountId: '222222222222', ...values }).Resources)
+        .filter((r) => r.Type === 'AWS::S3::BucketPolicy')
+        .flatMap((r) => (r.Properties as Yaml).PolicyDocument.Statement);
+    const principal = 'arn:aws:iam::222222222222:role/sync-SyncFunctionRole-abc';
+    const read = (Action: string) =>
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { AWS: { Ref: 'ServerSideCopyPrincipalArn' } },
+        Action,
+        Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${BucketName}/\${ServerSideCopyPrefix}*` },
+      });
+
+    expect(source.Parameters?.ServerSideCopyPrincipalArn).toMatchObject({ Default: '' });
+    expect(statements({})).toEqual([]);
+    expect(statements({ ServerSideCopyPrincipalArn: principal })).toEqual([read('s3:GetObject')]);
+    expect(statements({ ServerSideCopyPrincipalArn: principal, AllowGetObjectTagging: 'true' })).toEqual([
+      read('s3:GetObject'),
+      read('s3:GetObjectTagging'),
     ]);
   });
 

@@ -2,6 +2,7 @@ import {
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchBucket,
   S3Client,
@@ -15,6 +16,7 @@ import { EXIT, exitCodeFor } from '../../cli/exit-codes.js';
 import {
   bucketRegion,
   checkDestinationBucket,
+  checkServerSideCopy,
   checkSourceBucket,
   checkSourceRead,
   checkSourceTagsRead,
@@ -350,5 +352,51 @@ describe('openSourceAccess', () => {
     await openSourceAccess(deps(), job, 'run1');
 
     expect(built).toEqual([undefined]);
+  });
+});
+
+describe('checkServerSideCopy', () => {
+  const serverSide = (copyTags: boolean) =>
+    parseJob({ ...job, options: { ...job.options, copyMethod: 'server-side', copyTags } });
+  beforeEach(() => s3Mock.reset());
+
+  it('reads the listed key with the destination credentials, and its tags when the job copies them', async () => {
+    s3Mock.on(HeadObjectCommand).resolves({}).on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+
+    await checkServerSideCopy(s3(), serverSide(true), 'data/part-0');
+
+    expect(s3Mock).toHaveReceivedCommandWith(HeadObjectCommand, {
+      Bucket: 'sorce-bucket',
+      Key: 'data/part-0',
+    });
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectTaggingCommand, {
+      Bucket: 'sorce-bucket',
+      Key: 'data/part-0',
+    });
+  });
+
+  it.each([
+    ['HeadObject', HeadObjectCommand, 'read'],
+    ['GetObjectTagging', GetObjectTaggingCommand, 'read the tags of'],
+  ] as const)('fails naming the producer template parameter when %s is refused', async (_, command, verb) => {
+    s3Mock.on(HeadObjectCommand).resolves({}).on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    if (command === HeadObjectCommand) s3Mock.on(HeadObjectCommand).rejects(s3Error('Forbidden', 403));
+    else s3Mock.on(GetObjectTaggingCommand).rejects(s3Error('AccessDenied', 403));
+
+    const error = await checkServerSideCopy(s3(), serverSide(true), 'data/part-0').catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(BucketAccessError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `may not ${verb} s3://sorce-bucket/data/part-0: .*s3:GetObject and s3:GetObjectTagging.*ServerSideCopyPrincipalArn`,
+      ),
+    );
+  });
+
+  it('lets other failures through to the copy, which reports them per object', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(throttled());
+
+    await expect(checkServerSideCopy(s3(), serverSide(false), 'data/part-0')).resolves.toBeUndefined();
+    expect(s3Mock).toHaveReceivedCommandTimes(GetObjectTaggingCommand, 0);
   });
 });

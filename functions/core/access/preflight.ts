@@ -8,11 +8,13 @@ import {
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { grantFix } from '../copy/server-side-copy.js';
 import { awsErrorCode, BucketAccessError, describeError } from '../errors.js';
 import type { Job } from '../job.js';
 import { type SourceCredentials, sourceCredentials } from './source-credentials.js';
@@ -136,6 +138,43 @@ export async function checkSourceTagsRead(sourceS3: S3Client, job: Job, key: str
   }
 }
 
+/**
+ * A job that copies server-side (options.copyMethod) reads the source with this function's own role, not
+ * the assumed one: AccountA's bucket policy must grant it. Proved with the requests the copy makes, on
+ * the key checkSourceRead read: HeadObject (s3:GetObject) and, for a job that copies tags,
+ * GetObjectTagging, both with the destination's credentials. A refusal fails before anything is written,
+ * naming the producer template's parameter that adds the grant.
+ */
+export async function checkServerSideCopy(destinationS3: S3Client, job: Job, key: string): Promise<void> {
+  const { bucket } = job.source;
+  const reads = [
+    { verb: 'read', send: () => destinationS3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })) },
+    ...(job.options.copyTags
+      ? [
+          {
+            verb: 'read the tags of',
+            send: () => destinationS3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key })),
+          },
+        ]
+      : []),
+  ];
+  for (const { verb, send } of reads) {
+    try {
+      await send();
+    } catch (error) {
+      const { name, status } = awsErrorCode(error);
+      if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
+        throw new BucketAccessError(
+          `options.copyMethod is "server-side", but this function's role may not ${verb} ` +
+            `s3://${bucket}/${key}: ${grantFix({ sourceBucket: bucket, copyTags: job.options.copyTags })}`,
+          { cause: error },
+        );
+      }
+      // Anything else (an archived object, throttling) says nothing about the grant; the copy meets it.
+    }
+  }
+}
+
 /** Checks that the destination bucket exists and this identity may use it. */
 export async function checkDestinationBucket(destinationS3: S3Client, job: Job): Promise<void> {
   const { bucket } = job.destination;
@@ -166,7 +205,8 @@ export async function checkDestinationBucket(destinationS3: S3Client, job: Job):
 /**
  * Everything a run or a dry run does before reading: assume the source role (failing early with the
  * reason), build the client that reads the source with it, check both buckets, and read one byte of one
- * listed object (and its tags, for a job that copies them).
+ * listed object (and its tags, for a job that copies them), or, for a server-side copy, check that this
+ * function's role may read it (checkServerSideCopy).
  */
 export async function openSource(deps: SourceDependencies, job: Job, runId: string): Promise<S3Client> {
   return (await openSourceAccess(deps, job, runId)).sourceS3;
@@ -193,8 +233,13 @@ export async function openSourceAccess(
     if (region && region !== (await sourceS3.config.region())) sourceS3 = deps.sourceS3(credentials, region);
   }
   const firstKey = await checkSourceBucket(sourceS3, job);
-  if (firstKey !== undefined) await checkSourceRead(sourceS3, job, firstKey);
-  if (firstKey !== undefined && job.options.copyTags) await checkSourceTagsRead(sourceS3, job, firstKey);
+  // A server-side copy reads objects with this function's role; the assumed one only lists.
+  if (firstKey !== undefined && job.options.copyMethod === 'server-side') {
+    await checkServerSideCopy(deps.destinationS3, job, firstKey);
+  } else if (firstKey !== undefined) {
+    await checkSourceRead(sourceS3, job, firstKey);
+    if (job.options.copyTags) await checkSourceTagsRead(sourceS3, job, firstKey);
+  }
   await checkDestinationBucket(deps.destinationS3, job);
   return { sourceS3, credentials };
 }

@@ -17,8 +17,9 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { sourceListFailure, sourceReadFix } from '../access/preflight.js';
+import { checkServerSideCopy, sourceListFailure, sourceReadFix } from '../access/preflight.js';
 import { roleSessionName } from '../access/source-credentials.js';
+import { grantFix } from '../copy/server-side-copy.js';
 import { awsErrorCode, describeError, networkFailure } from '../errors.js';
 import type { Job } from '../job.js';
 
@@ -34,6 +35,7 @@ export type DoctorLink =
   | 'consumerTrust'
   | 'listSource'
   | 'getSource'
+  | 'serverSideCopy'
   | 'writeDestination'
   | 'stateTable';
 
@@ -90,6 +92,9 @@ export async function diagnoseJob(deps: DoctorDependencies, job: Job): Promise<D
     const sourceS3 = deps.sourceS3(assumed, job.source.region);
     const firstKey = await checkListSource(sourceS3, job, checks);
     await checkGetSource(sourceS3, job, firstKey, checks);
+    if (job.options.copyMethod === 'server-side') {
+      checks.push(await checkServerSideRead(deps.destinationS3, job, firstKey?.Key, caller));
+    }
   } else {
     const why = 'not tested: the source role could not be assumed';
     checks.push({ link: 'listSource', status: 'skipped', detail: why });
@@ -448,6 +453,42 @@ async function checkGetSource(
       });
     }
   }
+}
+
+/**
+ * For a job with options.copyMethod "server-side": whether this identity (the function's role when the
+ * doctor runs in the function) may itself read the listed key, as CopyObject will, through AccountA's
+ * bucket policy. The preflight's check, reported as a link.
+ */
+async function checkServerSideRead(
+  s3: S3Client,
+  job: Job,
+  key: string | undefined,
+  caller: string | undefined,
+): Promise<DoctorCheck> {
+  const { bucket } = job.source;
+  if (key === undefined) {
+    return {
+      link: 'serverSideCopy',
+      status: 'skipped',
+      detail: 'no listed object to test the copy grant with',
+    };
+  }
+  try {
+    await checkServerSideCopy(s3, job, key);
+  } catch (error) {
+    return {
+      link: 'serverSideCopy',
+      status: 'fail',
+      detail: `${caller ?? 'this identity'} may not read s3://${bucket}/${key} itself: ${describeError((error as Error).cause ?? error)}`,
+      fix: grantFix({ sourceBucket: bucket, copyTags: job.options.copyTags }),
+    };
+  }
+  return {
+    link: 'serverSideCopy',
+    status: 'ok',
+    detail: `${caller ?? 'this identity'} may read s3://${bucket}/${key} itself (AccountA's bucket policy grants it)`,
+  };
 }
 
 /**
