@@ -70,6 +70,8 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
       startedAt,
       updatedAt: expect.any(String),
       endedBy: 'last',
+      // The claimer's deadline: Lambda's longest timeout when the caller gives none.
+      endingUntil: expect.any(String),
     });
   });
 
@@ -274,6 +276,32 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect((await ended.read()).state).toBe('ended');
 
     expect(await tally().abandon()).toBe(false); // a pass never opened
+  });
+
+  it("lets another worker take over an end only once its claimer's deadline has passed, and only one", async () => {
+    const pass = tally();
+    await pass.open(1, startedAt);
+    await pass.settle('only');
+    const deadline = new Date(Date.now() + 60_000);
+    expect(await pass.claimEnd('claimer', deadline)).toBe(true);
+    expect((await pass.read()).endingUntil).toBe(deadline.toISOString());
+
+    const later = new Date(Date.now() + 120_000);
+    expect(await pass.takeOverEnd('early', 'claimer', later)).toBe(false);
+    expect(await pass.takeOverEnd('wrong-claimer', 'someone', later, later)).toBe(false);
+    const [first, second] = await Promise.all([
+      pass.takeOverEnd('taker-1', 'claimer', later, new Date(deadline.getTime() + 1)),
+      pass.takeOverEnd('taker-2', 'claimer', later, new Date(deadline.getTime() + 1)),
+    ]);
+    expect([first, second].filter(Boolean)).toHaveLength(1);
+    const taker = first ? 'taker-1' : 'taker-2';
+    expect(await pass.read()).toMatchObject({
+      state: 'ending',
+      endedBy: taker,
+      endingUntil: later.toISOString(),
+    });
+    expect(await pass.ended('claimer')).toBe(false);
+    expect(await pass.ended(taker)).toBe(true);
   });
 
   it('moves updatedAt to the time a task settled, not before the pass started', async () => {

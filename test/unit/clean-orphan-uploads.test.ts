@@ -72,7 +72,21 @@ describe('cleanOrphanUploads', () => {
       UploadId: 'ours',
     });
     expect(abortedIds()).toEqual(['ours']);
-    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
+  });
+
+  it("aborts each fan-out delivery's upload of one key and forgets each delivery's own record", async () => {
+    listed({ UploadId: 'first', Key: 'copy/big.bin' }, { UploadId: 'second', Key: 'copy/big.bin' });
+
+    const { state, result } = clean([
+      record({ uploadId: 'first', delivery: 'worker-1' }),
+      record({ uploadId: 'second', delivery: 'worker-2' }),
+    ]);
+
+    expect((await result).aborted).toBe(2);
+    expect(abortedIds().sort()).toEqual(['first', 'second']);
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', 'worker-1');
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', 'worker-2');
   });
 
   it('lists only under the destination prefix, page after page', async () => {
@@ -117,7 +131,7 @@ describe('cleanOrphanUploads', () => {
 
     expect(await result).toEqual({ aborted: 0, continuable: new Map() });
     expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
-    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
   });
 
   it('aborts an upload a deadline cut when the run will not continue it', async () => {
@@ -128,7 +142,7 @@ describe('cleanOrphanUploads', () => {
 
     expect(await result).toEqual({ aborted: 1, continuable: new Map() });
     expect(abortedIds()).toEqual(['ours']);
-    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
   });
 
   it.each([
@@ -143,7 +157,7 @@ describe('cleanOrphanUploads', () => {
 
     expect(await result).toEqual({ aborted: 0, continuable: new Map() });
     expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
-    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+    expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
   });
 
   describe('for a record without an upload id (a run died while creating it)', () => {
@@ -162,7 +176,7 @@ describe('cleanOrphanUploads', () => {
         UploadId: 'edge',
       });
       expect(abortedIds()).toEqual(['edge']);
-      expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+      expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
     });
 
     it('aborts nothing S3 lists without an upload id', async () => {
@@ -190,7 +204,7 @@ describe('cleanOrphanUploads', () => {
 
       expect((await result).aborted).toBe(0);
       expect(s3Mock).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
-      expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin');
+      expect(state.deleteMultipartUpload).toHaveBeenCalledWith('orphans', 'big.bin', undefined);
     });
   });
 });

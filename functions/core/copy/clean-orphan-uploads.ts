@@ -33,6 +33,9 @@ export async function cleanOrphanUploads(
   const result: OrphanUploadCleanup = { aborted: 0, continuable: new Map() };
   if (records.length === 0) return result;
   const listed = await listUploads(s3, job.destination.bucket, job.destination.prefix);
+  // Each fan-out delivery keeps its own record of the same key: forget that one.
+  const forget = ({ key, delivery }: MultipartUploadRecord) =>
+    state.deleteMultipartUpload(job.jobId, key, delivery);
   const known = new Set(records.map((record) => record.uploadId));
   for (const record of records) {
     if (record.uploadId === '') {
@@ -42,18 +45,18 @@ export async function cleanOrphanUploads(
         await abortUpload(s3, job.destination.bucket, record.destinationKey, uploadId);
         result.aborted += 1;
       }
-      await state.deleteMultipartUpload(job.jobId, record.key);
+      await forget(record);
       continue;
     }
     // Not listed (completed, or aborted by the lifecycle rule), or not at its key: nothing of ours to abort.
     const key = listed.get(record.uploadId)?.key;
     if (key !== record.destinationKey) {
-      await state.deleteMultipartUpload(job.jobId, record.key);
+      await forget(record);
     } else if (options.keepContinuable && record.resume) {
       result.continuable.set(record.key, record);
     } else {
       await abortUpload(s3, job.destination.bucket, key, record.uploadId);
-      await state.deleteMultipartUpload(job.jobId, record.key);
+      await forget(record);
       result.aborted += 1;
     }
   }

@@ -17,7 +17,7 @@ import { RunTally } from '../report/run-tally.js';
 import { CopyRecorder, DEFERRED } from '../run/copy-and-record.js';
 import { Semaphore } from '../run/semaphore.js';
 import { InterruptedWrites } from '../state/interrupted-writes.js';
-import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
+import { endIfAllSettled, settleTask, tallyCounts, tallyNote } from './end-pass.js';
 import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
 /** What became of one delivery of a copy task. */
@@ -46,7 +46,11 @@ export async function runCopyTask(
   control: TaskControl,
 ): Promise<CopyTaskOutcome> {
   const pass = await passes.open(task.jobId, task.fence);
-  if (await pass.tally.isSettled(task.taskId)) return 'duplicate';
+  if (await pass.tally.isSettled(task.taskId)) {
+    // The delivery that settled it may have died before the pass's end was written.
+    await endIfAllSettled(pass, control);
+    return 'duplicate';
+  }
   const { deps, job, runId } = pass;
   const { log } = control;
   // Announced before any byte is written, as an inline batch is: if this worker dies between an upload

@@ -9,6 +9,7 @@ import { announceRun } from '../report/announce-run.js';
 import { gatherParts, removeParts } from '../report/manifest-parts.js';
 import { RunManifest, runFolder } from '../report/run-manifest.js';
 import { type KeyReason, MAX_LISTED_KEYS, type RunTally } from '../report/run-tally.js';
+import { LAMBDA_MAX_TIMEOUT_MS } from '../run/run-deadline.js';
 import type { RunSummary, SyncLogger } from '../run/sync-types.js';
 import type { PassCounts } from '../state/pass-tally.js';
 import { intentPrefix } from '../state/state-store.js';
@@ -60,21 +61,81 @@ export async function settleTask(
   taskId: string,
   counts: PassCounts,
   note: TaskNote,
-  control: { log: SyncLogger; worker: string },
+  control: EndControl,
 ): Promise<boolean> {
   const settled = await pass.tally.settle(taskId, counts, note as Record<string, unknown>);
-  if (settled.outstanding === 0 && (await pass.tally.claimEnd(control.worker))) {
-    await endPass(pass, control.log);
-    await pass.tally.ended(control.worker);
-  }
+  if (settled.outstanding === 0) await endIfAllSettled(pass, control);
   return !settled.duplicate;
+}
+
+/** What ending a pass needs of the worker: its logger, its name, its deadline (epoch ms) and signal. */
+export type EndControl = { log: SyncLogger; worker: string; deadlineAt?: number; signal?: AbortSignal };
+
+/** How often a delivery that found the pass being ended by another worker looks again. */
+const END_WATCH_MS = 1_000;
+
+/**
+ * Ends `pass` if every task has settled and no live worker is ending it: claims the end when nobody has
+ * (the worker that settled last may have died before claiming it); while another worker is ending it,
+ * waits for the pass to end, and takes the end over once that worker's deadline has passed (it died while
+ * ending: Lambda has killed it by then). Every delivery of a settled task calls this, so the message of a
+ * worker that died there, coming back, ends the pass.
+ *
+ * @throws PassEndingError when this worker's own deadline comes first: its message comes back
+ */
+export async function endIfAllSettled(pass: OpenPass, control: EndControl): Promise<void> {
+  const { log, worker } = control;
+  const until = new Date(control.deadlineAt ?? Date.now() + LAMBDA_MAX_TIMEOUT_MS);
+  let claimed = false;
+  for (;;) {
+    const stored = await pass.tally.read();
+    if (stored.state === 'running' && stored.outstanding === 0) {
+      claimed = await pass.tally.claimEnd(worker, until);
+    } else if (stored.state === 'ending' && stored.endedBy !== undefined) {
+      if (Date.parse(stored.endingUntil ?? '') < Date.now()) {
+        claimed = await pass.tally.takeOverEnd(worker, stored.endedBy, until);
+        if (claimed)
+          log.warn('took over the end of a pass whose ender died', {
+            fence: pass.fence,
+            from: stored.endedBy,
+          });
+        else continue;
+      } else {
+        if (control.signal?.aborted) {
+          throw new PassEndingError(
+            `pass ${pass.fence} is being ended by ${stored.endedBy} until ${stored.endingUntil}; this message comes back`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, END_WATCH_MS));
+        continue;
+      }
+    }
+    break;
+  }
+  if (!claimed) return;
+  const parts = await endPass(pass, log);
+  if (!(await pass.tally.ended(worker))) return;
+  // Removed only once the pass has ended: a worker that takes over an end its claimer died in joins them
+  // again. A role that may not delete them (a job's own manifestPrefix) leaves them.
+  await removeParts(pass.deps.destinationS3, pass.job.destination.bucket, parts).catch((error: unknown) =>
+    log.warn('manifest parts kept: they could not be removed', {
+      fence: pass.fence,
+      error: describeError(error),
+    }),
+  );
+}
+
+/** Another worker is ending the pass: the task's message comes back later. */
+export class PassEndingError extends Error {
+  override readonly name = 'PassEndingError';
 }
 
 /**
  * Ends `pass` (its end claimed by this worker): the manifest, `_SUCCESS`, the run record, the run event,
- * and the upload intents of this pass and of the runs that died before it, all settled now.
+ * and the upload intents of this pass and of the runs that died before it, all settled now. Returns the
+ * manifest parts it joined, for removal once the pass is marked ended.
  */
-export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSummary> {
+export async function endPass(pass: OpenPass, log: SyncLogger): Promise<string[]> {
   const { deps, job, runId, startedAt } = pass;
   const stored = await pass.tally.read();
   const notes: TaskNote[] = [];
@@ -122,10 +183,6 @@ export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSumma
     failed: summary.failed,
     deferred: summary.deferred,
   });
-  // The parts are joined now; a role that may not delete them (a job's own manifestPrefix) leaves them.
-  await removeParts(deps.destinationS3, job.destination.bucket, parts).catch((error: unknown) =>
-    log.warn('manifest parts kept: they could not be removed', { folder, error: describeError(error) }),
-  );
   const record = { ...summary, mode: 'fan-out', fence: pass.fence };
   await deps.state.putRunRecord(job.jobId, record);
   // Every upload this pass or an earlier one announced is settled in the ledger now. A newer pass cannot
@@ -137,5 +194,5 @@ export async function endPass(pass: OpenPass, log: SyncLogger): Promise<RunSumma
   );
   await announceRun(deps, job, summary, log);
   log.info('pass finished', { ...summary, failures: summary.failures.length, fence: pass.fence });
-  return summary;
+  return parts;
 }

@@ -30,8 +30,16 @@ export interface OpenPass {
   source: { s3: S3Client; credentials: SourceCredentials };
 }
 
-/** What a task's worker is given: the run control, its signal and logger, and its own name. */
-export type TaskControl = RunControl & { signal: AbortSignal; log: SyncLogger; worker: string };
+/**
+ * What a task's worker is given: the run control, its signal and logger, its own name, and its deadline
+ * (epoch ms: when Lambda would kill it).
+ */
+export type TaskControl = RunControl & {
+  signal: AbortSignal;
+  log: SyncLogger;
+  worker: string;
+  deadlineAt?: number;
+};
 
 /**
  * The run context a task's steps (CopyRecorder, DeletePropagator) work in: the pass's job, source and
@@ -45,7 +53,13 @@ export function taskContext(
   return {
     deps: pass.deps,
     job: pass.job,
-    control: { ...control, runId: pass.runId, leaseTtlMs: 0, dispatchMarginMs: 0 },
+    control: {
+      ...control,
+      runId: pass.runId,
+      leaseTtlMs: 0,
+      dispatchMarginMs: 0,
+      delivery: control.worker,
+    },
     source: pass.source,
     log: control.log,
     lease: { fence: pass.fence },
@@ -66,7 +80,8 @@ export class PassOpener {
   constructor(readonly deps: FanOutDependencies) {}
 
   /**
-   * The pass `fence` of `jobId`, checked to be still running.
+   * The pass `fence` of `jobId`, checked to be still running, or ending (every task of an ending pass has
+   * settled: its delivery only checks that the end is being written, see endIfAllSettled).
    *
    * @throws PassOverError when the pass does not exist, was abandoned or has ended
    */
@@ -82,7 +97,7 @@ export class PassOpener {
     }
     const opened = await pass;
     const stored = await opened.tally.find();
-    if (stored?.state !== 'running') {
+    if (stored?.state !== 'running' && stored?.state !== 'ending') {
       throw new PassOverError(
         `pass ${fence} of job ${jobId} is ${stored?.state ?? 'gone'}: its tasks are dropped`,
       );

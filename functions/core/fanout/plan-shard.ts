@@ -16,7 +16,7 @@ import { type PlanStep, planSteps } from '../plan/plan.js';
 import { RunTally } from '../report/run-tally.js';
 import { DeletePropagator } from '../run/propagate-deletes.js';
 import { InterruptedWrites, mergeUnrecorded } from '../state/interrupted-writes.js';
-import { settleTask, tallyCounts, tallyNote } from './end-pass.js';
+import { endIfAllSettled, settleTask, tallyCounts, tallyNote } from './end-pass.js';
 import { openPartUpload } from './open-part-upload.js';
 import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
@@ -34,7 +34,11 @@ export async function planShard(
   control: TaskControl,
 ): Promise<boolean> {
   const pass = await passes.open(task.jobId, task.fence);
-  if (await pass.tally.isSettled(task.taskId)) return false;
+  if (await pass.tally.isSettled(task.taskId)) {
+    // The delivery that settled it may have died before the pass's end was written.
+    await endIfAllSettled(pass, control);
+    return false;
+  }
   const { deps, job, runId } = pass;
   const { log, signal } = control;
   const tally = new RunTally(pass.startedAt);

@@ -21,7 +21,7 @@ import { MAX_LISTED_KEYS } from '../report/run-tally.js';
 import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
 import type { RunControl, SyncLogger } from '../run/sync-types.js';
 import { runCopyTask, TaskThrottledError } from './copy-task.js';
-import { settleTask } from './end-pass.js';
+import { type EndControl, settleTask } from './end-pass.js';
 import { type FanOutDependencies, PassOpener, PassOverError } from './open-pass.js';
 import { runPartTask, settlePartAsFailed } from './part-task.js';
 import { planShard } from './plan-shard.js';
@@ -67,6 +67,7 @@ export function taskBatchHandler(
       signal: deadline.signal,
       log,
       worker,
+      deadlineAt: Date.now() + context.getRemainingTimeInMillis(),
       objectRetry: settings.objectRetry,
       minPartSize: settings.minPartSize,
       claimQuietMs: settings.claimQuietMs,
@@ -126,7 +127,7 @@ async function settleAsFailed(
   passes: PassOpener,
   record: SQSRecord,
   error: unknown,
-  control: { log: SyncLogger; worker: string },
+  control: EndControl,
 ): Promise<void> {
   let task: ReturnType<typeof parseCopyTask>;
   try {

@@ -42,9 +42,10 @@ export class CopyRecorder {
   constructor(readonly run: RunContext) {
     const { state } = run.deps;
     const { jobId } = run.job;
+    const { runId, delivery } = run.control;
     this.#uploadRecords = {
-      save: (record) => state.putMultipartUpload(jobId, { ...record, runId: run.control.runId }),
-      forget: (key) => state.deleteMultipartUpload(jobId, key),
+      save: (record) => state.putMultipartUpload(jobId, { ...record, runId, ...(delivery && { delivery }) }),
+      forget: (key) => state.deleteMultipartUpload(jobId, key, delivery),
     };
     this.#copy = copierFor(run.job);
   }

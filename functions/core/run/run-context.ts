@@ -15,6 +15,11 @@ export interface RunSettings extends RunControl {
   dispatchMarginMs: number;
   /** The run's own: aborts at the caller's signal or when the deadline's abort margin is reached. */
   signal: AbortSignal;
+  /**
+   * A fan-out task's delivery (its worker's name): two deliveries of one task copy the same keys at once,
+   * so each keeps its own multipart upload records. Absent for an inline run, which holds the lease.
+   */
+  delivery?: string;
 }
 
 /**

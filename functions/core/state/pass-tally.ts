@@ -27,6 +27,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { LAMBDA_MAX_TIMEOUT_MS } from '../run/run-deadline.js';
 
 /** Counts a task adds to its pass: objects copied, bytes, failures, and so on. Names are [a-zA-Z]+. */
 export type PassCounts = Record<string, number>;
@@ -52,6 +53,11 @@ export interface PassState extends Partial<PassDetails> {
   /** When a task last settled (or the pass started): a pass quiet for long has lost its messages. */
   updatedAt: string;
   endedBy?: string;
+  /**
+   * While `ending`: the deadline of the worker writing the end (Lambda kills it then). Past it, that worker
+   * is gone and another delivery takes the end over (`takeOverEnd`).
+   */
+  endingUntil?: string;
 }
 
 /** A settled task as stored: what it added, and what it noted for the pass's end (its failures, say). */
@@ -295,10 +301,34 @@ export class PassTally {
 
   /**
    * Claims the end of the pass for `worker` (state `ending`) if nothing is outstanding and no one has; true
-   * for the one that did, which then ends it (`ended`).
+   * for the one that did, which then ends it (`ended`). `until` is the worker's deadline: past it, the end
+   * is taken over (`takeOverEnd`).
    */
-  async claimEnd(worker: string): Promise<boolean> {
-    return this.#transition('running', 'ending', 'AND outstanding = :zero', { ':zero': 0 }, worker);
+  async claimEnd(worker: string, until = new Date(Date.now() + LAMBDA_MAX_TIMEOUT_MS)): Promise<boolean> {
+    return this.#transition(
+      'running',
+      'ending',
+      'AND outstanding = :zero',
+      { ':zero': 0, ':until': until.toISOString() },
+      worker,
+      ', endingUntil = :until',
+    );
+  }
+
+  /**
+   * Takes over the end of a pass whose ender (`previous`) died after claiming it: allowed once the ender's
+   * deadline has passed (Lambda has killed it by then, so two workers never write the end at once). True
+   * for the one worker that took it; it ends the pass as the claimer would have, by `until`.
+   */
+  async takeOverEnd(worker: string, previous: string, until: Date, now = new Date()): Promise<boolean> {
+    return this.#transition(
+      'ending',
+      'ending',
+      'AND endedBy = :previous AND endingUntil < :now',
+      { ':previous': previous, ':now': now.toISOString(), ':until': until.toISOString() },
+      worker,
+      ', endingUntil = :until',
+    );
   }
 
   /** Marks the pass `ended` once the worker that claimed its end has written everything it ends with. */
@@ -312,13 +342,14 @@ export class PassTally {
     condition: string,
     values: Record<string, unknown>,
     worker: string,
+    set = '',
   ): Promise<boolean> {
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { pk: this.#pk, sk: this.#sk },
-          UpdateExpression: 'SET #state = :to, endedBy = :worker',
+          UpdateExpression: `SET #state = :to, endedBy = :worker${set}`,
           ConditionExpression: `#state = :from ${condition}`,
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':from': from, ':to': to, ':worker': worker, ...values },
@@ -421,6 +452,7 @@ export class PassTally {
       updatedAt: Item.updatedAt,
       ...(Item.runId && { runId: Item.runId, job: Item.job }),
       ...(Item.endedBy && { endedBy: Item.endedBy }),
+      ...(Item.endingUntil && { endingUntil: Item.endingUntil }),
     };
   }
 }

@@ -152,6 +152,11 @@ export interface MultipartUploadRecord {
   /** '' while the upload is being created: the record is written first, so a run killed then is traced. */
   uploadId: string;
   runId: string;
+  /**
+   * The fan-out task delivery that started it (RunSettings.delivery): each delivery has its own record, so
+   * one that completes its upload forgets only its own, never a duplicate's that is still open.
+   */
+  delivery?: string;
   /** Just before CreateMultipartUpload was sent. */
   startedAt: string;
   /** The source version the parts hold: the upload is continued only for this ETag. */
@@ -188,7 +193,8 @@ export interface CapacityCounter {
 
 const ledgerPk = (jobId: string) => `ledger#${jobId}`;
 // A source key can take all 1,024 bytes a sort key allows, so upload records are keyed by its hash.
-const uploadSk = (key: string) => `upload#${createHash('sha256').update(key).digest('base64url')}`;
+const uploadSk = (key: string, delivery?: string) =>
+  `upload#${createHash('sha256').update(key).digest('base64url')}${delivery ? `#${delivery}` : ''}`;
 const jobPk = (jobId: string) => `job#${jobId}`;
 /** The fencing rule of every ledger and checkpoint write: a newer lease holder (higher fence) owns the item. */
 const fenceCondition = (fence: number) => ({
@@ -726,7 +732,7 @@ export class StateStore {
       this.#doc.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: uploadSk(record.key), ...record },
+          Item: { pk: jobPk(jobId), sk: uploadSk(record.key, record.delivery), ...record },
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -760,11 +766,14 @@ export class StateStore {
     return records;
   }
 
-  /** Forgets a multipart upload once it is completed or aborted. */
-  async deleteMultipartUpload(jobId: string, key: string): Promise<void> {
+  /** Forgets a multipart upload (of `delivery`, if a fan-out task's) once it is completed or aborted. */
+  async deleteMultipartUpload(jobId: string, key: string, delivery?: string): Promise<void> {
     await this.#call('deleteMultipartUpload (DeleteItem)', () =>
       this.#doc.send(
-        new DeleteCommand({ TableName: this.#table, Key: { pk: jobPk(jobId), sk: uploadSk(key) } }),
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: uploadSk(key, delivery) },
+        }),
       ),
     );
   }

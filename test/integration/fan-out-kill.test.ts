@@ -1,0 +1,253 @@
+/**
+ * Fan-out workers killed outright (SIGKILL), in the bundled worker functions running as warm child
+ * processes (sandbox/worker-processes.ts), at the moments that matter: mid-object, and in the worker that
+ * ends the pass. The children's S3 and DynamoDB go through a fault proxy whose `hang` holds a worker at
+ * the chosen request, so the kill lands there every time, with no timing to guess.
+ */
+import {
+  CreateBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+} from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PART_SIZE } from '../../functions/core/copy/copy-object.js';
+import type { PassStart } from '../../functions/core/fanout/start-pass.js';
+import { handleEvent } from '../../functions/core/handle-event.js';
+import { type Job, parseJob } from '../../functions/core/job.js';
+import { runFolder } from '../../functions/core/report/run-manifest.js';
+import { type PassState, PassTally } from '../../functions/core/state/pass-tally.js';
+import { sandboxSqs } from '../../sandbox/clients.js';
+import type { LocalFanOut } from '../../sandbox/fan-out.js';
+import { type FaultProxy, startFaultProxy } from '../../sandbox/fault-proxy.js';
+import { faultProxyEnv } from '../../sandbox/sandbox.js';
+import { buildWorkerFunctions, WorkerProcesses } from '../../sandbox/worker-processes.js';
+import { isolatedJob, listKeys, localFanOut, putObject, readObject, useSandbox } from './helpers.js';
+
+const { sandbox, deps, producer, consumer } = useSandbox();
+/** Versioned: every upload that completed leaves a version, so an object uploaded twice shows. */
+const DESTINATION = 'accountb-fan-out-kill';
+/** A killed task's message comes back this soon. */
+const VISIBILITY_SECONDS = 2;
+/**
+ * The workers' timeout: Lambda would kill an invocation then, so a pass's end claimed by a worker that
+ * died is taken over once the claimer's deadline has passed. Short, so a test waits seconds, not minutes.
+ */
+const FUNCTION_TIMEOUT_MS = 12_000;
+
+let proxy: FaultProxy;
+let processes: WorkerProcesses;
+let fanOut: LocalFanOut;
+let removeBuild: () => Promise<void> = async () => {};
+
+beforeAll(async () => {
+  await consumer.send(new CreateBucketCommand({ Bucket: DESTINATION })).catch(() => {});
+  await consumer.send(
+    new PutBucketVersioningCommand({ Bucket: DESTINATION, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+  proxy = await startFaultProxy(sandbox);
+  const built = await buildWorkerFunctions(['plan-shard', 'copy']);
+  removeBuild = built.remove;
+  processes = new WorkerProcesses(built.functions);
+  fanOut = await localFanOut(sandbox, deps, {
+    workers: 2,
+    visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+    maxReceiveCount: 20,
+    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+    workerHandler: (kind, urls) =>
+      processes.handler(kind, {
+        ...faultProxyEnv(sandbox, proxy.endpoints),
+        PLAN_SHARD_QUEUE_URL: urls.planShard,
+        COPY_QUEUE_URL: urls.copy,
+        TASK_MAX_RECEIVE_COUNT: '20',
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+      }),
+  });
+});
+afterEach(() => proxy.reset());
+afterAll(async () => {
+  await fanOut?.stop();
+  processes?.stop();
+  await proxy?.stop();
+  await removeBuild();
+});
+
+function killJob(name: string): Job {
+  const job = isolatedJob(sandbox, name, {
+    options: { concurrency: 2, fanOut: { mode: 'always', keysPerShard: 1000 } },
+  });
+  return parseJob({ ...job, destination: { ...job.destination, bucket: DESTINATION } });
+}
+
+async function startPass(job: Job): Promise<PassTally> {
+  const started = (await handleEvent(fanOut.deps, job)) as PassStart;
+  if (started.status !== 'started') throw new Error(`no pass started: ${JSON.stringify(started)}`);
+  return new PassTally(deps.state.client, deps.state.tableName, job.jobId, started.fence);
+}
+
+/** Polls until `test` holds; fails naming `what` after a minute. */
+async function until<T>(what: string, read: () => Promise<T>, test: (value: T) => boolean): Promise<T> {
+  const giveUpAt = Date.now() + 60_000;
+  for (;;) {
+    const value = await read();
+    if (test(value)) return value;
+    if (Date.now() > giveUpAt) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const ended = (pass: PassTally) =>
+  until(
+    'pass ended',
+    () => pass.read(),
+    (state) => state.state === 'ended',
+  );
+
+/** Kills every worker (of `kind`) at work now; returns how many invocations died mid-task. */
+function killBusy(kind?: string): number {
+  return processes.busy(kind).filter((invocation) => invocation.kill()).length;
+}
+
+async function versions(prefix: string): Promise<Map<string, number>> {
+  const { Versions = [] } = await consumer.send(
+    new ListObjectVersionsCommand({ Bucket: DESTINATION, Prefix: prefix }),
+  );
+  const counts = new Map<string, number>();
+  for (const version of Versions) counts.set(version.Key ?? '', (counts.get(version.Key ?? '') ?? 0) + 1);
+  return counts;
+}
+
+async function openUploads(prefix: string): Promise<string[]> {
+  const { Uploads = [] } = await consumer.send(
+    new ListMultipartUploadsCommand({ Bucket: DESTINATION, Prefix: prefix }),
+  );
+  return Uploads.map((upload) => upload.Key ?? '');
+}
+
+/** Run events of `runId` on the sandbox bus's queue, read until it has been quiet for a few seconds. */
+async function runEvents(runId: string): Promise<number> {
+  const sqs = sandboxSqs(sandbox, sandbox.accountB.admin);
+  let found = 0;
+  for (let quiet = 0; quiet < 3; ) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: sandbox.accountB.eventsQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    quiet = Messages.length === 0 ? quiet + 1 : 0;
+    for (const message of Messages) {
+      if (JSON.parse(message.Body ?? '{}').detail?.runId === runId) found += 1;
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: sandbox.accountB.eventsQueueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+        }),
+      );
+    }
+  }
+  return found;
+}
+
+describe('fan-out workers killed outright (worker functions in child processes)', () => {
+  it('resumes a copy worker killed mid-object: the object is stored once, and no upload is left open', async () => {
+    const job = killJob('killed-mid-object');
+    const key = `${job.source.prefix}big`;
+    const body = Buffer.alloc(2 * PART_SIZE + 4096, 7);
+    await putObject(producer, sandbox.accountA.bucket, key, body);
+    // The second part of the first upload never gets an answer: the worker is held mid-object.
+    proxy.setRules([{ service: 's3', operation: 'UploadPart', skip: 1, count: 1, fault: { type: 'hang' } }]);
+
+    const pass = await startPass(job);
+    await until(
+      'a part held',
+      async () => proxy.counts().inFlight['s3:UploadPart'] ?? 0,
+      (n) => n > 0,
+    );
+    // A slow start may have let the task come back to a second worker meanwhile: both die mid-object.
+    expect(killBusy('copy')).toBeGreaterThan(0);
+    await ended(pass);
+
+    expect((await readObject(consumer, DESTINATION, key)).equals(body)).toBe(true);
+    expect(await versions(job.destination.prefix)).toEqual(new Map([[key, 1]]));
+    const [entry] = await collect(deps.state.ledger(job.jobId));
+    expect(entry?.destinationEtag, JSON.stringify(entry)).toBeDefined();
+    // The killed worker's upload is an orphan now; the next pass's start aborts it.
+    await ended(await startPass(job));
+    expect(await openUploads(job.destination.prefix)).toEqual([]);
+  }, 120_000);
+
+  it('ends the pass once when the worker that claimed its end is killed: another delivery takes over', async () => {
+    const job = killJob('killed-ender');
+    const keys = ['a', 'b', 'c'].map((name) => `${job.source.prefix}${name}`);
+    for (const key of keys) await putObject(producer, sandbox.accountA.bucket, key, `body of ${key}`);
+    // The end's first write never gets an answer: its worker is held after claiming the end.
+    proxy.setRules([{ service: 's3', key: 'manifest\\.jsonl$', count: 1, fault: { type: 'hang' } }]);
+
+    const pass = await startPass(job);
+    const ending = await until(
+      'end claimed',
+      () => pass.read(),
+      (state) => state.state !== 'running',
+    );
+    expect(ending.state).toBe('ending');
+    await until(
+      'manifest held',
+      async () => proxy.counts().total,
+      (n) => n > 0,
+    );
+    expect(killBusy()).toBeGreaterThan(0);
+    const final: PassState = await ended(pass);
+    expect(final.endedBy).not.toBe(ending.endedBy);
+
+    const { runId } = final;
+    const folder = runFolder(job.options.manifestPrefix, job.jobId, runId ?? '');
+    const manifest = (await readObject(consumer, DESTINATION, `${folder}manifest.jsonl`)).toString();
+    expect(
+      manifest
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).sourceKey)
+        .sort(),
+    ).toEqual(keys);
+    const written = await versions(folder);
+    expect(written.get(`${folder}manifest.jsonl`)).toBe(1);
+    expect(written.get(`${folder}_SUCCESS`)).toBe(1);
+    // The parts were joined, and removed once the pass had ended.
+    expect((await listKeys(consumer, DESTINATION, folder)).sort()).toEqual([
+      `${folder}_SUCCESS`,
+      `${folder}manifest.jsonl`,
+    ]);
+    const runs = await deps.state.recentRuns(job.jobId);
+    expect(runs.filter((run) => run.runId === runId)).toHaveLength(1);
+    expect(await runEvents(runId ?? '')).toBe(1);
+  }, 120_000);
+
+  it('ends the pass when the worker that settled its last task is killed before claiming the end', async () => {
+    const job = killJob('killed-last-settler');
+    const keys = ['a', 'b'].map((name) => `${job.source.prefix}${name}`);
+    for (const key of keys) await putObject(producer, sandbox.accountA.bucket, key, `body of ${key}`);
+    // The workers' only UpdateItem is the claim of the end: the last settler is held there.
+    proxy.setRules([{ service: 'dynamodb', operation: 'UpdateItem', count: 1, fault: { type: 'hang' } }]);
+
+    const pass = await startPass(job);
+    await until(
+      'claim held',
+      async () => proxy.counts().total,
+      (n) => n > 0,
+    );
+    const settled = await pass.read();
+    expect([settled.state, settled.outstanding]).toEqual(['running', 0]);
+    expect(killBusy()).toBeGreaterThan(0);
+    await ended(pass);
+    expect(await versions(job.destination.prefix)).toEqual(new Map(keys.map((key) => [key, 1])));
+  }, 120_000);
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
