@@ -105,6 +105,8 @@ async function dispatch(
         await requireRegion(io.env);
         const stack = await readDeployedStack(buildStackReaderDependencies(io.env), command.stack);
         jobs.push(...stack.jobs.map(({ job }) => job));
+        // The jobs stored as data (`jobs add`) are the stack's jobs too.
+        for await (const stored of buildJobsDependencies(stack.tableName).store.all()) jobs.push(stored.job);
         env = { ...io.env, STATE_TABLE_NAME: stack.tableName };
       }
       const jobIds = [...new Set([...jobs.map((job) => job.jobId), ...command.jobIds])];

@@ -8,17 +8,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { CreateScheduleCommand, GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.js';
 import { STACK_OUTPUTS } from '../../cli/read-stack.js';
+import { syncJob } from '../../functions/core/run/sync-job.js';
 import { JobStore } from '../../functions/core/state/job-store.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { captureCli } from '../support/capture-cli.js';
 import { isolatedJob, lambdaContext, listKeys, putObject, useSandbox } from './helpers.js';
 
-const { sandbox, producer, consumer } = useSandbox();
+const { sandbox, deps, producer, consumer } = useSandbox();
 const { accountA, accountB } = sandbox;
 // The handler builds its clients at import, from the environment useSandbox points at the sandbox.
 const { handler } = await import('../../functions/sync.js');
@@ -126,10 +127,22 @@ describe('cross-account-sync jobs against the sandbox', () => {
     await expect(schedule(group, job.jobId)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 
-  it('finds the table, schedule group, scheduler role and function in a stack’s outputs with --stack', async () => {
+  it('finds the table, schedule group, scheduler role and function in a stack’s outputs with --stack; status --stack shows its stored jobs', async () => {
     const stackName = `jobs-stack-${randomBytes(3).toString('hex')}`;
     const group = `${stackName}-group`;
+    // The template's own job: its schedule carries the whole job.
+    const templateJob = isolatedJob(sandbox, 'jobs-template');
+    await scheduler.send(
+      new CreateScheduleCommand({
+        Name: `${stackName}-sync`,
+        ScheduleExpression: 'rate(15 minutes)',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: { Arn: functionArn, RoleArn: schedulerRoleArn, Input: JSON.stringify(templateJob) },
+      }),
+    );
+    await syncJob(deps, templateJob);
     const outputs = {
+      [STACK_OUTPUTS.schedules[0]]: `${stackName}-sync`,
       [STACK_OUTPUTS.tableName]: accountB.tableName,
       [STACK_OUTPUTS.jobScheduleGroup]: group,
       [STACK_OUTPUTS.jobSchedulerRoleArn]: schedulerRoleArn,
@@ -148,10 +161,16 @@ describe('cross-account-sync jobs against the sandbox', () => {
     const { STATE_TABLE_NAME: _table, ...env } = sandboxEnv(sandbox);
 
     const added = await captureCli(env, 'jobs', 'add', '--file', jobFile(job), '--stack', stackName);
+    const status = await captureCli(env, 'status', '--stack', stackName, '--json');
     const removed = await captureCli(env, 'jobs', 'remove', job.jobId, '--stack', stackName);
 
     expect(added.exitCode, added.stderr).toBe(EXIT.ok);
     expect(added.stdout).toContain(`schedule rate(1 hour) in group ${group}`);
+    // A stored job that has not run yet is known to status (no lease, ledger or run of it yet).
+    expect(status.exitCode, status.stderr).toBe(EXIT.ok);
+    const statusJobs = (JSON.parse(status.stdout) as { jobs: { jobId: string; lastRun?: object }[] }).jobs;
+    expect(statusJobs.map((j) => j.jobId)).toEqual(expect.arrayContaining([templateJob.jobId, job.jobId]));
+    expect(statusJobs.find((j) => j.jobId === job.jobId)?.lastRun).toBeUndefined();
     expect(removed.exitCode, removed.stderr).toBe(EXIT.ok);
     expect(await store.get(job.jobId)).toBeUndefined();
   });

@@ -3,17 +3,22 @@
  * would: each invocation gets only `{"jobId"}` and reads its job from the job store. Each job has its own
  * source and destination prefix; the runs share the function's clients, the state table and the buckets.
  * The function's core (handleEvent) is called rather than the middy handler: Lambda gives each concurrent
- * invocation its own container, while the handler's logger and metrics are one per process.
+ * invocation its own container, while the handler's logger and metrics are one per process. The jobs are
+ * stored in a table of their own, so the stack commands' tests never see them as a stack's jobs.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import type { RunSummary } from '../../functions/core/run/sync-types.js';
 import { JobStore } from '../../functions/core/state/job-store.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
+import { createStateTable } from '../../sandbox/provision.js';
+import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
-const { sandbox, deps, producer, consumer } = useSandbox();
+const { sandbox, producer, consumer } = useSandbox();
 const { accountA, accountB } = sandbox;
 const JOBS = 50;
 const OBJECTS_PER_JOB = 3;
@@ -31,7 +36,13 @@ function objectsOf(job: Job, index: number): Map<string, string> {
 describe('many stored jobs at once', () => {
   it(`runs ${JOBS} stored jobs concurrently: each destination equals its source, one run record each, no lease crossed`, async () => {
     // Arrange: 50 jobs, each over its own prefix, stored as data.
-    const store = new JobStore(sandboxDynamo(sandbox), accountB.tableName);
+    const tableName = `many-jobs-${randomBytes(3).toString('hex')}`;
+    await createStateTable(sandbox, tableName);
+    const deps = dependenciesFromEnvironment(consoleLogger('error'), {
+      ...process.env,
+      STATE_TABLE_NAME: tableName,
+    });
+    const store = new JobStore(sandboxDynamo(sandbox), tableName);
     const jobs = Array.from({ length: JOBS }, (_, i) =>
       isolatedJob(sandbox, `many-${String(i).padStart(2, '0')}`),
     );

@@ -780,23 +780,24 @@ export class StateStore {
 
   /**
    * Whether the table holds anything of `jobId`: a lease, checkpoint, run record, intent or upload
-   * (pk "job#…"), or a ledger item. Two one-item Queries, so a mistyped id costs two reads.
+   * (pk "job#…"), a ledger item, or the job itself in the job store (pk "jobs", which a stored job that
+   * has not run yet only has). Three one-item Queries, so a mistyped id costs three reads.
    */
   async hasJobRecords(jobId: string): Promise<boolean> {
-    const any = (pk: string) =>
+    const any = (pk: string, sk?: string) =>
       this.#call('hasJobRecords (Query)', () =>
         this.#doc.send(
           new QueryCommand({
             TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': pk },
+            KeyConditionExpression: sk === undefined ? 'pk = :pk' : 'pk = :pk AND sk = :sk',
+            ExpressionAttributeValues: { ':pk': pk, ...(sk !== undefined && { ':sk': sk }) },
             ProjectionExpression: 'pk',
             Limit: 1,
           }),
         ),
       );
-    const [job, ledger] = await Promise.all([any(jobPk(jobId)), any(ledgerPk(jobId))]);
-    return (job.Items?.length ?? 0) + (ledger.Items?.length ?? 0) > 0;
+    const found = await Promise.all([any(jobPk(jobId)), any(ledgerPk(jobId)), any('jobs', jobId)]);
+    return found.some((result) => (result.Items?.length ?? 0) > 0);
   }
 
   /**
@@ -814,7 +815,7 @@ export class StateStore {
         this.#doc.send(
           new ScanCommand({
             TableName: this.#table,
-            ProjectionExpression: 'pk',
+            ProjectionExpression: 'pk, sk',
             Limit: maxItems - read,
             ExclusiveStartKey: startKey,
           }),
@@ -826,7 +827,9 @@ export class StateStore {
           ? pk.slice(4)
           : pk.startsWith('ledger#')
             ? pk.slice(7)
-            : undefined;
+            : pk === 'jobs'
+              ? String(item.sk)
+              : undefined;
         if (jobId) jobIds.add(jobId);
       }
       read += page.Items?.length ?? 0;
