@@ -351,3 +351,39 @@ describe('server-side copy in fan-out', () => {
     }
   });
 });
+
+/** Gated: `SERVER_SIDE_COPY_MEASURE_MIB=256` copies one object of that size both ways (README figure). */
+const MEASURE_MIB = Number(process.env.SERVER_SIDE_COPY_MEASURE_MIB ?? 0);
+
+describe.runIf(MEASURE_MIB > 0)('client CPU-seconds, server-side against streamed', () => {
+  it(`copies one ${MEASURE_MIB} MiB object each way and reports the CPU this process spent`, async () => {
+    const serverSide = serverSideJob('ssc-measure');
+    const streamed = parseJob({
+      ...serverSide,
+      jobId: `${serverSide.jobId}-stream`,
+      destination: { ...serverSide.destination, prefix: `${serverSide.destination.prefix}streamed/` },
+      options: { ...serverSide.options, copyMethod: 'stream' },
+    });
+    const body = randomBytes(MEASURE_MIB * MiB);
+    await putObject(producer, source, `${serverSide.source.prefix}big.bin`, body);
+    const cpuSeconds = async (job: Job) => {
+      const before = process.cpuUsage();
+      const started = Date.now();
+      expect(await syncJob(deps, job)).toMatchObject({ copied: 1, failed: 0 });
+      const { user, system } = process.cpuUsage(before);
+      return { cpu: (user + system) / 1e6, wall: (Date.now() - started) / 1000 };
+    };
+
+    const streamedCost = await cpuSeconds(streamed);
+    const serverSideCost = await cpuSeconds(serverSide);
+
+    for (const prefix of [serverSide.destination.prefix, streamed.destination.prefix]) {
+      expect(sha(await readObject(consumer, destination, `${prefix}big.bin`))).toBe(sha(body));
+    }
+    console.log(
+      `${MEASURE_MIB} MiB, client CPU-seconds: server-side ${serverSideCost.cpu.toFixed(2)} ` +
+        `(${serverSideCost.wall.toFixed(1)} s wall), streamed ${streamedCost.cpu.toFixed(2)} ` +
+        `(${streamedCost.wall.toFixed(1)} s wall)`,
+    );
+  }, 600_000);
+});
