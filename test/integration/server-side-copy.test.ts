@@ -256,6 +256,31 @@ describe('a job with options.copyMethod "server-side"', () => {
     expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
   });
 
+  it('a copy the bucket policy does not grant is refused with the bucket-policy fix, single or in parts', async () => {
+    const job = serverSideJob('ssc-copy-denied', { granted: false });
+    const key = `${job.source.prefix}a.bin`;
+    const body = randomBytes(6 * MiB);
+    const { ETag } = await putObject(producer, source, key, body);
+    const request = {
+      sourceBucket: source,
+      key,
+      etag: ETag ?? '',
+      size: body.length,
+      destinationBucket: destination,
+      destinationKey: `${job.destination.prefix}a.bin`,
+      overwrite: false,
+    };
+    const fix =
+      /denied: .*AccountA's bucket policy must grant that role s3:GetObject.*ServerSideCopyPrincipalArn/;
+
+    await expect(serverSideCopy({ destinationS3: syncer }, request)).rejects.toThrow(fix);
+    await expect(serverSideCopy({ destinationS3: syncer }, request, { partSize: 5 * MiB })).rejects.toThrow(
+      fix,
+    );
+
+    expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
+  });
+
   it('doctor prints whether the sync role may read the source itself, with the fix', async () => {
     const denied = serverSideJob('ssc-doctor-denied', { granted: false });
     const granted = serverSideJob('ssc-doctor');
