@@ -31,6 +31,12 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   aws-chunked trailer) and store the body anyway; S3 refuses them, and the sync relies on that refusal to
   keep a corrupted read from becoming the destination's object.
 
+- A request from another account than the bucket's is allowed by the caller's identity policy alone; S3
+  also needs the bucket's policy to grant it (enforce_cross_account_bucket_policies).
+- CopyObject and UploadPartCopy authorize only the destination write, ignore x-amz-copy-source-if-match,
+  a CopyObject's If-None-Match / If-Match and TaggingDirective COPY, and a cross-account GetObjectTagging
+  reads the caller's tag store (copy_sources_as_s3_does).
+
 Two costs of moto's server, not of S3, are cut so that benchmarks measure the tools rather than moto:
 - Each request lists moto's package directory, under a lock all request threads share (list_backends_once).
 - Each ranged GET reads the whole object (read_only_the_range).

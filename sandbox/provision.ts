@@ -43,10 +43,10 @@ import { type AwsKeys, SANDBOX, type SandboxEndpoints, type SandboxInfo } from '
 //   name resolves to the owner's bucket (MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS, on by default). So the sync
 //   reads gautamtest-assume-role with A-role keys and writes accountb-sync-destination with B's keys, both
 //   by name.
-// - After enforcement moto checks SigV4 signatures, unknown keys and the caller's *identity* policies. It
-//   does not evaluate bucket policies for cross-account access: a B identity whose own policy allowed
-//   s3:* on * could read A's bucket, where AWS would also need A's bucket policy. Least-privilege policies
-//   below keep the sandbox honest; moto_server.py adds the trust-policy check moto lacks across accounts.
+// - After enforcement moto checks SigV4 signatures, unknown keys and the caller's *identity* policies;
+//   moto_server.py adds what it lacks across accounts: the trust-policy check, and the bucket policy a
+//   request from another account needs (so the syncer reads only SERVER_SIDE_COPY_PREFIX of A's bucket,
+//   though its own policy allows all of it). Least-privilege policies below keep the sandbox honest.
 
 const BOOTSTRAP_KEYS: AwsKeys = { accessKeyId: 'AKIASANDBOXBOOTSTRAP', secretAccessKey: 'sandbox-bootstrap' };
 const BOOTSTRAP_ROLE = 'sandbox-bootstrap'; // does not exist; before enforcement moto does not care

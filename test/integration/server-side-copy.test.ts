@@ -256,6 +256,31 @@ describe('a job with options.copyMethod "server-side"', () => {
     expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
   });
 
+  it('a copy the bucket policy does not grant is refused with the bucket-policy fix, single or in parts', async () => {
+    const job = serverSideJob('ssc-copy-denied', { granted: false });
+    const key = `${job.source.prefix}a.bin`;
+    const body = randomBytes(6 * MiB);
+    const { ETag } = await putObject(producer, source, key, body);
+    const request = {
+      sourceBucket: source,
+      key,
+      etag: ETag ?? '',
+      size: body.length,
+      destinationBucket: destination,
+      destinationKey: `${job.destination.prefix}a.bin`,
+      overwrite: false,
+    };
+    const fix =
+      /denied: .*AccountA's bucket policy must grant that role s3:GetObject.*ServerSideCopyPrincipalArn/;
+
+    await expect(serverSideCopy({ destinationS3: syncer }, request)).rejects.toThrow(fix);
+    await expect(serverSideCopy({ destinationS3: syncer }, request, { partSize: 5 * MiB })).rejects.toThrow(
+      fix,
+    );
+
+    expect(await listKeys(consumer, destination, job.destination.prefix)).toEqual([]);
+  });
+
   it('doctor prints whether the sync role may read the source itself, with the fix', async () => {
     const denied = serverSideJob('ssc-doctor-denied', { granted: false });
     const granted = serverSideJob('ssc-doctor');
@@ -350,4 +375,40 @@ describe('server-side copy in fan-out', () => {
       expect(copied.toString()).toBe(`file ${n}`);
     }
   });
+});
+
+/** Gated: `SERVER_SIDE_COPY_MEASURE_MIB=256` copies one object of that size both ways (README figure). */
+const MEASURE_MIB = Number(process.env.SERVER_SIDE_COPY_MEASURE_MIB ?? 0);
+
+describe.runIf(MEASURE_MIB > 0)('client CPU-seconds, server-side against streamed', () => {
+  it(`copies one ${MEASURE_MIB} MiB object each way and reports the CPU this process spent`, async () => {
+    const serverSide = serverSideJob('ssc-measure');
+    const streamed = parseJob({
+      ...serverSide,
+      jobId: `${serverSide.jobId}-stream`,
+      destination: { ...serverSide.destination, prefix: `${serverSide.destination.prefix}streamed/` },
+      options: { ...serverSide.options, copyMethod: 'stream' },
+    });
+    const body = randomBytes(MEASURE_MIB * MiB);
+    await putObject(producer, source, `${serverSide.source.prefix}big.bin`, body);
+    const cpuSeconds = async (job: Job) => {
+      const before = process.cpuUsage();
+      const started = Date.now();
+      expect(await syncJob(deps, job)).toMatchObject({ copied: 1, failed: 0 });
+      const { user, system } = process.cpuUsage(before);
+      return { cpu: (user + system) / 1e6, wall: (Date.now() - started) / 1000 };
+    };
+
+    const streamedCost = await cpuSeconds(streamed);
+    const serverSideCost = await cpuSeconds(serverSide);
+
+    for (const prefix of [serverSide.destination.prefix, streamed.destination.prefix]) {
+      expect(sha(await readObject(consumer, destination, `${prefix}big.bin`))).toBe(sha(body));
+    }
+    console.log(
+      `${MEASURE_MIB} MiB, client CPU-seconds: server-side ${serverSideCost.cpu.toFixed(2)} ` +
+        `(${serverSideCost.wall.toFixed(1)} s wall), streamed ${streamedCost.cpu.toFixed(2)} ` +
+        `(${streamedCost.wall.toFixed(1)} s wall)`,
+    );
+  }, 600_000);
 });
