@@ -241,13 +241,17 @@ describe('template.yaml and source-account/template.yaml', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
-      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts); the lease's expiresAt is not it.
+      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts and the part tasks' uploads in
+      // state/part-uploads.ts); the lease's expiresAt is not it.
       TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
     const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
       (file) => file.endsWith('.ts') && readFileSync(join('functions', file), 'utf8').includes('purgeAt'),
     );
-    expect(setters).toEqual([join('core', 'state', 'pass-tally.ts')]);
+    expect(setters.sort()).toEqual([
+      join('core', 'state', 'part-uploads.ts'),
+      join('core', 'state', 'pass-tally.ts'),
+    ]);
   });
 
   it('creates a private destination bucket that aborts abandoned multipart uploads', () => {
