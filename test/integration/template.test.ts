@@ -241,13 +241,17 @@ describe('template.yaml and source-account/template.yaml', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
-      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts); the lease's expiresAt is not it.
+      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts, and the giant objects' uploads
+      // of a pass, state/part-uploads.ts); the lease's expiresAt is not it.
       TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
     const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
       (file) => file.endsWith('.ts') && readFileSync(join('functions', file), 'utf8').includes('purgeAt'),
     );
-    expect(setters).toEqual([join('core', 'state', 'pass-tally.ts')]);
+    expect(setters.sort()).toEqual([
+      join('core', 'state', 'part-uploads.ts'),
+      join('core', 'state', 'pass-tally.ts'),
+    ]);
   });
 
   it('creates a private destination bucket that aborts abandoned multipart uploads', () => {
@@ -506,6 +510,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     for (const [id, entry, queue] of [
       ['PlanShardFunction', 'plan-shard-worker', 'PlanShardQueue'],
       ['CopyWorkerFunction', 'copy-worker', 'CopyQueue'],
+      ['PartWorkerFunction', 'part-worker', 'PartQueue'],
     ] as const) {
       const fn = props(id);
       expect(fn).toMatchObject({ CodeUri: './', Handler: `${entry}.handler`, Tracing: 'Active' });
@@ -544,12 +549,28 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(environment('SyncFunction')).toMatchObject({
       PLAN_SHARD_QUEUE_URL: { Ref: 'PlanShardQueue' },
       COPY_QUEUE_URL: { Ref: 'CopyQueue' },
+      PART_QUEUE_URL: { Ref: 'PartQueue' },
       TASK_MAX_RECEIVE_COUNT: { Ref: 'TaskMaxReceiveCount' },
     });
     const sqs = functionStatements().filter((s) => [s.Action].flat().some((a) => a.startsWith('sqs:')));
     expect(sqs.map((s) => s.Resource)).toEqual([
-      [{ 'Fn::GetAtt': ['PlanShardQueue', 'Arn'] }, { 'Fn::GetAtt': ['CopyQueue', 'Arn'] }],
+      [
+        { 'Fn::GetAtt': ['PlanShardQueue', 'Arn'] },
+        { 'Fn::GetAtt': ['CopyQueue', 'Arn'] },
+        { 'Fn::GetAtt': ['PartQueue', 'Arn'] },
+      ],
     ]);
+  });
+
+  it('graphs the part queue of giant objects and its dead-letter queue, and outputs both', () => {
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, unknown];
+    const queues = [...body.matchAll(/\$\{(\w+)\.QueueName\}/g)].map((match) => match[1]);
+
+    expect(queues).toEqual(expect.arrayContaining(['PartQueue', 'PartDeadLetterQueue']));
+    expect(template.Outputs?.PartQueueUrl?.Value).toEqual({ Ref: 'PartQueue' });
+    expect(props('PartWorkerFunction').Events.Tasks.Properties.ScalingConfig.MaximumConcurrency).toEqual({
+      Ref: 'PartWorkerConcurrency',
+    });
   });
 
   it('grants the state table exactly the DynamoDB actions functions/ calls, on that table only', () => {
