@@ -22,6 +22,7 @@ import type { WorkerHandler } from './fan-out.js';
 export const WORKER_FUNCTIONS: Record<string, { logicalId: string }> = {
   'plan-shard': { logicalId: 'PlanShardFunction' },
   copy: { logicalId: 'CopyWorkerFunction' },
+  part: { logicalId: 'PartWorkerFunction' },
 };
 
 const RUNTIME = new URL('../scripts/lib/lambda-runtime.mjs', import.meta.url).pathname;

@@ -5,12 +5,14 @@
  * `partTasksAbove` at its 5 MiB minimum and 8 MiB parts.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
@@ -248,6 +250,70 @@ describe('part tasks: a completer that dies, and a source that changes mid-parts
     expect(await listKeys(consumer, job.destination.bucket, job.destination.prefix)).toEqual([
       `${job.destination.prefix}giant.bin`,
     ]);
+    expect(await openUploads(consumer, job)).toEqual([]);
+  });
+});
+
+/**
+ * One object of 1 GiB, uploaded in 16 MiB parts, copied as 64 part tasks (its own parts) by 4 part workers. Gated with
+ * PART_TASKS_GIB=1 (npm run test:sweep): on this shared 2-core machine it takes longer than a test in
+ * `npm test` should.
+ */
+describe.runIf(process.env.PART_TASKS_GIB === '1')('part tasks: one object of 1 GiB, 4 part workers', () => {
+  let fanOut: LocalFanOut;
+  beforeAll(async () => {
+    fanOut = await localFanOut(sandbox, deps, {
+      workers: 1,
+      partWorkers: 4,
+      // A part takes far longer on this loaded machine than on AWS: no message comes back while at work.
+      visibilityTimeoutSeconds: 900,
+      worker: { log, minPartSize: 16 * MiB },
+    });
+  });
+  afterAll(async () => {
+    await fanOut?.stop();
+  });
+
+  it("copies it byte for byte with the source's own ETag, and leaves no upload open", {
+    timeout: 900_000,
+  }, async () => {
+    const job = giantJob('parts-gib');
+    const key = `${job.source.prefix}one.gib`;
+    const size = 1024 * MiB;
+    const sourceHash = createHash('sha256');
+    async function* gib() {
+      for (let offset = 0; offset < size; offset += MiB) {
+        const chunk = bytesOf(MiB, offset);
+        sourceHash.update(chunk);
+        yield chunk;
+      }
+    }
+    const upload = new Upload({
+      client: producer,
+      partSize: 16 * MiB,
+      queueSize: 2,
+      params: { Bucket: job.source.bucket, Key: key, Body: Readable.from(gib()) },
+    });
+    const { ETag: sourceEtag } = await upload.done();
+    expect(sourceEtag).toMatch(/-64"$/);
+
+    const started = Date.now();
+    const pass = await startPass(fanOut, job);
+    const run = await passEnded(fanOut.deps, job, pass.fence, 840_000);
+    console.log(
+      `[fan-out-parts] 1 GiB as 64 part tasks by 4 part workers: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+
+    expect(run).toMatchObject({ copied: 1, failed: 0, bytes: size });
+    const copy = await consumer.send(
+      new GetObjectCommand({ Bucket: job.destination.bucket, Key: `${job.destination.prefix}one.gib` }),
+    );
+    expect(copy.ETag).toBe(sourceEtag);
+    const copyHash = createHash('sha256');
+    for await (const chunk of copy.Body as AsyncIterable<Uint8Array>) copyHash.update(chunk);
+    expect(copyHash.digest('hex')).toBe(sourceHash.digest('hex'));
+    const [entry] = await ledgerOf(job);
+    expect(entry).toMatchObject({ size, verifiedBy: 'etag-md5' });
     expect(await openUploads(consumer, job)).toEqual([]);
   });
 });

@@ -241,8 +241,8 @@ describe('template.yaml and source-account/template.yaml', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
-      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts and the part tasks' uploads in
-      // state/part-uploads.ts); the lease's expiresAt is not it.
+      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts, and the giant objects' uploads
+      // of a pass, state/part-uploads.ts); the lease's expiresAt is not it.
       TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
     const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
@@ -546,6 +546,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     for (const [id, entry, queue] of [
       ['PlanShardFunction', 'plan-shard-worker', 'PlanShardQueue'],
       ['CopyWorkerFunction', 'copy-worker', 'CopyQueue'],
+      ['PartWorkerFunction', 'part-worker', 'PartQueue'],
     ] as const) {
       const fn = props(id);
       expect(fn).toMatchObject({ CodeUri: './', Handler: `${entry}.handler`, Tracing: 'Active' });
@@ -584,12 +585,28 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(environment('SyncFunction')).toMatchObject({
       PLAN_SHARD_QUEUE_URL: { Ref: 'PlanShardQueue' },
       COPY_QUEUE_URL: { Ref: 'CopyQueue' },
+      PART_QUEUE_URL: { Ref: 'PartQueue' },
       TASK_MAX_RECEIVE_COUNT: { Ref: 'TaskMaxReceiveCount' },
     });
     const sqs = functionStatements().filter((s) => [s.Action].flat().some((a) => a.startsWith('sqs:')));
     expect(sqs.map((s) => s.Resource)).toEqual([
-      [{ 'Fn::GetAtt': ['PlanShardQueue', 'Arn'] }, { 'Fn::GetAtt': ['CopyQueue', 'Arn'] }],
+      [
+        { 'Fn::GetAtt': ['PlanShardQueue', 'Arn'] },
+        { 'Fn::GetAtt': ['CopyQueue', 'Arn'] },
+        { 'Fn::GetAtt': ['PartQueue', 'Arn'] },
+      ],
     ]);
+  });
+
+  it('graphs the part queue of giant objects and its dead-letter queue, and outputs both', () => {
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, unknown];
+    const queues = [...body.matchAll(/\$\{(\w+)\.QueueName\}/g)].map((match) => match[1]);
+
+    expect(queues).toEqual(expect.arrayContaining(['PartQueue', 'PartDeadLetterQueue']));
+    expect(template.Outputs?.PartQueueUrl?.Value).toEqual({ Ref: 'PartQueue' });
+    expect(props('PartWorkerFunction').Events.Tasks.Properties.ScalingConfig.MaximumConcurrency).toEqual({
+      Ref: 'PartWorkerConcurrency',
+    });
   });
 
   it('grants the state table exactly the DynamoDB actions functions/ calls, on that table only', () => {
