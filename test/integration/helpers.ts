@@ -18,7 +18,9 @@ import type { SyncDependencies } from '../../functions/core/run/sync-job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxIam, sandboxS3, sandboxSqs } from '../../sandbox/clients.js';
 import { type FanOutOptions, type LocalFanOut, startLocalFanOut } from '../../sandbox/fan-out.js';
-import { SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
+import { type FaultProxy, startFaultProxy } from '../../sandbox/fault-proxy.js';
+import { faultProxyEnv, SANDBOX, type SandboxInfo, sandboxEnv } from '../../sandbox/sandbox.js';
+import { buildWorkerFunctions, WorkerProcesses } from '../../sandbox/worker-processes.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 
 /** The shared sandbox, with the process environment pointed at it as AccountB's syncer. */
@@ -221,5 +223,52 @@ export async function passEnded(
     skipped: number;
     failed: number;
     runId: string;
+  };
+}
+
+/** A local fan-out whose workers are the bundled worker functions in child processes. */
+export interface ProcessFanOut {
+  fanOut: LocalFanOut;
+  processes: WorkerProcesses;
+  /** Between the children and S3 / STS / DynamoDB: a test holds a worker at a request with a rule. */
+  proxy: FaultProxy;
+  stop(): Promise<void>;
+}
+
+/**
+ * {@link localFanOut} with the worker functions bundled as `sam build` would and run in warm child
+ * processes (sandbox/worker-processes.ts), so a test can SIGKILL one mid-task; their S3, STS and DynamoDB
+ * requests go through a fault proxy of their own.
+ */
+export async function processFanOut(
+  sandbox: SandboxInfo,
+  deps: SyncDependencies,
+  options: FanOutOptions,
+): Promise<ProcessFanOut> {
+  const proxy = await startFaultProxy(sandbox);
+  const built = await buildWorkerFunctions(['plan-shard', 'copy', 'part']);
+  const processes = new WorkerProcesses(built.functions);
+  const fanOut = await localFanOut(sandbox, deps, {
+    ...options,
+    workerHandler: (kind, urls) =>
+      processes.handler(kind, {
+        ...faultProxyEnv(sandbox, proxy.endpoints),
+        PLAN_SHARD_QUEUE_URL: urls.planShard,
+        COPY_QUEUE_URL: urls.copy,
+        ...(urls.part && { PART_QUEUE_URL: urls.part }),
+        ...(options.maxReceiveCount && { TASK_MAX_RECEIVE_COUNT: String(options.maxReceiveCount) }),
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+      }),
+  });
+  return {
+    fanOut,
+    processes,
+    proxy,
+    async stop() {
+      await fanOut.stop();
+      processes.stop();
+      await proxy.stop();
+      await built.remove();
+    },
   };
 }
