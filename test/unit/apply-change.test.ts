@@ -157,6 +157,61 @@ describe('applyChange', () => {
     expect(writes).toHaveLength(0);
   });
 
+  describe('when the destination holds an object the ledger does not record', () => {
+    const data = 'v1';
+    const later = storedSequencer('0062E99A88DC407470');
+    beforeEach(() => {
+      s3Mock.on(HeadObjectCommand, { Bucket: 'src' }).resolves({ ETag: `"${md5(data)}"`, ContentLength: 2 });
+      s3Mock.on(HeadObjectCommand, { Bucket: 'dst' }).resolves({ ETag: '"other"', ContentLength: 5 });
+      s3Mock
+        .on(GetObjectCommand)
+        .callsFake(() => ({ Body: sdkStreamMixin(Readable.from([Buffer.from(data)])) }));
+      // The key is taken: only a write conditional on exactly what is there goes through.
+      s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+      s3Mock.on(PutObjectCommand, { IfMatch: '"other"' }).resolves({ ETag: `"${md5(data)}"` });
+    });
+
+    it.each([true, false])(
+      'leaves it when a racing worker recorded a later change meanwhile (mirror %s)',
+      async (mirror) => {
+        const { state, ledger, writes } = fakeState();
+        const read = state.ledgerEntry;
+        // The racing worker records its change once this copy's write has been refused.
+        state.ledgerEntry = async (jobId, key) => {
+          const found = await read(jobId, key);
+          ledger.set(key, { key, etag: '"v2"', destinationEtag: 'other', sequencer: later });
+          return found;
+        };
+
+        const outcome = await applyChange({ sourceS3, destinationS3, state }, job(mirror), change());
+
+        expect(outcome).toMatchObject({ outcome: 'stale' });
+        expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+        expect(writes).toHaveLength(0);
+      },
+    );
+
+    it('replaces it in a mirror job once no later change is recorded, conditional on what it found', async () => {
+      const { state, ledger } = fakeState();
+
+      const outcome = await applyChange({ sourceS3, destinationS3, state }, job(true), change());
+
+      expect(outcome).toMatchObject({ outcome: 'copied' });
+      expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { IfMatch: '"other"' });
+      expect(ledger.get('in/a.txt')).toMatchObject({ destinationEtag: md5(data) });
+    });
+
+    it('fails without replacing it in a job that does not mirror', async () => {
+      const { state, writes } = fakeState();
+
+      const applied = applyChange({ sourceS3, destinationS3, state }, job(false), change());
+
+      await expect(applied).rejects.toThrow(/holds an object this sync did not write/);
+      expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+      expect(writes).toHaveLength(0);
+    });
+  });
+
   it('copies the version the source holds now, pinned to its ETag, and records it with the sequencer', async () => {
     const data = 'v1';
     s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5(data)}"`, ContentLength: data.length });
