@@ -123,6 +123,19 @@ describe('applyChange', () => {
     });
   });
 
+  it('leaves a mirror job’s destination object the ledger does not record, failing retryably', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    s3Mock.on(DeleteObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    const { state, writes } = fakeState([
+      { key: 'in/a.txt', etag: '"e1"', destinationKey: 'out/a.txt', destinationEtag: 'e1' },
+    ]);
+
+    const applied = applyChange({ sourceS3, destinationS3, state }, job(true), change({ change: 'deleted' }));
+
+    await expect(applied).rejects.toMatchObject({ name: 'ObjectCopyError', retryable: true });
+    expect(writes).toHaveLength(0);
+  });
+
   it('fails retryably when the source changes between its HEAD and its GET, and records nothing', async () => {
     s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5('v1')}"`, ContentLength: 2 });
     s3Mock.on(GetObjectCommand).rejects(s3Error('PreconditionFailed', 412));

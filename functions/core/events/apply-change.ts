@@ -14,7 +14,7 @@ import {
 } from '../copy/copy-object.js';
 import { stripQuotes } from '../copy/integrity.js';
 import { explainSourceFailure } from '../copy/read-source.js';
-import { awsErrorCode, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { awsErrorCode, describeError, ObjectCopyError, SourceVanishedError } from '../errors.js';
 import type { Job } from '../job.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import type { SourceObject } from '../plan/list-source.js';
@@ -221,17 +221,22 @@ async function applyDeletion(
       { abortSignal: control.signal },
     );
   } catch (error) {
-    const { name, status } = awsErrorCode(error);
-    if (!isPreconditionFailure(error) && name !== 'NoSuchKey' && status !== 404) throw error;
+    const where = `s3://${job.destination.bucket}/${destinationKey}`;
     if (isPreconditionFailure(error)) {
       if (laterOrSame(await deps.state.ledgerEntry(job.jobId, key), sequencer)) return stale(key);
       throw new ObjectCopyError(
-        `s3://${job.destination.bucket}/${destinationKey} is not the copy the ledger records; applying the change again reads the ledger anew`,
+        `${where} is not the copy the ledger records; applying the change again reads the ledger anew`,
         { cause: error, retryable: true },
       );
     }
+    // Already gone (a consumer removed it, or an earlier delivery did before its mark): nothing to delete.
+    const { name, status } = awsErrorCode(error);
+    if (name !== 'NoSuchKey' && status !== 404) {
+      throw new ObjectCopyError(`DELETE ${where} failed: ${describeError(error)}`, { cause: error });
+    }
   }
-  // Marked, not removed: the sequencer stays, so a late worker of an earlier change cannot record it.
+  // Marked, not removed: the sequencer stays, so a late worker of an earlier change cannot record it. A
+  // mirror pass that finds the mark of a key gone from the source removes it as any ledger entry.
   const deletedAt = now();
   const marked = await deps.state.putLedgerEntryInOrder(job.jobId, { key, sequencer }, fence);
   if (marked === 'stale') return stale(key);
