@@ -132,7 +132,11 @@ describe('applyChange', () => {
 
     const applied = applyChange({ sourceS3, destinationS3, state }, job(true), change({ change: 'deleted' }));
 
-    await expect(applied).rejects.toMatchObject({ name: 'ObjectCopyError', retryable: true });
+    await expect(applied).rejects.toMatchObject({
+      name: 'ObjectCopyError',
+      retryable: true,
+      message: expect.stringMatching(/out\/a\.txt is not the copy the ledger records/),
+    });
     expect(writes).toHaveLength(0);
   });
 
