@@ -564,7 +564,7 @@ export interface DestinationObject {
 }
 
 /** The destination key is taken by an object this write may not replace (as far as this attempt knows). */
-class DestinationOccupiedError extends ObjectCopyError {
+export class DestinationOccupiedError extends ObjectCopyError {
   readonly found: DestinationObject | undefined;
   constructor(message: string, options: ErrorOptions & { found: DestinationObject | undefined }) {
     super(message, { ...options, retryable: false });

@@ -108,6 +108,12 @@ export interface LedgerEntry {
    * does not look like a sync falling behind.
    */
   firstSeenAt?: string;
+  /**
+   * The S3 sequencer of the last change an event applied to this key, in the stored form (upper case,
+   * right-padded: events/sequencer.ts `storedSequencer`), so a condition's string `<` orders it. Absent
+   * when no event has applied a change since the key was last written by a pass.
+   */
+  sequencer?: string;
 }
 
 /** The job's lease, with the fencing token that orders its holders. */
@@ -462,6 +468,61 @@ export class StateStore {
       ),
     );
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+  }
+
+  /** One key's ledger entry (a consistent read), or undefined when the ledger has none. */
+  async ledgerEntry(jobId: string, key: string): Promise<LedgerEntry | undefined> {
+    const result = await this.#call('ledgerEntry (GetItem)', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: ledgerPk(jobId), sk: key },
+          ConsistentRead: true,
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+    this.capacity.readCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return result.Item ? fromLedgerItem(result.Item) : undefined;
+  }
+
+  /**
+   * Records a change an event applied (`entry.sequencer` in the stored form): refused when the ledger
+   * already holds this key's change at this sequencer or a later one, so the key never moves backwards,
+   * and fenced like every ledger write.
+   *
+   * @returns 'stale' when a change at this sequencer or later was already recorded
+   * @throws LeaseLostError when a pass with a newer fence has written the key
+   */
+  async putLedgerEntryInOrder(
+    jobId: string,
+    entry: LedgerEntry & { sequencer: string },
+    fence: number,
+  ): Promise<'recorded' | 'stale'> {
+    const fenced = fenceCondition(fence);
+    try {
+      const result = await this.#call('putLedgerEntryInOrder (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: toLedgerItem(jobId, entry, fence),
+            // A later change of the key was recorded (a sequencer only grows), and a newer lease holder
+            // owns the item.
+            ConditionExpression: `(attribute_not_exists(sequencer) OR sequencer < :sequencer) AND (${fenced.ConditionExpression})`,
+            ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':sequencer': entry.sequencer },
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
+      );
+      this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+      return 'recorded';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // One condition refused, two meanings: read which (the item as it is now).
+      const stored = await this.ledgerEntry(jobId, entry.key);
+      if (stored?.sequencer !== undefined && stored.sequencer >= entry.sequencer) return 'stale';
+      throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+    }
   }
 
   /** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */

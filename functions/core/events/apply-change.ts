@@ -1,0 +1,289 @@
+/**
+ * The event worker's core: one ObjectChange applied to the destination and the ledger. The event is a hint
+ * (docs/event-driven.md, "Decisions"): the key's state is read from the source now, and that is what is
+ * copied, through the same copier and ledger record as a listed object. The event's sequencer only keeps
+ * the ledger from moving the key backwards when two workers race on it.
+ */
+import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { copierFor } from '../copy/copy-method.js';
+import {
+  type CopyResult,
+  DestinationOccupiedError,
+  isPreconditionFailure,
+  type UploadRecords,
+} from '../copy/copy-object.js';
+import { stripQuotes } from '../copy/integrity.js';
+import { explainSourceFailure } from '../copy/read-source.js';
+import { awsErrorCode, describeError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import type { Job } from '../job.js';
+import { destinationKeyFor } from '../plan/keys.js';
+import type { SourceObject } from '../plan/list-source.js';
+import { copiedLedgerEntry } from '../run/copy-and-record.js';
+import type { LedgerEntry, StateStore } from '../state/state-store.js';
+import type { ObjectChange } from './object-change.js';
+import { storedSequencer } from './sequencer.js';
+
+/** What applying a change needs; a test swaps any of them. */
+export interface ChangeDependencies {
+  /** Reads the source with the job's assumed (read-only) role. */
+  sourceS3: S3Client;
+  destinationS3: S3Client;
+  state: Pick<
+    StateStore,
+    'readLease' | 'ledgerEntry' | 'putLedgerEntryInOrder' | 'putMultipartUpload' | 'deleteMultipartUpload'
+  >;
+}
+
+/** How one change is applied. */
+export interface ChangeControl {
+  signal?: AbortSignal;
+  /** Recorded as the ledger entry's runId; defaults to `event-<eventId>`. */
+  runId?: string;
+  /** The clock the recorded time (and so the lag) is read from. */
+  now?: () => Date;
+}
+
+/** What became of one change. */
+export interface ChangeOutcome {
+  outcome: 'copied' | 'deleted' | 'up-to-date' | 'stale' | 'skipped';
+  key: string;
+  /** Why nothing was done, for 'skipped', 'stale' and 'up-to-date'. */
+  reason?: string;
+  bytes?: number;
+  /** The time the change was recorded minus the event's time: the object's lag. */
+  lagMs?: number;
+}
+
+/**
+ * Applies one change of `job`'s source bucket: copies the key's current version, deletes its destination
+ * copy (mirror jobs), or finds nothing to do.
+ *
+ * Ledger writes carry the job's current lease fence, read when the change is applied: the counter every
+ * pass draws. An event write then never beats a pass that started later (its higher fence refuses the
+ * write, LeaseLostError: applying the change again reads the new fence), and such a pass may overwrite what
+ * the event wrote; a stale run's older fence is refused as before.
+ *
+ * @throws ObjectCopyError, retryable when applying the change again may succeed (the source changed between
+ *   its HEAD and its GET; the destination changed before a delete); LeaseLostError as above
+ */
+export async function applyChange(
+  deps: ChangeDependencies,
+  job: Job,
+  change: ObjectChange,
+  control: ChangeControl = {},
+): Promise<ChangeOutcome> {
+  const { key } = change;
+  if (change.bucket !== job.source.bucket) {
+    return skipped(
+      key,
+      `the event is for bucket ${change.bucket}, not the job's source ${job.source.bucket}`,
+    );
+  }
+  if (!key.startsWith(job.source.prefix)) {
+    return skipped(key, `outside the job's source prefix "${job.source.prefix}"`);
+  }
+  const now = control.now ?? (() => new Date());
+  const context: ApplyContext = {
+    deps,
+    job,
+    change,
+    control,
+    now,
+    sequencer: storedSequencer(change.sequencer),
+    runId: control.runId ?? `event-${change.eventId}`,
+    destinationKey: destinationKeyFor(key, job.source.prefix, job.destination.prefix),
+  };
+  const [current, lease, previous] = await Promise.all([
+    headSource(deps.sourceS3, job.source.bucket, key, control.signal),
+    deps.state.readLease(job.jobId),
+    deps.state.ledgerEntry(job.jobId, key),
+  ]);
+  // No pass has run yet: fence 0, which any pass's (1 and up) overwrites.
+  const fence = lease?.fence ?? 0;
+  if (!current) return applyDeletion(context, previous, fence);
+  return applyCopy(context, current, previous, fence);
+}
+
+interface ApplyContext {
+  deps: ChangeDependencies;
+  job: Job;
+  change: ObjectChange;
+  control: ChangeControl;
+  now: () => Date;
+  /** The change's sequencer, as the ledger stores it. */
+  sequencer: string;
+  runId: string;
+  destinationKey: string;
+}
+
+async function applyCopy(
+  context: ApplyContext,
+  object: SourceObject,
+  previous: LedgerEntry | undefined,
+  fence: number,
+): Promise<ChangeOutcome> {
+  const { deps, job, change, sequencer, runId, destinationKey, now } = context;
+  const { key } = change;
+  if (previous?.etag !== undefined && stripQuotes(previous.etag) === stripQuotes(object.etag)) {
+    return { outcome: 'up-to-date', key, reason: 'the ledger records this version as copied' };
+  }
+  // A later change's worker read the key after this change was made, so what it copied is at least as new.
+  if (laterOrSame(previous, sequencer)) return stale(key);
+  let result: CopyResult;
+  try {
+    result = await copyCurrent(context, object, previous);
+  } catch (error) {
+    if (error instanceof SourceVanishedError) return applyDeletion(context, previous, fence);
+    if (error instanceof DestinationOccupiedError) {
+      // Another worker's copy of a later change may be what holds the key.
+      if (laterOrSame(await deps.state.ledgerEntry(job.jobId, key), sequencer)) return stale(key);
+      if (!job.options.mirror) throw error;
+      result = await copyCurrent(context, object, previous, { overwrite: true });
+    } else if (sourceChanged(error)) {
+      throw new ObjectCopyError(
+        `s3://${job.source.bucket}/${key} changed between its HEAD and its GET; applying the change again copies the new version`,
+        { cause: error, retryable: true },
+      );
+    } else {
+      throw error;
+    }
+  }
+  const copiedAt = now();
+  const entry = { ...copiedLedgerEntry(object, destinationKey, result, runId, copiedAt), sequencer };
+  if ((await deps.state.putLedgerEntryInOrder(job.jobId, entry, fence)) === 'stale') return stale(key);
+  return {
+    outcome: 'copied',
+    key,
+    bytes: result.bytes,
+    lagMs: copiedAt.getTime() - change.eventTime.getTime(),
+  };
+}
+
+/**
+ * Copies the source's version `object` (pinned by its ETag), the write conditional on what the ledger says
+ * this sync wrote last. A foreign object at the destination is replaced only when asked (`overwrite`), so a
+ * mirror job first learns whether a racing worker's later change holds the key.
+ */
+function copyCurrent(
+  { deps, job, control, destinationKey, runId, change }: ApplyContext,
+  object: SourceObject,
+  previous: LedgerEntry | undefined,
+  { overwrite = false } = {},
+): Promise<CopyResult> {
+  const uploads: UploadRecords = {
+    save: (record) =>
+      deps.state.putMultipartUpload(job.jobId, { ...record, runId, delivery: change.eventId }),
+    forget: (key) => deps.state.deleteMultipartUpload(job.jobId, key, change.eventId),
+  };
+  return copierFor(job)(
+    { sourceS3: deps.sourceS3, destinationS3: deps.destinationS3 },
+    {
+      sourceBucket: job.source.bucket,
+      key: object.key,
+      etag: object.etag,
+      size: object.size,
+      destinationBucket: job.destination.bucket,
+      destinationKey,
+      previousDestinationEtag: previous?.destinationEtag,
+      overwrite,
+      copyTags: job.options.copyTags,
+    },
+    { signal: control.signal, uploads },
+  );
+}
+
+/** The key is gone from the source: a mirror job deletes the copy this sync wrote; any other keeps it. */
+async function applyDeletion(
+  context: ApplyContext,
+  previous: LedgerEntry | undefined,
+  fence: number,
+): Promise<ChangeOutcome> {
+  const { deps, job, change, sequencer, control, now } = context;
+  const { key } = change;
+  if (!job.options.mirror)
+    return skipped(key, 'not mirrored: the job keeps destination copies of deleted keys');
+  if (previous?.sequencer !== undefined && previous.sequencer === sequencer) {
+    return { outcome: 'up-to-date', key, reason: 'this change was already applied' };
+  }
+  if (laterOrSame(previous, sequencer)) return stale(key);
+  if (previous?.destinationEtag === undefined) {
+    return skipped(key, 'the ledger records no copy of it by this sync');
+  }
+  const destinationKey = previous.destinationKey ?? context.destinationKey;
+  try {
+    await deps.destinationS3.send(
+      new DeleteObjectCommand({
+        Bucket: job.destination.bucket,
+        Key: destinationKey,
+        // Only the copy this sync wrote: a racing worker's newer copy, or someone else's object, stays.
+        IfMatch: `"${stripQuotes(previous.destinationEtag)}"`,
+      }),
+      { abortSignal: control.signal },
+    );
+  } catch (error) {
+    const where = `s3://${job.destination.bucket}/${destinationKey}`;
+    if (isPreconditionFailure(error)) {
+      if (laterOrSame(await deps.state.ledgerEntry(job.jobId, key), sequencer)) return stale(key);
+      throw new ObjectCopyError(
+        `${where} is not the copy the ledger records; applying the change again reads the ledger anew`,
+        { cause: error, retryable: true },
+      );
+    }
+    // Already gone (a consumer removed it, or an earlier delivery did before its mark): nothing to delete.
+    const { name, status } = awsErrorCode(error);
+    if (name !== 'NoSuchKey' && status !== 404) {
+      throw new ObjectCopyError(`DELETE ${where} failed: ${describeError(error)}`, { cause: error });
+    }
+  }
+  // Marked, not removed: the sequencer stays, so a late worker of an earlier change cannot record it. A
+  // mirror pass that finds the mark of a key gone from the source removes it as any ledger entry.
+  const deletedAt = now();
+  const marked = await deps.state.putLedgerEntryInOrder(job.jobId, { key, sequencer }, fence);
+  if (marked === 'stale') return stale(key);
+  return { outcome: 'deleted', key, lagMs: deletedAt.getTime() - change.eventTime.getTime() };
+}
+
+/** The key's state in the source now, or undefined when it is gone. */
+async function headSource(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal?: AbortSignal,
+): Promise<SourceObject | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    return {
+      key,
+      etag: head.ETag ?? '',
+      size: head.ContentLength ?? 0,
+      lastModified: head.LastModified ?? new Date(0),
+      storageClass: head.StorageClass ?? 'STANDARD',
+    };
+  } catch (error) {
+    const explained = explainSourceFailure(error, { sourceBucket: bucket, key }, 'HEAD');
+    if (explained instanceof SourceVanishedError) return undefined;
+    throw explained;
+  }
+}
+
+/** The source answered 412 to the pinned read: a newer version replaced the one the HEAD saw. */
+function sourceChanged(error: unknown): boolean {
+  return (
+    error instanceof ObjectCopyError &&
+    !(error instanceof DestinationOccupiedError) &&
+    isPreconditionFailure(error.cause)
+  );
+}
+
+/** The ledger holds a change of the key at `sequencer` or later (both in the stored form). */
+function laterOrSame(entry: LedgerEntry | undefined, sequencer: string): boolean {
+  return entry?.sequencer !== undefined && entry.sequencer >= sequencer;
+}
+
+function stale(key: string): ChangeOutcome {
+  return { outcome: 'stale', key, reason: 'a later change of the key was already applied' };
+}
+
+function skipped(key: string, reason: string): ChangeOutcome {
+  return { outcome: 'skipped', key, reason };
+}
