@@ -40,7 +40,8 @@ describe('showStatusCommand', () => {
       ExpressionAttributeValues: { ':pk': 'ledger#nigthly' },
       Limit: 1,
     });
-    expect(dynamoMock).toReceiveCommandWith(ScanCommand, { ProjectionExpression: 'pk', Limit: 1000 });
+    // The sort key too: a stored job (pk "jobs") is named by it.
+    expect(dynamoMock).toReceiveCommandWith(ScanCommand, { ProjectionExpression: 'pk, sk', Limit: 1000 });
   });
 
   it('stops the Scan after 1000 items and says the list may be incomplete', async () => {
