@@ -9,7 +9,7 @@
  * and probes them in order, spread over what is left of the budget: a probe is one page of keys
  * `StartAfter` the candidate. Each page counts the keys up to the next probe exactly, unless it fills
  * before reaching it: then what lies between is unmeasured, and gets shards of its own, cut further at
- * every unprobed candidate inside it. A shard too many costs one planner invocation; a shard too few can
+ * the unprobed candidates inside it. A shard too many costs one planner invocation; a shard too few can
  * cost the pass its planner's 15 minutes.
  *
  * Where the cuts fall never decides which keys are copied: rangesBetween covers every key by
@@ -73,6 +73,7 @@ export async function firstPassSplits(
   const probes: Probe[] = first ? [{ after: undefined, page: first }] : [];
   const last = first?.keys.at(-1);
   let unprobed: string[] = [];
+  let folderSet = new Set<string>();
   if (first?.truncated && last !== undefined) {
     const walkRequests = Math.floor(limits.maxRequests / 2);
     const folders = await folderCandidates(pages, prefix, {
@@ -80,14 +81,15 @@ export async function firstPassSplits(
       requests: walkRequests,
       maxCuts: limits.maxCuts,
     });
-    const flat =
-      folders.length < pages.left ? successorCandidates(prefix, first.keys, last, limits.maxCuts) : [];
+    const flat = folders.length < pages.left ? successorCandidates(prefix, first.keys, limits.maxCuts) : [];
     const candidates = [...new Set([...folders, ...flat])]
       .filter((candidate) => compareKeys(candidate, last) > 0)
       .sort(compareKeys);
-    unprobed = await probeInOrder(pages, prefix, candidates, last, probes);
+    const probed = await probeInOrder(pages, prefix, candidates, last, probes);
+    unprobed = candidates.filter((candidate) => !probed.has(candidate));
+    folderSet = new Set(folders);
   }
-  const { cuts, keysSeen, unmeasured } = cutsFrom(probes, unprobed, keysPerShard);
+  const { cuts, keysSeen, unmeasured } = cutsFrom(probes, unprobed, folderSet, keysPerShard);
   return {
     splits: thin(cuts, limits.maxCuts),
     requests: pages.requests,
@@ -100,7 +102,7 @@ export async function firstPassSplits(
 /**
  * Probes `candidates` (sorted, all after `seen`) in order, each stride spread over the requests left and
  * none inside a stretch a page already listed; appends each probe to `probes` and returns the candidates
- * left unprobed. Stops at a page that ends the listing.
+ * probed. Stops at a page that ends the listing.
  */
 async function probeInOrder(
   pages: SourcePages,
@@ -108,7 +110,7 @@ async function probeInOrder(
   candidates: readonly string[],
   seen: string,
   probes: Probe[],
-): Promise<string[]> {
+): Promise<Set<string>> {
   const probed = new Set<string>();
   let next = 0;
   let reached = seen;
@@ -126,16 +128,17 @@ async function probeInOrder(
     reached = end;
     next += stride;
   }
-  return candidates.filter((candidate) => !probed.has(candidate));
+  return probed;
 }
 
 /**
  * The cuts from `probes` (in key order): every `keysPerShard` keys the pages listed, and around each
- * stretch no page reached, which is cut further at every unprobed candidate inside it.
+ * stretch no page reached, which is cut further at the unprobed candidates inside it.
  */
 function cutsFrom(
   probes: readonly Probe[],
   unprobed: readonly string[],
+  folders: ReadonlySet<string>,
   keysPerShard: number,
 ): { cuts: string[]; keysSeen: number; unmeasured: number } {
   const cuts: string[] = [];
@@ -156,10 +159,13 @@ function cutsFrom(
     unmeasured += 1;
     if (count % keysPerShard !== 0) cuts.push(lastKnown);
     count = 0;
+    // Between two probes keys lie on both sides, so each candidate skipped there likely starts some; past
+    // the last probe only a folder is known to.
     cuts.push(
       ...unprobed.filter(
         (candidate) =>
-          compareKeys(candidate, lastKnown) > 0 && (upTo === undefined || compareKeys(candidate, upTo) < 0),
+          compareKeys(candidate, lastKnown) > 0 &&
+          (upTo === undefined ? folders.has(candidate) : compareKeys(candidate, upTo) < 0),
       ),
     );
     if (upTo !== undefined) cuts.push(upTo);
