@@ -84,9 +84,10 @@ describe('fan-out: a pass spread over shard planners and copy workers (moto SQS,
     for (let n = 0; n < 60; n += 1)
       await putObject(producer, job.source.bucket, key(n), `row ${n}\n`.repeat(n + 1));
 
-    // First pass: no ledger yet, so one shard.
+    // First pass: no ledger yet, so cut from the source's first page, which holds all 60 keys: every 20
+    // keys (3, and the range after the last cut).
     const first = await startPass(job);
-    expect(first.shards).toBe(1);
+    expect(first.shards).toBe(4);
     const firstRun = await passEnded(fanOut.deps, job, first.fence);
     expect(firstRun).toMatchObject({
       runId: first.runId,
