@@ -25,6 +25,8 @@ export interface FirstPassLimits {
   /**
    * LIST requests at most: 50 cost $0.00025 and a few seconds of the pass starter, next to the thousands a
    * planner of a bucket that needs splitting makes. Half at most go to the folder walk, the rest to probes.
+   * The pages are kept until the cuts are made: at most `maxRequests × pageSize` keys, 50,000 (under 50 MiB
+   * even at S3's 1,024-byte key cap).
    */
   maxRequests: number;
   /**
