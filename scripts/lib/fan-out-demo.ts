@@ -1,8 +1,8 @@
 /**
  * `npm start -- --workers N`: a fan-out pass on the sandbox (docs/fan-out.md). The scheduled function's
  * code starts the pass; shard planners and N copy workers work it from moto's SQS through local event
- * source mappings; the last worker ends it. Two passes: a first copy (one shard: no ledger yet), then one
- * after the producer adds objects (shards cut from the ledger).
+ * source mappings; the last worker ends it. Two passes: a first copy (no ledger yet: shards cut from the
+ * source listing), then one after the producer adds objects (shards cut from the ledger).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PassStart } from '../../functions/core/fanout/start-pass.js';

@@ -8,6 +8,7 @@ import { openSourceAccess } from '../access/preflight.js';
 import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
 import { shardTasks } from '../dispatch/shard-tasks.js';
 import type { Job } from '../job.js';
+import { type FirstPassLimits, firstPassSplits } from '../plan/first-pass-splits.js';
 import { splitsEvery } from '../plan/shards.js';
 import { inDestinationRegion, newRunId } from '../run/sync-job.js';
 import type { SyncLogger } from '../run/sync-types.js';
@@ -35,14 +36,20 @@ export type PassStart =
 export async function startPass(
   dependencies: FanOutDependencies,
   job: Job,
-  options: { log: SyncLogger; runId?: string; quietMs?: number; now?: () => number },
+  options: {
+    log: SyncLogger;
+    runId?: string;
+    quietMs?: number;
+    now?: () => number;
+    firstPassLimits?: Partial<FirstPassLimits>;
+  },
 ): Promise<PassStart> {
   const deps = inDestinationRegion(dependencies, job);
   const { state } = deps;
   const { log } = options;
   const now = options.now ?? Date.now;
   const runId = options.runId ?? newRunId(new Date(now()));
-  await openSourceAccess(deps, job, runId);
+  const { sourceS3 } = await openSourceAccess(deps, job, runId);
 
   const last = await PassTally.current(state.client, state.tableName, job.jobId);
   const lastPass =
@@ -73,7 +80,21 @@ export async function startPass(
     }
     // The last pass is over, so every multipart upload on record is an orphan.
     await cleanOrphanUploads(deps.destinationS3, state, job, { keepContinuable: false });
-    const splits = await splitsEvery(state.ledger(job.jobId), job.options.fanOut.keysPerShard);
+    const { keysPerShard } = job.options.fanOut;
+    let splits = await splitsEvery(state.ledger(job.jobId), keysPerShard);
+    // A ledger too small to cut (a first pass): cut from the source's listing instead (docs/fan-out.md).
+    if (splits.length === 0) {
+      const found = await firstPassSplits(sourceS3, job.source, keysPerShard, {
+        limits: options.firstPassLimits,
+      });
+      splits = found.splits;
+      const { splits: _, ...search } = found;
+      log.info('shards cut from the source listing', {
+        jobId: job.jobId,
+        shards: splits.length + 1,
+        ...search,
+      });
+    }
     const tasks = shardTasks(job.jobId, lease.fence, splits);
     const pass = new PassTally(state.client, state.tableName, job.jobId, lease.fence);
     await pass.open(tasks.length, new Date(now()).toISOString(), { runId, job });
