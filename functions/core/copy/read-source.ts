@@ -139,11 +139,15 @@ export async function readSourceTags(
     .join('&');
 }
 
-export function explainSourceFailure(
+/**
+ * A refusal that says the source is no longer the version listed: changed (412 to a request pinned to the
+ * listed ETag) or deleted (404). Undefined for any other answer. Shared by every reader of the source:
+ * streamed GETs, part GETs and server-side copies.
+ */
+export function sourceNotAsListed(
   error: unknown,
   request: Pick<CopyRequest, 'sourceBucket' | 'key'>,
-  verb: string,
-): ObjectCopyError {
+): ObjectCopyError | undefined {
   const where = `s3://${request.sourceBucket}/${request.key}`;
   const { name, status } = awsErrorCode(error);
   if (name === 'PreconditionFailed' || status === 412) {
@@ -159,6 +163,18 @@ export function explainSourceFailure(
       retryable: false,
     });
   }
+  return undefined;
+}
+
+export function explainSourceFailure(
+  error: unknown,
+  request: Pick<CopyRequest, 'sourceBucket' | 'key'>,
+  verb: string,
+): ObjectCopyError {
+  const notAsListed = sourceNotAsListed(error, request);
+  if (notAsListed) return notAsListed;
+  const where = `s3://${request.sourceBucket}/${request.key}`;
+  const { name, status } = awsErrorCode(error);
   if (name === 'InvalidObjectState') {
     return new SourceArchivedError(
       `${where} is archived (${storageClassOf(error)}): restore it in AccountA to have it copied`,

@@ -20,7 +20,7 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { awsErrorCode, ObjectCopyError, SourceArchivedError, SourceVanishedError } from '../errors.js';
+import { awsErrorCode, ObjectCopyError, SourceArchivedError } from '../errors.js';
 import {
   type CopyOptions,
   type CopyRequest,
@@ -36,7 +36,7 @@ import {
 } from './copy-object.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
 import { MAX_PART_SIZE, type PartPlan, planParts } from './part-plan.js';
-import { readSourceTags } from './read-source.js';
+import { readSourceTags, sourceNotAsListed } from './read-source.js';
 
 /** S3: one CopyObject copies at most 5 GiB; larger objects are copied in parts (UploadPartCopy). */
 export const SINGLE_COPY_LIMIT = MAX_PART_SIZE;
@@ -249,7 +249,7 @@ async function headPinnedSource(s3: S3Client, request: CopyRequest, signal?: Abo
       { abortSignal: signal },
     );
   } catch (error) {
-    throw sourceFailure(error, request) ?? copyFailure(error, request);
+    throw sourceNotAsListed(error, request) ?? copyFailure(error, request);
   }
 }
 
@@ -302,7 +302,7 @@ async function explainCopyFailure(
       { abortSignal: signal },
     )
     .then(() => undefined)
-    .catch((headError: unknown) => sourceFailure(headError, request) ?? copyFailure(headError, request));
+    .catch((headError: unknown) => sourceNotAsListed(headError, request) ?? copyFailure(headError, request));
   if (sourceNow) return { error: sourceNow };
   if (!isPreconditionFailure(error)) return { error };
   const found = await inspectDestination(s3, request);
@@ -320,25 +320,6 @@ async function explainCopyFailure(
   }
   const where = `s3://${request.destinationBucket}/${request.destinationKey}`;
   return { error: occupied(where, error, found) };
-}
-
-/** The source side of a refusal, or undefined when the source is as listed (or the answer says nothing). */
-function sourceFailure(error: unknown, request: CopyRequest): ObjectCopyError | undefined {
-  const where = `s3://${request.sourceBucket}/${request.key}`;
-  const { name, status } = awsErrorCode(error);
-  if (name === 'PreconditionFailed' || status === 412) {
-    return new ObjectCopyError(`${where} changed after it was listed; the next run copies the new version`, {
-      cause: error,
-      retryable: false,
-    });
-  }
-  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
-    return new SourceVanishedError(`${where} was deleted after it was listed`, {
-      cause: error,
-      retryable: false,
-    });
-  }
-  return undefined;
 }
 
 function copyFailure(error: unknown, request: CopyRequest): ObjectCopyError {
