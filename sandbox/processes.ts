@@ -38,6 +38,8 @@ export function startService(name: string, endpoint: string, command: string, ar
   const child = spawn(command, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (chunk: Buffer) => {
+    // SANDBOX_SERVICE_OUTPUT=1 shows the services' own output (moto's tracebacks) as it comes.
+    if (process.env.SANDBOX_SERVICE_OUTPUT === '1') process.stderr.write(`[${name}] ${chunk}`);
     tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
   };
   // Always drain: a full pipe would block the service mid-request.

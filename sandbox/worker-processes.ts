@@ -210,6 +210,10 @@ export class WorkerProcesses {
     if (!this.#idle.has(kind)) this.#idle.set(kind, []);
     this.starts[kind] = (this.starts[kind] ?? 0) + 1;
     const keep = (chunk: Buffer) => {
+      // SANDBOX_WORKER_OUTPUT=1 shows every child's output as it comes (kept otherwise for the error of an
+      // invocation the child did not answer).
+      if (process.env.SANDBOX_WORKER_OUTPUT === '1')
+        process.stderr.write(`[${kind} ${process_.pid}] ${chunk}`);
       child.output.push(...chunk.toString().split('\n').filter(Boolean));
       child.output.splice(0, Math.max(0, child.output.length - OUTPUT_LINES));
     };

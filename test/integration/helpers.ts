@@ -257,7 +257,7 @@ export async function processFanOut(
         COPY_QUEUE_URL: urls.copy,
         ...(urls.part && { PART_QUEUE_URL: urls.part }),
         ...(options.maxReceiveCount && { TASK_MAX_RECEIVE_COUNT: String(options.maxReceiveCount) }),
-        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_LOG_LEVEL: process.env.SANDBOX_WORKER_OUTPUT === '1' ? 'INFO' : 'ERROR',
       }),
   });
   return {
