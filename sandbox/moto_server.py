@@ -363,6 +363,30 @@ def complete_only_if_match() -> None:
     S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
 
 
+def one_completion_at_a_time() -> None:
+    """Complete each multipart upload once, as S3 does.
+
+    moto runs two CompleteMultipartUpload requests of one upload side by side (an SDK retry after its idle
+    timeout, while moto still joins a 1 GiB upload): the first disposes the parts the second is reading,
+    which then fails with a 500 ("seek of closed file"), and later ones with a KeyError. S3 answers a
+    completion of an upload already completed with NoSuchUpload. Here completions take turns, and one whose
+    upload is gone gets that answer.
+    """
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.complete_multipart_upload
+    turn = threading.Lock()
+
+    def complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: str, body: Any) -> Any:
+        with turn:
+            if multipart_id not in self.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=multipart_id)
+            return original(self, bucket_name, multipart_id, body)
+
+    S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
+
+
 def answer_with(response: Any, handler: Any, amend: Any) -> Any:
     """Run a moto S3Response handler with `amend` applied to its result (the dict it builds) before that
     result is serialized, for answers moto builds incompletely."""
@@ -1014,6 +1038,7 @@ def serve(port: int) -> None:
     intelligent_tiering_archives()
     real_upload_times()
     complete_only_if_match()
+    one_completion_at_a_time()
     enforce_cross_account_bucket_policies()
     copy_sources_as_s3_does()
     list_backends_once()

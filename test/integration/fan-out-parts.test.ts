@@ -257,6 +257,47 @@ describe('part tasks: a completer that dies, and a source that changes mid-parts
 });
 
 /**
+ * A completion S3 carried out but whose answer was lost (the fault proxy answers 500 after moto completed
+ * the upload): the SDK's retry is told NoSuchUpload, as S3 tells it, and the completer adopts the object its
+ * first attempt wrote instead of holding the claim until it goes quiet (15 minutes). Workers in child
+ * processes, so their S3 requests pass the proxy.
+ */
+describe('part tasks: a completion whose answer is lost', () => {
+  let processes: ProcessFanOut;
+  beforeAll(async () => {
+    processes = await processFanOut(sandbox, deps, { workers: 1, partWorkers: 2, worker: { log } });
+  }, 300_000);
+  afterAll(async () => {
+    await processes?.stop();
+  });
+
+  it('adopts the object its own first attempt completed, once, with nothing left open', async () => {
+    const job = giantJob('parts-lost-answer');
+    const giant = bytesOf(12 * MiB, 7);
+    await putObject(producer, job.source.bucket, `${job.source.prefix}giant.bin`, giant);
+    processes.proxy.setRules([
+      {
+        service: 's3',
+        operation: 'CompleteMultipartUpload',
+        count: 1,
+        fault: { type: 'internal-error', afterForwarding: true },
+      },
+    ]);
+
+    const pass = await startPass(processes.fanOut, job);
+    const run = await passEnded(processes.fanOut.deps, job, pass.fence);
+
+    expect(processes.proxy.counts().total).toBe(1);
+    // Settled by the delivery whose completion's answer was lost: no part task had to come back.
+    expect(processes.fanOut.mappings.part.stats).toMatchObject({ returned: 0 });
+    expect(run).toMatchObject({ copied: 1, failed: 0, bytes: giant.length });
+    const copy = await readObject(consumer, job.destination.bucket, `${job.destination.prefix}giant.bin`);
+    expect(sha(copy)).toBe(sha(giant));
+    expect(await openUploads(consumer, job)).toEqual([]);
+  });
+});
+
+/**
  * One object of 1 GiB, uploaded in 64 MiB parts, copied as 16 part tasks (its own parts, so the copy has the
  * source's ETag) by 4 part workers, each the bundled PartWorkerFunction in a child process of its own, as
  * Lambda would run them. Gated with PART_TASKS_GIB=1 (npm run test:sweep): on this shared 2-core machine
