@@ -369,8 +369,9 @@ def one_completion_at_a_time() -> None:
     moto runs two CompleteMultipartUpload requests of one upload side by side (an SDK retry after its idle
     timeout, while moto still joins a 1 GiB upload): the first disposes the parts the second is reading,
     which then fails with a 500 ("seek of closed file"), and later ones with a KeyError. S3 answers a
-    completion of an upload already completed with NoSuchUpload. Here completions take turns, and one whose
-    upload is gone gets that answer.
+    completion of an upload it has just completed with that object again (moto too, but only when the first
+    has finished before the retry arrives), and one of an upload that is gone otherwise with NoSuchUpload.
+    Here completions take turns, and a later one gets those answers.
     """
     from moto.s3.exceptions import NoSuchUpload
     from moto.s3.models import S3Backend
@@ -380,7 +381,11 @@ def one_completion_at_a_time() -> None:
 
     def complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: str, body: Any) -> Any:
         with turn:
-            if multipart_id not in self.get_bucket(bucket_name).multiparts:
+            bucket = self.get_bucket(bucket_name)
+            if multipart_id not in bucket.multiparts:
+                for key in bucket.keys.values():
+                    if getattr(key, "multipart", None) is not None and key.multipart.id == multipart_id:
+                        return key
                 raise NoSuchUpload(upload_id=multipart_id)
             return original(self, bucket_name, multipart_id, body)
 

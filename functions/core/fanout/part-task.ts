@@ -423,6 +423,15 @@ async function completeUpload(
       );
       return { etag: stripQuotes(result.ETag ?? '') };
     } catch (error) {
+      if (awsErrorCode(error).name === 'NoSuchUpload') {
+        // A completion S3 took long over can answer its own retry so: the first attempt completed it. The
+        // destination holding exactly these parts is that object (its ETag is made from the parts' ETags).
+        const found = await inspectDestination(deps.destinationS3, where);
+        if (found && found.size === upload.size && stripQuotes(found.etag) === expected) {
+          return { etag: stripQuotes(found.etag) };
+        }
+        throw error;
+      }
       if (attempt > 1) throw error;
       if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
         condition = { IfNoneMatch: '*' };
