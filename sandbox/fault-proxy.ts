@@ -240,6 +240,8 @@ export async function startFaultProxy(
       const upstream = upstreamRequest(service, req, body);
       if (service === 's3' && !body && !req.complete) {
         const idle = setTimeout(() => {
+          // S3 has answered already (its response is on its way back): the body is no longer awaited.
+          if (res.headersSent) return;
           inject('request-timeout');
           upstream.removeAllListeners('response');
           upstream.on('error', () => {});
