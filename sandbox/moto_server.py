@@ -33,6 +33,9 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 
 - A request from another account than the bucket's is allowed by the caller's identity policy alone; S3
   also needs the bucket's policy to grant it (enforce_cross_account_bucket_policies).
+- A conditional write (If-None-Match / If-Match on PutObject, CopyObject, CompleteMultipartUpload) is
+  checked and then written in two steps, so racing writes of one key may all pass the check
+  (conditional_writes_one_at_a_time).
 - CopyObject and UploadPartCopy authorize only the destination write, ignore x-amz-copy-source-if-match,
   a CopyObject's If-None-Match / If-Match and TaggingDirective COPY, and a cross-account GetObjectTagging
   reads the caller's tag store (copy_sources_as_s3_does).
@@ -390,6 +393,51 @@ def one_completion_at_a_time() -> None:
             return original(self, bucket_name, multipart_id, body)
 
     S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
+
+
+def conditional_writes_one_at_a_time() -> None:
+    """Let one conditional write of a key decide at a time, as S3 does: of many If-None-Match: * writes
+    of one key exactly one succeeds and the others get 412.
+
+    moto checks a PutObject's, CopyObject's or CompleteMultipartUpload's If-None-Match / If-Match and then
+    writes in a separate step, on its threaded server: requests that all checked before any wrote all
+    succeed. A completion waits for its turn (one_completion_at_a_time) after its check, so racing
+    completions of one key's uploads, as two deliveries of one copy task make, every one of them won. Here
+    each conditional write of a key checks and writes under that key's lock; other keys and unconditional
+    writes are not held up. Applied last, over the other patches of the same handlers, so their checks
+    (complete_only_if_match, copy_sources_as_s3_does) are inside the lock too.
+    """
+    from moto.s3.responses import S3Response
+
+    # A fixed set of locks, by the key's hash: memory stays bounded however many keys a session writes.
+    stripes = [threading.Lock() for _ in range(256)]
+
+    def lock_of(bucket_name: str, key_name: str) -> Any:
+        return stripes[hash((bucket_name, key_name)) % len(stripes)]
+
+    def conditional(headers: Any) -> bool:
+        return bool(headers.get("If-None-Match") or headers.get("If-Match"))
+
+    original_put = S3Response._key_response_put
+    original_post = S3Response._key_response_post
+
+    def key_response_put(self: S3Response, query: dict[str, Any], key_name: str) -> Any:
+        is_part = bool(query.get("uploadId"))
+        if is_part or not conditional(self.headers):
+            return original_put(self, query, key_name)
+        with lock_of(self.bucket_name, key_name):
+            return original_put(self, query, key_name)
+
+    def key_response_post(
+        self: S3Response, request: Any, body: bytes, bucket_name: str, query: dict[str, Any], key_name: str
+    ) -> Any:
+        if not query.get("uploadId") or not conditional(request.headers):
+            return original_post(self, request, body, bucket_name, query, key_name)
+        with lock_of(bucket_name, key_name):
+            return original_post(self, request, body, bucket_name, query, key_name)
+
+    S3Response._key_response_put = key_response_put  # type: ignore[method-assign]
+    S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
 
 
 def answer_with(response: Any, handler: Any, amend: Any) -> Any:
@@ -1046,6 +1094,7 @@ def serve(port: int) -> None:
     one_completion_at_a_time()
     enforce_cross_account_bucket_policies()
     copy_sources_as_s3_does()
+    conditional_writes_one_at_a_time()
     list_backends_once()
     read_only_the_range()
     parse_timestamps_quickly()

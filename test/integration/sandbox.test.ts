@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, type Credentials } from '@aws-sdk/client-sts';
 import { describe, expect, inject, it } from 'vitest';
@@ -163,6 +166,79 @@ describe('local two-account sandbox', () => {
     // Several ranges in one request are answered with the whole object, as moto always has.
     expect((await get('bytes=0-1,5-6')).bytes.equals(body)).toBe(true);
     await expect(get(`bytes=${size}-`)).rejects.toMatchObject({ name: 'InvalidRange' });
+  });
+
+  it('lets exactly one of many racing If-None-Match PUTs of one key write it, as S3 does (412 for the rest)', async () => {
+    const syncerS3 = sandboxS3(sandbox, accountB.syncer);
+    const racers = 16;
+    // Bodies of 1 MiB: moto stores a body between its check for the key and its insert, so two requests
+    // that both checked before either inserted would both write it, were the two not one step.
+    const bodies = Array.from({ length: racers }, () => randomBytes(1024 * 1024));
+    for (const round of [1, 2, 3, 4]) {
+      const key = `conditional-race/${Date.now()}-${round}.bin`;
+      const answers = await Promise.allSettled(
+        bodies.map((Body) =>
+          syncerS3.send(
+            new PutObjectCommand({ Bucket: accountB.destinationBucket, Key: key, Body, IfNoneMatch: '*' }),
+          ),
+        ),
+      );
+      const won = answers.flatMap((answer, index) => (answer.status === 'fulfilled' ? [index] : []));
+      const refused = answers.flatMap((answer) =>
+        answer.status === 'rejected' ? [(answer.reason as { name?: string }).name] : [],
+      );
+
+      expect(won, `round ${round}`).toHaveLength(1);
+      expect(refused).toEqual(Array(racers - 1).fill('PreconditionFailed'));
+      const stored = await syncerS3.send(
+        new GetObjectCommand({ Bucket: accountB.destinationBucket, Key: key }),
+      );
+      const bytes = Buffer.from((await stored.Body?.transformToByteArray()) ?? []);
+      expect(bytes.equals(bodies[won[0] ?? -1] ?? Buffer.alloc(0))).toBe(true);
+    }
+  });
+
+  it('lets exactly one of many racing If-None-Match completions of one key write it, as S3 does (412 for the rest)', async () => {
+    const syncerS3 = sandboxS3(sandbox, accountB.syncer);
+    const Bucket = accountB.destinationBucket;
+    const racers = 8;
+    for (const round of [1, 2]) {
+      const Key = `conditional-race/${Date.now()}-${round}.mpu`;
+      // One upload per racer, as two deliveries of one copy task each open their own.
+      const uploads = await Promise.all(
+        Array.from({ length: racers }, async () => {
+          const { UploadId } = await syncerS3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+          const Body = randomBytes(1024 * 1024);
+          const { ETag } = await syncerS3.send(
+            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body }),
+          );
+          return { UploadId, ETag, Body };
+        }),
+      );
+      const answers = await Promise.allSettled(
+        uploads.map(({ UploadId, ETag }) =>
+          syncerS3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket,
+              Key,
+              UploadId,
+              IfNoneMatch: '*',
+              MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] },
+            }),
+          ),
+        ),
+      );
+      const won = answers.flatMap((answer, index) => (answer.status === 'fulfilled' ? [index] : []));
+      const refused = answers.flatMap((answer) =>
+        answer.status === 'rejected' ? [(answer.reason as { name?: string }).name] : [],
+      );
+
+      expect(won, `round ${round}`).toHaveLength(1);
+      expect(refused).toEqual(Array(racers - 1).fill('PreconditionFailed'));
+      const stored = await syncerS3.send(new GetObjectCommand({ Bucket, Key }));
+      const bytes = Buffer.from((await stored.Body?.transformToByteArray()) ?? []);
+      expect(bytes.equals(uploads[won[0] ?? -1]?.Body ?? Buffer.alloc(0))).toBe(true);
+    }
   });
 
   it('refuses a request signed with the wrong secret key', async () => {
