@@ -74,9 +74,12 @@ describe('fan-out: a first pass cut from the source listing (moto S3 and SQS, Dy
     );
     const run = await passEnded(fanOut.deps, job, (started as { fence: number }).fence);
 
-    // Assess: several shards, each object in exactly one of them, the search within its bound.
+    // Assess: as many shards as 48 keys need at 8 a shard, none empty, each object in exactly one of them,
+    // the search within its bound.
     expect(started).toMatchObject({ status: 'started' });
-    expect(planned.length).toBeGreaterThanOrEqual(4);
+    expect(planned).toHaveLength(keys.length / 8);
+    for (const task of planned)
+      expect(keys.filter((key) => inRange(key, task.range)).length, JSON.stringify(task.range)).toBe(8);
     for (const key of keys)
       expect(
         planned.filter((task) => inRange(key, task.range)),
@@ -109,5 +112,34 @@ describe('fan-out: a first pass cut from the source listing (moto S3 and SQS, Dy
       ]);
       expect(sha(destination), key).toBe(sha(source));
     }
+  });
+
+  it('cuts a later pass from its ledger: one shard under keysPerShard, without listing the source', async () => {
+    // Prepare: a first pass of 20 objects in pages of 4 (which searches), then the same job with shards of
+    // 100 keys, more than its ledger holds.
+    const job = isolatedJob(sandbox, 'fan-out-later', {
+      options: { fanOut: { mode: 'always', keysPerShard: 4 } },
+    });
+    const keys = Array.from({ length: 20 }, (_, n) => `${job.source.prefix}k-${String(n).padStart(2, '0')}`);
+    await Promise.all(keys.map((key) => putObject(producer, job.source.bucket, key, randomText(32))));
+    const firstPassLimits = { pageSize: 4 };
+    const first = await startPass(fanOut.deps, job, { log: consoleLogger('warn'), firstPassLimits });
+    await passEnded(fanOut.deps, job, (first as { fence: number }).fence);
+    const later = {
+      ...job,
+      options: { ...job.options, fanOut: { ...job.options.fanOut, keysPerShard: 100 } },
+    };
+    const messages: string[] = [];
+    const log = { ...consoleLogger('warn'), info: (message: string) => void messages.push(message) };
+
+    // Act
+    const second = await startPass(fanOut.deps, later, { log, firstPassLimits });
+    const run = await passEnded(fanOut.deps, later, (second as { fence: number }).fence);
+
+    // Assess: the first pass searched and cut 5 shards; the second is one shard, cut from the ledger alone.
+    expect(first).toMatchObject({ status: 'started', shards: 5 });
+    expect(second).toMatchObject({ status: 'started', shards: 1 });
+    expect(messages).not.toContain('shards cut from the source listing');
+    expect(run).toMatchObject({ status: 'complete', copied: 0, skipped: keys.length, failed: 0 });
   });
 });

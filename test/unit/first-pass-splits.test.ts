@@ -52,14 +52,57 @@ describe('firstPassSplits: cuts for a pass whose ledger gave none', () => {
     );
     s3Mock.on(ListObjectsV2Command).callsFake(listing(keys));
 
+    // 19 requests: too few to list the 24 pages through, so some stretches stay unlisted.
+    const found = await firstPassSplits(s3, { bucket: 'src', prefix: 'in/' }, 40, {
+      limits: { pageSize: 10, maxRequests: 19 },
+    });
+
+    // The folders the probes skipped over are cuts, so no shard holds more than one subfolder's keys.
+    expect(found.unmeasured).toBeGreaterThan(0);
+    expect(found.splits).toEqual(expect.arrayContaining(['in/a/z/', 'in/b/y/', 'in/b/z/']));
+    expect(Math.max(...shardSizes(found.splits, keys))).toBeLessThanOrEqual(40);
+    expect(s3Mock).toHaveReceivedCommandWith(ListObjectsV2Command, { Prefix: 'in/a/', Delimiter: '/' });
+  });
+
+  it('lists on through the stretches the probes left when requests remain, and cuts exactly', async () => {
+    // The same 240 keys: the 50 requests read them through, so the shards are the six subfolders.
+    const keys = ['a', 'b'].flatMap((top) =>
+      ['x', 'y', 'z'].flatMap((sub) => numbered(`in/${top}/${sub}/`, 40)),
+    );
+    s3Mock.on(ListObjectsV2Command).callsFake(listing(keys));
+
     const found = await firstPassSplits(s3, { bucket: 'src', prefix: 'in/' }, 40, {
       limits: { pageSize: 10 },
     });
 
-    // The folders the probes skipped over are cuts, so no shard holds more than one subfolder's keys.
-    expect(found.splits).toEqual(expect.arrayContaining(['in/a/z/', 'in/b/y/', 'in/b/z/']));
-    expect(Math.max(...shardSizes(found.splits, keys))).toBeLessThanOrEqual(40);
-    expect(s3Mock).toHaveReceivedCommandWith(ListObjectsV2Command, { Prefix: 'in/a/', Delimiter: '/' });
+    expect(found).toMatchObject({ unmeasured: 0, keysSeen: 240 });
+    expect(shardSizes(found.splits, keys)).toEqual([40, 40, 40, 40, 40, 40]);
+  });
+
+  it('makes the target number of shards, none empty, from a flat source the budget reads through', async () => {
+    // The fan-out benchmark's source: 20,000 keys in pages of 1,000. Before, 23 shards, 11 of them empty.
+    const keys = numbered('in/obj-0', 20_000);
+    s3Mock.on(ListObjectsV2Command).callsFake(listing(keys));
+
+    const one = await firstPassSplits(s3, { bucket: 'src', prefix: 'in/' }, 100_000);
+    const four = await firstPassSplits(s3, { bucket: 'src', prefix: 'in/' }, 5_000);
+
+    expect(one).toMatchObject({ splits: [], unmeasured: 0, keysSeen: 20_000 });
+    expect(one.requests).toBeLessThanOrEqual(50);
+    // 20,000 is a whole number of shards: no cut at the last key, which would leave an empty last shard.
+    expect(shardSizes(four.splits, keys)).toEqual([5_000, 5_000, 5_000, 5_000]);
+  }, 60_000); // about 4 s alone: the fake listing scans 20,000 keys per request
+
+  it('drops a cut that would close a shard its pages showed empty', async () => {
+    // A first page of 10 keys under in/a, then keys only far past the successor points probed (in/b…in/z).
+    const keys = [...numbered('in/a', 10), ...numbered('in/zz', 30)];
+    s3Mock.on(ListObjectsV2Command).callsFake(listing(keys));
+
+    const found = await firstPassSplits(s3, { bucket: 'src', prefix: 'in/' }, 10, {
+      limits: { pageSize: 10 },
+    });
+
+    expect(shardSizes(found.splits, keys)).toEqual([10, 10, 10, 10]);
   });
 
   it('spreads StartAfter probes over a flat key space, so no shard holds most of it', async () => {
@@ -101,9 +144,9 @@ describe('firstPassSplits: cuts for a pass whose ledger gave none', () => {
     });
 
     // In bytes 'z' < '！' < '😀': the first page holds in/z/, and the probes walk on into the other two
-    // (a UTF-16 sort would have probed in/😀/ first and cut before in/！/).
-    expect(found.splits).toEqual(['in/z/0009', 'in/z/000z', 'in/！/0004', 'in/😀/', 'in/😀/0009']);
-    expect(shardSizes(found.splits, keys)).toEqual([10, 0, 10, 10, 10, 5]);
+    // (a UTF-16 sort would have probed in/😀/ first and counted its keys before in/！/'s).
+    expect(found.splits).toEqual(['in/z/0014', 'in/！/0014']);
+    expect(shardSizes(found.splits, keys)).toEqual([15, 15, 15]);
   });
 
   it('ends the search with the cuts it has when S3 refuses a probe, instead of failing the pass', async () => {
@@ -163,6 +206,11 @@ describe('firstPassSplits: the shards cover every key exactly once', () => {
           if (found.unmeasured === 0 && found.splits.length < limits.maxCuts) {
             expect(found.keysSeen).toBe(under.length);
             expect(Math.max(...shardSizes(found.splits, under))).toBeLessThanOrEqual(keysPerShard);
+            // Counted through, the shards are as many as the keys need, and none is empty.
+            expect(shardSizes(found.splits, under)).toHaveLength(
+              Math.max(1, Math.ceil(under.length / keysPerShard)),
+            );
+            if (under.length > 0) expect(Math.min(...shardSizes(found.splits, under))).toBeGreaterThan(0);
           }
         },
       ),

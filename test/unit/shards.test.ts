@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareKeys } from '../../functions/core/plan/keys.js';
-import { inRange, rangeIndexOf, rangesBetween, splitsEvery } from '../../functions/core/plan/shards.js';
+import {
+  inRange,
+  ledgerSplits,
+  rangeIndexOf,
+  rangesBetween,
+  splitsEvery,
+} from '../../functions/core/plan/shards.js';
 
 /** Keys from an alphabet where UTF-16 order and UTF-8 byte order disagree ('😀' vs '！'). */
 const key = fc
@@ -63,6 +69,11 @@ describe('splitsEvery: cuts from the ledger a pass left', () => {
 
   it('makes no cut in a ledger smaller than one shard', async () => {
     expect(await splitsEvery(keysOf(['a', 'b']), 3)).toEqual([]);
+  });
+
+  it('tells a ledger smaller than one shard from none, which only a first pass has', async () => {
+    expect(await ledgerSplits(keysOf(['a', 'b']), 3)).toEqual({ splits: [], keys: 2 });
+    expect(await ledgerSplits(keysOf([]), 3)).toEqual({ splits: [], keys: 0 });
   });
 
   it('refuses a shard size that is not a whole number of keys', async () => {

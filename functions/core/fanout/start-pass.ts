@@ -9,7 +9,7 @@ import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
 import { shardTasks } from '../dispatch/shard-tasks.js';
 import type { Job } from '../job.js';
 import { type FirstPassLimits, firstPassSplits } from '../plan/first-pass-splits.js';
-import { splitsEvery } from '../plan/shards.js';
+import { ledgerSplits } from '../plan/shards.js';
 import { inDestinationRegion, newRunId } from '../run/sync-job.js';
 import type { SyncLogger } from '../run/sync-types.js';
 import { PassTally } from '../state/pass-tally.js';
@@ -81,9 +81,11 @@ export async function startPass(
     // The last pass is over, so every multipart upload on record is an orphan.
     await cleanOrphanUploads(deps.destinationS3, state, job, { keepContinuable: false });
     const { keysPerShard } = job.options.fanOut;
-    let splits = await splitsEvery(state.ledger(job.jobId), keysPerShard);
-    // A ledger too small to cut (a first pass): cut from the source's listing instead (docs/fan-out.md).
-    if (splits.length === 0) {
+    const ledger = await ledgerSplits(state.ledger(job.jobId), keysPerShard);
+    let { splits } = ledger;
+    // No ledger yet (a first pass): cut from the source's listing instead (docs/fan-out.md). A later pass
+    // whose ledger is smaller than one shard is one shard, without the search's requests.
+    if (ledger.keys === 0) {
       const found = await firstPassSplits(sourceS3, job.source, keysPerShard, {
         limits: options.firstPassLimits,
       });

@@ -8,9 +8,11 @@
  * folders from delimiter listings, and the strings after the first page's last key, cut-candidates.ts)
  * and probes them in order, spread over what is left of the budget: a probe is one page of keys
  * `StartAfter` the candidate. Each page counts the keys up to the next probe exactly, unless it fills
- * before reaching it: then what lies between is unmeasured, and gets shards of its own, cut further at
- * the unprobed candidates inside it. A shard too many costs one planner invocation; a shard too few can
- * cost the pass its planner's 15 minutes.
+ * before reaching it: then what lies between is unmeasured. Requests left after the probes list on into
+ * those stretches (probed-stretches.ts), so a source the budget can read through is counted exactly and cut
+ * every `keysPerShard` keys, none empty. A stretch still unmeasured when the budget is spent gets shards of
+ * its own, cut further at the unprobed candidates inside it: a shard too many costs one planner
+ * invocation, a shard too few can cost the pass its planner's 15 minutes.
  *
  * Where the cuts fall never decides which keys are copied: rangesBetween covers every key by
  * construction. A failed or refused request only ends the search with the cuts found so far.
@@ -18,7 +20,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { folderCandidates, successorCandidates } from './cut-candidates.js';
 import { compareKeys } from './keys.js';
-import { type SourcePage, SourcePages } from './source-pages.js';
+import { fillGaps, gapAfter, type Probe, withoutEmptyShards } from './probed-stretches.js';
+import { SourcePages } from './source-pages.js';
 
 /** The bounds of a first-pass search. */
 export interface FirstPassLimits {
@@ -53,11 +56,6 @@ export interface FirstPassSplits {
   failure?: string;
 }
 
-interface Probe {
-  after: string | undefined;
-  page: SourcePage;
-}
-
 /**
  * Cut points for `keysPerShard`-key shards of `bucket/prefix`, from at most `limits.maxRequests` LIST
  * requests with `s3` (the source role's client). No cut means one shard, as without the search.
@@ -88,12 +86,13 @@ export async function firstPassSplits(
       .filter((candidate) => compareKeys(candidate, last) > 0)
       .sort(compareKeys);
     const probed = await probeInOrder(pages, prefix, candidates, last, probes);
+    await fillGaps(pages, prefix, probes);
     unprobed = candidates.filter((candidate) => !probed.has(candidate));
     folderSet = new Set(folders);
   }
   const { cuts, keysSeen, unmeasured } = cutsFrom(probes, unprobed, folderSet, keysPerShard);
   return {
-    splits: thin(cuts, limits.maxCuts),
+    splits: thin(withoutEmptyShards(cuts, probes), limits.maxCuts),
     requests: pages.requests,
     keysSeen,
     unmeasured,
@@ -155,9 +154,9 @@ function cutsFrom(
       if (count % keysPerShard === 0) cuts.push(key);
     }
     keysSeen += known.length;
-    const lastKnown = known.at(-1);
+    const lastKnown = gapAfter(probes, index);
     // A page that filled before the next probe: the keys after it, up to that probe, were not listed.
-    if (!page.truncated || known.length < page.keys.length || lastKnown === undefined) return;
+    if (lastKnown === undefined) return;
     unmeasured += 1;
     if (count % keysPerShard !== 0) cuts.push(lastKnown);
     count = 0;

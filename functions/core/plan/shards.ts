@@ -60,6 +60,17 @@ export async function splitsEvery(
   keys: AsyncIterable<{ key: string }>,
   keysPerShard: number,
 ): Promise<string[]> {
+  return (await ledgerSplits(keys, keysPerShard)).splits;
+}
+
+/**
+ * `splitsEvery`'s cuts and the keys the stream held: a pass starter searches the source for cuts only when
+ * there were none (a first pass), not when a ledger was merely smaller than one shard.
+ */
+export async function ledgerSplits(
+  keys: AsyncIterable<{ key: string }>,
+  keysPerShard: number,
+): Promise<{ splits: string[]; keys: number }> {
   if (!Number.isSafeInteger(keysPerShard) || keysPerShard < 1) {
     throw new RangeError(`keysPerShard is a whole number of keys, at least 1; got ${keysPerShard}`);
   }
@@ -70,5 +81,5 @@ export async function splitsEvery(
     count += 1;
     if (count % keysPerShard === 0) splits.push(key);
   }
-  return splits;
+  return { splits, keys: count };
 }
