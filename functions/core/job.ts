@@ -82,7 +82,19 @@ export const jobSchema = z.strictObject({
             "them; AccountA's bucket policy must grant this function's role s3:GetObject)",
         })
         .default('stream'),
-      /** With mirror, stop deleting after this many deletions in one run. */
+      /**
+       * Also follow AccountA's S3 events (docs/event-driven.md): changes forwarded to this account's S3-event
+       * bus are copied within seconds by the copy worker, each read from the source as it is then; the
+       * scheduled passes still run and reconcile what an event missed. Off by default.
+       */
+      events: z
+        .boolean({
+          error: () =>
+            'must be true (the job also copies the changes S3 events announce, within seconds; see ' +
+            'docs/event-driven.md) or false (the default: scheduled passes only)',
+        })
+        .default(false),
+      /** With mirror, stop deleting after this many deletions in one run (an event batch, for events). */
       maxDeletesPerRun: z.number().int().min(0).default(100),
       /**
        * Where each run's manifest and _SUCCESS marker go in the destination bucket. Outside the data

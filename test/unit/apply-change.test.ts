@@ -123,6 +123,27 @@ describe('applyChange', () => {
     });
   });
 
+  it('keeps a mirror job’s copy when the deletion cap says no, and records nothing', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    const { state, writes } = fakeState([
+      { key: 'in/a.txt', etag: '"e1"', destinationKey: 'out/a.txt', destinationEtag: 'e1' },
+    ]);
+
+    const outcome = await applyChange(
+      { sourceS3, destinationS3, state },
+      job(true),
+      change({ change: 'deleted' }),
+      { mayDelete: () => false },
+    );
+
+    expect(outcome).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringMatching(/deletion cap \(options\.maxDeletesPerRun 100\) is reached/),
+    });
+    expect(s3Mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(writes).toHaveLength(0);
+  });
+
   it('leaves a mirror job’s destination object the ledger does not record, failing retryably', async () => {
     s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
     s3Mock.on(DeleteObjectCommand).rejects(s3Error('PreconditionFailed', 412));

@@ -22,6 +22,7 @@ describe('parseJob', () => {
       mirror: false,
       copyTags: false,
       copyMethod: 'stream',
+      events: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
@@ -231,6 +232,7 @@ describe('parseJob', () => {
       mirror: true,
       copyTags: false,
       copyMethod: 'stream',
+      events: false,
       maxDeletesPerRun: 100,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
@@ -288,6 +290,19 @@ describe('parseJob', () => {
         `the event must be a JSON object describing a job (jobId, source, destination), got ${shown}`,
       ),
     );
+  });
+
+  describe('options.events', () => {
+    it('is off unless the job opts in', () => {
+      expect(parseJob(valid).options.events).toBe(false);
+      expect(parseJob({ ...valid, options: { events: true } }).options.events).toBe(true);
+    });
+
+    it('refuses anything but a boolean, saying what each value does', () => {
+      expect(() => parseJob({ ...valid, options: { events: 'yes' } })).toThrow(
+        /job\.options\.events must be true \(.*S3 events.*\) or false \(the default: scheduled passes only\), got "yes"/,
+      );
+    });
   });
 
   describe('options.copyMethod', () => {

@@ -43,6 +43,18 @@ describe('parseObjectChange: an S3 EventBridge event read as a hint that one key
     });
   });
 
+  it("reads moto's epoch-seconds time (an InputTransformer's <aws.events.event.json>) as the same instant", () => {
+    const iso = parseObjectChange(s3Event());
+    const epoch = parseObjectChange({ ...s3Event(), time: Date.parse('2026-12-03T06:00:00Z') / 1000 });
+    expect(epoch.eventTime).toEqual(iso.eventTime);
+  });
+
+  it('refuses a time that is neither, naming the field', () => {
+    expect(() => parseObjectChange({ ...s3Event(), time: 'yesterday' })).toThrow(
+      /event\.time must be the time of the change, an ISO 8601 date-time/,
+    );
+  });
+
   it('reads a queue message body (JSON text) the same as the event object', () => {
     expect(parseObjectChange(JSON.stringify(s3Event()))).toEqual(parseObjectChange(s3Event()));
   });

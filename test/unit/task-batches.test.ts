@@ -17,6 +17,13 @@ vi.mock('../../functions/core/fanout/copy-task.js', async (original) => ({
 }));
 vi.mock('../../functions/core/fanout/plan-shard.js', () => ({ planShard: vi.fn(async () => true) }));
 vi.mock('../../functions/core/fanout/end-pass.js', () => ({ settleTask: vi.fn(async () => true) }));
+const handleEvent = vi.fn(async (_body: string, _control: unknown) => [] as unknown[]);
+vi.mock('../../functions/core/events/event-worker.js', async (original) => ({
+  ...(await original<object>()),
+  EventWorker: class {
+    handle = handleEvent;
+  },
+}));
 vi.mock('../../functions/core/fanout/open-pass.js', async (original) => ({
   ...(await original<object>()),
   PassOpener: class {
@@ -78,6 +85,7 @@ beforeEach(() => {
   vi.mocked(planShard).mockReset().mockResolvedValue(true);
   vi.mocked(settleTask).mockReset().mockResolvedValue(true);
   delayCopy.mockReset().mockResolvedValue(undefined);
+  handleEvent.mockReset().mockResolvedValue([]);
 });
 
 describe('taskBatchHandler', () => {
@@ -203,5 +211,56 @@ describe('taskBatchHandler', () => {
       'could not delay a throttled task; it comes back with the queue timeout',
       expect.objectContaining({ messageId: 'm0', error: expect.stringContaining('AccessDenied') }),
     );
+  });
+
+  describe('S3 events on the copy queue', () => {
+    const s3Event = {
+      id: 'e-1',
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      time: '2026-12-03T06:00:00Z',
+      detail: { bucket: { name: 'producer' }, object: { key: 'in/a.csv', sequencer: '01' } },
+    };
+
+    it('hands event records to the event worker and copy tasks to the copier, one batch sharing a deletion budget', async () => {
+      const failed = await failedIds('copy', [
+        record('m0', { jobId: 'stored', event: s3Event }),
+        record('m1', copyTask('shard-0-0')),
+        record('m2', s3Event),
+      ]);
+
+      expect(failed).toEqual([]);
+      expect(runCopyTask).toHaveBeenCalledTimes(1);
+      expect(handleEvent.mock.calls.map(([body]) => JSON.parse(body))).toEqual([
+        { jobId: 'stored', event: s3Event },
+        s3Event,
+      ]);
+      const [first, second] = handleEvent.mock.calls.map(([, control]) => control as { deletions: unknown });
+      expect(first?.deletions).toBe(second?.deletions);
+    });
+
+    it('returns an event that failed (a lease lost, a malformed event), saying so, and never settles a task for it', async () => {
+      handleEvent.mockRejectedValueOnce(new Error('not an S3 change event: event.source must be "aws.s3"'));
+
+      const failed = await failedIds('copy', [
+        record('m0', { jobId: 'stored', event: { ...s3Event, source: 'aws.ec2' } }, 3),
+      ]);
+
+      expect(failed).toEqual(['m0']);
+      expect(settleTask).not.toHaveBeenCalled();
+      expect(log.warn).toHaveBeenCalledWith(
+        'event failed; its message comes back',
+        expect.objectContaining({
+          messageId: 'm0',
+          receives: 3,
+          error: expect.stringMatching(/event\.source/),
+        }),
+      );
+    });
+
+    it('leaves events on the planner’s queue to the planner, which refuses them', async () => {
+      expect(await failedIds('plan-shard', [record('m0', s3Event)])).toEqual(['m0']);
+      expect(handleEvent).not.toHaveBeenCalled();
+    });
   });
 });

@@ -41,6 +41,11 @@ export interface ChangeControl {
   runId?: string;
   /** The clock the recorded time (and so the lag) is read from. */
   now?: () => Date;
+  /**
+   * Asked once before a mirror job deletes a destination copy; false keeps the copy (`skipped`) because the
+   * job's deletion cap is reached (the event worker counts deletions per batch). Absent: no cap.
+   */
+  mayDelete?: () => boolean;
 }
 
 /** What became of one change. */
@@ -208,6 +213,12 @@ async function applyDeletion(
   if (laterOrSame(previous, sequencer)) return stale(key);
   if (previous?.destinationEtag === undefined) {
     return skipped(key, 'the ledger records no copy of it by this sync');
+  }
+  if (control.mayDelete && !control.mayDelete()) {
+    return skipped(
+      key,
+      `the job's deletion cap (options.maxDeletesPerRun ${job.options.maxDeletesPerRun}) is reached in this batch; a mirror pass deletes it`,
+    );
   }
   const destinationKey = previous.destinationKey ?? context.destinationKey;
   try {

@@ -41,13 +41,22 @@ const CHANGES = {
   'Object Deleted': 'deleted',
 } as const;
 
+const TIME_ERROR = 'must be the time of the change, an ISO 8601 date-time as EventBridge writes it';
+
 const eventSchema = z.object({
   id: z.string().min(1),
   source: z.literal('aws.s3', { error: 'must be "aws.s3": only S3 events are changes to copy' }),
   'detail-type': z.enum(Object.keys(CHANGES) as [keyof typeof CHANGES], {
     error: `must be one of ${Object.keys(CHANGES).join(', ')}: widen or narrow the producer's rule to exactly these`,
   }),
-  time: z.iso.datetime({ offset: true }),
+  /**
+   * EventBridge writes an ISO time. moto (5.2.1) writes epoch seconds in what an InputTransformer's
+   * `<aws.events.event.json>` gives the target (its stored event keeps the number), so that is read too.
+   */
+  time: z.union([
+    z.iso.datetime({ offset: true, error: TIME_ERROR }),
+    z.number().positive({ error: TIME_ERROR }),
+  ]),
   detail: z.object({
     bucket: z.object({ name: z.string().min(1) }),
     object: z.object({
@@ -87,7 +96,7 @@ export function parseObjectChange(input: unknown): ObjectChange {
     key: object.key,
     change: CHANGES[event['detail-type']],
     sequencer: object.sequencer,
-    eventTime: new Date(event.time),
+    eventTime: typeof event.time === 'number' ? new Date(event.time * 1000) : new Date(event.time),
     ...(etag === undefined ? {} : { etag }),
     ...(object.size === undefined ? {} : { size: object.size }),
     ...(versionId === undefined ? {} : { versionId }),

@@ -9,6 +9,9 @@
  *   visibility timeout; a copy task S3 throttled (503 SlowDown) comes back after a pause of its own. On its last receive, a copy task that fails again settles its objects as failed,
  *   so the pass still ends, with them named in its summary, before the message goes to the dead-letter queue.
  *   A part task's last receive aborts its object's upload and counts the object failed (part-task.ts).
+ *
+ * The copy queue also carries S3 events of jobs that follow them (docs/event-driven.md): such a record is
+ * handled by the EventWorker, its failures coming back the same way; an event for no job is dropped.
  */
 import { randomBytes } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -17,6 +20,8 @@ import { parseCopyTask } from '../dispatch/copy-tasks.js';
 import { parsePartTask } from '../dispatch/part-tasks.js';
 import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
 import { describeError } from '../errors.js';
+import { isEventMessage } from '../events/event-message.js';
+import { DeletionBudget, type EventControl, EventWorker } from '../events/event-worker.js';
 import { MAX_LISTED_KEYS } from '../report/run-tally.js';
 import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
 import type { RunControl, SyncLogger } from '../run/sync-types.js';
@@ -56,6 +61,7 @@ export function taskBatchHandler(
   settings: WorkerSettings,
 ): (event: SQSEvent, context: Context, signal?: AbortSignal) => Promise<SQSBatchResponse> {
   const passes = new PassOpener(deps);
+  const events = new EventWorker(deps);
   const { log } = settings;
   const maxReceiveCount = settings.maxReceiveCount ?? MAX_RECEIVE_COUNT;
   const throttleDelaySeconds = settings.throttleDelaySeconds ?? THROTTLE_DELAY_SECONDS;
@@ -83,7 +89,12 @@ export function taskBatchHandler(
         }),
       );
     };
+    const deletions = new DeletionBudget();
     const handleRecord = async (record: SQSRecord): Promise<void> => {
+      if (kind === 'copy' && isEventMessage(record.body)) {
+        await handleEventRecord(events, record, { signal: deadline.signal, log, deletions });
+        return;
+      }
       try {
         if (kind === 'plan-shard') await planShard(passes, parsePlanShardTask(record.body), control);
         else if (kind === 'part') await runPartTask(passes, parsePartTask(record.body), control);
@@ -120,6 +131,24 @@ export function taskBatchHandler(
       deadline.dispose();
     }
   };
+}
+
+/** An event record: handled, or failed with a log line (it comes back, then waits in the dead-letter queue). */
+async function handleEventRecord(
+  events: EventWorker,
+  record: SQSRecord,
+  control: EventControl,
+): Promise<void> {
+  try {
+    await events.handle(record.body, control);
+  } catch (error) {
+    control.log.warn('event failed; its message comes back', {
+      messageId: record.messageId,
+      receives: Number(record.attributes.ApproximateReceiveCount),
+      error: describeError(error),
+    });
+    throw error;
+  }
 }
 
 /** The last receive of a copy task failed: its objects settle as failed, and the message goes to the DLQ. */

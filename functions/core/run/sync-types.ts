@@ -42,6 +42,11 @@ export interface SyncMetrics {
   addMetric(name: string, unit: 'Count' | 'Bytes' | 'Milliseconds' | 'Seconds', value: number): void;
   /** Adds a dimension set (beside the default `service`) that every metric of the invocation carries. */
   addDimensions(dimensions: Record<string, string>): void;
+  /**
+   * A metric of its own, emitted at once with the dimensions given to it: how the event worker reports a
+   * job's figures when one invocation serves several jobs (Powertools' singleMetric).
+   */
+  singleMetric?(): SyncMetrics;
 }
 
 /** Running totals, reported while a run goes on. */
