@@ -65,4 +65,47 @@ describe('a reconciling pass beside events (moto S3 + DynamoDB Local)', () => {
     expect(late.outcome).toBe('stale');
     expect((await readObject(consumer, DESTINATION, destinationOf(job, key))).toString()).toBe('three');
   });
+
+  it('counts the changes no event delivered (missedByEvents), and not those whose events may be on the way', async () => {
+    const job = isolatedJob(sandbox, 'rec-missed', { options: { events: true } });
+    const change = changeDependencies(job);
+    const prefix = job.source.prefix;
+    await putObject(producer, SOURCE, `${prefix}backfill`, 'there before events');
+    // A job's first pass is its backfill: nothing to judge.
+    expect(await syncJob(deps, job)).toMatchObject({ copied: 1, missedByEvents: 0 });
+    // S3's LastModified has one-second resolution: the changes below are stamped after that pass ended.
+    await nextSecond();
+    await putObject(producer, SOURCE, `${prefix}delivered`, 'its event came');
+    expect(await applyChange(change, job, created(`${prefix}delivered`))).toMatchObject({
+      outcome: 'copied',
+    });
+    await putObject(producer, SOURCE, `${prefix}dropped`, 'its event was lost');
+
+    // With the default grace (15 minutes) the lost event may still be on the way: not counted yet.
+    const graced = await syncJob(deps, job);
+    await nextSecond();
+    await putObject(producer, SOURCE, `${prefix}dropped-too`, 'lost as well');
+    const judged = await syncJob(deps, job, { eventGraceMs: 0 });
+
+    expect(graced).toMatchObject({ copied: 1, missedByEvents: 0 });
+    expect(judged).toMatchObject({ copied: 1, missedByEvents: 1 });
+    expect(
+      (await readObject(consumer, DESTINATION, destinationOf(job, `${prefix}dropped-too`))).toString(),
+    ).toBe('lost as well');
+  });
+
+  it('reports no missedByEvents for a job that does not follow events', async () => {
+    const job = isolatedJob(sandbox, 'rec-none');
+    await putObject(producer, SOURCE, `${job.source.prefix}a`, 'a');
+
+    const summary = await syncJob(deps, job, { eventGraceMs: 0 });
+
+    expect(summary.copied).toBe(1);
+    expect(summary).not.toHaveProperty('missedByEvents');
+  });
 });
+
+/** Waits for the next whole second, so an object written next is stamped after everything before. */
+async function nextSecond(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+}
