@@ -65,6 +65,17 @@ describe('announceRun', () => {
     });
   });
 
+  it('emits missedByEvents for a job that follows events, and nothing of it for one that does not', async () => {
+    const withEvents = new Metrics({ namespace: 'CrossAccountSync', serviceName: 'cross-account-sync' });
+    const without = new Metrics({ namespace: 'CrossAccountSync', serviceName: 'cross-account-sync' });
+
+    await announceRun({ metrics: withEvents }, job, { ...summary, missedByEvents: 0 }, silent);
+    await announceRun({ metrics: without }, job, summary, silent);
+
+    expect(withEvents.serializeMetrics()).toMatchObject({ missedByEvents: 0 });
+    expect(without.serializeMetrics()).not.toHaveProperty('missedByEvents');
+  });
+
   it('publishes one "Sync Run Completed" event with the counts and the source and destination, not the key lists', async () => {
     events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
     const run = {

@@ -102,6 +102,20 @@ describe('syncJob', () => {
     });
   });
 
+  it('keeps the sequencer an event recorded for a key when the pass copies the key again', async () => {
+    sourceHolds({ 'a.txt': 'ay' });
+    dynamoMock
+      .on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'ledger#unit' } })
+      .resolves({ Items: [{ pk: 'ledger#unit', sk: 'a.txt', etag: '"older"', n: 2, sequencer: 'S-EVENT' }] });
+
+    const summary = await syncJob(dependencies(), job);
+
+    expect(summary).toMatchObject({ copied: 1 });
+    expect(dynamoMock).toHaveReceivedCommandWith(PutCommand, {
+      Item: expect.objectContaining({ sk: 'a.txt', etag: `"${md5('ay')}"`, sequencer: 'S-EVENT' }),
+    });
+  });
+
   it('starts no copy when the deadline is too near, and saves where to resume', async () => {
     sourceHolds({ 'a.txt': 'ay' });
 

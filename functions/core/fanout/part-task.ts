@@ -40,7 +40,7 @@ import {
 } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
-import { copiedLedgerEntry } from '../run/copy-and-record.js';
+import { copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
 import type { PassCounts } from '../state/pass-tally.js';
 import { settleTask, type TaskNote } from './end-pass.js';
@@ -298,7 +298,10 @@ async function complete(
   try {
     await deps.state.putLedgerEntry(
       job.jobId,
-      copiedLedgerEntry(object, upload.destinationKey, { destinationEtag, verifiedBy }, runId),
+      {
+        ...copiedLedgerEntry(object, upload.destinationKey, { destinationEtag, verifiedBy }, runId),
+        ...keptSequencer(upload.previous),
+      },
       pass.fence,
     );
   } catch (error) {

@@ -28,6 +28,10 @@ export async function announceRun(
   metrics?.addMetric('replicationLag', 'Seconds', summary.replicationLagSeconds);
   metrics?.addMetric('backlogObjects', 'Count', summary.backlogObjects);
   metrics?.addMetric('backlogBytes', 'Bytes', summary.backlogBytes);
+  // Only a job that follows events has the figure; its alarm reads any value above 0.
+  if (summary.missedByEvents !== undefined) {
+    metrics?.addMetric('missedByEvents', 'Count', summary.missedByEvents);
+  }
   if (!deps.events) return;
   const {
     failures: _failures,

@@ -26,6 +26,10 @@ export class RunTally {
   readonly list: ListCounter = { listRequests: 0 };
   /** Failed objects whose last error was S3's 503 SlowDown (a fan-out worker then delays its task). */
   throttled = 0;
+  /** Changes no event delivered, found by a reconciling pass (events/missed-by-events.ts). */
+  missedByEvents = 0;
+  /** The first of those keys, for the log line at the end of the pass. */
+  readonly missedKeys: string[] = [];
   /** Objects (and their bytes) that needed copying and were left uncopied: failed or deferred. */
   readonly backlog = { objects: 0, bytes: 0 };
   /** The earliest first sighting (epoch ms) among the objects left uncopied. */
@@ -60,6 +64,12 @@ export class RunTally {
   /** Counts a destination copy deleted (mirror jobs). */
   countDeleted(): void {
     this.counts.deleted += 1;
+  }
+
+  /** Counts a change of a job that follows events which the pass found and no event had delivered. */
+  countMissedByEvents(key: string): void {
+    this.missedByEvents += 1;
+    if (this.missedKeys.length < MAX_LISTED_KEYS) this.missedKeys.push(key);
   }
 
   /** Counts an object found archived in Glacier. */

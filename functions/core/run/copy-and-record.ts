@@ -129,7 +129,7 @@ export class CopyRecorder {
       release();
       await deps.state.putLedgerEntry(
         job.jobId,
-        copiedLedgerEntry(object, destinationKey, result, control.runId),
+        { ...copiedLedgerEntry(object, destinationKey, result, control.runId), ...keptSequencer(previous) },
         lease.fence,
       );
       tally.countCopied(result.bytes);
@@ -241,6 +241,18 @@ export class CopyRecorder {
       this.run.lease.fence,
     );
   }
+}
+
+/**
+ * The sequencer of the last change an event recorded for the key, for a pass's whole-item ledger write to
+ * carry: a pass knows no sequencer of its own, and without it a late event older than that change would
+ * no longer be refused (docs/event-driven.md). The value is the one the plan read; an event recorded while
+ * the pass copied is overwritten by the pass's write as the rest of its entry is (the fence decides).
+ */
+export function keptSequencer(
+  previous: Pick<LedgerEntry, 'sequencer'> | undefined,
+): Pick<LedgerEntry, 'sequencer'> {
+  return previous?.sequencer === undefined ? {} : { sequencer: previous.sequencer };
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SourceCredentials } from '../access/source-credentials.js';
+import { type EventWindow, eventWindow, missedByEvents } from '../events/missed-by-events.js';
 import type { Job } from '../job.js';
 import { type KeyRange, listSource } from '../plan/list-source.js';
 import { type PlanStep, planSteps } from '../plan/plan.js';
@@ -38,6 +39,8 @@ export class RunPass {
   readonly #deletes: DeletePropagator;
   /** Set when the deadline stopped dispatch part-way through a batch. */
   #stopped = false;
+  /** For a job that follows events: the LastModified window whose changes events should have delivered. */
+  #eventWindow: EventWindow | undefined;
 
   /** Starts the lease's heartbeat: call `stop()` once the run is over. */
   constructor(
@@ -94,6 +97,13 @@ export class RunPass {
     // The store outlives the run (one per Lambda container), so its counters are read as a difference.
     const capacityBefore = { ...state.capacity };
     const checkpoint = await this.#resume.readCheckpoint();
+    if (job.options.events) {
+      this.#eventWindow = eventWindow(
+        checkpoint.lastCompletePass?.finishedAt,
+        new Date(this.#tally.runStartedAt),
+        control.eventGraceMs,
+      );
+    }
     // The lease is ours, so every intent still on record belongs to a run that died mid-batch.
     await this.#interrupted.read(state, job.jobId);
     // Multipart uploads of runs that died are aborted now; those a deadline cut wait for their key's copy.
@@ -131,6 +141,13 @@ export class RunPass {
     const next = await this.#resume.saveFinal(complete, control.runId, finishedAt);
 
     const tally = this.#tally;
+    if (tally.missedByEvents > 0) {
+      log.warn('the pass copied changes no event delivered; check the event path (doctor)', {
+        jobId: job.jobId,
+        missedByEvents: tally.missedByEvents,
+        keys: tally.missedKeys,
+      });
+    }
     return {
       jobId: job.jobId,
       runId: control.runId,
@@ -148,6 +165,7 @@ export class RunPass {
       replicationLagSeconds: tally.replicationLagSeconds(),
       backlogObjects: tally.backlog.objects,
       backlogBytes: tally.backlog.bytes,
+      ...(job.options.events && { missedByEvents: tally.missedByEvents }),
       failures: tally.failures,
       archivedKeys: tally.archivedKeys,
       vanishedKeys: tally.vanishedKeys,
@@ -244,6 +262,7 @@ export class RunPass {
         await this.#startTask(slot, false, () => this.#deletes.propagate(step.entry));
         return;
       case 'copy':
+        if (missedByEvents(step, this.#eventWindow)) this.#tally.countMissedByEvents(key);
         if (this.#batches.add({ step, slot })) await this.#dispatchBatch();
         return;
     }

@@ -79,6 +79,11 @@ export interface RunControl {
   onObjectCopied?: (copied: CopiedObject) => void;
   /** The smallest multipart part size (default 8 MiB, at least 5 MiB); tests and benchmarks set it. */
   minPartSize?: number;
+  /**
+   * For a job that follows S3 events: how long before the pass an object's change may still have its
+   * event on the way, not counted in `missedByEvents` (default 15 minutes, events/missed-by-events.ts).
+   */
+  eventGraceMs?: number;
 }
 
 /** One object this run copied. */
@@ -123,6 +128,12 @@ export interface RunSummary extends SyncProgress {
    */
   backlogObjects: number;
   backlogBytes: number;
+  /**
+   * For a job that follows S3 events (`options.events`): objects this pass copied that no event had
+   * delivered, changed since the last complete pass and before the grace for events on the way. 0 on a
+   * healthy event path; absent for a job without events.
+   */
+  missedByEvents?: number;
   /** The run's manifest and completion marker, when it copied anything. */
   manifest?: ManifestLocation;
   failures: { key: string; reason: string }[];
