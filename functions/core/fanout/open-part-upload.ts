@@ -36,9 +36,9 @@ export const PART_TASK_BYTES = 64 * MiB;
 /**
  * The bytes of one part task of a server-side job (UploadPartCopy: no byte in the worker, so no memory
  * bound). Larger parts mean fewer tasks: a 5 TiB object is 5,120 of these, where streamed parts need
- * 10,000 of 525 MiB. Not S3's 5 GiB: one UploadPartCopy runs at about 66 MiB/s on S3 (awslabs/aws-c-s3
+ * 9,987 of 525 MiB. Not S3's 5 GiB: one UploadPartCopy runs at about 66 MiB/s on S3 (awslabs/aws-c-s3
  * PR #288 measured a 1 GiB part in 15.6 s) and as slowly as 1 GB a minute (HumanCellAtlas/data-store
- * #393), so a 1 GiB part takes 15-60 s, within the S3 client's 120 s request timeout even if S3 held its
+ * #393), so a 1 GiB part takes 15-65 s, within the S3 client's 120 s request timeout even if S3 held its
  * answer to the end, and a failed delivery repeats at most a minute of S3's work (docs/fan-out.md).
  */
 export const SERVER_SIDE_PART_TASK_BYTES = 1024 * MiB;
