@@ -115,7 +115,8 @@ export const jobSchema = z.strictObject({
           /**
            * Objects larger than this many bytes are copied as part tasks (docs/fan-out.md): one multipart
            * upload, each part a task of its own on the part queue. 31 GiB by default, above what one copy
-           * worker streams well within its 900 s; at least 5 MiB, S3's smallest part.
+           * worker streams, or copies server-side, well within its 900 s (README "Giant objects in
+           * fan-out"); at least 5 MiB, S3's smallest part.
            */
           partTasksAbove: z
             .number()

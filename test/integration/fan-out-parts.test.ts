@@ -6,20 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
 import { versionId } from '../../functions/core/dispatch/part-tasks.js';
-import type { PassStart } from '../../functions/core/fanout/start-pass.js';
-import { handleEvent } from '../../functions/core/handle-event.js';
-import type { Job } from '../../functions/core/job.js';
 import { PartUploads } from '../../functions/core/state/part-uploads.js';
 import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
@@ -34,6 +26,7 @@ import {
   readObject,
   useSandbox,
 } from './helpers.js';
+import { bytesOf, ledgerOf, openUploads, sha, startPass } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
@@ -44,34 +37,6 @@ const giantJob = (name: string, mirror = false) =>
   isolatedJob(sandbox, name, {
     options: { mirror, fanOut: { mode: 'always', partTasksAbove: 5 * MiB } },
   });
-
-const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');
-/** Bytes that differ at every offset, so a part in the wrong place shows. */
-const bytesOf = (size: number, seed: number) => {
-  const body = Buffer.alloc(size);
-  for (let offset = 0; offset < size; offset += 4)
-    body.writeUInt32LE((offset * 2654435761 + seed) >>> 0, offset);
-  return body;
-};
-
-async function startPass(fanOut: LocalFanOut, job: Job) {
-  const started = await handleEvent(fanOut.deps, job);
-  expect(started).toMatchObject({ mode: 'fan-out', status: 'started' });
-  return started as Extract<PassStart, { status: 'started' }>;
-}
-
-async function openUploads(s3: S3Client, job: Job) {
-  const { Uploads = [] } = await s3.send(
-    new ListMultipartUploadsCommand({ Bucket: job.destination.bucket, Prefix: job.destination.prefix }),
-  );
-  return Uploads;
-}
-
-async function ledgerOf(job: Job) {
-  const entries = [];
-  for await (const entry of deps.state.ledger(job.jobId)) entries.push(entry);
-  return entries;
-}
 
 describe('part tasks: every delivery made twice', () => {
   let fanOut: LocalFanOut;
@@ -121,7 +86,7 @@ describe('part tasks: every delivery made twice', () => {
       versionId(`${job.source.prefix}giant.bin`, `"${createHash('md5').update(giant).digest('hex')}"`),
     );
     expect(upload).toMatchObject({ state: 'completed', recorded: 3, partCount: 3 });
-    const ledger = await ledgerOf(job);
+    const ledger = await ledgerOf(deps, job);
     expect(ledger.find((entry) => entry.key.endsWith('giant.bin'))).toMatchObject({
       size: giant.length,
       destinationEtag: head.ETag?.replaceAll('"', ''),
@@ -218,7 +183,7 @@ describe('part tasks: a completer that dies, and a source that changes mid-parts
       sha(await readObject(consumer, job.destination.bucket, `${job.destination.prefix}giant.bin`)),
     ).toBe(sha(giant));
     expect(await openUploads(consumer, job)).toEqual([]);
-    const [entry] = await ledgerOf(job);
+    const [entry] = await ledgerOf(deps, job);
     expect(entry).toMatchObject({ size: giant.length, runId: pass.runId });
   });
 
@@ -363,7 +328,7 @@ describe.runIf(process.env.PART_TASKS_GIB === '1')(
       const copyHash = createHash('sha256');
       for await (const chunk of copy.Body as AsyncIterable<Uint8Array>) copyHash.update(chunk);
       expect(copyHash.digest('hex')).toBe(sourceHash.digest('hex'));
-      const [entry] = await ledgerOf(job);
+      const [entry] = await ledgerOf(deps, job);
       expect(entry).toMatchObject({ size, verifiedBy: 'etag-md5' });
       expect(await openUploads(consumer, job)).toEqual([]);
     });

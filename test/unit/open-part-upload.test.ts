@@ -180,3 +180,37 @@ describe("openPartUpload: a giant object's one upload and its part tasks", () =>
     expect(events).toEqual([]);
   });
 });
+
+describe('openPartUpload: the part size, by how the job copies', () => {
+  const GiB = 1024 * MiB;
+  const opened = async (copyMethod: 'stream' | 'server-side', size: number) => {
+    dynamo.on(GetCommand).resolves({});
+    dynamo.on(PutCommand).resolves({});
+    const jobOf = parseJob({ ...job, options: { ...job.options, copyMethod } });
+    const giant = { ...step, object: { ...step.object, size } };
+    const { minPartSize: _test, ...defaults } = control;
+    const result = await openPartUpload({ ...pass, job: jobOf }, giant, defaults);
+    const partSize = dynamo.commandCalls(PutCommand)[0]?.args[0].input.Item?.partSize;
+    sent.length = 0;
+    dynamo.reset();
+    return { result, partSize };
+  };
+
+  it("cuts a server-side job's object into 1 GiB parts (UploadPartCopy) and a streamed one's into 64 MiB parts", async () => {
+    expect(await opened('server-side', 3 * GiB)).toMatchObject({
+      result: { status: 'sent', tasks: 3 },
+      partSize: GiB,
+    });
+    expect(await opened('stream', 3 * GiB)).toMatchObject({
+      result: { status: 'sent', tasks: 48 },
+      partSize: 64 * MiB,
+    });
+  });
+
+  it('fits a 5 TiB object of a server-side job in 5,120 parts, within the 10,000 S3 allows', async () => {
+    expect(await opened('server-side', 5 * 1024 * GiB)).toMatchObject({
+      result: { status: 'sent', tasks: 5120 },
+      partSize: GiB,
+    });
+  });
+});

@@ -41,8 +41,8 @@ export interface CopiedPart {
   /** As S3 returned it for the part. */
   etag: string;
   size: number;
-  /** MD5 (base64) of the bytes sent. */
-  md5: string;
+  /** MD5 (base64) of the bytes sent; absent for a part S3 copied itself (copy-part-server-side.ts). */
+  md5?: string;
 }
 
 /** The multipart upload is gone: completed by another worker, or aborted. The part is not needed. */

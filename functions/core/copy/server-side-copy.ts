@@ -390,10 +390,11 @@ async function abortUpload(s3: S3Client, request: CopyRequest, uploadId: string,
 }
 
 /** x-amz-copy-source: bucket and key, the key URL-encoded segment by segment. */
-function copySource(request: CopyRequest): string {
+export function copySource(request: Pick<CopyRequest, 'sourceBucket' | 'key'>): string {
   return `${request.sourceBucket}/${request.key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-function quoted(etag: string): string {
+/** An ETag as the copy conditions carry it: quoted, whether or not it was listed quoted. */
+export function quoted(etag: string): string {
   return `"${stripQuotes(etag)}"`;
 }

@@ -33,6 +33,15 @@ const MiB = 1024 * 1024;
  * uploads it in a few seconds, so a delivery that fails costs little to repeat.
  */
 export const PART_TASK_BYTES = 64 * MiB;
+/**
+ * The bytes of one part task of a server-side job (UploadPartCopy: no byte in the worker, so no memory
+ * bound). Larger parts mean fewer tasks: a 5 TiB object is 5,120 of these, where streamed parts need
+ * 9,987 of 525 MiB. Not S3's 5 GiB: one UploadPartCopy runs at about 66 MiB/s on S3 (awslabs/aws-c-s3
+ * PR #288 measured a 1 GiB part in 15.6 s) and as slowly as 1 GB a minute (HumanCellAtlas/data-store
+ * #393), so a 1 GiB part takes 15-65 s, within the S3 client's 120 s request timeout even if S3 held its
+ * answer to the end, and a failed delivery repeats at most a minute of S3's work (docs/fan-out.md).
+ */
+export const SERVER_SIDE_PART_TASK_BYTES = 1024 * MiB;
 
 /** The part tasks of an object's copy step, or why it goes as a copy task instead. */
 export type PartOpening =
@@ -50,7 +59,8 @@ export function partUploadsOf(pass: OpenPass): PartUploads {
 
 /**
  * Opens (or adopts) the multipart upload of `step`'s object version, announces its part tasks and sends
- * them. `partSize` is a test's smaller part size (default PART_TASK_BYTES).
+ * them. `control.minPartSize` is a test's smaller part size (default PART_TASK_BYTES, or
+ * SERVER_SIDE_PART_TASK_BYTES for a server-side job).
  *
  * @throws what failed on the way (the planner's message comes back and opens the same upload again)
  */
@@ -118,7 +128,10 @@ async function createUpload(
       throw explainSourceFailure(error, request, 'HEAD');
     });
   const tagging = job.options.copyTags ? await readSourceTags(source.s3, request, signal) : undefined;
-  const plan = partPlan(object.size, await learnSourceCheck(source.s3, request, signal), control.minPartSize);
+  const partSize =
+    control.minPartSize ??
+    (job.options.copyMethod === 'server-side' ? SERVER_SIDE_PART_TASK_BYTES : PART_TASK_BYTES);
+  const plan = partPlan(object.size, await learnSourceCheck(source.s3, request, signal), partSize);
   // On record before the upload exists, under this delivery's own name (see the file's comment).
   const record = {
     key: `${object.key}\u0000part-upload\u0000${control.worker}`,
@@ -174,11 +187,7 @@ async function createUpload(
  * The parts: the source's own when they are at least `partSize` and equal (the completed copy then has the
  * source's ETag, which checks the whole object), else parts of `partSize` (more if 10,000 need more).
  */
-function partPlan(
-  size: number,
-  check: Awaited<ReturnType<typeof learnSourceCheck>>,
-  partSize = PART_TASK_BYTES,
-) {
+function partPlan(size: number, check: Awaited<ReturnType<typeof learnSourceCheck>>, partSize: number) {
   const own = planParts(size, partSize);
   const followed = check.kind === 'composite' ? followSourceParts(size, check.partSizes) : undefined;
   return followed && followed.partSize >= own.partSize ? followed : own;

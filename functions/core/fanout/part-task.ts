@@ -10,8 +10,9 @@
  * - A completer that dies leaves its claim and its task unsettled: the task's next delivery takes the claim
  *   over once it has been quiet for `claimQuietMs`, and finds the upload still open (it completes it) or
  *   completed (it adopts the object if it is exactly these parts).
- * - A source changed mid-parts fails the ranged GET (412): the upload is aborted once, the object counted
- *   failed once, and the next pass copies the new version; nothing with mixed bytes is ever completed.
+ * - A source changed mid-parts fails the ranged GET (or, for a server-side job, the UploadPartCopy), pinned
+ *   to the listed ETag (412): the upload is aborted once, the object counted failed once, and the next pass
+ *   copies the new version; nothing with mixed bytes is ever completed.
  */
 import {
   AbortMultipartUploadCommand,
@@ -20,6 +21,7 @@ import {
   ListPartsCommand,
   type Part,
 } from '@aws-sdk/client-s3';
+import { partCopierFor } from '../copy/copy-method.js';
 import {
   compositeOf,
   inspectDestination,
@@ -27,7 +29,7 @@ import {
   type WriteCondition,
   writeCondition,
 } from '../copy/copy-object.js';
-import { copyPart, UploadGoneError } from '../copy/copy-part.js';
+import { UploadGoneError } from '../copy/copy-part.js';
 import { stripQuotes } from '../copy/integrity.js';
 import { type PartTask, parsePartTask, versionId } from '../dispatch/part-tasks.js';
 import {
@@ -153,7 +155,7 @@ async function copyThisPart(
 ): Promise<{ part?: RecordedPart } | { failed: unknown }> {
   const { job, deps, source } = pass;
   try {
-    const part = await copyPart(
+    const part = await partCopierFor(job)(
       { sourceS3: source.s3, destinationS3: deps.destinationS3 },
       {
         sourceBucket: job.source.bucket,
@@ -285,9 +287,7 @@ async function complete(
     destinationEtag = completed.etag;
     await deps.state.deleteUploadIntents(job.jobId, [intent]);
   }
-  // The completed object's ETag is the source's when the parts followed the source's own: then every byte
-  // is checked against the source; otherwise each part was checked by its Content-MD5 and length.
-  const verifiedBy = destinationEtag === stripQuotes(upload.etag) ? 'etag-md5' : 'sdk-checksum';
+  const verifiedBy = verifiedByOf(job, upload, destinationEtag);
   const object = {
     key: upload.key,
     etag: upload.etag,
@@ -315,6 +315,22 @@ async function complete(
   await uploads.completed(version, control.worker, destinationEtag);
   await deps.state.deleteMultipartUpload(job.jobId, upload.recordKey);
   return finish(pass, task, upload, control);
+}
+
+/**
+ * How the completed object was checked (LedgerEntry.verifiedBy). Its ETag is the source's when the parts
+ * followed the source's own: then every byte is checked against the source. Otherwise a streamed part was
+ * checked by its Content-MD5 and length, and a part S3 copied itself (a server-side job) by the ETag pin
+ * and its range's length, as server-side-copy.ts records its copies.
+ */
+function verifiedByOf(
+  job: OpenPass['job'],
+  upload: PartUpload,
+  destinationEtag: string,
+): 'etag-md5' | 'sdk-checksum' | 'copy-etag' | 'copy-pinned' {
+  const sameEtag = destinationEtag === stripQuotes(upload.etag);
+  if (job.options.copyMethod === 'server-side') return sameEtag ? 'copy-etag' : 'copy-pinned';
+  return sameEtag ? 'etag-md5' : 'sdk-checksum';
 }
 
 /** The completer's settlement: the object counted copied once, with its manifest line. */

@@ -77,8 +77,8 @@ export interface RecordedPart {
   /** The ETag S3 returned for the part, quoted as S3 gives it. */
   etag: string;
   size: number;
-  /** MD5 (base64) of the bytes sent, as its Content-MD5. */
-  md5: string;
+  /** MD5 (base64) of the bytes sent, as its Content-MD5; absent for a part S3 copied (UploadPartCopy). */
+  md5?: string;
 }
 
 /** Conflicting transactions on one upload (parts recorded at the same moment) go again this often. */
@@ -191,7 +191,7 @@ export class PartUploads {
         }),
       );
       for (const { partNumber, etag, size, md5 } of page.Items ?? []) {
-        parts.push({ partNumber, etag, size, md5 });
+        parts.push({ partNumber, etag, size, ...(md5 !== undefined && { md5 }) });
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
