@@ -218,6 +218,42 @@ describe('fan-out workers killed outright (worker functions in child processes)'
     expect(await runEvents(runId ?? '')).toBe(1);
   }, 120_000);
 
+  // The workers' UpdateItems are the claim of the end, the record of the run event published (after
+  // EventBridge accepted it), and the mark `ended`: the ender is held at one of the last two.
+  it.each([
+    { heldAt: 'the mark `ended`', skip: 2, events: 1 },
+    // The window that remains (docs/fan-out.md): the event went out, its record did not; the taker-over
+    // publishes it again, under the same run id, for consumers to drop.
+    { heldAt: 'the record of the event', skip: 1, events: 2 },
+  ])(
+    'publishes the run event $events time(s) when the ender is killed, after publishing it, at $heldAt',
+    async ({ skip, events }) => {
+      const job = killJob(`killed-after-event-${skip}`);
+      const keys = ['a', 'b'].map((name) => `${job.source.prefix}${name}`);
+      for (const key of keys) await putObject(producer, sandbox.accountA.bucket, key, `body of ${key}`);
+      proxy.setRules([
+        { service: 'dynamodb', operation: 'UpdateItem', skip, count: 1, fault: { type: 'hang' } },
+      ]);
+
+      const pass = await startPass(job);
+      await until(
+        'ender held',
+        async () => proxy.counts().total,
+        (n) => n > 0,
+      );
+      const ending = await pass.read();
+      expect(ending.state).toBe('ending');
+      expect(killBusy()).toBeGreaterThan(0);
+      const final = await ended(pass);
+
+      expect(final.endedBy).not.toBe(ending.endedBy);
+      const runs = await deps.state.recentRuns(job.jobId);
+      expect(runs.filter((run) => run.runId === final.runId)).toHaveLength(1);
+      expect(await runEvents(final.runId ?? '')).toBe(events);
+    },
+    120_000,
+  );
+
   it('ends the pass when the worker that settled its last task is killed before claiming the end', async () => {
     const job = killJob('killed-last-settler');
     const keys = ['a', 'b'].map((name) => `${job.source.prefix}${name}`);
