@@ -77,13 +77,19 @@ const END_WATCH_MS = 1_000;
 /**
  * Ends `pass` if every task has settled and no live worker is ending it: claims the end when nobody has
  * (the worker that settled last may have died before claiming it); while another worker is ending it,
- * waits for the pass to end, and takes the end over once that worker's deadline has passed (it died while
- * ending: Lambda has killed it by then). Every delivery of a settled task calls this, so the message of a
- * worker that died there, coming back, ends the pass.
+ * waits for the pass to end (unless `options.wait` is false: the pass starter, which answers `busy`), and
+ * takes the end over once that worker's deadline has passed (it died while ending: Lambda has killed it by
+ * then). Every delivery of a settled task calls this, so the message of a worker that died there, coming
+ * back, ends the pass; and the next pass's start calls it, so a pass whose ending message went to the
+ * dead-letter queue still ends. Returns whether this worker ended it.
  *
  * @throws PassEndingError when this worker's own deadline comes first: its message comes back
  */
-export async function endIfAllSettled(pass: OpenPass, control: EndControl): Promise<void> {
+export async function endIfAllSettled(
+  pass: OpenPass,
+  control: EndControl,
+  options: { wait?: boolean } = {},
+): Promise<boolean> {
   const { log, worker } = control;
   const until = new Date(control.deadlineAt ?? Date.now() + LAMBDA_MAX_TIMEOUT_MS);
   let claimed = false;
@@ -101,6 +107,7 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
           });
         else continue;
       } else {
+        if (options.wait === false) return false;
         if (control.signal?.aborted) {
           throw new PassEndingError(
             `pass ${pass.fence} is being ended by ${stored.endedBy} until ${stored.endingUntil}; this message comes back`,
@@ -112,9 +119,9 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
     }
     break;
   }
-  if (!claimed) return;
+  if (!claimed) return false;
   const parts = await endPass(pass, control);
-  if (!(await pass.tally.ended(worker))) return;
+  if (!(await pass.tally.ended(worker))) return false;
   // Removed only once the pass has ended: a worker that takes over an end its claimer died in joins them
   // again. A role that may not delete them (a job's own manifestPrefix) leaves them.
   await removeParts(pass.deps.destinationS3, pass.job.destination.bucket, parts).catch((error: unknown) =>
@@ -123,6 +130,7 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
       error: describeError(error),
     }),
   );
+  return true;
 }
 
 /** Another worker is ending the pass: the task's message comes back later. */
