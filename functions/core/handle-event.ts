@@ -70,7 +70,11 @@ export async function handleEvent(
     job = parseJob(event);
   }
   if (deps.queues && (await fansOut(deps, job))) {
-    return startPass({ ...deps, queues: deps.queues }, job, { log, runId: control.runId });
+    return startPass({ ...deps, queues: deps.queues }, job, {
+      log,
+      runId: control.runId,
+      deadlineAt: control.remainingTimeMs && Date.now() + control.remainingTimeMs(),
+    });
   }
   return syncJob(deps, job, control);
 }

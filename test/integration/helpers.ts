@@ -9,6 +9,7 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { expect, inject } from 'vitest';
 import { dependenciesFromEnvironment } from '../../functions/core/clients.js';
@@ -271,4 +272,45 @@ export async function processFanOut(
       await built.remove();
     },
   };
+}
+
+/** Polls until `test` holds; fails naming `what` after a minute. */
+export async function until<T>(
+  what: string,
+  read: () => Promise<T>,
+  test: (value: T) => boolean,
+): Promise<T> {
+  const giveUpAt = Date.now() + 60_000;
+  for (;;) {
+    const value = await read();
+    if (test(value)) return value;
+    if (Date.now() > giveUpAt) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Run events of `runId` on the sandbox bus's queue, read until it has been quiet for a few seconds. */
+export async function runEvents(sandbox: SandboxInfo, runId: string): Promise<number> {
+  const sqs = sandboxSqs(sandbox, sandbox.accountB.admin);
+  let found = 0;
+  for (let quiet = 0; quiet < 3; ) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: sandbox.accountB.eventsQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    quiet = Messages.length === 0 ? quiet + 1 : 0;
+    for (const message of Messages) {
+      if (JSON.parse(message.Body ?? '{}').detail?.runId === runId) found += 1;
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: sandbox.accountB.eventsQueueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+        }),
+      );
+    }
+  }
+  return found;
 }

@@ -11,7 +11,7 @@ import { RunManifest, runFolder } from '../report/run-manifest.js';
 import { type KeyReason, MAX_LISTED_KEYS, type RunTally } from '../report/run-tally.js';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../run/run-deadline.js';
 import type { RunSummary, SyncLogger } from '../run/sync-types.js';
-import type { PassCounts } from '../state/pass-tally.js';
+import type { PassCounts, PassState } from '../state/pass-tally.js';
 import { intentPrefix } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
 
@@ -77,13 +77,19 @@ const END_WATCH_MS = 1_000;
 /**
  * Ends `pass` if every task has settled and no live worker is ending it: claims the end when nobody has
  * (the worker that settled last may have died before claiming it); while another worker is ending it,
- * waits for the pass to end, and takes the end over once that worker's deadline has passed (it died while
- * ending: Lambda has killed it by then). Every delivery of a settled task calls this, so the message of a
- * worker that died there, coming back, ends the pass.
+ * waits for the pass to end (unless `options.wait` is false: the pass starter, which answers `busy`), and
+ * takes the end over once that worker's deadline has passed (it died while ending: Lambda has killed it by
+ * then). Every delivery of a settled task calls this, so the message of a worker that died there, coming
+ * back, ends the pass; and the next pass's start calls it, so a pass whose ending message went to the
+ * dead-letter queue still ends. Returns whether this worker ended it.
  *
  * @throws PassEndingError when this worker's own deadline comes first: its message comes back
  */
-export async function endIfAllSettled(pass: OpenPass, control: EndControl): Promise<void> {
+export async function endIfAllSettled(
+  pass: OpenPass,
+  control: EndControl,
+  options: { wait?: boolean } = {},
+): Promise<boolean> {
   const { log, worker } = control;
   const until = new Date(control.deadlineAt ?? Date.now() + LAMBDA_MAX_TIMEOUT_MS);
   let claimed = false;
@@ -101,6 +107,7 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
           });
         else continue;
       } else {
+        if (options.wait === false) return false;
         if (control.signal?.aborted) {
           throw new PassEndingError(
             `pass ${pass.fence} is being ended by ${stored.endedBy} until ${stored.endingUntil}; this message comes back`,
@@ -112,9 +119,9 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
     }
     break;
   }
-  if (!claimed) return;
-  const parts = await endPass(pass, log);
-  if (!(await pass.tally.ended(worker))) return;
+  if (!claimed) return false;
+  const parts = await endPass(pass, control);
+  if (!(await pass.tally.ended(worker))) return false;
   // Removed only once the pass has ended: a worker that takes over an end its claimer died in joins them
   // again. A role that may not delete them (a job's own manifestPrefix) leaves them.
   await removeParts(pass.deps.destinationS3, pass.job.destination.bucket, parts).catch((error: unknown) =>
@@ -123,6 +130,7 @@ export async function endIfAllSettled(pass: OpenPass, control: EndControl): Prom
       error: describeError(error),
     }),
   );
+  return true;
 }
 
 /** Another worker is ending the pass: the task's message comes back later. */
@@ -135,7 +143,11 @@ export class PassEndingError extends Error {
  * and the upload intents of this pass and of the runs that died before it, all settled now. Returns the
  * manifest parts it joined, for removal once the pass is marked ended.
  */
-export async function endPass(pass: OpenPass, log: SyncLogger): Promise<string[]> {
+export async function endPass(
+  pass: OpenPass,
+  control: Pick<EndControl, 'log' | 'worker'>,
+): Promise<string[]> {
+  const { log } = control;
   const { deps, job, runId, startedAt } = pass;
   const stored = await pass.tally.read();
   const notes: TaskNote[] = [];
@@ -192,7 +204,35 @@ export async function endPass(pass: OpenPass, log: SyncLogger): Promise<string[]
     job.jobId,
     intents.map((intent) => intent.id).filter((id) => id <= `${intentPrefix(runId)}\uffff`),
   );
-  await announceRun(deps, job, summary, log);
+  await announceEnd(pass, stored, summary, control);
   log.info('pass finished', { ...summary, failures: summary.failures.length, fence: pass.fence });
   return parts;
+}
+
+/**
+ * The run's metrics and its event, the event once per pass as far as the pass item can tell: an ender that
+ * took the end over finds the event recorded published by the ender before it and does not publish it
+ * again. The record is written after EventBridge accepted the event, so an ender that dies between the two
+ * leaves the event to be published again, with the same `runId` (docs/fan-out.md, "A pass ends once"):
+ * at least once, never lost. The metrics go out with every end: a killed ender never flushed its own.
+ */
+export async function announceEnd(
+  pass: OpenPass,
+  stored: PassState,
+  summary: RunSummary,
+  control: Pick<EndControl, 'log' | 'worker'>,
+): Promise<void> {
+  const { log, worker } = control;
+  const again = stored.eventPublishedAt !== undefined;
+  if (again) {
+    log.info('run event published by an earlier ender of this pass; not again', {
+      fence: pass.fence,
+      runId: pass.runId,
+      publishedAt: stored.eventPublishedAt,
+    });
+  }
+  const published = await announceRun(pass.deps, pass.job, summary, log, { event: !again });
+  if (published && !(await pass.tally.markEventPublished(worker))) {
+    log.warn('run event published, but this worker no longer ends the pass', { fence: pass.fence, worker });
+  }
 }

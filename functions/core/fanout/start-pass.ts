@@ -12,9 +12,10 @@ import { type FirstPassLimits, firstPassSplits } from '../plan/first-pass-splits
 import { ledgerSplits } from '../plan/shards.js';
 import { inDestinationRegion, newRunId } from '../run/sync-job.js';
 import type { SyncLogger } from '../run/sync-types.js';
-import { PassTally } from '../state/pass-tally.js';
+import { type PassState, PassTally } from '../state/pass-tally.js';
 import { releaseLeaseWithRetry } from '../state/release-lease.js';
-import type { FanOutDependencies } from './open-pass.js';
+import { type EndControl, endIfAllSettled } from './end-pass.js';
+import { type FanOutDependencies, PassOpener, PassOverError } from './open-pass.js';
 
 /** A pass with no settlement for this long has lost its messages (they reached a dead-letter queue, say). */
 export const PASS_QUIET_MS = 30 * 60 * 1000;
@@ -27,8 +28,10 @@ export type PassStart =
   | { mode: 'fan-out'; status: 'busy'; jobId: string; fence: number; outstanding: number; since: string };
 
 /**
- * Starts a pass of `job`, unless its last pass is still at work (`busy`). A last pass quiet for `quietMs`
- * is abandoned: its stragglers' writes carry an older fence and are refused.
+ * Starts a pass of `job`, unless its last pass is still at work (`busy`). A last pass whose tasks have all
+ * settled but whose end no live worker is writing (its ender's message went to the dead-letter queue) is
+ * ended here first, as its ender would have. A last pass quiet for `quietMs` with tasks outstanding is
+ * abandoned: its stragglers' writes carry an older fence and are refused.
  *
  * @throws AssumeRoleError, BucketAccessError (nothing written), JobAlreadyRunningError (an inline run holds
  *   the lease), TaskQueueError
@@ -41,6 +44,8 @@ export async function startPass(
     runId?: string;
     quietMs?: number;
     now?: () => number;
+    /** When this invocation is killed (epoch ms): the end of a last pass it takes on is taken over after. */
+    deadlineAt?: number;
     firstPassLimits?: Partial<FirstPassLimits>;
   },
 ): Promise<PassStart> {
@@ -54,7 +59,15 @@ export async function startPass(
   const last = await PassTally.current(state.client, state.tableName, job.jobId);
   const lastPass =
     last === undefined ? undefined : new PassTally(state.client, state.tableName, job.jobId, last);
-  const lastState = await lastPass?.find();
+  let lastState = await lastPass?.find();
+  const settled = lastState?.outstanding === 0;
+  if (lastPass && settled && (lastState?.state === 'running' || lastState?.state === 'ending')) {
+    lastState = await endSettledPass(dependencies, job, lastPass, {
+      log,
+      worker: `starter-${runId}`,
+      deadlineAt: options.deadlineAt,
+    });
+  }
   if (lastPass && (lastState?.state === 'running' || lastState?.state === 'ending')) {
     const quietFor = now() - Date.parse(lastState.updatedAt);
     if (quietFor < (options.quietMs ?? PASS_QUIET_MS)) {
@@ -113,4 +126,31 @@ export async function startPass(
   } finally {
     await releaseLeaseWithRetry(state, job.jobId, lease, log, {});
   }
+}
+
+/**
+ * Ends the last pass of `job` when every task of it has settled and no live worker is ending it: the
+ * last settler died before claiming the end, or the ender died after, and their messages, out of receives,
+ * went to the dead-letter queue, so no delivery would end it. Abandoning it would lose its manifest,
+ * `_SUCCESS`, run record and event. Returns the pass as stored after (`ended`, or still `ending` when a
+ * live worker holds the end: the start is then `busy`).
+ */
+async function endSettledPass(
+  dependencies: FanOutDependencies,
+  job: Job,
+  last: PassTally,
+  control: EndControl,
+): Promise<PassState | undefined> {
+  const pass = await new PassOpener(dependencies).open(job.jobId, last.fence).catch((error: unknown) => {
+    if (error instanceof PassOverError) return undefined;
+    throw error;
+  });
+  if (pass && (await endIfAllSettled(pass, control, { wait: false }))) {
+    control.log.warn('ended the last pass, whose tasks had all settled but whose end no worker completed', {
+      jobId: job.jobId,
+      fence: last.fence,
+      runId: pass.runId,
+    });
+  }
+  return last.find();
 }

@@ -5,15 +5,18 @@ import type { RunSummary, SyncDependencies, SyncLogger } from '../run/sync-types
 import { publishRunEvent } from './publish-run-event.js';
 
 /**
- * Publishes the run's metrics and event. A refused event is logged, not thrown: the copies and the
- * manifest are already durable, and failing the run would only make the next one repeat nothing.
+ * Publishes the run's metrics and, unless `options.event` is false (an earlier ender of a fan-out pass
+ * published it), its event. A refused event is logged, not thrown: the copies and the manifest are already
+ * durable, and failing the run would only make the next one repeat nothing. Returns whether the event was
+ * published now.
  */
 export async function announceRun(
   deps: Pick<SyncDependencies, 'events' | 'metrics'>,
   job: Job,
   summary: RunSummary,
   log: SyncLogger,
-): Promise<void> {
+  options: { event?: boolean } = {},
+): Promise<boolean> {
   const metrics = deps.metrics;
   // Two dimension sets, so CloudWatch keeps both series: {service} adds up every job of the deployment
   // (the alarms), {service, jobId} is one job (the dashboard's per-job lines, a per-job alarm).
@@ -32,7 +35,7 @@ export async function announceRun(
   if (summary.missedByEvents !== undefined) {
     metrics?.addMetric('missedByEvents', 'Count', summary.missedByEvents);
   }
-  if (!deps.events) return;
+  if (!deps.events || options.event === false) return false;
   const {
     failures: _failures,
     archivedKeys: _archived,
@@ -46,11 +49,13 @@ export async function announceRun(
       source: { bucket: job.source.bucket, prefix: job.source.prefix },
       destination: { bucket: job.destination.bucket, prefix: job.destination.prefix },
     });
+    return true;
   } catch (error) {
     metrics?.addMetric('eventPublishFailures', 'Count', 1);
     log.error('run event not published; the manifest and _SUCCESS marker are in place', {
       busName: deps.events.busName,
       error: describeError(error),
     });
+    return false;
   }
 }

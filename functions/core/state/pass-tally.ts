@@ -58,6 +58,11 @@ export interface PassState extends Partial<PassDetails> {
    * is gone and another delivery takes the end over (`takeOverEnd`).
    */
   endingUntil?: string;
+  /**
+   * When an ender of this pass recorded its run event published (`markEventPublished`): an ender that takes
+   * the end over does not publish it again.
+   */
+  eventPublishedAt?: string;
 }
 
 /** A settled task as stored: what it added, and what it noted for the pass's end (its failures, say). */
@@ -331,6 +336,22 @@ export class PassTally {
     );
   }
 
+  /**
+   * Records the pass's run event published by `worker`, the pass's ender now (a takeover by another worker
+   * refuses it): whoever takes the end over later finds it and does not publish the event again. False if
+   * `worker` no longer ends the pass.
+   */
+  async markEventPublished(worker: string, at = new Date()): Promise<boolean> {
+    return this.#transition(
+      'ending',
+      'ending',
+      'AND endedBy = :worker',
+      { ':at': at.toISOString() },
+      worker,
+      ', eventPublishedAt = :at',
+    );
+  }
+
   /** Marks the pass `ended` once the worker that claimed its end has written everything it ends with. */
   async ended(worker: string): Promise<boolean> {
     return this.#transition('ending', 'ended', 'AND endedBy = :worker', {}, worker);
@@ -453,6 +474,7 @@ export class PassTally {
       ...(Item.runId && { runId: Item.runId, job: Item.job }),
       ...(Item.endedBy && { endedBy: Item.endedBy }),
       ...(Item.endingUntil && { endingUntil: Item.endingUntil }),
+      ...(Item.eventPublishedAt && { eventPublishedAt: Item.eventPublishedAt }),
     };
   }
 }
