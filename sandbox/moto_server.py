@@ -36,6 +36,8 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
 - A conditional write (If-None-Match / If-Match on PutObject, CopyObject, CompleteMultipartUpload) is
   checked and then written in two steps, so racing writes of one key may all pass the check
   (conditional_writes_one_at_a_time).
+- Every S3 EventBridge event carries one constant `sequencer`, so an overwrite or a delete looks like the
+  change before it; S3's grow with each change of a key (real_sequencers).
 - CopyObject and UploadPartCopy authorize only the destination write, ignore x-amz-copy-source-if-match,
   a CopyObject's If-None-Match / If-Match and TaggingDirective COPY, and a cross-account GetObjectTagging
   reads the caller's tag store (copy_sources_as_s3_does).
@@ -252,6 +254,38 @@ def authorize_put_events_on_the_bus() -> None:
 
     EventsHandler._determine_resource = determine_resource  # type: ignore[attr-defined]
     EventsHandler._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+
+
+MOTO_SEQUENCER = "617f08299329d189"
+
+
+def real_sequencers() -> None:
+    """Give each S3 EventBridge event a sequencer of its own that grows with time, as S3's do per key.
+
+    moto builds the event with its constant and hands the same dict to every rule of the bucket owner's
+    buses; the first rule's call replaces the constant in place, so every rule (and the bus it forwards to)
+    sees one value per event. 18 hexadecimal digits with leading zeros, as S3 writes them.
+    """
+    import time
+
+    from moto.events.models import Rule
+
+    lock = threading.Lock()
+    last = [0]
+    original = Rule.send_to_targets
+
+    def next_sequencer() -> str:
+        with lock:
+            last[0] = max(last[0] + 1, time.time_ns())
+            return f"{last[0]:018X}"
+
+    def send_to_targets(self: Rule, event: Any, transform_input: bool = True) -> None:
+        detail_object = event.get("detail", {}).get("object", {}) if event.get("source") == "aws.s3" else {}
+        if detail_object.get("sequencer") == MOTO_SEQUENCER:
+            detail_object["sequencer"] = next_sequencer()
+        original(self, event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
 CHECKSUM_ALGORITHMS = {"crc32": "CRC32", "crc32c": "CRC32C", "crc64nvme": "CRC64NVME", "sha1": "SHA1", "sha256": "SHA256"}
@@ -1085,6 +1119,7 @@ def serve(port: int) -> None:
     sign_check_raw_uri()
     identity_denials_say_why()
     authorize_put_events_on_the_bus()
+    real_sequencers()
     refuse_wrong_digests()
     kms_etags_are_not_md5()
     restore_status_in_listings()

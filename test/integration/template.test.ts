@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STACK_OUTPUTS } from '../../cli/read-stack.js';
+import { parseEventMessage } from '../../functions/core/events/event-message.js';
 import { parseJob } from '../../functions/core/job.js';
 import {
   functionConfig,
@@ -874,6 +875,113 @@ describe('template.yaml and source-account/template.yaml', () => {
       read('s3:GetObject'),
       read('s3:GetObjectTagging'),
     ]);
+  });
+
+  describe('S3Events: the consumer side of event-driven sync (docs/event-driven.md)', () => {
+    const EVENT_RESOURCES = ['S3EventBus', 'S3EventBusPolicy', 'S3EventsRule', 'CopyQueueEventsPolicy'];
+    const withEvents = (values: Record<string, string> = {}) => {
+      const all = { ...REQUIRED, S3Events: 'true', ...values };
+      const template = deployed(loadTemplate('template.yaml'), all);
+      for (const [name, value] of Object.entries(all)) {
+        const declared = template.Parameters?.[name];
+        if (declared) declared.Default = value;
+      }
+      return template;
+    };
+
+    it('is off by default: no bus, rule or queue policy, and the scheduled job does not follow events', () => {
+      const off = deployed(template, REQUIRED);
+      expect(template.Parameters?.S3Events).toMatchObject({
+        Default: 'false',
+        AllowedValues: ['true', 'false'],
+      });
+      for (const id of EVENT_RESOURCES) expect(off.Resources[id], id).toBeUndefined();
+      expect(off.Outputs?.S3EventBusArn).toBeUndefined();
+      expect(scheduledJob(REQUIRED).options.events).toBe(false);
+      expect(scheduledJob({ ...REQUIRED, S3Events: 'true' }).options.events).toBe(true);
+    });
+
+    it('admits only AccountA on the bus, and only its forwarding rule when S3EventsSourceRuleArn names it', () => {
+      const statement = (values: Record<string, string>) =>
+        (withEvents(values).Resources.S3EventBusPolicy?.Properties as Yaml).Statement;
+      const rule = 'arn:aws:events:eu-west-1:111111111111:rule/forward-to-accountb';
+
+      expect(statement({})).toEqual({
+        Effect: 'Allow',
+        Principal: {
+          AWS: {
+            'Fn::Sub': [
+              'arn:${AWS::Partition}:iam::${SourceAccount}:root',
+              { SourceAccount: { 'Fn::Select': [4, { 'Fn::Split': [':', { Ref: 'SourceRoleArn' }] }] } },
+            ],
+          },
+        },
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::GetAtt': ['S3EventBus', 'Arn'] },
+      });
+      expect(statement({ S3EventsSourceRuleArn: rule }).Condition).toEqual({
+        ArnEquals: { 'aws:SourceArn': { Ref: 'S3EventsSourceRuleArn' } },
+      });
+      expect(withEvents().Outputs?.S3EventBusArn?.Value).toEqual({ 'Fn::GetAtt': ['S3EventBus', 'Arn'] });
+    });
+
+    it("sends the job's object changes under its prefix to the copy queue, which lets only that rule send", () => {
+      const rule = (values: Record<string, string>) =>
+        withEvents(values).Resources.S3EventsRule?.Properties as Yaml;
+
+      expect(rule({ SourcePrefix: 'exports/' }).EventPattern).toEqual({
+        source: ['aws.s3'],
+        'detail-type': ['Object Created', 'Object Deleted', 'Object Restore Completed'],
+        detail: {
+          bucket: { name: [{ Ref: 'SourceBucket' }] },
+          object: { key: [{ prefix: { Ref: 'SourcePrefix' } }] },
+        },
+      });
+      expect(rule({}).EventPattern.detail).toEqual({ bucket: { name: [{ Ref: 'SourceBucket' }] } });
+      expect(rule({}).Targets).toMatchObject([{ Arn: { 'Fn::GetAtt': ['CopyQueue', 'Arn'] } }]);
+      expect(props('CopyQueueEventsPolicy').PolicyDocument.Statement).toEqual([
+        expect.objectContaining({
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: { 'Fn::GetAtt': ['CopyQueue', 'Arn'] },
+          Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['S3EventsRule', 'Arn'] } } },
+        }),
+      ]);
+    });
+
+    it("wraps each event with the schedule's own job, which the copy worker reads", () => {
+      const values = { SourcePrefix: 'exports/', SourceRegion: 'eu-west-1', CopyTags: 'true' };
+      const deployedTemplate = withEvents(values);
+      const resolve = (sub: Yaml) => {
+        const [text, vars] = sub['Fn::Sub'];
+        const bucket = 'accountb-sync-destination';
+        return String(resolveValue({ 'Fn::Sub': [text, { ...vars, Bucket: bucket }] }, deployedTemplate, {}));
+      };
+      const [target] = (deployedTemplate.Resources.S3EventsRule?.Properties as Yaml).Targets;
+      const scheduled = (deployedTemplate.Resources.SyncFunction?.Properties as Yaml).Events.Sync.Properties;
+      const event = {
+        id: 'e-1',
+        source: 'aws.s3',
+        'detail-type': 'Object Created',
+        time: '2026-12-03T06:00:00Z',
+        detail: { bucket: { name: 'source-bucket' }, object: { key: 'exports/a.csv', sequencer: '01' } },
+      };
+
+      const message = parseEventMessage(
+        resolve(target.InputTransformer.InputTemplate).replace(
+          '<aws.events.event.json>',
+          JSON.stringify(event),
+        ),
+      );
+
+      const job = parseJob(JSON.parse(resolve(scheduled.Input)));
+      expect(message.route).toEqual({ by: 'job', job });
+      expect(job).toMatchObject({
+        source: { bucket: 'source-bucket', prefix: 'exports/', region: 'eu-west-1' },
+        options: { events: true, copyTags: true },
+      });
+      expect(message.change).toMatchObject({ key: 'exports/a.csv', bucket: 'source-bucket' });
+    });
   });
 
   it('documents every parameter of both templates in the README', () => {
