@@ -361,7 +361,12 @@ describe('template.yaml and source-account/template.yaml', () => {
     const sync = alarmsOn(METRICS.namespace).filter((alarm) => alarm.Dimensions.length === 1);
     const lambda = alarmsOn('AWS/Lambda');
 
-    expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual(['objectsFailed', 'replicationLag']);
+    expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual([
+      'eventLagMs',
+      'missedByEvents',
+      'objectsFailed',
+      'replicationLag',
+    ]);
     for (const alarm of sync) expect(alarm.Dimensions).toEqual([METRICS.dimension]);
     expect(sync.find((alarm) => alarm.MetricName === 'objectsFailed')).toMatchObject({
       Statistic: 'Sum',
@@ -396,6 +401,34 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(resource('JobReplicationLagAlarm').Condition).toBe('HasExtraJob');
     expect(resource('JobObjectsFailedAlarm').Condition).toBe('HasExtraJob');
     expect(Object.keys(deployed(template).Resources ?? {})).not.toContain('JobReplicationLagAlarm');
+  });
+
+  it('alarms on the p99 event lag over EventLagThresholdMs and on any missedByEvents, and graphs both', () => {
+    const sync = alarmsOn(METRICS.namespace);
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, Record<string, unknown>];
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
+    const entries = dashboard.widgets.flatMap((widget: Yaml) => widget.properties.metrics);
+    const stats = entries
+      .filter((entry: Yaml[]) => entry[0] === METRICS.namespace && entry[1] === 'eventLagMs')
+      .map((entry: Yaml[]) => entry[4]?.stat);
+
+    expect(sync.find((alarm) => alarm.MetricName === 'eventLagMs')).toMatchObject({
+      ExtendedStatistic: 'p99',
+      Threshold: { Ref: 'EventLagThresholdMs' },
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(sync.find((alarm) => alarm.MetricName === 'missedByEvents')).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(template.Parameters?.EventLagThresholdMs).toMatchObject({ Type: 'Number', Default: 60000 });
+    expect(stats.sort()).toEqual(['p50', 'p99']);
+    expect(JSON.stringify(entries)).toContain('MetricName=\\"missedByEvents\\"');
+    expect(props('SyncDashboard').DashboardBody['Fn::Sub'][1]).toMatchObject({
+      EventLagThreshold: { Ref: 'EventLagThresholdMs' },
+    });
   });
 
   it('notifies a created topic, or the AlarmTopicArn one, from every alarm', () => {
