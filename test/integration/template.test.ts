@@ -336,6 +336,49 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(source.Parameters?.ExternalId).toMatchObject({ NoEcho: true, MinLength: 2 });
   });
 
+  it('forwards the bucket’s object events to AccountB’s bus only when ConsumerEventBusArn is given, the read role unchanged', () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const busArn = 'arn:aws:events:eu-west-1:222222222222:event-bus/s3-events';
+    const values = { ConsumerAccountId: '222222222222', ExternalId: 'x-id', BucketName: 'source-bucket' };
+    const off = deployed(source, values);
+    const on = deployed(source, { ...values, ConsumerEventBusArn: busArn, EventsPrefix: 'exports/' });
+    const all = deployed(source, { ...values, ConsumerEventBusArn: busArn });
+    const rule = on.Resources.ForwardObjectEventsRule?.Properties as Record<string, Yaml>;
+    const role = on.Resources.ForwardObjectEventsRole?.Properties as Record<string, Yaml>;
+
+    expect(Object.keys(off.Resources)).not.toContain('ForwardObjectEventsRule');
+    expect(Object.keys(off.Outputs ?? {})).not.toContain('EnableBucketEventsCommand');
+    expect(rule).toMatchObject({ EventBusName: 'default', State: 'ENABLED' });
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created', 'Object Deleted', 'Object Restore Completed'],
+      detail: {
+        bucket: { name: [{ Ref: 'BucketName' }] },
+        object: { key: [{ prefix: { Ref: 'EventsPrefix' } }] },
+      },
+    });
+    expect((all.Resources.ForwardObjectEventsRule as Yaml).Properties.EventPattern.detail).toEqual({
+      bucket: { name: [{ Ref: 'BucketName' }] },
+    });
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'ConsumerEventBus',
+        Arn: { Ref: 'ConsumerEventBusArn' },
+        RoleArn: { 'Fn::GetAtt': ['ForwardObjectEventsRole', 'Arn'] },
+      },
+    ]);
+    expect(role.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
+    expect(role.Policies.flatMap((p: Yaml) => p.PolicyDocument.Statement)).toEqual([
+      expect.objectContaining({ Action: 'events:PutEvents', Resource: { Ref: 'ConsumerEventBusArn' } }),
+    ]);
+    expect(JSON.stringify(on.Resources.S3GetListRole)).toBe(JSON.stringify(off.Resources.S3GetListRole));
+    const command = JSON.stringify(on.Outputs?.EnableBucketEventsCommand);
+    // PutBucketNotificationConfiguration replaces the whole configuration: the command must read it first.
+    expect(command).toMatch(
+      /get-bucket-notification-configuration.*EventBridgeConfiguration.*put-bucket-notification-configuration/,
+    );
+  });
+
   it('publishes metrics under CrossAccountSync and run events on the EventBusName bus only, traced by X-Ray', () => {
     const fn = props('SyncFunction');
 
