@@ -29,6 +29,17 @@ export type ScheduleState = 'ENABLED' | 'DISABLED';
 /** A job's schedule runs every hour unless `jobs add --schedule` says otherwise. */
 export const DEFAULT_JOB_SCHEDULE = 'rate(1 hour)';
 
+/**
+ * A job that follows S3 events (`options.events`) is kept current by them; its scheduled pass only
+ * reconciles what an event missed (docs/event-driven.md), so once a day is its default.
+ */
+export const DEFAULT_EVENTS_JOB_SCHEDULE = 'rate(1 day)';
+
+/** The schedule `jobs add` gives a job when neither `--schedule` nor an earlier schedule names one. */
+export function defaultJobSchedule(job: { options: { events: boolean } }): string {
+  return job.options.events ? DEFAULT_EVENTS_JOB_SCHEDULE : DEFAULT_JOB_SCHEDULE;
+}
+
 // The settings the template gives its own job schedule: a five-minute window spreads many jobs on one
 // expression, and no retries: the next scheduled run resumes where this one stopped.
 const FLEXIBLE_TIME_WINDOW = { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 5 } as const;

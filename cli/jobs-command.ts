@@ -10,7 +10,7 @@ import type { CommandResult } from './command-result.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { formatTable } from './format-output.js';
 import {
-  DEFAULT_JOB_SCHEDULE,
+  defaultJobSchedule,
   deleteJobSchedule,
   ensureScheduleGroup,
   putJobSchedule,
@@ -103,7 +103,7 @@ async function addJob(
     functionArn: need(place.functionArn, 'add', '--function-arn', 'SyncFunctionArn'),
   };
   const previous = command.replace ? await deps.store.get(job.jobId) : undefined;
-  const expression = command.schedule ?? previous?.schedule ?? DEFAULT_JOB_SCHEDULE;
+  const expression = command.schedule ?? previous?.schedule ?? defaultJobSchedule(job);
   const stored = await deps.store.add(input, { replace: command.replace, schedule: expression });
   const groupCreated = await ensureScheduleGroup(deps.scheduler, target.groupName);
   // Create or update: the store's condition already refused a duplicate id, so a schedule found here

@@ -337,6 +337,49 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(source.Parameters?.ExternalId).toMatchObject({ NoEcho: true, MinLength: 2 });
   });
 
+  it('forwards the bucket’s object events to AccountB’s bus only when ConsumerEventBusArn is given, the read role unchanged', () => {
+    const source = loadTemplate('source-account/template.yaml');
+    const busArn = 'arn:aws:events:eu-west-1:222222222222:event-bus/s3-events';
+    const values = { ConsumerAccountId: '222222222222', ExternalId: 'x-id', BucketName: 'source-bucket' };
+    const off = deployed(source, values);
+    const on = deployed(source, { ...values, ConsumerEventBusArn: busArn, EventsPrefix: 'exports/' });
+    const all = deployed(source, { ...values, ConsumerEventBusArn: busArn });
+    const rule = on.Resources.ForwardObjectEventsRule?.Properties as Record<string, Yaml>;
+    const role = on.Resources.ForwardObjectEventsRole?.Properties as Record<string, Yaml>;
+
+    expect(Object.keys(off.Resources)).not.toContain('ForwardObjectEventsRule');
+    expect(Object.keys(off.Outputs ?? {})).not.toContain('EnableBucketEventsCommand');
+    expect(rule).toMatchObject({ EventBusName: 'default', State: 'ENABLED' });
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created', 'Object Deleted', 'Object Restore Completed'],
+      detail: {
+        bucket: { name: [{ Ref: 'BucketName' }] },
+        object: { key: [{ prefix: { Ref: 'EventsPrefix' } }] },
+      },
+    });
+    expect((all.Resources.ForwardObjectEventsRule as Yaml).Properties.EventPattern.detail).toEqual({
+      bucket: { name: [{ Ref: 'BucketName' }] },
+    });
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'ConsumerEventBus',
+        Arn: { Ref: 'ConsumerEventBusArn' },
+        RoleArn: { 'Fn::GetAtt': ['ForwardObjectEventsRole', 'Arn'] },
+      },
+    ]);
+    expect(role.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
+    expect(role.Policies.flatMap((p: Yaml) => p.PolicyDocument.Statement)).toEqual([
+      expect.objectContaining({ Action: 'events:PutEvents', Resource: { Ref: 'ConsumerEventBusArn' } }),
+    ]);
+    expect(JSON.stringify(on.Resources.S3GetListRole)).toBe(JSON.stringify(off.Resources.S3GetListRole));
+    const command = JSON.stringify(on.Outputs?.EnableBucketEventsCommand);
+    // PutBucketNotificationConfiguration replaces the whole configuration: the command must read it first.
+    expect(command).toMatch(
+      /get-bucket-notification-configuration.*EventBridgeConfiguration.*put-bucket-notification-configuration/,
+    );
+  });
+
   it('publishes metrics under CrossAccountSync and run events on the EventBusName bus only, traced by X-Ray', () => {
     const fn = props('SyncFunction');
 
@@ -362,7 +405,12 @@ describe('template.yaml and source-account/template.yaml', () => {
     const sync = alarmsOn(METRICS.namespace).filter((alarm) => alarm.Dimensions.length === 1);
     const lambda = alarmsOn('AWS/Lambda');
 
-    expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual(['objectsFailed', 'replicationLag']);
+    expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual([
+      'eventLagMs',
+      'missedByEvents',
+      'objectsFailed',
+      'replicationLag',
+    ]);
     for (const alarm of sync) expect(alarm.Dimensions).toEqual([METRICS.dimension]);
     expect(sync.find((alarm) => alarm.MetricName === 'objectsFailed')).toMatchObject({
       Statistic: 'Sum',
@@ -397,6 +445,34 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(resource('JobReplicationLagAlarm').Condition).toBe('HasExtraJob');
     expect(resource('JobObjectsFailedAlarm').Condition).toBe('HasExtraJob');
     expect(Object.keys(deployed(template).Resources ?? {})).not.toContain('JobReplicationLagAlarm');
+  });
+
+  it('alarms on the p99 event lag over EventLagThresholdMs and on any missedByEvents, and graphs both', () => {
+    const sync = alarmsOn(METRICS.namespace);
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, Record<string, unknown>];
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
+    const entries = dashboard.widgets.flatMap((widget: Yaml) => widget.properties.metrics);
+    const stats = entries
+      .filter((entry: Yaml[]) => entry[0] === METRICS.namespace && entry[1] === 'eventLagMs')
+      .map((entry: Yaml[]) => entry[4]?.stat);
+
+    expect(sync.find((alarm) => alarm.MetricName === 'eventLagMs')).toMatchObject({
+      ExtendedStatistic: 'p99',
+      Threshold: { Ref: 'EventLagThresholdMs' },
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(sync.find((alarm) => alarm.MetricName === 'missedByEvents')).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(template.Parameters?.EventLagThresholdMs).toMatchObject({ Type: 'Number', Default: 60000 });
+    expect(stats.sort()).toEqual(['p50', 'p99']);
+    expect(JSON.stringify(entries)).toContain('MetricName=\\"missedByEvents\\"');
+    expect(props('SyncDashboard').DashboardBody['Fn::Sub'][1]).toMatchObject({
+      EventLagThreshold: { Ref: 'EventLagThresholdMs' },
+    });
   });
 
   it('notifies a created topic, or the AlarmTopicArn one, from every alarm', () => {

@@ -202,6 +202,42 @@ describe('jobsCommand', () => {
   });
 });
 
+describe('jobs add default schedule', () => {
+  const scheduler = mockClient(SchedulerClient);
+  const add = vi.fn(async (input: unknown) => ({ status: 'active', job: input }) as StoredJob);
+  const deps = {
+    store: { tableName: 'table', get: vi.fn(async () => undefined), add } as unknown as JobStore,
+    scheduler: new SchedulerClient({}),
+  } as JobsDependencies;
+  const job = {
+    jobId: 'partner-b',
+    source: { roleArn: 'arn:aws:iam::111111111111:role/x', bucket: 'source-bucket' },
+    destination: { bucket: 'destination-bucket' },
+  };
+
+  it.each([
+    { events: true, expression: 'rate(1 day)' },
+    { events: false, expression: 'rate(1 hour)' },
+  ])(
+    'schedules a job with options.events $events at $expression unless told otherwise',
+    async ({ events, expression }) => {
+      scheduler.reset();
+      scheduler.on(GetScheduleGroupCommand).resolves({ Name: 'g' });
+      const file = join(mkdtempSync(join(tmpdir(), 'jobs-command-')), 'job.json');
+      writeFileSync(file, JSON.stringify({ ...job, options: { events } }));
+
+      await jobsCommand(
+        deps,
+        { tableName: 'table', scheduleGroup: 'g', schedulerRoleArn: 'arn:role', functionArn: 'arn:function' },
+        { action: 'add', file, replace: false },
+      );
+
+      expect(add).toHaveBeenLastCalledWith(expect.anything(), { replace: false, schedule: expression });
+      expect(scheduler).toHaveReceivedCommandWith(CreateScheduleCommand, { ScheduleExpression: expression });
+    },
+  );
+});
+
 describe('cross-account-sync jobs, end to end in process', () => {
   it('exits 2 naming the field for an invalid job file, before any AWS call', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'jobs-command-'));
