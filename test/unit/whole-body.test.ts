@@ -47,3 +47,12 @@ describe('untilAborted', () => {
     await expect(untilAborted(Promise.reject(new Error('refused')), undefined)).rejects.toThrow('refused');
   });
 });
+
+describe('untilAborted with a thenable', () => {
+  it('accepts work that is a thenable rather than a native promise (a client stub may return one)', async () => {
+    const { signal } = new AbortController();
+    const thenable = { then: (resolve: (value: number) => void) => resolve(3) } as unknown as Promise<number>;
+
+    expect(await untilAborted(thenable, signal)).toBe(3);
+  });
+});

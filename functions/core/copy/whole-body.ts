@@ -28,6 +28,6 @@ export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | un
   } finally {
     signal.removeEventListener('abort', onAbort as () => void);
     // The work may still settle (or fail) after the abort; its outcome is no longer anyone's.
-    work.catch(() => {});
+    Promise.resolve(work).catch(() => {});
   }
 }
