@@ -51,6 +51,7 @@ describe('untilAborted', () => {
 describe('untilAborted with a thenable', () => {
   it('accepts work that is a thenable rather than a native promise (a client stub may return one)', async () => {
     const { signal } = new AbortController();
+    // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a native promise is what this test is about
     const thenable = { then: (resolve: (value: number) => void) => resolve(3) } as unknown as Promise<number>;
 
     expect(await untilAborted(thenable, signal)).toBe(3);
