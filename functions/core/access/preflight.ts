@@ -225,6 +225,10 @@ export async function openSourceAccess(
   job: Job,
   runId: string,
 ): Promise<{ sourceS3: S3Client; credentials: SourceCredentials }> {
+  // The destination's check needs nothing from the source's, so it runs alongside them; its outcome is
+  // awaited after theirs, so a source that fails its checks is still what a run reports first.
+  const destinationChecked = checkDestinationBucket(deps.destinationS3, job);
+  destinationChecked.catch(() => {});
   const credentials = sourceCredentials(deps.sts, job, runId);
   await credentials();
   let sourceS3 = deps.sourceS3(credentials, job.source.region);
@@ -240,7 +244,7 @@ export async function openSourceAccess(
     await checkSourceRead(sourceS3, job, firstKey);
     if (job.options.copyTags) await checkSourceTagsRead(sourceS3, job, firstKey);
   }
-  await checkDestinationBucket(deps.destinationS3, job);
+  await destinationChecked;
   return { sourceS3, credentials };
 }
 

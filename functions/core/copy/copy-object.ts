@@ -12,15 +12,16 @@
  * - retry.ts: retrying one object's copy with backoff, and which failures are worth another try;
  * - integrity.ts: reading ETags as checksums.
  */
-import { pipeline, type Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
+  PutObjectCommand,
   type PutObjectCommandInput,
+  type PutObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { awsErrorCode, IntegrityError, ObjectCopyError } from '../errors.js';
 import type { LedgerEntry, MultipartUploadRecord, UnrecordedWrite } from '../state/state-store.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
@@ -35,6 +36,7 @@ import {
 } from './resume-multipart.js';
 import { type UploadProgress, uploadParts } from './upload-parts.js';
 import { AssumedLayoutError, compositeEtag, type SourceCheck, VerifyStream } from './verify-stream.js';
+import { readWhole, untilAborted } from './whole-body.js';
 
 /** The default part size; objects over DEFAULT_PART_SIZE × 10,000 get larger parts (see part-plan.ts). */
 export const PART_SIZE = DEFAULT_PART_SIZE;
@@ -185,8 +187,14 @@ async function copyOnce(
     priorPartMd5s: splitDigests(cut?.record.resume?.sourcePartMd5s),
     wholeMd5: single,
   });
-  // pipeline() destroys the verifying stream when the source body fails, so the writer sees the error.
-  pipeline(source.Body as Readable, verified, () => {});
+  // The verifying stream is destroyed when the source body fails or closes early, so the writer sees the
+  // error. Not pipeline(): it also builds an AbortController per call and aborts it at the end, creating a
+  // DOMException with a stack trace for every object copied.
+  const body = source.Body as Readable;
+  finished(body, (error) => {
+    if (error) verified.destroy(error);
+  });
+  body.pipe(verified);
   try {
     await options.beforeWrite;
     return single
@@ -301,7 +309,11 @@ function statedDigests(source: GetObjectCommandOutput, check: SourceCheck): Part
   return digests;
 }
 
-/** One PutObject through lib-storage, which sends it only once the verified body has ended. */
+/**
+ * One PutObject of the whole body, sent only once the verified body has ended (so a read that fails its
+ * check is never written). The body is gathered here rather than through lib-storage, whose chunking,
+ * progress events and endpoint lookup per object bought nothing for a body already held whole.
+ */
 async function putSingle(
   s3: S3Client,
   request: CopyRequest,
@@ -312,37 +324,31 @@ async function putSingle(
   signal?: AbortSignal,
 ): Promise<CopyResult> {
   const where = `s3://${request.destinationBucket}/${request.destinationKey}`;
-  const transfer = new Upload({
-    client: s3,
-    // Above the object's size, so lib-storage sends one PutObject once the body has ended.
-    partSize: Math.max(request.size + 1, DEFAULT_PART_SIZE),
-    queueSize: 1,
-    // Stryker disable next-line BooleanLiteral: the part size above the object's size makes this one PutObject; lib-storage never starts a multipart upload here, so there are no parts to leave
-    leavePartsOnError: false,
-    params: {
-      Bucket: request.destinationBucket,
-      Key: request.destinationKey,
-      Body: verified,
-      ContentLength: request.size,
-      ...headers,
-      ...statedDigests(source, check),
-      ...condition,
-    },
-  });
-  const abort = () => void transfer.abort();
-  // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal fires 'abort' once; `once` only drops the listener sooner (it is removed below anyway)
-  signal?.addEventListener('abort', abort, { once: true });
-  let result: Awaited<ReturnType<Upload['done']>>;
+  let result: PutObjectCommandOutput;
   try {
-    result = await transfer.done();
+    const body = await untilAborted(readWhole(verified), signal);
+    result = await untilAborted(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: request.destinationBucket,
+          Key: request.destinationKey,
+          Body: body,
+          ContentLength: body.length,
+          ...headers,
+          ...statedDigests(source, check),
+          ...condition,
+        }),
+        { abortSignal: signal },
+      ),
+      signal,
+    );
   } catch (error) {
+    if (signal?.aborted) throw explainUploadFailure(deadlineError(error), where);
     if (!isPreconditionFailure(error)) throw explainUploadFailure(error, where);
     const found = await inspectDestination(s3, request);
     const adopted = found && adoptIdenticalCopy(request, verified, found, [verified.digests().md5]);
     if (adopted) return adopted;
     throw occupied(where, error, found);
-  } finally {
-    signal?.removeEventListener('abort', abort);
   }
   const digests = verified.digests();
   const destinationEtag = stripQuotes(result.ETag ?? '');

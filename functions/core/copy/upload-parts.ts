@@ -182,8 +182,8 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
       `s3://${Bucket}/${Key}`,
     );
     let offset = upload.bodyStart;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    let part: Buffer | undefined;
+    let filled = 0;
     for await (const chunk of upload.body) {
       if (failure) throw failure;
       signal?.throwIfAborted();
@@ -196,17 +196,21 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
         data = data.subarray(skipped);
       }
       offset += data.length;
-      pending.push(data);
-      pendingBytes += data.length;
-      while (pendingBytes >= plan.partSize) {
-        const joined = Buffer.concat(pending);
-        // A copy of the remainder (less than one chunk), so the sent part's buffer is not kept alive by it.
-        pending = [Buffer.from(joined.subarray(plan.partSize))];
-        pendingBytes -= plan.partSize;
-        await send(joined.subarray(0, plan.partSize));
+      let at = 0;
+      while (at < data.length) {
+        // Filled in place: joining the chunks (Buffer.concat) held each part twice while it was joined.
+        part ??= Buffer.allocUnsafeSlow(plan.partSize);
+        const copied = data.copy(part, filled, at);
+        filled += copied;
+        at += copied;
+        if (filled === plan.partSize) {
+          await send(part);
+          part = undefined;
+          filled = 0;
+        }
       }
     }
-    if (pendingBytes > 0) await send(Buffer.concat(pending));
+    if (part && filled > 0) await send(part.subarray(0, filled));
   } finally {
     await Promise.all(inFlight);
   }

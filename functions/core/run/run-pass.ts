@@ -96,7 +96,22 @@ export class RunPass {
     const { state } = deps;
     // The store outlives the run (one per Lambda container), so its counters are read as a difference.
     const capacityBefore = { ...state.capacity };
-    const checkpoint = await this.#resume.readCheckpoint();
+    // Three independent reads of what earlier runs left, side by side rather than one after the other
+    // (each is a round trip before the listing can start):
+    // - where the last run stopped;
+    // - the upload intents: the lease is ours, so every one still on record belongs to a run that died
+    //   mid-batch;
+    // - multipart uploads: those of runs that died are aborted now, those a deadline cut wait for their
+    //   key's copy.
+    // All three settle before a failure of one stops the run, so none goes on after the lease is released.
+    const reading = this.#resume.readCheckpoint();
+    const reads = await Promise.allSettled([
+      reading,
+      this.#interrupted.read(state, job.jobId),
+      this.#copies.adoptCutUploads(),
+    ]);
+    for (const outcome of reads) if (outcome.status === 'rejected') throw outcome.reason;
+    const checkpoint = await reading;
     if (job.options.events) {
       this.#eventWindow = eventWindow(
         checkpoint.lastCompletePass?.finishedAt,
@@ -104,10 +119,6 @@ export class RunPass {
         control.eventGraceMs,
       );
     }
-    // The lease is ours, so every intent still on record belongs to a run that died mid-batch.
-    await this.#interrupted.read(state, job.jobId);
-    // Multipart uploads of runs that died are aborted now; those a deadline cut wait for their key's copy.
-    await this.#copies.adoptCutUploads();
     // A pass that stopped part-way resumes after the last settled key, then wraps round to the start.
     if (checkpoint.resumeAfter !== undefined) {
       log.info('resuming pass', { jobId: job.jobId, resumeAfter: checkpoint.resumeAfter });
