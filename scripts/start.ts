@@ -20,6 +20,7 @@ import { receiveRunEvent } from '../sandbox/run-events.js';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { compareBuckets, readText } from './lib/compare-buckets.js';
 import { consoleLogger } from './lib/console-logger.js';
+import { runEventDemo } from './lib/event-demo.js';
 import { runFanOutDemo } from './lib/fan-out-demo.js';
 
 const json = process.argv.includes('--json');
@@ -75,8 +76,13 @@ async function main(): Promise<number> {
     if (mismatches.length === 0) ok('every source object is in AccountB’s bucket, byte for byte');
     failures.push(...mismatches);
 
+    say('\n7. Event path: AccountA writes reports/x.csv, and no schedule runs');
+    failures.push(
+      ...(await runEventDemo(sandbox, deps, job, { ok, log: consoleLogger(json ? 'error' : 'warn') })),
+    );
+
     if (workers !== undefined) {
-      say(`\n7. Fan-out: the same job spread over shard planners and ${workers} copy workers on SQS`);
+      say(`\n8. Fan-out: the same job spread over shard planners and ${workers} copy workers on SQS`);
       const onPass = (record: Record<string, unknown>) => json && printSummary(record);
       failures.push(...(await runFanOutDemo(sandbox, deps, job, workers, { say, ok, onPass })));
     }

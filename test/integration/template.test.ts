@@ -979,7 +979,7 @@ describe('template.yaml and source-account/template.yaml', () => {
 
     it('admits only AccountA on the bus, and only its forwarding rule when S3EventsSourceRuleArn names it', () => {
       const statement = (values: Record<string, string>) =>
-        (withEvents(values).Resources.S3EventBusPolicy?.Properties as Yaml).Statement;
+        ((withEvents(values).Resources.S3EventBusPolicy as Resource).Properties as Yaml).Statement;
       const rule = 'arn:aws:events:eu-west-1:111111111111:rule/forward-to-accountb';
 
       expect(statement({})).toEqual({
@@ -987,7 +987,7 @@ describe('template.yaml and source-account/template.yaml', () => {
         Principal: {
           AWS: {
             'Fn::Sub': [
-              'arn:${AWS::Partition}:iam::${SourceAccount}:root',
+              `arn:\${AWS::Partition}:iam::\${SourceAccount}:root`,
               { SourceAccount: { 'Fn::Select': [4, { 'Fn::Split': [':', { Ref: 'SourceRoleArn' }] }] } },
             ],
           },
@@ -1033,8 +1033,9 @@ describe('template.yaml and source-account/template.yaml', () => {
         const bucket = 'accountb-sync-destination';
         return String(resolveValue({ 'Fn::Sub': [text, { ...vars, Bucket: bucket }] }, deployedTemplate, {}));
       };
-      const [target] = (deployedTemplate.Resources.S3EventsRule?.Properties as Yaml).Targets;
-      const scheduled = (deployedTemplate.Resources.SyncFunction?.Properties as Yaml).Events.Sync.Properties;
+      const [target] = ((deployedTemplate.Resources.S3EventsRule as Resource).Properties as Yaml).Targets;
+      const scheduled = ((deployedTemplate.Resources.SyncFunction as Resource).Properties as Yaml).Events.Sync
+        .Properties;
       const event = {
         id: 'e-1',
         source: 'aws.s3',
