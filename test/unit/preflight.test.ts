@@ -353,6 +353,44 @@ describe('openSourceAccess', () => {
 
     expect(built).toEqual([undefined]);
   });
+
+  it("checks the destination bucket while the source role is still being assumed, not after the source's checks", async () => {
+    // AssumeRole answers only once the destination's HeadBucket has been sent: one after the other, it never would.
+    let destinationAsked: () => void = () => {};
+    const asked = new Promise<void>((resolve) => {
+      destinationAsked = resolve;
+    });
+    s3Mock.on(HeadBucketCommand, { Bucket: 'destination-bucket' }).callsFake(() => {
+      destinationAsked();
+      return {};
+    });
+    s3Mock.on(HeadBucketCommand, { Bucket: 'sorce-bucket' }).resolves({ BucketRegion: 'us-east-1' });
+    stsMock.on(AssumeRoleCommand).callsFake(async () => {
+      await asked;
+      return {
+        Credentials: {
+          AccessKeyId: 'AKIA1',
+          SecretAccessKey: 'secret',
+          SessionToken: 'token',
+          Expiration: new Date(Date.now() + 3_600_000),
+        },
+      };
+    });
+
+    await openSourceAccess(deps(), job, 'run1');
+
+    expect(s3Mock.commandCalls(HeadBucketCommand, { Bucket: 'destination-bucket' })).toHaveLength(1);
+  });
+
+  it('reports a source it may not list before a destination that is missing too', async () => {
+    s3Mock.on(HeadBucketCommand, { Bucket: 'sorce-bucket' }).resolves({ BucketRegion: 'us-east-1' });
+    s3Mock.on(ListObjectsV2Command).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    s3Mock
+      .on(HeadBucketCommand, { Bucket: 'destination-bucket' })
+      .rejects(Object.assign(new Error('not found'), { name: 'NotFound' }));
+
+    await expect(openSourceAccess(deps(), job, 'run1')).rejects.toThrow(/refused .* listing source bucket/);
+  });
 });
 
 describe('checkServerSideCopy', () => {

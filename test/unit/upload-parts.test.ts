@@ -138,6 +138,21 @@ describe('uploadParts: the parts of one multipart upload, then its completion', 
     expect(Buffer.concat(partInputs().map((part) => part.Body as Buffer))).toEqual(data);
   });
 
+  it('holds each part in a buffer of its own, of the part size, whatever the chunks (no joined copy kept alive)', async () => {
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"e"' });
+    const data = bytes(3 * SIZE);
+    // Chunks of 5 bytes straddle the 8-byte parts.
+    const chunks = Array.from({ length: Math.ceil(data.length / 5) }, (_, i) =>
+      data.subarray(i * 5, i * 5 + 5),
+    );
+
+    await uploadParts(upload({ plan: planOf(3), body: from(...chunks) }));
+
+    const bodies = partInputs().map((part) => part.Body as Buffer);
+    expect(Buffer.concat(bodies)).toEqual(data);
+    for (const body of bodies) expect(body.buffer.byteLength).toBe(SIZE);
+  });
+
   it('records a part S3 answered without an ETag with an empty one', async () => {
     s3Mock.on(UploadPartCommand).resolves({});
     const progress = newProgress();
