@@ -289,3 +289,44 @@ describe('StateStore pagination', () => {
     expect(dynamoMock.commandCalls(ScanCommand).map((call) => call.args[0].input.Limit)).toEqual([5, 3, 1]);
   });
 });
+
+describe('StateStore.putUncopiedEntry', () => {
+  const refused = () => new ConditionalCheckFailedException({ message: 'refused', $metadata: {} });
+  const copiedAt = '2026-12-03T09:00:00.000Z';
+  beforeEach(() => dynamoMock.reset());
+
+  it('writes only while no copy newer than the planned one is on record, under the fence', async () => {
+    dynamoMock.on(PutCommand).resolves({});
+
+    expect(
+      await store().putUncopiedEntry('job', { key: 'k', firstSeenAt: copiedAt }, 7, copiedAt),
+    ).toBeUndefined();
+
+    expect(dynamoMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression:
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned)',
+      ExpressionAttributeValues: { ':fence': 7, ':planned': Date.parse(copiedAt) },
+    });
+  });
+
+  it("keeps a twin delivery's newer copy and returns it instead of writing over it", async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    const twin = { pk: 'ledger#job', sk: 'k', fence: 7, etag: '"e"', n: 3, dk: '', ca: Date.parse(copiedAt) };
+    dynamoMock.on(GetCommand).resolves({ Item: twin });
+
+    const kept = await store().putUncopiedEntry('job', { key: 'k' }, 7);
+
+    expect(kept).toMatchObject({ key: 'k', etag: '"e"', size: 3, copiedAt });
+  });
+
+  it('stops the writer when a newer fence owns the key, even if that writer copied it', async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    dynamoMock
+      .on(GetCommand)
+      .resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 8, ca: Date.parse(copiedAt) } });
+
+    await expect(store().putUncopiedEntry('job', { key: 'k' }, 7)).rejects.toMatchObject({
+      name: 'LeaseLostError',
+    });
+  });
+});

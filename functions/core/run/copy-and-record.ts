@@ -184,12 +184,14 @@ export class CopyRecorder {
         // Cut by the deadline (or a stop request): not a failure, the next run copies it. What the
         // attempt may have stored before the cut stays on record, as for a failure.
         const firstSeenAt = tally.firstSeen(previous);
-        tally.countDeferred(object.size, firstSeenAt);
-        await deps.state.putLedgerEntry(
+        const kept = await deps.state.putUncopiedEntry(
           job.jobId,
           { ...previous, key: object.key, pending, firstSeenAt },
           lease.fence,
+          previous?.copiedAt,
         );
+        if (await this.#copiedByTwin(object, kept)) return;
+        tally.countDeferred(object.size, firstSeenAt);
         log.info('copy cut at the deadline; the next run copies it', { key: object.key });
         return DEFERRED;
       }
@@ -230,16 +232,42 @@ export class CopyRecorder {
     const reason = describeError(error);
     const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
     const firstSeenAt = this.run.tally.firstSeen(previous);
-    this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
-    if (isSlowDown(error)) this.run.tally.throttled += 1;
-    this.run.log.warn('object not copied', { key, reason, attempts });
     // Keep what the earlier copy recorded, so the next run still sees the key as changed and the
     // overwrite stays conditional on this sync's own last copy.
-    await this.run.deps.state.putLedgerEntry(
+    const kept = await this.run.deps.state.putUncopiedEntry(
       this.run.job.jobId,
       { ...previous, key, failure: { reason, attempts, at: new Date().toISOString(), etag }, firstSeenAt },
       this.run.lease.fence,
+      previous?.copiedAt,
     );
+    if (await this.#copiedByTwin(object, kept)) return;
+    this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
+    if (isSlowDown(error)) this.run.tally.throttled += 1;
+    this.run.log.warn('object not copied', { key, reason, attempts });
+  }
+
+  /**
+   * Whether `kept`, the entry a failed or cut attempt found on record instead of writing its own, is a copy
+   * of this very version: another delivery of the same task copied it meanwhile. It is then counted, and
+   * listed in the manifest, as copied here too, so the task's totals are the same whichever delivery
+   * settles it (the pass counts one settlement per task).
+   */
+  async #copiedByTwin(object: SourceObject, kept: LedgerEntry | undefined): Promise<boolean> {
+    if (kept?.destinationKey === undefined || kept.etag !== object.etag) return false;
+    const bytes = kept.size ?? object.size;
+    this.run.tally.countCopied(bytes);
+    await this.run.manifest.add({
+      destinationKey: kept.destinationKey,
+      sourceKey: object.key,
+      size: bytes,
+      etag: object.etag,
+      sha256: kept.sha256 ?? NOT_HASHED,
+      sourceLastModified: object.lastModified.toISOString(),
+    });
+    this.run.log.info('object copied and recorded by another delivery of its task; its record kept', {
+      key: object.key,
+    });
+    return true;
   }
 }
 

@@ -470,6 +470,55 @@ export class StateStore {
     this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
 
+  /**
+   * Records that the copy of `entry.key` did not complete (it failed, or the deadline cut it), unless a
+   * copy newer than `plannedCopiedAt` (the one the writer planned from) is on record: a twin delivery of the
+   * same task (same fence) recorded it meanwhile, and this entry, built from the older plan, would erase it
+   * and have the next pass copy the object again.
+   *
+   * @returns the entry kept instead of this one, or undefined when this one was written
+   * @throws LeaseLostError when a pass with a newer fence has written the key
+   */
+  async putUncopiedEntry(
+    jobId: string,
+    entry: LedgerEntry,
+    fence: number,
+    plannedCopiedAt?: string,
+  ): Promise<LedgerEntry | undefined> {
+    const fenced = fenceCondition(fence);
+    const planned = plannedCopiedAt === undefined ? 0 : Date.parse(plannedCopiedAt);
+    try {
+      const result = await this.#call('putUncopiedEntry (PutItem)', () =>
+        this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: toLedgerItem(jobId, entry, fence),
+            // A newer lease holder owns the item, and a copy recorded after the plan stays.
+            ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned)`,
+            ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':planned': planned },
+            ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+          }),
+        ),
+      );
+      this.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // One condition refused, two meanings: read which (the item as it is now, its fence included).
+      const { Item } = await this.#call('putUncopiedEntry (GetItem)', () =>
+        this.#doc.send(
+          new GetCommand({
+            TableName: this.#table,
+            Key: { pk: ledgerPk(jobId), sk: entry.key },
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      if (Item && !(Number(Item.fence) > fence) && Number(Item.ca) > planned) return fromLedgerItem(Item);
+      throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+    }
+  }
+
   /** One key's ledger entry (a consistent read), or undefined when the ledger has none. */
   async ledgerEntry(jobId: string, key: string): Promise<LedgerEntry | undefined> {
     const result = await this.#call('ledgerEntry (GetItem)', () =>
