@@ -21,11 +21,20 @@ import {
   peerKeepInSyncCosts,
   US_EAST_1,
 } from './lib/cost-model.js';
+import {
+  EVENTBRIDGE_CROSS_ACCOUNT_PER_MILLION,
+  eventDrivenComparison,
+  PER_CHANGE,
+} from './lib/events-cost-model.js';
 import type { FanOutFigures } from './lib/fan-out-report.js';
 import type { WorkloadFigures } from './lib/report.js';
 
 const BACKFILL = { objects: 50_000_000, bytes: 200e12 };
 const KEEP_IN_SYNC = { keys: 10_000_000, intervalMinutes: 5, keysPerShard: 100_000, daysPerMonth: 30 };
+/** Event-driven against listing (README "Event-driven sync"): 1 % of the keys change a day, 1 MB each. */
+const EVENT_DRIVEN = { dailyChangeRate: 0.01, objectBytes: 1e6, keysPerShard: 100_000, daysPerMonth: 30 };
+const EVENT_DRIVEN_KEYS = [1_000_000, 10_000_000];
+const LISTING_INTERVALS = [5, 15];
 /**
  * Write units a copy task adds beyond its objects' ledger records, not in the measured figure (the
  * sandbox's fan-out record does not sum capacity): the planner's announcement (1), the settlement
@@ -150,6 +159,7 @@ function markdown(measured: Measured, prices: Prices): string {
     `Each changed object adds ${usd(perChange * 1e6)} per million (its GET, PUT, ledger write and Lambda time at ` +
       `${(averageObjectBytes / 1e6).toFixed(0)} MB), the same in a backfill.`,
     '',
+    ...eventDrivenTables(measured, prices),
     '## Measured here',
     '',
     `- LIST pages per 1,000 keys ${measured.listsPer1000Keys.toFixed(3)}; GET ${measured.getsPerObject.toFixed(3)} and PUT ` +
@@ -172,6 +182,44 @@ function markdown(measured: Measured, prices: Prices): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Event-driven plus a daily pass against listing every 5 and 15 minutes, per account. */
+function eventDrivenTables(measured: Measured, prices: Prices): string[] {
+  const lines = [
+    `## Event-driven with a daily pass, or listing every ${LISTING_INTERVALS.join(' / ')} minutes (a 30-day month, ` +
+      `${EVENT_DRIVEN.dailyChangeRate * 100} % of the keys changed a day, ${EVENT_DRIVEN.objectBytes / 1e6} MB each)`,
+    '',
+    '| keys | mode | AccountA pays | AccountB pays | total |',
+    '|---|---|---|---|---|',
+  ];
+  for (const keys of EVENT_DRIVEN_KEYS) {
+    for (const mode of eventDrivenComparison(
+      { ...EVENT_DRIVEN, keys },
+      LISTING_INTERVALS,
+      measured,
+      DEPLOYMENT,
+      prices,
+    )) {
+      lines.push(
+        `| ${keys.toLocaleString('en-US')} | ${mode.mode} | ${usd(mode.accountA)} | ${usd(mode.accountB)} | **${usd(mode.usd)}** |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '- AccountA pays the requests made on its bucket (LIST, HEAD, GET: S3 bills the bucket owner, whoever ' +
+      "signs, unless the bucket is Requester Pays) and EventBridge's " +
+      `$${EVENTBRIDGE_CROSS_ACCOUNT_PER_MILLION}/million for events put on another account's bus (S3's events on its own default ` +
+      'bus and rule matching are free). AccountB pays the PUTs, DynamoDB, SQS and Lambda.',
+    `- Per change the event path adds ${PER_CHANGE.heads} HEAD, ${PER_CHANGE.consistentReads} consistent GetItems and ` +
+      `${PER_CHANGE.sqsRequests} SQS requests to the copy a pass would make (applyChange's calls; one event a worker ` +
+      "invocation at worst, batches share the receive, delete and invocation); the SQS event source mapping's own " +
+      'empty polls are left out.',
+    '- A listing pass copies a key changed several times between passes once; events copy each change.',
+    '',
+  );
+  return lines;
 }
 
 const text = markdown(await measuredFigures(), US_EAST_1);

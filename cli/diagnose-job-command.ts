@@ -17,6 +17,10 @@ const TITLES: Record<DoctorLink, string> = {
   serverSideCopy: "the sync role may read the source itself (options.copyMethod 'server-side')",
   writeDestination: 'the destination is writable',
   stateTable: 'the state table is reachable',
+  bucketEvents: "AccountA's bucket sends its events to EventBridge",
+  producerRule: "a rule on AccountA's default bus forwards the job's events to AccountB's bus",
+  busPolicy: "AccountB's S3-event bus admits AccountA",
+  eventDelivery: "a probe object's event reaches the queue",
 };
 
 const MARKS = { ok: '✔', warn: '!', fail: '✘', skipped: '-' } as const;

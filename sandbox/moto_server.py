@@ -24,6 +24,9 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   S3 answers it 301 PermanentRedirect with x-amz-bucket-region, which SDKs follow (see region_redirects).
 - ListObjectsV2 ignores x-amz-optional-object-attributes: RestoreStatus, so a restored Glacier object
   looks like one still archived (restore_status_in_listings).
+- GetBucketNotificationConfiguration leaves out EventBridgeConfiguration, which PutBucketNotification-
+  Configuration stored (and moto acts on), so a read-modify-write of the configuration would drop it and
+  `doctor` could not tell whether the bucket sends events (event_bridge_in_notifications).
 - Intelligent-Tiering's archive tiers do not exist: an object there is refused on GET (InvalidObjectState)
   and HEAD says x-amz-archive-status. POST /_sandbox/archive-object moves an object there
   (intelligent_tiering_archives).
@@ -550,6 +553,26 @@ def restore_status_in_listings() -> None:
         return answer_with(self, list_objects, with_restore_status)
 
     S3Response.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
+
+
+def event_bridge_in_notifications() -> None:
+    """Answer GetBucketNotificationConfiguration with EventBridgeConfiguration when the bucket has it."""
+    from moto.s3.responses import S3Response
+
+    get_notification = S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: S3Response) -> Any:
+        stored = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if stored is None or stored.event_bridge is None:
+            return get_notification(self)
+
+        def with_event_bridge(result: Any) -> Any:
+            result.result["EventBridgeConfiguration"] = {}
+            return result
+
+        return answer_with(self, get_notification, with_event_bridge)
+
+    S3Response.get_bucket_notification = get_bucket_notification  # type: ignore[method-assign]
 
 
 ARCHIVE_ACCESS_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
@@ -1123,6 +1146,7 @@ def serve(port: int) -> None:
     refuse_wrong_digests()
     kms_etags_are_not_md5()
     restore_status_in_listings()
+    event_bridge_in_notifications()
     intelligent_tiering_archives()
     real_upload_times()
     complete_only_if_match()

@@ -37,7 +37,12 @@ export type DoctorLink =
   | 'getSource'
   | 'serverSideCopy'
   | 'writeDestination'
-  | 'stateTable';
+  | 'stateTable'
+  // A job that follows S3 events (event-path.ts).
+  | 'bucketEvents'
+  | 'producerRule'
+  | 'busPolicy'
+  | 'eventDelivery';
 
 /** One link's verdict. `warn` works but is risky; `skipped` could not be tested (an earlier link broke). */
 export interface DoctorCheck {
