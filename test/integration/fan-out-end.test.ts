@@ -6,11 +6,7 @@
  * abandoning it. Workers run as the bundled functions in child processes (sandbox/worker-processes.ts);
  * the fault proxy holds the victim at the chosen request so the kill lands there every time.
  */
-import {
-  CreateBucketCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PassStart } from '../../functions/core/fanout/start-pass.js';
@@ -32,6 +28,7 @@ import {
   runEvents,
   until,
   useSandbox,
+  versionCounts,
 } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -84,15 +81,6 @@ async function deadLettered(): Promise<number> {
     found += Messages.length;
   }
   return found;
-}
-
-async function versions(prefix: string): Promise<Map<string, number>> {
-  const { Versions = [] } = await consumer.send(
-    new ListObjectVersionsCommand({ Bucket: DESTINATION, Prefix: prefix }),
-  );
-  const counts = new Map<string, number>();
-  for (const version of Versions) counts.set(version.Key ?? '', (counts.get(version.Key ?? '') ?? 0) + 1);
-  return counts;
 }
 
 describe('a pass whose ending message went to the dead-letter queue', () => {
@@ -151,7 +139,7 @@ describe('a pass whose ending message went to the dead-letter queue', () => {
           .map((line) => JSON.parse(line).sourceKey)
           .sort(),
       ).toEqual(keys);
-      const written = await versions(folder);
+      const written = await versionCounts(consumer, DESTINATION, folder);
       expect(written.get(`${folder}manifest.jsonl`)).toBe(1);
       expect(written.get(`${folder}_SUCCESS`)).toBe(1);
       expect((await listKeys(consumer, DESTINATION, folder)).sort()).toEqual([

@@ -7,7 +7,6 @@
 import {
   CreateBucketCommand,
   ListMultipartUploadsCommand,
-  ListObjectVersionsCommand,
   PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +29,7 @@ import {
   runEvents,
   until,
   useSandbox,
+  versionCounts,
 } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -89,15 +89,6 @@ function killBusy(kind?: string): number {
   return processes.busy(kind).filter((invocation) => invocation.kill()).length;
 }
 
-async function versions(prefix: string): Promise<Map<string, number>> {
-  const { Versions = [] } = await consumer.send(
-    new ListObjectVersionsCommand({ Bucket: DESTINATION, Prefix: prefix }),
-  );
-  const counts = new Map<string, number>();
-  for (const version of Versions) counts.set(version.Key ?? '', (counts.get(version.Key ?? '') ?? 0) + 1);
-  return counts;
-}
-
 async function openUploads(prefix: string): Promise<string[]> {
   const { Uploads = [] } = await consumer.send(
     new ListMultipartUploadsCommand({ Bucket: DESTINATION, Prefix: prefix }),
@@ -127,7 +118,7 @@ describe('fan-out workers killed outright (worker functions in child processes)'
     await ended(pass);
 
     expect((await readObject(consumer, DESTINATION, key)).equals(body)).toBe(true);
-    expect(await versions(job.destination.prefix)).toEqual(new Map([[key, 1]]));
+    expect(await versionCounts(consumer, DESTINATION, job.destination.prefix)).toEqual(new Map([[key, 1]]));
     const [entry] = await collect(deps.state.ledger(job.jobId));
     expect(entry?.destinationEtag, JSON.stringify(entry)).toBeDefined();
     // The killed worker's upload is an orphan now; the next pass's start aborts it.
@@ -168,7 +159,7 @@ describe('fan-out workers killed outright (worker functions in child processes)'
         .map((line) => JSON.parse(line).sourceKey)
         .sort(),
     ).toEqual(keys);
-    const written = await versions(folder);
+    const written = await versionCounts(consumer, DESTINATION, folder);
     expect(written.get(`${folder}manifest.jsonl`)).toBe(1);
     expect(written.get(`${folder}_SUCCESS`)).toBe(1);
     // The parts were joined, and removed once the pass had ended.
@@ -234,7 +225,9 @@ describe('fan-out workers killed outright (worker functions in child processes)'
     expect([settled.state, settled.outstanding]).toEqual(['running', 0]);
     expect(killBusy()).toBeGreaterThan(0);
     await ended(pass);
-    expect(await versions(job.destination.prefix)).toEqual(new Map(keys.map((key) => [key, 1])));
+    expect(await versionCounts(consumer, DESTINATION, job.destination.prefix)).toEqual(
+      new Map(keys.map((key) => [key, 1])),
+    );
   }, 120_000);
 });
 

@@ -4,6 +4,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutBucketEncryptionCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
@@ -313,4 +314,16 @@ export async function runEvents(sandbox: SandboxInfo, runId: string): Promise<nu
     }
   }
   return found;
+}
+
+/** How many versions each key under `prefix` has (a versioned bucket): an object written twice shows 2. */
+export async function versionCounts(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<Map<string, number>> {
+  const { Versions = [] } = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix }));
+  const counts = new Map<string, number>();
+  for (const version of Versions) counts.set(version.Key ?? '', (counts.get(version.Key ?? '') ?? 0) + 1);
+  return counts;
 }
