@@ -22,9 +22,17 @@ import {
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { diagnoseJob } from '../../functions/core/diagnose/diagnose-job.js';
 import { diagnoseEventPath, type EventPathDependencies } from '../../functions/core/diagnose/event-path.js';
 import { parseJob } from '../../functions/core/job.js';
-import { sandboxEvents, sandboxS3, sandboxSqs } from '../../sandbox/clients.js';
+import {
+  type SandboxCredentials,
+  sandboxDynamo,
+  sandboxEvents,
+  sandboxS3,
+  sandboxSqs,
+  sandboxSts,
+} from '../../sandbox/clients.js';
 import { useSandbox } from './helpers.js';
 
 const { sandbox } = useSandbox();
@@ -170,6 +178,28 @@ describe('the event path, source-account rule to AccountB queue (moto)', () => {
     }
     expect(bodies.some((body) => body.includes('.cross-account-sync-doctor-probe'))).toBe(true);
     expect(bodies.some((body) => body.includes('not-the-job'))).toBe(false);
+  });
+
+  it('is part of the doctor’s report for a job that follows events, and only for one', async () => {
+    const doctor = {
+      sts: sandboxSts(sandbox, accountB.syncer),
+      destinationS3: sandboxS3(sandbox, accountB.syncer),
+      sourceS3: (credentials: SandboxCredentials) => sandboxS3(sandbox, credentials),
+      dynamodb: sandboxDynamo(sandbox),
+      tableName: accountB.tableName,
+      eventPath: deps(),
+    };
+
+    const report = await diagnoseJob(doctor, job);
+    const without = await diagnoseJob(doctor, { ...job, options: { ...job.options, events: false } });
+
+    expect(statusOf(report.checks)).toMatchObject({
+      bucketEvents: 'ok',
+      producerRule: 'ok',
+      busPolicy: 'ok',
+      eventDelivery: 'ok',
+    });
+    expect(without.checks.map((check) => check.link)).not.toContain('producerRule');
   });
 
   it('names the bus policy when it no longer admits AccountA, and skips the probe', async () => {

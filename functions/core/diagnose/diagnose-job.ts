@@ -22,6 +22,7 @@ import { roleSessionName } from '../access/source-credentials.js';
 import { grantFix } from '../copy/server-side-copy.js';
 import { awsErrorCode, describeError, networkFailure } from '../errors.js';
 import type { Job } from '../job.js';
+import { diagnoseEventPath, type EventPathDependencies } from './event-path.js';
 
 /** STS's shortest session: the doctor only needs the keys for a few calls. */
 const PROBE_SESSION_SECONDS = 900;
@@ -81,6 +82,8 @@ export interface DoctorDependencies {
   functionRoleArns?: string[];
   /** The doctor runs inside the sync function (a doctor event), so the caller is its role. */
   callerIsFunction?: boolean;
+  /** For a job that follows S3 events: what the event path's checks need (event-path.ts); without it none run. */
+  eventPath?: EventPathDependencies;
 }
 
 /**
@@ -107,6 +110,7 @@ export async function diagnoseJob(deps: DoctorDependencies, job: Job): Promise<D
   }
   checks.push(await checkWriteDestination(deps.destinationS3, job));
   checks.push(await checkStateTable(deps, job));
+  if (job.options.events && deps.eventPath) checks.push(...(await diagnoseEventPath(deps.eventPath, job)));
   return { jobId: job.jobId, ok: checks.every((check) => check.status !== 'fail'), caller, checks };
 }
 
