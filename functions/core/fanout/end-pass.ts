@@ -11,7 +11,7 @@ import { RunManifest, runFolder } from '../report/run-manifest.js';
 import { type KeyReason, MAX_LISTED_KEYS, type RunTally } from '../report/run-tally.js';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../run/run-deadline.js';
 import type { RunSummary, SyncLogger } from '../run/sync-types.js';
-import type { PassCounts, PassState } from '../state/pass-tally.js';
+import type { ConditionItem, PassCounts, PassState } from '../state/pass-tally.js';
 import { intentPrefix } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
 
@@ -55,6 +55,8 @@ export function tallyNote(tally: RunTally): TaskNote {
 /**
  * Settles task `taskId` of `pass` once, and ends the pass if this was its last outstanding task and this
  * worker wins the claim. Returns false for a task settled before (a duplicate delivery).
+ *
+ * @throws SettlementRefusedError when `requires` (PassTally.settle) does not hold
  */
 export async function settleTask(
   pass: OpenPass,
@@ -62,8 +64,9 @@ export async function settleTask(
   counts: PassCounts,
   note: TaskNote,
   control: EndControl,
+  requires?: ConditionItem,
 ): Promise<boolean> {
-  const settled = await pass.tally.settle(taskId, counts, note as Record<string, unknown>);
+  const settled = await pass.tally.settle(taskId, counts, note as Record<string, unknown>, requires);
   if (settled.outstanding === 0) await endIfAllSettled(pass, control);
   return !settled.duplicate;
 }

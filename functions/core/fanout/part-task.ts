@@ -44,7 +44,7 @@ import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
 import { copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
-import type { PassCounts } from '../state/pass-tally.js';
+import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';
 import { settleTask, type TaskNote } from './end-pass.js';
 import { partUploadsOf } from './open-part-upload.js';
 import type { OpenPass, PassOpener, TaskControl } from './open-pass.js';
@@ -100,18 +100,36 @@ export async function runPartTask(
   const waitUntil = Date.now() + BUSY_WAIT_MS;
   const quietMs = control.claimQuietMs ?? CLAIM_QUIET_MS;
   for (;;) {
-    if (upload.state === 'completed' || upload.state === 'aborted')
-      return settleAs(pass, task, upload, control);
-    // Parts still missing: their deliveries complete the object; this part is done.
-    if (upload.state === 'open' && upload.recorded < upload.partCount)
-      return settleAs(pass, task, upload, control);
-    if (await uploads.claimCompletion(version, { worker: control.worker, taskId: task.taskId }, quietMs)) {
+    // Parts still missing (their deliveries complete the object), or the object settled: this part is done.
+    // Settled with nothing only while the upload counts nothing for this task: refused, it looks again.
+    const done =
+      upload.state === 'completed' ||
+      upload.state === 'aborted' ||
+      (upload.state === 'open' && upload.recorded < upload.partCount);
+    if (done) {
+      const outcome = await settleAs(pass, task, upload, control);
+      if (outcome !== 'refused') return outcome;
+      upload = (await uploads.find(version)) ?? upload;
+      continue;
+    }
+    // Claimed for this task only while it has not settled: the claim's task is the one that counts the
+    // object, so a delivery whose other delivery settled the task with nothing leaves the claim to others.
+    const claim = { worker: control.worker, taskId: task.taskId };
+    if (
+      await uploads.claimCompletion(version, claim, quietMs, Date.now(), pass.tally.unsettled(task.taskId))
+    ) {
       return complete(pass, uploads, task, upload, control);
     }
+    if (await pass.tally.isSettled(task.taskId)) return 'duplicate';
     upload = (await uploads.find(version)) ?? upload;
     const mine = upload.state === 'completing' && upload.claimedFor === task.taskId;
     // Another part's delivery holds the claim: it counts the object; this part is done.
-    if (upload.state === 'completing' && !mine) return settleAs(pass, task, upload, control);
+    if (upload.state === 'completing' && !mine) {
+      const outcome = await settleAs(pass, task, upload, control);
+      if (outcome !== 'refused') return outcome;
+      upload = (await uploads.find(version)) ?? upload;
+      continue;
+    }
     if (mine && Date.now() > waitUntil) {
       throw new CompletionBusyError(
         `part task ${task.taskId}: the completion of s3://${pass.job.destination.bucket}/${upload.destinationKey} is claimed by ${upload.claimedBy} since ${upload.claimedAt}; the task comes back, and takes the claim over once it has been quiet ${quietMs / 1000} s`,
@@ -125,13 +143,18 @@ export async function runPartTask(
  * Settles `task` with what it counts, which its upload's record decides, so that whichever delivery
  * settles it counts the same: the claimer's task counts a completed object copied (with its manifest
  * line), the aborter's task counts an aborted one failed (or vanished), every other part nothing.
+ *
+ * Nothing is settled only in one transaction with the upload's record still counting nothing for the task
+ * (`upload` may be a stale read: another delivery of the task may have claimed the completion since, and
+ * would then find the task settled and its object lost from the pass's totals). `refused`: the record
+ * changed; read it again.
  */
 async function settleAs(
   pass: OpenPass,
   task: Pick<PartTask, 'taskId'>,
   upload: PartUpload,
   control: PartControl,
-): Promise<PartTaskOutcome> {
+): Promise<PartTaskOutcome | 'refused'> {
   if (upload.state === 'completed' && upload.claimedFor === task.taskId)
     return finish(pass, task, upload, control);
   if (upload.state === 'aborted' && upload.abortedFor === task.taskId) {
@@ -144,7 +167,13 @@ async function settleAs(
         ];
     return settled(await settleTask(pass, task.taskId, counts, note, control));
   }
-  return settled(await settleTask(pass, task.taskId, {}, {}, control));
+  const countsNothing = partUploadsOf(pass).countsNothingFor(versionId(upload.key, upload.etag), task.taskId);
+  try {
+    return settled(await settleTask(pass, task.taskId, {}, {}, control, countsNothing));
+  } catch (error) {
+    if (error instanceof SettlementRefusedError) return 'refused';
+    throw error;
+  }
 }
 
 /** This part into the upload; `{}` when the upload is gone (completed or aborted by another delivery). */
@@ -198,7 +227,9 @@ export async function fail(
   const reason = describeError(error);
   const version = versionId(upload.key, upload.etag);
   const vanished = error instanceof SourceVanishedError;
-  if (await uploads.abort(version, { reason, taskId: task.taskId, vanished })) {
+  if (
+    await uploads.abort(version, { reason, taskId: task.taskId, vanished }, pass.tally.unsettled(task.taskId))
+  ) {
     await abortUpload(pass, upload);
     const { previous } = upload;
     const attempts = previous?.failure?.etag === upload.etag ? previous.failure.attempts + 1 : 1;
@@ -210,7 +241,14 @@ export async function fail(
       });
     control.log.warn('giant object not copied; its upload is aborted', { key: upload.key, reason });
   }
-  return settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
+  const outcome = await settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
+  if (outcome === 'refused') {
+    // Claimed for this task by its other delivery since: that delivery completes and counts it.
+    throw new CompletionBusyError(
+      `part task ${task.taskId}: the completion of ${upload.destinationKey} is claimed for it by another delivery; the task comes back`,
+    );
+  }
+  return outcome;
 }
 
 async function abortUpload(pass: OpenPass, upload: PartUpload): Promise<void> {

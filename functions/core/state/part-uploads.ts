@@ -28,7 +28,13 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { isConflict, PASS_RETENTION_SECONDS, pauseAfterConflict, reasons } from './pass-tally.js';
+import {
+  type ConditionItem,
+  isConflict,
+  PASS_RETENTION_SECONDS,
+  pauseAfterConflict,
+  reasons,
+} from './pass-tally.js';
 import type { LedgerEntry } from './state-store.js';
 
 /** What the opener of a version's upload knows: the object as listed, and the upload it created. */
@@ -202,12 +208,15 @@ export class PartUploads {
    * Claims the completion of `version` for `worker`: when every part is recorded and no one has claimed
    * it, or when the last claim was made more than `quietMs` ago and its upload is still not completed (its
    * claimer died). True for the one worker that now holds the claim, on behalf of part task `claim.taskId`.
+   * `requires` (the task not settled yet, PassTally.unsettled) is checked in the same transaction: the task
+   * on whose behalf the object is completed is the one that counts it, so it must still be able to.
    */
   async claimCompletion(
     version: string,
     claim: { worker: string; taskId: string },
     quietMs: number,
     now = Date.now(),
+    requires?: ConditionItem,
   ): Promise<boolean> {
     return this.#update(
       version,
@@ -221,6 +230,7 @@ export class PartUploads {
         ':now': new Date(now).toISOString(),
         ':staleBefore': new Date(now - quietMs).toISOString(),
       },
+      requires,
     );
   }
 
@@ -243,10 +253,12 @@ export class PartUploads {
    * Marks `version` aborted because of `abort.reason`, on behalf of part task `abort.taskId`, unless it is
    * completed or aborted already. True for the one worker that aborted it: that worker aborts the upload in
    * S3; the task named counts the object failed (or vanished), whichever of its deliveries settles it.
+   * `requires`, as for claimCompletion: the task named must not have settled already.
    */
   async abort(
     version: string,
     abort: { reason: string; taskId: string; vanished?: boolean },
+    requires?: ConditionItem,
   ): Promise<boolean> {
     return this.#update(
       version,
@@ -260,7 +272,31 @@ export class PartUploads {
         ':open': 'open',
         ':completing': 'completing',
       },
+      requires,
     );
+  }
+
+  /**
+   * A condition that `version`'s upload counts nothing for part task `taskId` (it is neither claimed for it
+   * nor aborted for it), for that task's settlement with nothing (PassTally.settle's `requires`): a delivery
+   * that read the upload before another delivery of its task claimed it must not settle the task empty.
+   */
+  countsNothingFor(version: string, taskId: string): ConditionItem {
+    return {
+      ConditionCheck: {
+        TableName: this.#table,
+        Key: this.#key(version),
+        ConditionExpression:
+          'NOT (claimedFor = :task AND #state IN (:completing, :completed)) AND NOT (abortedFor = :task AND #state = :aborted)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':task': taskId,
+          ':completing': 'completing',
+          ':completed': 'completed',
+          ':aborted': 'aborted',
+        },
+      },
+    };
   }
 
   async #update(
@@ -268,22 +304,30 @@ export class PartUploads {
     update: string,
     condition: string,
     values: Record<string, unknown>,
+    requires?: ConditionItem,
   ): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: this.#key(version),
-          UpdateExpression: update,
-          ConditionExpression: `attribute_exists(pk) AND (${condition})`,
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+    const change = {
+      TableName: this.#table,
+      Key: this.#key(version),
+      UpdateExpression: update,
+      ConditionExpression: `attribute_exists(pk) AND (${condition})`,
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: values,
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        if (!requires) await this.#doc.send(new UpdateCommand(change));
+        else
+          await this.#doc.send(new TransactWriteCommand({ TransactItems: [{ Update: change }, requires] }));
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        const why = reasons(error);
+        if (why.includes('ConditionalCheckFailed')) return false;
+        // The task settling at the same moment (its other delivery): go again and find what it did.
+        if (!isConflict(...why) || attempt === MAX_CONFLICT_ATTEMPTS) throw error;
+        await pauseAfterConflict(attempt);
+      }
     }
   }
 

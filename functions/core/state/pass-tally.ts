@@ -25,6 +25,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
+  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../run/run-deadline.js';
@@ -79,6 +80,13 @@ export interface Settled {
   /** Tasks of the pass still outstanding after this one; 0 means the pass may end (see `claimEnd`). */
   outstanding: number;
 }
+
+/**
+ * A condition on another item of the state table, checked in the same transaction as a settlement or a
+ * claim (a DynamoDB ConditionCheck): what makes "settle with nothing" and "claim the object for this task"
+ * exclude each other (fanout/part-task.ts).
+ */
+export type ConditionItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 const COUNT_NAME = /^[a-zA-Z]+$/;
 /** How long a pass's items are kept: 30 days. */
@@ -254,9 +262,17 @@ export class PassTally {
   /**
    * Settles task `taskId` once: in one transaction, records it and adds `counts` to the pass's totals and
    * takes it off `outstanding`. A second settlement of the same task changes nothing and says so. `note`
-   * is kept with the task for whoever ends the pass (the keys that failed, say).
+   * is kept with the task for whoever ends the pass (the keys that failed, say). `requires`, checked in the
+   * same transaction, must hold for the settlement to be made.
+   *
+   * @throws SettlementRefusedError when `requires` does not hold (and the task had not settled)
    */
-  async settle(taskId: string, counts: PassCounts = {}, note?: Record<string, unknown>): Promise<Settled> {
+  async settle(
+    taskId: string,
+    counts: PassCounts = {},
+    note?: Record<string, unknown>,
+    requires?: ConditionItem,
+  ): Promise<Settled> {
     const names: Record<string, string> = {};
     const values: Record<string, number | string> = { ':minusOne': -1, ':now': new Date().toISOString() };
     // ADD works on top-level attributes only: the totals map's counts are summed with SET.
@@ -283,6 +299,7 @@ export class PassTally {
             ExpressionAttributeValues: values,
           },
         },
+        ...(requires ? [requires] : []),
       ],
     });
     for (let attempt = 1; ; attempt += 1) {
@@ -291,13 +308,22 @@ export class PassTally {
         break;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
-        const [taskReason, passReason] = reasons(error);
+        const [taskReason, passReason, requiredReason] = reasons(error);
         if (taskReason === 'ConditionalCheckFailed') {
           return { duplicate: true, outstanding: (await this.read()).outstanding };
         }
+        if (requiredReason === 'ConditionalCheckFailed') {
+          throw new SettlementRefusedError(
+            `task ${taskId} of ${this.#sk} of ${this.#pk}: its condition no longer holds`,
+            {
+              cause: error,
+            },
+          );
+        }
         // Two deliveries of one task, or two tasks of one pass, settling at the same moment: DynamoDB
         // cancels one transaction with TransactionConflict; it goes again and finds what the other did.
-        if (!isConflict(taskReason, passReason) || attempt === MAX_CONFLICT_ATTEMPTS) throw error;
+        if (!isConflict(taskReason, passReason, requiredReason) || attempt === MAX_CONFLICT_ATTEMPTS)
+          throw error;
         await pauseAfterConflict(attempt);
       }
     }
@@ -418,6 +444,20 @@ export class PassTally {
     }
   }
 
+  /**
+   * A condition that task `taskId` has not settled, for a transaction on another item (a part task's claim
+   * of its object's completion): a task settled with nothing must not take on an object to count.
+   */
+  unsettled(taskId: string): ConditionItem {
+    return {
+      ConditionCheck: {
+        TableName: this.#table,
+        Key: { pk: this.#pk, sk: `${this.#sk}#task#${taskId}` },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
   /** Whether task `taskId` has settled (a strongly consistent read): a redelivered task need not run. */
   async isSettled(taskId: string): Promise<boolean> {
     const { Item } = await this.#doc.send(
@@ -477,6 +517,11 @@ export class PassTally {
       ...(Item.eventPublishedAt && { eventPublishedAt: Item.eventPublishedAt }),
     };
   }
+}
+
+/** A settlement's `requires` did not hold: nothing was settled; the caller looks again at why. */
+export class SettlementRefusedError extends Error {
+  override readonly name = 'SettlementRefusedError';
 }
 
 /** A pass cannot be opened twice, nor after a newer one. */
