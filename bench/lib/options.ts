@@ -53,7 +53,7 @@ export const USAGE = `npm run bench -- [flags]
   --workloads 1,2,3,4  which workloads to run (default 1-4); \`fan-out\` adds the fan-out workload
                        (bench/results/fan-out.md; over an hour at its defaults on 2 shared cores, so
                        not in the default set); \`event-lag\` adds the event-lag workload
-                       (bench/results/event-lag.md; ~2 min of writes at its defaults, plus one inline run)
+                       (bench/results/event-lag.md; 100 s of writes at its defaults, 20 min in all on 2 loaded cores)
   --runs N             runs per tool and workload; figures are the median (default 3)
   --concurrency N      objects in flight for every tool (default 16, the sync's default)
   --small-count N      workload 1: objects (default 2000)       --small-kib N   their size (16)
