@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type Sandbox, startSandbox } from '../sandbox/sandbox.js';
 import { bundleChildren } from './lib/bundle.js';
 import { wallTimeChart } from './lib/chart.js';
+import { runEventLagWorkload } from './lib/event-lag.js';
 import { runFanOutWorkload } from './lib/fan-out.js';
 import { warmUpStateTable } from './lib/ledger.js';
 import { findProcesses, RSS_METHOD } from './lib/measure.js';
@@ -87,6 +88,9 @@ async function main(): Promise<number> {
       const rclone = peers.available.includes('rclone');
       const fanOut = { ...options.fanOut, rclone, outDir: options.outDir };
       await runFanOutWorkload(context, fanOut, say);
+    }
+    if (options.eventLag) {
+      await runEventLagWorkload(context, { ...options.eventLag, outDir: options.outDir }, say);
     }
     if (figures.length === 0) return 0;
 

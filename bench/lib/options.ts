@@ -22,6 +22,20 @@ export interface BenchOptions {
   quick: boolean;
   /** The fan-out workload (`--workloads fan-out`), run after the numbered ones; not in the default set. */
   fanOut?: FanOutOptions;
+  /** The event-lag workload (`--workloads event-lag`), run after the others; not in the default set. */
+  eventLag?: EventLagOptions;
+}
+
+/** The event-lag workload's sizes: bench/lib/event-lag.ts. */
+export interface EventLagOptions {
+  /** Objects the steady writer PUTs. */
+  count: number;
+  /** PUTs started per second. */
+  rate: number;
+  /** Each object's size in bytes. */
+  bytes: number;
+  /** Copy workers (the copy mapping's MaximumConcurrency). */
+  workers: number;
 }
 
 /** The fan-out workload's sizes: bench/lib/fan-out.ts. */
@@ -38,7 +52,8 @@ export const USAGE = `npm run bench -- [flags]
   --quick              tiny sizes, 1 run: a smoke test of the harness (about a minute)
   --workloads 1,2,3,4  which workloads to run (default 1-4); \`fan-out\` adds the fan-out workload
                        (bench/results/fan-out.md; over an hour at its defaults on 2 shared cores, so
-                       not in the default set)
+                       not in the default set); \`event-lag\` adds the event-lag workload
+                       (bench/results/event-lag.md; 100 s of writes at its defaults, 20 min in all on 2 loaded cores)
   --runs N             runs per tool and workload; figures are the median (default 3)
   --concurrency N      objects in flight for every tool (default 16, the sync's default)
   --small-count N      workload 1: objects (default 2000)       --small-kib N   their size (16)
@@ -47,6 +62,8 @@ export const USAGE = `npm run bench -- [flags]
   --nochange-count N   workload 4: objects (default 20000)      --nochange-kib N their size (1)
   --fan-out-count N    fan-out: 1 KiB objects (default 20000)   --fan-out-latency-ms N  per S3 request (40)
   --fan-out-workers L  fan-out: worker counts (default 1,2,4)   --fan-out-concurrency N per worker (4)
+  --event-lag-count N  event-lag: objects written (default 2000)  --event-lag-rate N PUTs per second (20)
+  --event-lag-workers N  event-lag: copy workers (default 4)    --event-lag-bytes N each object's size (1024)
   --peers LIST         rclone,aws-cli (default both); "none" runs only the sync and its baselines
   --no-install         do not apt-get install missing peers; skip them instead
   --first-copy         workload 4 starts from a real first copy by the sync (untimed, ~100 s at 20,000
@@ -102,6 +119,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'fan-out-latency-ms': { type: 'string' },
       'fan-out-workers': { type: 'string' },
       'fan-out-concurrency': { type: 'string' },
+      'event-lag-count': { type: 'string' },
+      'event-lag-rate': { type: 'string' },
+      'event-lag-bytes': { type: 'string' },
+      'event-lag-workers': { type: 'string' },
     },
     strict: true,
   });
@@ -117,10 +138,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     return value;
   };
   const listed = (values.workloads ?? '1,2,3,4').split(',').map((item) => item.trim());
-  const workloads = listed.filter((item) => item !== 'fan-out').map(Number);
+  const named = ['fan-out', 'event-lag'];
+  const workloads = listed.filter((item) => !named.includes(item)).map(Number);
   if (workloads.some((item) => ![1, 2, 3, 4].includes(item))) {
     throw new UsageError(
-      `--workloads takes numbers 1-4 and fan-out separated by commas, got "${values.workloads}"`,
+      `--workloads takes numbers 1-4, fan-out and event-lag separated by commas, got "${values.workloads}"`,
     );
   }
   const fanOutWorkers = (values['fan-out-workers'] ?? '1,2,4').split(',').map(Number);
@@ -159,6 +181,14 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         latencyMs: int('fan-out-latency-ms', 40, 0),
         workers: fanOutWorkers,
         concurrency: int('fan-out-concurrency', 4),
+      },
+    }),
+    ...(listed.includes('event-lag') && {
+      eventLag: {
+        count: int('event-lag-count', values.quick ? 40 : 2000),
+        rate: int('event-lag-rate', values.quick ? 10 : 20),
+        bytes: int('event-lag-bytes', 1024, 0),
+        workers: int('event-lag-workers', values.quick ? 2 : 4),
       },
     }),
   };

@@ -169,7 +169,71 @@ describe('npm run bench -- --quick', () => {
     },
     QUICK_TIMEOUT_MS,
   );
+
+  it(
+    'measures the event lag of every object through the real event path, each arriving byte for byte, into event-lag.json and event-lag.md',
+    async () => {
+      // prepare: its own output folder, so the other workloads' reports are not there
+      const eventLagDir = await mkdtemp(join(tmpdir(), 'bench-event-lag-test-'));
+      try {
+        // act: 20 objects at 10/s, 2 workers, then one inline run over them
+        await run(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'bench/bench.ts',
+            '--quick',
+            '--workloads',
+            'event-lag',
+            '--event-lag-count',
+            '20',
+            '--peers',
+            'none',
+            '--out',
+            eventLagDir,
+          ],
+          { maxBuffer: 16 * 1024 * 1024 },
+        );
+
+        // assess: every object copied by its event and read back equal; figures ordered, the scheduled ones from D
+        const report = JSON.parse(
+          await readFile(join(eventLagDir, 'event-lag.json'), 'utf8'),
+        ) as EventLagJson;
+        expect(report.objects).toBe(20);
+        expect(report.workers).toBe(2);
+        expect(report.destinationMatches).toBe(true);
+        expect(report.lagsMs).toHaveLength(20);
+        const { p50, p90, p99, max } = report.eventLagMs;
+        expect(p50).toBeLessThanOrEqual(p90);
+        expect(p90).toBeLessThanOrEqual(p99);
+        expect(p99).toBeLessThanOrEqual(max);
+        expect(max).toBe(Math.max(...report.lagsMs));
+        expect(report.eventObjectsPerSecond).toBeGreaterThan(0);
+        expect(report.scheduled.intervalSeconds).toBe(900);
+        expect(report.scheduled.runSeconds).toBeGreaterThan(0);
+        expect(report.scheduled.lagMs.max).toBe(Math.round((900 + report.scheduled.runSeconds) * 1000));
+        const markdown = await readFile(join(eventLagDir, 'event-lag.md'), 'utf8');
+        expect(markdown).toContain('| events |');
+        expect(markdown).toContain('| scheduled, 15 min |');
+        expect(existsSync(join(eventLagDir, 'latest.json'))).toBe(false);
+      } finally {
+        await rm(eventLagDir, { recursive: true, force: true });
+      }
+    },
+    QUICK_TIMEOUT_MS,
+  );
 });
+
+interface EventLagJson {
+  objects: number;
+  workers: number;
+  destinationMatches: boolean;
+  lagsMs: number[];
+  eventLagMs: { p50: number; p90: number; p99: number; max: number };
+  eventObjectsPerSecond: number;
+  scheduled: { intervalSeconds: number; runSeconds: number; lagMs: { max: number } };
+}
 
 interface FanOutJson {
   objects: number;
