@@ -1146,11 +1146,21 @@ describe('copyObject sends each part the MD5 of its own bytes', () => {
       PartsCount: partsCount,
     }));
   const sentParts = () => s3Mock.commandCalls(UploadPartCommand).map((call) => call.args[0].input);
+  /**
+   * Per part number, the MD5 (base64) of the body as it was sent: part buffers are reused once a part
+   * settles, so the call record's bodies hold later bytes by the time a test reads them.
+   */
+  const sentBodyMd5s = new Map<number, string>();
 
   beforeEach(() => {
     s3Mock.reset();
+    sentBodyMd5s.clear();
     s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up' });
-    s3Mock.on(UploadPartCommand).callsFake(async (input) => ({ ETag: `"${md5(input.Body as Buffer)}"` }));
+    s3Mock.on(UploadPartCommand).callsFake(async (input) => {
+      const sentMd5 = createHash('md5').update(input.Body as Buffer);
+      sentBodyMd5s.set(input.PartNumber ?? 0, sentMd5.copy().digest('base64'));
+      return { ETag: `"${sentMd5.digest('hex')}"` };
+    });
     s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x-3"' });
   });
 
@@ -1236,13 +1246,7 @@ describe('copyObject sends each part the MD5 of its own bytes', () => {
     // Assess
     const sent = sentParts();
     expect(sent).toHaveLength(3);
-    for (const part of sent) {
-      expect(part.ContentMD5).toBe(
-        createHash('md5')
-          .update(part.Body as Buffer)
-          .digest('base64'),
-      );
-    }
+    for (const part of sent) expect(part.ContentMD5).toBe(sentBodyMd5s.get(part.PartNumber ?? 0));
   });
 });
 

@@ -71,6 +71,20 @@ function upload(overrides: Partial<PartsUpload> = {}): PartsUpload {
   };
 }
 
+/**
+ * Copies of the part bodies as each UploadPart is sent: the buffers are reused for later parts once a
+ * part settles, so the call record's bodies hold later bytes by the time a test reads them.
+ */
+function sentBodies() {
+  const bodies: Buffer[] = [];
+  return {
+    bodies,
+    capture: (input: UploadPartCommandInput) => {
+      bodies[(input.PartNumber ?? 1) - 1] = Buffer.from(input.Body as Buffer);
+    },
+  };
+}
+
 const partInputs = () =>
   s3Mock.commandCalls(UploadPartCommand).map((call) => call.args[0].input as UploadPartCommandInput);
 
@@ -122,7 +136,9 @@ describe('uploadParts: the parts of one multipart upload, then its completion', 
   it('keeps at most queueSize parts in flight and still sends every part', async () => {
     let inFlight = 0;
     let most = 0;
+    const sent = sentBodies();
     s3Mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      sent.capture(input);
       inFlight += 1;
       most = Math.max(most, inFlight);
       await nextTurn();
@@ -135,11 +151,17 @@ describe('uploadParts: the parts of one multipart upload, then its completion', 
 
     expect(most).toBe(1);
     expect(partInputs().map((part) => part.PartNumber)).toEqual([1, 2, 3, 4]);
-    expect(Buffer.concat(partInputs().map((part) => part.Body as Buffer))).toEqual(data);
+    expect(Buffer.concat(sent.bodies)).toEqual(data);
   });
 
-  it('holds each part in a buffer of its own, of the part size, whatever the chunks (no joined copy kept alive)', async () => {
-    s3Mock.on(UploadPartCommand).resolves({ ETag: '"e"' });
+  it('holds each part in a buffer of the part size, whatever the chunks (no joined copy kept alive)', async () => {
+    const sent = sentBodies();
+    const buffers: ArrayBufferLike[] = [];
+    s3Mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      sent.capture(input);
+      buffers.push((input.Body as Buffer).buffer);
+      return { ETag: '"e"' };
+    });
     const data = bytes(3 * SIZE);
     // Chunks of 5 bytes straddle the 8-byte parts.
     const chunks = Array.from({ length: Math.ceil(data.length / 5) }, (_, i) =>
@@ -148,9 +170,51 @@ describe('uploadParts: the parts of one multipart upload, then its completion', 
 
     await uploadParts(upload({ plan: planOf(3), body: from(...chunks) }));
 
-    const bodies = partInputs().map((part) => part.Body as Buffer);
-    expect(Buffer.concat(bodies)).toEqual(data);
-    for (const body of bodies) expect(body.buffer.byteLength).toBe(SIZE);
+    expect(Buffer.concat(sent.bodies)).toEqual(data);
+    expect(buffers).toHaveLength(3);
+    for (const buffer of buffers) expect(buffer.byteLength).toBe(SIZE);
+  });
+
+  it('allocates at most queueSize + 1 part buffers however many parts, and sends every byte', async () => {
+    const sent = sentBodies();
+    const buffers = new Set<ArrayBufferLike>();
+    s3Mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      sent.capture(input);
+      buffers.add((input.Body as Buffer).buffer);
+      await nextTurn();
+      return { ETag: `"${md5(input.Body as Buffer)}"` };
+    });
+    const data = bytes(20 * SIZE + 3);
+
+    await uploadParts(upload({ plan: planOf(21, 4), body: from(data) }));
+
+    expect(buffers.size).toBeLessThanOrEqual(4 + 1);
+    expect(Buffer.concat(sent.bodies)).toEqual(data);
+    const completion = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+    expect(completion?.MultipartUpload?.Parts?.map((part) => part.ETag)).toEqual(
+      Array.from({ length: 21 }, (_, i) => `"${md5(data.subarray(i * SIZE, (i + 1) * SIZE))}"`),
+    );
+  });
+
+  it("never refills a part's buffer before its UploadPart has settled, even once another part failed", async () => {
+    const refused = new Error('part refused');
+    const changedWhileSent: number[] = [];
+    s3Mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      const body = input.Body as Buffer;
+      const atSend = Buffer.from(body);
+      // Parts settle out of order: part 3 fails first while parts 1, 2 and 4 are still being sent.
+      for (let turn = 0; turn < (input.PartNumber === 3 ? 1 : 5); turn += 1) await nextTurn();
+      if (!body.equals(atSend)) changedWhileSent.push(input.PartNumber ?? 0);
+      if (input.PartNumber === 3) throw refused;
+      return { ETag: `"${md5(body)}"` };
+    });
+
+    await expect(uploadParts(upload({ plan: planOf(8, 4), body: from(bytes(8 * SIZE)) }))).rejects.toBe(
+      refused,
+    );
+
+    expect(partInputs().length).toBeGreaterThanOrEqual(4);
+    expect(changedWhileSent).toEqual([]);
   });
 
   it('records a part S3 answered without an ETag with an empty one', async () => {

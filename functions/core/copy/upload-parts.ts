@@ -10,6 +10,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { IntegrityError } from '../errors.js';
+import { PartBuffers } from './part-buffers.js';
 import type { PartPlan } from './part-plan.js';
 
 /** Where a multipart upload stands; read by the caller when the upload stops short. */
@@ -81,8 +82,9 @@ export interface PartsUpload {
 
 /**
  * Uploads a body as the parts of `plan`, `plan.queueSize` at a time, each with its Content-MD5 (S3 refuses a part
- * whose bytes changed on the way), then completes the upload under the write's condition. Memory is about
- * (queueSize + 1) × partSize, as with lib-storage: the parts in flight and the one being filled.
+ * whose bytes changed on the way), then completes the upload under the write's condition. Part memory is
+ * (queueSize + 1) × partSize, by construction: the parts in flight and the one being filled, in buffers
+ * reused once their UploadPart settles (`PartBuffers`).
  *
  * It never completes an upload whose body failed: the body (a VerifyStream) errors instead of ending when
  * the source read was wrong, and the last part is only formed from its last chunk. It never aborts either:
@@ -100,6 +102,7 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
   const withChecksums = (await s3.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
   const inFlight = new Set<Promise<void>>();
   const sentMd5s = new Map<number, string>();
+  const buffers = new PartBuffers(plan.partSize);
   let failure: unknown;
   let nextPart = progress.contiguousParts + 1;
 
@@ -121,9 +124,11 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
     return progress.uploadId;
   };
 
-  const send = async (data: Buffer): Promise<void> => {
+  /** Sends the first `length` bytes of `buffer` as the next part; `buffer` goes back to the pool once sent. */
+  const send = async (buffer: Buffer, length: number): Promise<void> => {
     while (inFlight.size >= plan.queueSize) await Promise.race(inFlight);
     if (failure) throw failure;
+    const data = buffer.subarray(0, length);
     const PartNumber = nextPart;
     nextPart += 1;
     const partStart = (PartNumber - 1) * plan.partSize;
@@ -165,7 +170,11 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
       .catch((error: unknown) => {
         failure ??= error;
       })
-      .finally(() => inFlight.delete(running));
+      .finally(() => {
+        // Settled either way: the SDK no longer writes the body (its retries are inside `send`).
+        buffers.give(buffer);
+        inFlight.delete(running);
+      });
     inFlight.add(running);
   };
 
@@ -199,18 +208,18 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
       let at = 0;
       while (at < data.length) {
         // Filled in place: joining the chunks (Buffer.concat) held each part twice while it was joined.
-        part ??= Buffer.allocUnsafeSlow(plan.partSize);
+        part ??= buffers.take();
         const copied = data.copy(part, filled, at);
         filled += copied;
         at += copied;
         if (filled === plan.partSize) {
-          await send(part);
+          await send(part, filled);
           part = undefined;
           filled = 0;
         }
       }
     }
-    if (part && filled > 0) await send(part.subarray(0, filled));
+    if (part && filled > 0) await send(part, filled);
   } finally {
     await Promise.all(inFlight);
   }
