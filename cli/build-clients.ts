@@ -1,8 +1,10 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import {
   CONTROL_TIMEOUTS,
@@ -12,6 +14,7 @@ import {
   stsEndpointOf,
 } from '../functions/core/clients.js';
 import type { DoctorDependencies } from '../functions/core/diagnose/diagnose-job.js';
+import type { EventPathDependencies } from '../functions/core/diagnose/event-path.js';
 import type { JobStatusDependencies } from '../functions/core/diagnose/read-job-status.js';
 import type { SyncDependencies, SyncLogger } from '../functions/core/run/sync-job.js';
 import { JobStore } from '../functions/core/state/job-store.js';
@@ -19,6 +22,7 @@ import { StateStore } from '../functions/core/state/state-store.js';
 import type { StackDoctorDependencies } from './diagnose-stack-command.js';
 import { UsageError } from './exit-codes.js';
 import type { JobsDependencies } from './jobs-command.js';
+import type { EventPathFlags } from './parse-arguments.js';
 import type { StackReaderDependencies } from './read-stack.js';
 
 // The clients below read region, credentials and AWS_ENDPOINT_URL_* from the process environment, as
@@ -88,6 +92,33 @@ export function buildDoctorDependencies(env: NodeJS.ProcessEnv): DoctorDependenc
     dynamodb: new DynamoDBClient(controlConfig()),
     tableName: env.STATE_TABLE_NAME || undefined,
     stsEndpoint: stsEndpointOf(env),
+  };
+}
+
+/**
+ * What `doctor` follows a job's event path with: the flags, else the stack's outputs. No bus, no event
+ * path (undefined). AccountA's clients only with --source-profile: this shell is AccountB's identity, and
+ * the sync's read-only role may not read A's rules or bucket configuration.
+ */
+export function buildEventPathDependencies(
+  env: NodeJS.ProcessEnv,
+  flags: EventPathFlags = {},
+  stack: { bus?: string; queueUrl?: string } = {},
+): EventPathDependencies | undefined {
+  const busName = flags.bus ?? stack.bus;
+  if (!busName) return undefined;
+  const queueUrl = flags.queueUrl ?? stack.queueUrl;
+  const profile = flags.sourceProfile;
+  return {
+    consumerEvents: new EventBridgeClient(controlConfig()),
+    busName,
+    ...(queueUrl && { queue: { sqs: new SQSClient(controlConfig()), url: queueUrl } }),
+    ...(profile && {
+      producer: {
+        events: new EventBridgeClient({ ...controlConfig(), profile }),
+        s3: new S3Client({ ...s3Config(env), profile }),
+      },
+    }),
   };
 }
 

@@ -97,6 +97,12 @@ function with {"doctor": <job>} (lambda:InvokeFunction; the function copies noth
 Options:
 ${COMMON_OPTIONS}
   --stack NAME    a deployed stack of template.yaml instead of a job file
+  --s3-event-bus BUS     (jobs with options.events) AccountB's S3-event bus, name or ARN; default:
+                         the stack's S3EventBusArn output. Without it the event path is not checked
+  --copy-queue-url URL   the copy queue the bus feeds (default: the stack's CopyQueueUrl output), for
+                         the probe object's event
+  --source-profile P     an AWS profile with AccountA's credentials: checks A's bucket events and
+                         forwarding rule, and writes (then deletes) a probe object under the job's prefix
 
 Exit codes: 0 every link holds (warnings allowed), 2 usage or invalid job, 3 a link is broken.`,
   unlock: `Usage: cross-account-sync unlock <job.json> | --job-id ID [--force] [options]
@@ -118,6 +124,16 @@ error.`,
 
 type CommandName = 'run' | 'plan' | 'status' | 'doctor' | 'unlock' | 'jobs';
 
+/** `doctor`'s event-path flags (each overrides the stack output of the same thing). */
+export interface EventPathFlags {
+  /** AccountB's S3-event bus, name or ARN (the stack's S3EventBusArn output). */
+  bus?: string;
+  /** The copy queue the bus's rule feeds (the stack's CopyQueueUrl output). */
+  queueUrl?: string;
+  /** An AWS profile with AccountA's credentials, to check A's links and send the probe. */
+  sourceProfile?: string;
+}
+
 /** One parsed command line. */
 export type Command =
   | { command: 'help'; topic?: CommandName }
@@ -132,8 +148,8 @@ export type Command =
       json: boolean;
       sandbox: boolean;
     }
-  | { command: 'doctor'; jobFile: string; json: boolean; sandbox: boolean }
-  | { command: 'doctor'; stack: string; json: boolean; sandbox: boolean }
+  | { command: 'doctor'; jobFile: string; json: boolean; sandbox: boolean; eventPath?: EventPathFlags }
+  | { command: 'doctor'; stack: string; json: boolean; sandbox: boolean; eventPath?: EventPathFlags }
   | {
       command: 'unlock';
       job: { file: string } | { id: string };
@@ -165,6 +181,9 @@ const OPTIONS = {
   'schedule-group': { type: 'string' },
   'scheduler-role-arn': { type: 'string' },
   'function-arn': { type: 'string' },
+  's3-event-bus': { type: 'string' },
+  'copy-queue-url': { type: 'string' },
+  'source-profile': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -174,7 +193,7 @@ const COMMAND_OPTIONS: Record<CommandName, string[]> = {
   run: ['no-progress'],
   plan: ['limit'],
   status: ['job-id', 'stack'],
-  doctor: ['stack'],
+  doctor: ['stack', 's3-event-bus', 'copy-queue-url', 'source-profile'],
   unlock: ['job-id', 'force'],
   jobs: ['stack', ...JOBS_OPTIONS],
 };
@@ -202,12 +221,22 @@ export function parseArguments(argv: string[]): Command {
   const command = commandName(first);
   if (values.help) return { command: 'help', topic: command };
   const allowed = COMMAND_OPTIONS[command];
-  for (const name of ['job-id', 'limit', 'no-progress', 'force', 'stack', ...JOBS_OPTIONS] as const) {
-    const value = values[name];
+  const checked = [
+    'job-id',
+    'limit',
+    'no-progress',
+    'force',
+    'stack',
+    ...EVENT_PATH_OPTIONS,
+    ...JOBS_OPTIONS,
+  ];
+  for (const name of checked) {
+    const value = values[name as keyof typeof values];
     const given = typeof value === 'boolean' ? value : value !== undefined;
     if (given && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`);
   }
   const common = { json: values.json, sandbox: values.sandbox };
+  const eventPath = eventPathFlags(values);
 
   if (command === 'status') {
     const jobIds = values['job-id'] ?? [];
@@ -224,7 +253,7 @@ export function parseArguments(argv: string[]): Command {
   }
   if (command === 'doctor' && values.stack !== undefined) {
     if (rest.length > 0) throw new UsageError('doctor takes a job file or --stack NAME, not both');
-    return { command, stack: values.stack, ...common };
+    return { command, stack: values.stack, ...common, ...(eventPath && { eventPath }) };
   }
   if (command === 'jobs') return { command, ...parseJobsArguments(rest, values), ...common };
   if (command === 'unlock') {
@@ -247,8 +276,27 @@ export function parseArguments(argv: string[]): Command {
     case 'plan':
       return { command, jobFile, limit: parseLimit(values.limit), ...common };
     default:
-      return { command: 'doctor', jobFile, ...common };
+      return { command: 'doctor', jobFile, ...common, ...(eventPath && { eventPath }) };
   }
+}
+
+const EVENT_PATH_OPTIONS = ['s3-event-bus', 'copy-queue-url', 'source-profile'] as const;
+
+/** The event-path flags given, or undefined when none is (the doctor output stays as before). */
+function eventPathFlags(
+  values: {
+    [K in (typeof EVENT_PATH_OPTIONS)[number]]?: string;
+  },
+): EventPathFlags | undefined {
+  for (const name of EVENT_PATH_OPTIONS) {
+    if (values[name] === '') throw new UsageError(`--${name} needs a value, got an empty string`);
+  }
+  const flags: EventPathFlags = {
+    ...(values['s3-event-bus'] !== undefined && { bus: values['s3-event-bus'] }),
+    ...(values['copy-queue-url'] !== undefined && { queueUrl: values['copy-queue-url'] }),
+    ...(values['source-profile'] !== undefined && { sourceProfile: values['source-profile'] }),
+  };
+  return Object.keys(flags).length > 0 ? flags : undefined;
 }
 
 function commandName(name: string): CommandName {

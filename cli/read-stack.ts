@@ -15,6 +15,9 @@ export const STACK_OUTPUTS = {
   functionArn: 'SyncFunctionArn',
   jobScheduleGroup: 'JobScheduleGroupName',
   jobSchedulerRoleArn: 'JobSchedulerRoleArn',
+  /** What `doctor` follows a job's event path with (options.events). */
+  s3EventBusArn: 'S3EventBusArn',
+  copyQueueUrl: 'CopyQueueUrl',
 } as const;
 
 /** What a deployed stack says about itself: where its state is, its function, and its jobs. */
@@ -23,6 +26,9 @@ export interface DeployedStack {
   tableName: string;
   functionName?: string;
   functionRoleArn?: string;
+  /** AccountB's S3-event bus and the copy queue, when the stack has them. */
+  s3EventBusArn?: string;
+  copyQueueUrl?: string;
   /** Each schedule's job, in the order of {@link STACK_OUTPUTS}.schedules. */
   jobs: { schedule: string; job: Job }[];
 }
@@ -62,6 +68,8 @@ export async function readDeployedStack(
     tableName,
     functionName: outputs.get(STACK_OUTPUTS.functionName),
     functionRoleArn: outputs.get(STACK_OUTPUTS.functionRoleArn),
+    s3EventBusArn: outputs.get(STACK_OUTPUTS.s3EventBusArn),
+    copyQueueUrl: outputs.get(STACK_OUTPUTS.copyQueueUrl),
     jobs,
   };
 }

@@ -4,6 +4,7 @@ import type { SyncLogger } from '../functions/core/run/sync-job.js';
 import { consoleLogger } from '../scripts/lib/console-logger.js';
 import {
   buildDoctorDependencies,
+  buildEventPathDependencies,
   buildJobsDependencies,
   buildStackDoctorDependencies,
   buildStackReaderDependencies,
@@ -124,11 +125,17 @@ async function dispatch(
       if ('stack' in command) {
         await requireRegion(io.env);
         const stack = await readDeployedStack(buildStackReaderDependencies(io.env), command.stack);
-        return diagnoseStackCommand(buildStackDoctorDependencies(io.env), stack);
+        const deps = buildStackDoctorDependencies(io.env);
+        const eventPath = buildEventPathDependencies(io.env, command.eventPath, {
+          bus: stack.s3EventBusArn,
+          queueUrl: stack.copyQueueUrl,
+        });
+        return diagnoseStackCommand({ ...deps, doctor: { ...deps.doctor, eventPath } }, stack);
       }
       const job = await loadJob(command.jobFile);
       await requireRegion(io.env);
-      return diagnoseJobCommand(buildDoctorDependencies(io.env), job);
+      const eventPath = buildEventPathDependencies(io.env, command.eventPath);
+      return diagnoseJobCommand({ ...buildDoctorDependencies(io.env), eventPath }, job);
     }
     case 'jobs': {
       await requireRegion(io.env);

@@ -1,10 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CreateEventBusCommand } from '@aws-sdk/client-eventbridge';
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../functions/core/job.js';
+import { sandboxEvents } from '../../sandbox/clients.js';
 import { sandboxEnv } from '../../sandbox/sandbox.js';
 import { isolatedJob, listKeys, putObject, useSandbox } from './helpers.js';
 
@@ -13,10 +16,15 @@ const source = sandbox.accountA.bucket;
 const jobDir = mkdtempSync(join(tmpdir(), 'cross-account-sync-cli-'));
 
 /** Runs the installed bin, as `npx cross-account-sync` does, acting as AccountB's syncer in the sandbox. */
-async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+async function cli(
+  ...args: (string | Record<string, string>)[]
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const argv = args.filter((arg): arg is string => typeof arg === 'string');
+  // A trailing object: extra environment for this command.
+  const extraEnv = args.find((arg): arg is Record<string, string> => typeof arg !== 'string');
   try {
-    const { stdout, stderr } = await promisify(execFile)('node', ['bin/cross-account-sync.mjs', ...args], {
-      env: { ...process.env, ...sandboxEnv(sandbox) },
+    const { stdout, stderr } = await promisify(execFile)('node', ['bin/cross-account-sync.mjs', ...argv], {
+      env: { ...process.env, ...sandboxEnv(sandbox), ...extraEnv },
     });
     return { status: 0, stdout, stderr };
   } catch (error) {
@@ -225,5 +233,66 @@ describe('cross-account-sync CLI against the sandbox', () => {
     expect(resumed).toMatchObject({ status: 'complete', failed: 0, copied: total - stopped.copied });
     expect(resumed.copied + resumed.skipped).toBe(total);
     expect(await listKeys(consumer, job.destination.bucket, job.destination.prefix)).toHaveLength(total);
+  });
+});
+
+describe('doctor over the event path of a job with options.events', () => {
+  const busName = `cli-doctor-bus-${randomBytes(3).toString('hex')}`;
+  const consumerEvents = sandboxEvents(sandbox, sandbox.accountB.admin);
+  /** AccountA's admin as a named profile, as AccountA's admin would run `--source-profile`. */
+  const credentialsFile = join(jobDir, 'aws-credentials');
+  writeFileSync(
+    credentialsFile,
+    `[account-a]\naws_access_key_id = ${sandbox.accountA.admin.accessKeyId}\n` +
+      `aws_secret_access_key = ${sandbox.accountA.admin.secretAccessKey}\n`,
+  );
+
+  it('names the broken bus policy, and says AccountA’s links need --source-profile when not given', async () => {
+    await consumerEvents.send(new CreateEventBusCommand({ Name: busName }));
+    const job = isolatedJob(sandbox, 'cli-doctor-events', { options: { events: true } });
+    const path = writeJob(job);
+
+    // AccountB's admin runs the doctor: the syncer may not read the bus (asserted below).
+    const asAdmin = {
+      AWS_ACCESS_KEY_ID: sandbox.accountB.admin.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: sandbox.accountB.admin.secretAccessKey,
+    };
+    const asSyncer = await cli('doctor', path, '--s3-event-bus', busName);
+    const without = await cli('doctor', path, '--s3-event-bus', busName, asAdmin);
+    const withProfile = await cli(
+      'doctor',
+      path,
+      '--s3-event-bus',
+      busName,
+      '--source-profile',
+      'account-a',
+      '--json',
+      {
+        AWS_SHARED_CREDENTIALS_FILE: credentialsFile,
+      },
+    );
+
+    expect(asSyncer.stdout).toMatch(/fix: Run the doctor as an identity allowed events:DescribeEventBus/);
+    expect(without.status).toBe(3);
+    expect(without.stdout).toMatch(
+      /- AccountA's bucket sends its events to EventBridge: skipped: needs AccountA's credentials \(--source-profile PROFILE\)/,
+    );
+    expect(without.stdout).toMatch(
+      /✘ AccountB's S3-event bus admits AccountA: .*\n {4}fix: aws events put-permission/,
+    );
+    expect(without.stdout).toContain("broken link: AccountB's S3-event bus admits AccountA");
+    expect(withProfile.status).toBe(3);
+    const report = JSON.parse(withProfile.stdout) as { checks: { link: string; status: string }[] };
+    const status = Object.fromEntries(report.checks.map((check) => [check.link, check.status]));
+    // AccountA's links were read with AccountA's profile: checked (not skipped) either way.
+    expect(status.bucketEvents).not.toBe('skipped');
+    expect(status.producerRule).toBe('fail');
+    expect(status.busPolicy).toBe('fail');
+  });
+
+  it('does not look at the event path of a job without options.events', async () => {
+    const job = isolatedJob(sandbox, 'cli-doctor-no-events');
+    const { stdout } = await cli('doctor', writeJob(job), '--s3-event-bus', busName);
+    expect(stdout).not.toContain('S3-event bus');
   });
 });

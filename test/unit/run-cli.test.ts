@@ -220,3 +220,41 @@ describe('runCli without an AWS region', () => {
     expect(exitCodeFor(new Error('Region is missing'))).toBe(EXIT.usage);
   });
 });
+
+describe('doctor event-path flags', () => {
+  it('parses the bus, queue and AccountA profile, and leaves them out when none is given', () => {
+    expect(
+      parseArguments([
+        'doctor',
+        'job.json',
+        '--s3-event-bus',
+        'arn:aws:events:eu-west-1:222222222222:event-bus/s3',
+        '--copy-queue-url',
+        'https://sqs/q',
+        '--source-profile',
+        'account-a',
+      ]),
+    ).toMatchObject({
+      command: 'doctor',
+      jobFile: 'job.json',
+      eventPath: {
+        bus: 'arn:aws:events:eu-west-1:222222222222:event-bus/s3',
+        queueUrl: 'https://sqs/q',
+        sourceProfile: 'account-a',
+      },
+    });
+    expect(parseArguments(['doctor', '--stack', 's', '--source-profile', 'a'])).toMatchObject({
+      stack: 's',
+      eventPath: { sourceProfile: 'a' },
+    });
+    expect(parseArguments(['doctor', 'job.json'])).not.toHaveProperty('eventPath');
+  });
+
+  it.each([
+    [['run', 'job.json', '--source-profile', 'a'], /--source-profile does not apply to run/],
+    [['status', '--stack', 's', '--s3-event-bus', 'b'], /--s3-event-bus does not apply to status/],
+    [['doctor', 'job.json', '--copy-queue-url', ''], /--copy-queue-url needs a value/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseArguments(argv)).toThrow(message);
+  });
+});

@@ -20,7 +20,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { describeError } from '../errors.js';
+import { awsErrorCode, describeError } from '../errors.js';
 import type { Job } from '../job.js';
 import type { DoctorCheck } from './diagnose-job.js';
 
@@ -133,7 +133,10 @@ async function describeBus(
         link: 'busPolicy',
         status: 'fail',
         detail: `AccountB's S3-event bus ${deps.busName} could not be read: ${describeError(error)}`,
-        fix: 'Deploy template.yaml with event-driven sync on (it creates the bus), or name the bus it created',
+        fix:
+          awsErrorCode(error).name === 'AccessDeniedException'
+            ? `Run the doctor as an identity allowed events:DescribeEventBus on ${deps.busName} (AccountB's admin or deployer)`
+            : 'Deploy template.yaml with event-driven sync on (it creates the bus), or name the bus it created',
       },
     };
   }
@@ -141,7 +144,8 @@ async function describeBus(
 
 async function producerChecks(deps: EventPathDependencies, job: Job, busArn: string): Promise<DoctorCheck[]> {
   if (!deps.producer) {
-    const detail = "AccountA's bucket notifications and rules are readable only with AccountA's credentials";
+    const detail =
+      "skipped: needs AccountA's credentials (--source-profile PROFILE): only they may read its bucket notifications and rules";
     const fix = `AccountA's admin runs the doctor with its profile, or checks source-account/template.yaml's stack (ConsumerEventBusArn=${busArn})`;
     return [
       { link: 'bucketEvents', status: 'skipped', detail, fix },
@@ -200,7 +204,9 @@ async function deliveryCheck(
       status: 'skipped',
       detail: broken
         ? `not probed: ${broken.link} is broken`
-        : "the probe writes an object in AccountA's bucket: it needs AccountA's credentials and the queue",
+        : !deps.producer
+          ? "skipped: needs AccountA's credentials (--source-profile PROFILE): the probe writes an object in AccountA's bucket"
+          : "skipped: needs the copy queue (--copy-queue-url URL, or the stack's CopyQueueUrl output) to watch for the probe",
     };
   }
   const key = `${job.source.prefix}${PROBE_NAME}-${Date.now()}`;
