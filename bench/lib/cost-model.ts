@@ -183,9 +183,9 @@ export function backfillCost(
       (rate === ledgerCap
         ? `, capped by the ledger partition's ${deployment.ledgerWritesPerSecond} writes/s`
         : ''),
-    `a first pass is one shard: its planner lists ${fixed(lists, 0)} pages in ${fixed(listingHours, 1)} h while the copy runs` +
+    `listing the source takes ${fixed(lists, 0)} pages, ${fixed(listingHours, 1)} h in one sequence` +
       (listingHours * 60 > PLANNER_TIMEOUT_MINUTES
-        ? `, longer than a planner's ${PLANNER_TIMEOUT_MINUTES}-minute timeout: first-pass shards (from delimiter listings or StartAfter probes) are not built yet, so start such a backfill as several jobs, one per top-level prefix`
+        ? `, longer than a planner's ${PLANNER_TIMEOUT_MINUTES}-minute timeout: a first pass is therefore cut from the source (delimiter listings and StartAfter probes, at most 50 requests and 1,000 cuts: docs/fan-out.md) so each planner lists its own range; where the probes cannot split the key space finely (most keys in one narrow range), start the backfill as several jobs, one per top-level prefix`
         : ''),
   ];
   return { lines, usd: total(lines), hours: Math.max(objects / rate / 3600, listingHours), notes };
