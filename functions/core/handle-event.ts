@@ -74,6 +74,7 @@ export async function handleEvent(
       log,
       runId: control.runId,
       deadlineAt: control.remainingTimeMs && Date.now() + control.remainingTimeMs(),
+      eventGraceMs: control.eventGraceMs,
     });
   }
   return syncJob(deps, job, control);

@@ -60,7 +60,7 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect(await pass.claimEnd('again')).toBe(false);
     expect(await pass.read()).toMatchObject({ state: 'ending', endedBy: 'last' });
     expect(await pass.ended('again')).toBe(false);
-    expect(await pass.ended('last')).toBe(true);
+    expect(await pass.ended('last', new Date('2026-12-02T01:00:00.000Z'))).toBe(true);
     expect(await pass.abandon()).toBe(false);
 
     expect(await pass.read()).toEqual({
@@ -70,6 +70,8 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
       startedAt,
       updatedAt: expect.any(String),
       endedBy: 'last',
+      // What the next pass of a job that follows events judges missedByEvents from.
+      finishedAt: '2026-12-02T01:00:00.000Z',
       // The claimer's deadline: Lambda's longest timeout when the caller gives none.
       endingUntil: expect.any(String),
     });

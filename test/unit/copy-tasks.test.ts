@@ -103,6 +103,13 @@ describe('copyTasks: a shard copy steps as SQS task messages', () => {
     ]);
   });
 
+  it("carries the planner's missedByEvents mark on the objects it marked only", async () => {
+    const tasks = await tasksOf([{ ...step('a', 5), missedByEvents: true } as CopyStep, step('b', 5)]);
+
+    expect(tasks[0]?.objects[0]).toMatchObject({ key: 'a', missedByEvents: true });
+    expect(tasks[0]?.objects[1]).not.toHaveProperty('missedByEvents');
+  });
+
   it('sends nothing for a shard with nothing to copy', async () => {
     expect(await tasksOf([])).toEqual([]);
   });
@@ -113,6 +120,16 @@ describe('parseCopyTask: a worker reads a task message', () => {
     const [task] = await tasksOf([step('a', 5, { reason: 'retry', previous: { key: 'a' } })]);
 
     expect(parseCopyTask(JSON.stringify(task))).toEqual(task);
+  });
+
+  it('reads the missedByEvents mark, and a message of an older planner without it', async () => {
+    const [marked] = await tasksOf([{ ...step('a', 5), missedByEvents: true } as CopyStep]);
+    const [old] = await tasksOf([step('a', 5)]);
+    const invalid = { ...old, objects: [{ ...old?.objects[0], missedByEvents: 'yes' }] };
+
+    expect(parseCopyTask(JSON.stringify(marked)).objects[0]?.missedByEvents).toBe(true);
+    expect(parseCopyTask(JSON.stringify(old))).toEqual(old);
+    expect(() => parseCopyTask(JSON.stringify(invalid))).toThrow(/task\.objects\.0\.missedByEvents/);
   });
 
   it('names what is wrong with a message that is not a copy task', () => {

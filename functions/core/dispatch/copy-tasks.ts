@@ -11,7 +11,8 @@ import { parseTask, TaskValidationError } from './task-message.js';
 
 export { TaskValidationError } from './task-message.js';
 
-type CopyStep = Extract<PlanStep, { action: 'copy' }>;
+/** A copy step, marked when the planner judged it a change no event delivered. */
+type CopyStep = Extract<PlanStep, { action: 'copy' }> & { missedByEvents?: boolean };
 
 /** One object of a copy task: the version listed (the GET is pinned to its ETag) and what the ledger held. */
 export interface TaskObject {
@@ -23,6 +24,11 @@ export interface TaskObject {
   restored?: boolean;
   reason: CopyStep['reason'];
   previous?: LedgerEntry;
+  /**
+   * A change of a job that follows events which no event delivered (events/missed-by-events.ts), judged by
+   * the planner; the worker counts it once copied. Absent from messages of older planners.
+   */
+  missedByEvents?: true;
 }
 
 /** A batch of objects for one copy worker invocation, under the pass's fence. */
@@ -116,6 +122,7 @@ function taskObject(step: CopyStep): TaskObject {
     ...(object.restored && { restored: true }),
     reason,
     ...(previous && { previous }),
+    ...(step.missedByEvents && { missedByEvents: true as const }),
   };
 }
 
@@ -141,6 +148,7 @@ const copyTaskSchema = z.strictObject({
         restored: z.literal(true).optional(),
         reason: z.enum(['new', 'changed', 'retry']),
         previous: ledgerEntry.optional(),
+        missedByEvents: z.literal(true).optional(),
       }),
     )
     .min(1),

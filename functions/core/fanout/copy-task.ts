@@ -14,7 +14,7 @@ import { describeError, LeaseLostError } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
 import { RunTally } from '../report/run-tally.js';
-import { CopyRecorder, DEFERRED } from '../run/copy-and-record.js';
+import { COPIED, CopyRecorder, DEFERRED } from '../run/copy-and-record.js';
 import { Semaphore } from '../run/semaphore.js';
 import { InterruptedWrites } from '../state/interrupted-writes.js';
 import { endIfAllSettled, settleTask, tallyCounts, tallyNote } from './end-pass.js';
@@ -66,13 +66,16 @@ export async function runCopyTask(
     taskContext(pass, control, { tally, manifest, interrupted: new InterruptedWrites() }),
   );
   const slots = new Semaphore(job.options.concurrency);
-  let outcomes: (typeof DEFERRED | undefined)[];
+  let outcomes: (typeof DEFERRED | typeof COPIED | undefined)[];
   try {
     outcomes = await Promise.all(
       task.objects.map(async (object) => {
         await slots.acquire();
         try {
-          return await recorder.copy(copyStep(object), () => {}, since);
+          const outcome = await recorder.copy(copyStep(object), () => {}, since);
+          // Counted only once copied, in this delivery's tally: the pass adds the settling delivery's alone.
+          if (outcome === COPIED && object.missedByEvents) tally.countMissedByEvents(object.key);
+          return outcome;
         } finally {
           slots.release();
         }
@@ -120,7 +123,7 @@ export async function runCopyTask(
 }
 
 function copyStep(object: TaskObject) {
-  const { reason, previous, lastModified, restored, ...listed } = object;
+  const { reason, previous, lastModified, restored, missedByEvents: _, ...listed } = object;
   return {
     action: 'copy' as const,
     reason,

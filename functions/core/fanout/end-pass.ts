@@ -22,6 +22,8 @@ export interface TaskNote {
   archivedKeys?: string[];
   /** The replication lag the task left (seconds), the pass's being the largest. */
   lagSeconds?: number;
+  /** The first keys the task counted in `missedByEvents`, for the pass's log line. */
+  missedKeys?: string[];
   /** The key of the manifest part the settled delivery wrote (copy tasks with lines). */
   part?: string;
 }
@@ -39,6 +41,7 @@ export function tallyCounts(tally: RunTally): PassCounts {
     listRequests: tally.list.listRequests,
     backlogObjects: tally.backlog.objects,
     backlogBytes: tally.backlog.bytes,
+    ...(tally.missedByEvents > 0 && { missedByEvents: tally.missedByEvents }),
   };
 }
 
@@ -48,6 +51,7 @@ export function tallyNote(tally: RunTally): TaskNote {
     ...(tally.failures.length > 0 && { failures: tally.failures.slice(0, MAX_LISTED_KEYS) }),
     ...(tally.vanishedKeys.length > 0 && { vanishedKeys: tally.vanishedKeys.slice(0, MAX_LISTED_KEYS) }),
     ...(tally.archivedKeys.length > 0 && { archivedKeys: tally.archivedKeys.slice(0, MAX_LISTED_KEYS) }),
+    ...(tally.missedKeys.length > 0 && { missedKeys: tally.missedKeys.slice(0, MAX_LISTED_KEYS) }),
     ...(tally.backlog.objects > 0 && { lagSeconds: tally.replicationLagSeconds() }),
   };
 }
@@ -188,6 +192,7 @@ export async function endPass(
     replicationLagSeconds: Math.max(0, ...notes.map((note) => note.lagSeconds ?? 0)),
     backlogObjects: total('backlogObjects'),
     backlogBytes: total('backlogBytes'),
+    ...(job.options.events && { missedByEvents: total('missedByEvents') }),
     failures: notes.flatMap((note) => note.failures ?? []).slice(0, MAX_LISTED_KEYS),
     archivedKeys: notes.flatMap((note) => note.archivedKeys ?? []).slice(0, MAX_LISTED_KEYS),
     vanishedKeys: notes.flatMap((note) => note.vanishedKeys ?? []).slice(0, MAX_LISTED_KEYS),
@@ -207,6 +212,13 @@ export async function endPass(
     job.jobId,
     intents.map((intent) => intent.id).filter((id) => id <= `${intentPrefix(runId)}\uffff`),
   );
+  if ((summary.missedByEvents ?? 0) > 0) {
+    log.warn('the pass copied changes no event delivered; check the event path (doctor)', {
+      jobId: job.jobId,
+      missedByEvents: summary.missedByEvents,
+      keys: notes.flatMap((note) => note.missedKeys ?? []).slice(0, MAX_LISTED_KEYS),
+    });
+  }
   await announceEnd(pass, stored, summary, control);
   log.info('pass finished', { ...summary, failures: summary.failures.length, fence: pass.fence });
   return parts;

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { openSourceAccess } from '../access/preflight.js';
 import type { SourceCredentials } from '../access/source-credentials.js';
 import type { TaskQueues } from '../dispatch/task-queue.js';
+import type { EventWindow } from '../events/missed-by-events.js';
 import { type Job, parseJob } from '../job.js';
 import type { RunContext } from '../run/run-context.js';
 import { inDestinationRegion } from '../run/sync-job.js';
@@ -28,6 +29,8 @@ export interface OpenPass {
   startedAt: string;
   tally: PassTally;
   source: { s3: S3Client; credentials: SourceCredentials };
+  /** For a job that follows events, the window its planners judge `missedByEvents` by (start-pass.ts). */
+  eventWindow?: EventWindow;
 }
 
 /**
@@ -125,6 +128,9 @@ export class PassOpener {
       startedAt: stored.startedAt,
       tally,
       source: { s3: sourceS3, credentials },
+      ...(stored.eventWindow && {
+        eventWindow: { from: new Date(stored.eventWindow.from), to: new Date(stored.eventWindow.to) },
+      }),
     };
   }
 }

@@ -11,6 +11,7 @@
 
 import { copyTasks } from '../dispatch/copy-tasks.js';
 import type { PlanShardTask } from '../dispatch/shard-tasks.js';
+import { missedByEvents } from '../events/missed-by-events.js';
 import { listSource } from '../plan/list-source.js';
 import { type PlanStep, planSteps } from '../plan/plan.js';
 import { RunTally } from '../report/run-tally.js';
@@ -20,7 +21,7 @@ import { endIfAllSettled, settleTask, tallyCounts, tallyNote } from './end-pass.
 import { openPartUpload } from './open-part-upload.js';
 import { type PassOpener, type TaskControl, taskContext } from './open-pass.js';
 
-type CopyStep = Extract<PlanStep, { action: 'copy' }>;
+type CopyStep = Extract<PlanStep, { action: 'copy' }> & { missedByEvents?: boolean };
 
 /**
  * Plans one shard of a pass and sends its copy tasks.
@@ -84,7 +85,8 @@ export async function planShard(
             : step.previous;
           const copy = { ...step, ...(previous && { previous }) };
           // A giant object goes as part tasks (open-part-upload.ts); one the source refuses goes as a copy
-          // task, whose worker reports it as it reports any other.
+          // task, whose worker reports it as it reports any other. Part tasks do not count
+          // `missedByEvents` (docs/event-driven.md): their copy is settled by many tasks, not one.
           if (deps.queues.part && step.object.size > job.options.fanOut.partTasksAbove) {
             const opened = await openPartUpload(pass, copy, control);
             if (opened.status !== 'refused') {
@@ -92,7 +94,8 @@ export async function planShard(
               break;
             }
           }
-          yield copy;
+          // Judged here, where the ledger's failure is known; counted by the worker that copies it, once.
+          yield { ...copy, ...(missedByEvents(step, pass.eventWindow) && { missedByEvents: true }) };
         }
       }
     }

@@ -7,6 +7,7 @@
 import { openSourceAccess } from '../access/preflight.js';
 import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
 import { shardTasks } from '../dispatch/shard-tasks.js';
+import { eventWindow } from '../events/missed-by-events.js';
 import type { Job } from '../job.js';
 import { type FirstPassLimits, firstPassSplits } from '../plan/first-pass-splits.js';
 import { ledgerSplits } from '../plan/shards.js';
@@ -47,6 +48,8 @@ export async function startPass(
     /** When this invocation is killed (epoch ms): the end of a last pass it takes on is taken over after. */
     deadlineAt?: number;
     firstPassLimits?: Partial<FirstPassLimits>;
+    /** For a job that follows events, the grace for events still on the way (RunControl.eventGraceMs). */
+    eventGraceMs?: number;
   },
 ): Promise<PassStart> {
   const deps = inDestinationRegion(dependencies, job);
@@ -112,7 +115,15 @@ export async function startPass(
     }
     const tasks = shardTasks(job.jobId, lease.fence, splits);
     const pass = new PassTally(state.client, state.tableName, job.jobId, lease.fence);
-    await pass.open(tasks.length, new Date(now()).toISOString(), { runId, job });
+    const startedAt = new Date(now());
+    const window = job.options.events
+      ? eventWindow(await lastCompletePass(deps, job, lastState), startedAt, options.eventGraceMs)
+      : undefined;
+    await pass.open(tasks.length, startedAt.toISOString(), {
+      runId,
+      job,
+      ...(window && { eventWindow: { from: window.from.toISOString(), to: window.to.toISOString() } }),
+    });
     for (const task of tasks) await deps.queues.planShard(task);
     log.info('pass started', { jobId: job.jobId, runId, fence: lease.fence, shards: tasks.length });
     return {
@@ -126,6 +137,24 @@ export async function startPass(
   } finally {
     await releaseLeaseWithRetry(state, job.jobId, lease, log, {});
   }
+}
+
+/**
+ * When the job's last complete pass ended, which the reconciling pass judges from (docs/event-driven.md):
+ * the last fan-out pass if it ended, or the last complete inline pass (the checkpoint), whichever is later,
+ * for a job that changed mode. A last fan-out pass that was abandoned is not looked behind: with no inline
+ * pass either, nothing is judged (the figure errs low).
+ */
+async function lastCompletePass(
+  deps: FanOutDependencies,
+  job: Job,
+  lastState: PassState | undefined,
+): Promise<string | undefined> {
+  const checkpoint = await deps.state.readCheckpoint(job.jobId);
+  const times = [checkpoint.lastCompletePass?.finishedAt, lastState?.finishedAt].filter(
+    (time): time is string => time !== undefined,
+  );
+  return times.sort().at(-1);
 }
 
 /**

@@ -30,6 +30,11 @@ const NOT_HASHED = '';
 
 /** What a copy cut by the deadline returns: its key is left unsettled for the next run. */
 export const DEFERRED = Symbol('deferred');
+/**
+ * What a copy returns when the object is at the destination and recorded, by this attempt or by a twin
+ * delivery of its task: a fan-out worker counts its `missedByEvents` objects only then.
+ */
+export const COPIED = Symbol('copied');
 
 /** Copies planned objects one at a time (the run calls it concurrently) and records each outcome. */
 export class CopyRecorder {
@@ -75,14 +80,14 @@ export class CopyRecorder {
    * Copies one object and records it; `intentSince` is when its batch's upload intent was written.
    * `release` hands the concurrency slot back once the bytes are stored.
    *
-   * @returns DEFERRED when the deadline cut the copy
+   * @returns DEFERRED when the deadline cut the copy, COPIED when the object is copied and recorded
    * @throws LeaseLostError, or what failed after the object was stored (the run stops)
    */
   async copy(
     step: Extract<PlanStep, { action: 'copy' }>,
     release: () => void,
     intentSince: string,
-  ): Promise<typeof DEFERRED | undefined> {
+  ): Promise<typeof DEFERRED | typeof COPIED | undefined> {
     const { deps, job, control, source, log, lease, tally, manifest, interrupted } = this.run;
     const { object, previous } = step;
     const destinationKey = destinationKeyFor(object.key, job.source.prefix, job.destination.prefix);
@@ -151,6 +156,7 @@ export class CopyRecorder {
         sourceLastModified: object.lastModified.toISOString(),
       });
       log.debug('object copied', { key: object.key, bytes: result.bytes, reason: step.reason });
+      return COPIED;
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
       if (stored) {
@@ -190,13 +196,13 @@ export class CopyRecorder {
           lease.fence,
           previous?.copiedAt,
         );
-        if (await this.#copiedByTwin(object, kept)) return;
+        if (await this.#copiedByTwin(object, kept)) return COPIED;
         tally.countDeferred(object.size, firstSeenAt);
         log.info('copy cut at the deadline; the next run copies it', { key: object.key });
         return DEFERRED;
       }
       // The attempt may have stored the object before failing, so its intent stays in the ledger.
-      await this.#recordFailure(object, { ...previous, key: object.key, pending }, error);
+      return await this.#recordFailure(object, { ...previous, key: object.key, pending }, error);
     }
   }
 
@@ -227,7 +233,11 @@ export class CopyRecorder {
     return record;
   }
 
-  async #recordFailure(object: SourceObject, previous: LedgerEntry | undefined, error: unknown) {
+  async #recordFailure(
+    object: SourceObject,
+    previous: LedgerEntry | undefined,
+    error: unknown,
+  ): Promise<typeof COPIED | undefined> {
     const { key, etag } = object;
     const reason = describeError(error);
     const attempts = previous?.failure?.etag === etag ? previous.failure.attempts + 1 : 1;
@@ -240,7 +250,7 @@ export class CopyRecorder {
       this.run.lease.fence,
       previous?.copiedAt,
     );
-    if (await this.#copiedByTwin(object, kept)) return;
+    if (await this.#copiedByTwin(object, kept)) return COPIED;
     this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
     if (isSlowDown(error)) this.run.tally.throttled += 1;
     this.run.log.warn('object not copied', { key, reason, attempts });

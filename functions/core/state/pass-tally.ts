@@ -39,6 +39,11 @@ export interface PassDetails {
   runId: string;
   /** The job as the pass started it (validated), so every task of one pass works to the same job. */
   job: unknown;
+  /**
+   * For a job that follows events, the LastModified window (ISO times, `(from, to]`) its planners judge
+   * `missedByEvents` by (events/missed-by-events.ts): worked out once, so every shard judges alike.
+   */
+  eventWindow?: { from: string; to: string };
 }
 
 /** The pass as stored. */
@@ -64,6 +69,8 @@ export interface PassState extends Partial<PassDetails> {
    * the end over does not publish it again.
    */
   eventPublishedAt?: string;
+  /** When the pass was marked `ended`: the next pass of a job that follows events judges from it. */
+  finishedAt?: string;
 }
 
 /** A settled task as stored: what it added, and what it noted for the pass's end (its failures, say). */
@@ -379,8 +386,15 @@ export class PassTally {
   }
 
   /** Marks the pass `ended` once the worker that claimed its end has written everything it ends with. */
-  async ended(worker: string): Promise<boolean> {
-    return this.#transition('ending', 'ended', 'AND endedBy = :worker', {}, worker);
+  async ended(worker: string, at = new Date()): Promise<boolean> {
+    return this.#transition(
+      'ending',
+      'ended',
+      'AND endedBy = :worker',
+      { ':at': at.toISOString() },
+      worker,
+      ', finishedAt = :at',
+    );
   }
 
   async #transition(
@@ -512,9 +526,11 @@ export class PassTally {
       startedAt: Item.startedAt,
       updatedAt: Item.updatedAt,
       ...(Item.runId && { runId: Item.runId, job: Item.job }),
+      ...(Item.eventWindow && { eventWindow: Item.eventWindow }),
       ...(Item.endedBy && { endedBy: Item.endedBy }),
       ...(Item.endingUntil && { endingUntil: Item.endingUntil }),
       ...(Item.eventPublishedAt && { eventPublishedAt: Item.eventPublishedAt }),
+      ...(Item.finishedAt && { finishedAt: Item.finishedAt }),
     };
   }
 }
