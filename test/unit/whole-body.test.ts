@@ -43,6 +43,30 @@ describe('untilAborted', () => {
     await expect(untilAborted(Promise.resolve(1), deadline.signal)).rejects.toThrow();
   });
 
+  it('leaves no unhandled rejection when work it refused under a fired signal fails later', async () => {
+    // The clean-clone run at 4298f1c: a deadline cut before a small object's read began left that read's
+    // later "Premature close" unhandled, which Vitest reports as an error of the whole run.
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const deadline = new AbortController();
+      deadline.abort();
+      let fail: (error: Error) => void = () => {};
+      const work = new Promise<never>((_, reject) => {
+        fail = reject;
+      });
+
+      await expect(untilAborted(work, deadline.signal)).rejects.toThrow();
+      fail(new Error('Premature close'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('passes the work through when there is no signal', async () => {
     await expect(untilAborted(Promise.reject(new Error('refused')), undefined)).rejects.toThrow('refused');
   });

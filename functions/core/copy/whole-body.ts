@@ -17,6 +17,9 @@ export async function readWhole(body: AsyncIterable<Buffer>): Promise<Buffer> {
  */
 export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
+  // The work may still settle (or fail) after the abort, or after a signal that had already fired refused
+  // it: its outcome is no longer anyone's, so a late failure must not surface as an unhandled rejection.
+  Promise.resolve(work).catch(() => {});
   signal.throwIfAborted();
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
@@ -27,7 +30,5 @@ export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | un
     return await Promise.race([work, aborted]);
   } finally {
     signal.removeEventListener('abort', onAbort as () => void);
-    // The work may still settle (or fail) after the abort; its outcome is no longer anyone's.
-    Promise.resolve(work).catch(() => {});
   }
 }
