@@ -16,10 +16,10 @@ import {
   RemoveTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
-import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { JobInput } from '../functions/core/job.js';
 import { sandboxEvents, sandboxS3, sandboxSqs } from './clients.js';
 import { SandboxError } from './errors.js';
+import { letRuleSendTo } from './provision.js';
 import type { SandboxInfo } from './sandbox.js';
 
 /** The detail types the rules forward: what changes the bytes a job copies (object-change.ts). */
@@ -102,24 +102,10 @@ export async function provisionEventPath(
     new PutRuleCommand({ Name: `copy-${name}`, EventBusName: busName, EventPattern: pattern }),
   );
   if (!queueRuleArn) throw new SandboxError(`PutRule copy-${name} returned no ARN`);
-  await sandboxSqs(sandbox, b.admin).send(
-    new SetQueueAttributesCommand({
-      QueueUrl: copyQueueUrl,
-      Attributes: {
-        Policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Principal: { Service: 'events.amazonaws.com' },
-              Action: 'sqs:SendMessage',
-              Resource: copyQueueArn,
-              Condition: { ArnEquals: { 'aws:SourceArn': queueRuleArn } },
-            },
-          ],
-        }),
-      },
-    }),
+  await letRuleSendTo(
+    sandboxSqs(sandbox, b.admin),
+    { queueUrl: copyQueueUrl, queueArn: copyQueueArn },
+    queueRuleArn,
   );
   await eventsB.send(
     new PutTargetsCommand({

@@ -19,6 +19,7 @@ import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
   SetQueueAttributesCommand,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { awsErrorCode } from '../functions/core/errors.js';
@@ -70,6 +71,31 @@ function policy(...statements: object[]): string {
 const ALLOW_EVERYTHING = policy({ Effect: 'Allow', Action: '*', Resource: '*' });
 
 /** Keys that act as `accountId`'s administrator. Only valid before enforcement is switched on. */
+/**
+ * The queue policy AWS needs for an EventBridge rule to deliver to a queue (that rule only); moto delivers
+ * without it, so the sandbox writes it to keep its setup what a deployment has.
+ */
+export async function letRuleSendTo(
+  sqs: SQSClient,
+  queue: { queueUrl: string; queueArn: string },
+  ruleArn: string,
+): Promise<void> {
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: queue.queueUrl,
+      Attributes: {
+        Policy: policy({
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: queue.queueArn,
+          Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
+        }),
+      },
+    }),
+  );
+}
+
 async function bootstrapAdmin(endpoints: SandboxEndpoints, accountId: string): Promise<SandboxCredentials> {
   const { Credentials: keys } = await sandboxSts(endpoints, BOOTSTRAP_KEYS).send(
     new AssumeRoleCommand({
@@ -185,21 +211,8 @@ async function provisionRunEvents(
       EventPattern: JSON.stringify({ source: ['cross-account-sync'] }),
     }),
   );
-  // What AWS needs for EventBridge to deliver to the queue; moto delivers without it.
-  await sqs.send(
-    new SetQueueAttributesCommand({
-      QueueUrl: eventsQueueUrl,
-      Attributes: {
-        Policy: policy({
-          Effect: 'Allow',
-          Principal: { Service: 'events.amazonaws.com' },
-          Action: 'sqs:SendMessage',
-          Resource: queueArn,
-          Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
-        }),
-      },
-    }),
-  );
+  if (!ruleArn) throw new SandboxError(`PutRule ${eventsRuleName} returned no ARN`);
+  await letRuleSendTo(sqs, { queueUrl: eventsQueueUrl, queueArn }, ruleArn);
   await events.send(
     new PutTargetsCommand({
       Rule: eventsRuleName,
