@@ -8,6 +8,9 @@ const MIN_SESSION_SECONDS = 900;
 /** options.fanOut.partTasksAbove: S3's smallest part (5 MiB), and the default, 31 GiB. */
 const MIN_PART_TASKS_ABOVE = 5 * 1024 * 1024;
 const DEFAULT_PART_TASKS_ABOVE = 31 * 1024 * 1024 * 1024;
+/** options.eventDeletionWindowMinutes: a day, the interval of a job's default reconciling pass. */
+const MAX_EVENT_DELETION_WINDOW_MINUTES = 1440;
+const EVENT_DELETION_WINDOW_RULE = `must be a whole number of minutes from 1 to ${MAX_EVENT_DELETION_WINDOW_MINUTES} (a day); the default is 60`;
 
 // Job ids end up in the STS RoleSessionName (`sync-<jobId>-<runId>`, at most 64 characters) and in
 // DynamoDB partition keys, so they are kept short and to the characters STS accepts.
@@ -94,8 +97,23 @@ export const jobSchema = z.strictObject({
             'docs/event-driven.md) or false (the default: scheduled passes only)',
         })
         .default(false),
-      /** With mirror, stop deleting after this many deletions in one run (an event batch, for events). */
+      /**
+       * With mirror, stop deleting after this many deletions in one run; for events, in one
+       * `eventDeletionWindowMinutes` window, all workers together (state/event-deletion-allowance.ts).
+       */
       maxDeletesPerRun: z.number().int().min(0).default(100),
+      /**
+       * With mirror and events, the window `maxDeletesPerRun` counts event deletions in: a burst of Object
+       * Deleted events (a producer emptying its bucket by mistake) deletes at most that many copies per
+       * window; the rest wait for a mirror pass, under its own cap. At most a day, the default reconciling
+       * pass's interval: a longer window would only hold back deletions that pass makes anyway.
+       */
+      eventDeletionWindowMinutes: z
+        .number({ error: () => EVENT_DELETION_WINDOW_RULE })
+        .int(EVENT_DELETION_WINDOW_RULE)
+        .min(1, EVENT_DELETION_WINDOW_RULE)
+        .max(MAX_EVENT_DELETION_WINDOW_MINUTES, EVENT_DELETION_WINDOW_RULE)
+        .default(60),
       /**
        * Where each run's manifest and _SUCCESS marker go in the destination bucket. Outside the data
        * prefix, and dot-named so Spark, Hive and Athena-style readers skip it.

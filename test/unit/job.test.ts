@@ -24,6 +24,7 @@ describe('parseJob', () => {
       copyMethod: 'stream',
       events: false,
       maxDeletesPerRun: 100,
+      eventDeletionWindowMinutes: 60,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
       sessionDurationSeconds: 3600,
@@ -201,6 +202,12 @@ describe('parseJob', () => {
     [{ concurrency: 1.5 }, false],
     [{ maxDeletesPerRun: 0 }, true],
     [{ maxDeletesPerRun: -1 }, false],
+    [{ eventDeletionWindowMinutes: 1 }, true],
+    [{ eventDeletionWindowMinutes: 1440 }, true],
+    [{ eventDeletionWindowMinutes: 0 }, false],
+    [{ eventDeletionWindowMinutes: 1441 }, false],
+    [{ eventDeletionWindowMinutes: 7.5 }, false],
+    [{ eventDeletionWindowMinutes: '60' }, false],
     [{ sessionDurationSeconds: 900 }, true],
     [{ sessionDurationSeconds: 899 }, false],
     [{ sessionDurationSeconds: 3600 }, true],
@@ -226,6 +233,17 @@ describe('parseJob', () => {
     ]);
   });
 
+  it('says what an event deletion window must be, naming the field and the value', () => {
+    expect(problemsOf(withOptions({ eventDeletionWindowMinutes: 0 }))).toEqual([
+      'job.options.eventDeletionWindowMinutes must be a whole number of minutes from 1 to 1440 (a day); the default is 60, got 0',
+    ]);
+    expect(problemsOf(withOptions({ eventDeletionWindowMinutes: 'hourly' }))).toEqual([
+      expect.stringMatching(
+        /^job\.options\.eventDeletionWindowMinutes must be a whole number of minutes.*got "hourly"$/,
+      ),
+    ]);
+  });
+
   it('keeps the options given and defaults the rest', () => {
     expect(parseJob(withOptions({ mirror: true, concurrency: 4 })).options).toEqual({
       concurrency: 4,
@@ -234,6 +252,7 @@ describe('parseJob', () => {
       copyMethod: 'stream',
       events: false,
       maxDeletesPerRun: 100,
+      eventDeletionWindowMinutes: 60,
       manifestPrefix: '.cross-account-sync/runs/',
       fanOut: { mode: 'auto', aboveKeys: 10_000, keysPerShard: 100_000, partTasksAbove: 31 * 1024 ** 3 },
       sessionDurationSeconds: 3600,
