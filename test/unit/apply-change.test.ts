@@ -133,15 +133,85 @@ describe('applyChange', () => {
       { sourceS3, destinationS3, state },
       job(true),
       change({ change: 'deleted' }),
-      { mayDelete: () => false },
+      {
+        mayDelete: async () => ({
+          granted: false,
+          reason: 'the cap (options.maxDeletesPerRun 100) is spent',
+        }),
+      },
     );
 
-    expect(outcome).toMatchObject({
+    expect(outcome).toEqual({
       outcome: 'skipped',
-      reason: expect.stringMatching(/deletion cap \(options\.maxDeletesPerRun 100\) is reached/),
+      key: 'in/a.txt',
+      reason: 'the cap (options.maxDeletesPerRun 100) is spent',
     });
     expect(s3Mock).not.toHaveReceivedCommand(DeleteObjectCommand);
     expect(writes).toHaveLength(0);
+  });
+
+  it('fails, deleting and recording nothing, when the deletion cap cannot be read', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    const { state, writes } = fakeState([
+      { key: 'in/a.txt', etag: '"e1"', destinationKey: 'out/a.txt', destinationEtag: 'e1' },
+    ]);
+
+    const applying = applyChange(
+      { sourceS3, destinationS3, state },
+      job(true),
+      change({ change: 'deleted' }),
+      {
+        mayDelete: () => Promise.reject(new Error('state table "state": unreachable')),
+      },
+    );
+
+    await expect(applying).rejects.toThrow('unreachable');
+    expect(s3Mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(writes).toHaveLength(0);
+  });
+
+  it('asks the deletion cap only for a deletion it is about to make, once', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const { state } = fakeState([
+      { key: 'in/a.txt', etag: '"e1"', destinationKey: 'out/a.txt', destinationEtag: 'e1' },
+      { key: 'in/never-copied.txt' },
+    ]);
+    let asked = 0;
+    const mayDelete = async () => {
+      asked += 1;
+      return { granted: true } as const;
+    };
+
+    const deleted = await applyChange(
+      { sourceS3, destinationS3, state },
+      job(true),
+      change({ change: 'deleted' }),
+      {
+        mayDelete,
+      },
+    );
+    const notCopied = await applyChange(
+      { sourceS3, destinationS3, state },
+      job(true),
+      change({ change: 'deleted', key: 'in/never-copied.txt' }),
+      { mayDelete },
+    );
+    const notMirrored = await applyChange(
+      { sourceS3, destinationS3, state },
+      job(false),
+      change({ change: 'deleted' }),
+      {
+        mayDelete,
+      },
+    );
+
+    expect([deleted.outcome, notCopied.outcome, notMirrored.outcome]).toEqual([
+      'deleted',
+      'skipped',
+      'skipped',
+    ]);
+    expect(asked).toBe(1);
   });
 
   it('leaves a mirror job’s destination object the ledger does not record, failing retryably', async () => {

@@ -1,6 +1,6 @@
 /**
- * The event worker around applyChange: routing, the source session kept per container, the deletion budget
- * of a batch, and the logs and metrics of each outcome. applyChange and the source's opening are stubbed
+ * The event worker around applyChange: routing, the source session kept per container, the deletion cap
+ * asked of the batch's budget, and the logs and metrics of each outcome. applyChange and the source's opening are stubbed
  * (their own tests cover them); the job store is a mocked DynamoDB.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -10,7 +10,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSourceAccess } from '../../functions/core/access/preflight.js';
 import { applyChange } from '../../functions/core/events/apply-change.js';
-import { DeletionBudget, EventWorker } from '../../functions/core/events/event-worker.js';
+import { DeletionBudget } from '../../functions/core/events/deletion-budget.js';
+import { EventWorker } from '../../functions/core/events/event-worker.js';
 import { parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies, SyncMetrics } from '../../functions/core/run/sync-types.js';
 import { StateStore } from '../../functions/core/state/state-store.js';
@@ -62,7 +63,21 @@ function worker() {
   } as unknown as SyncDependencies;
   return { events: new EventWorker(deps), emitted };
 }
-const control = () => ({ log, deletions: new DeletionBudget() });
+/** An allowance that grants `grants` deletions, then refuses; `failure` makes it unreachable. */
+function fakeAllowance(grants: number, failure?: Error) {
+  const requests: { key: string; sequencer: string; max: number }[] = [];
+  const reserve = async (request: { key: string; sequencer: string; max: number }) => {
+    if (failure) throw failure;
+    requests.push(request);
+    const window = { start: new Date(0), end: new Date(3_600_000) };
+    return { granted: requests.length <= grants, window };
+  };
+  return { allowance: { reserve }, requests };
+}
+const control = (allowance = fakeAllowance(100).allowance) => ({
+  log,
+  deletions: new DeletionBudget(allowance, { log }),
+});
 
 beforeEach(() => {
   dynamo.reset();
@@ -135,21 +150,40 @@ describe('EventWorker', () => {
     expect(emitted).toEqual([{ name: 'eventsDropped', unit: 'Count', value: 1, dimensions: [] }]);
   });
 
-  it('lets a mirror job delete at most its maxDeletesPerRun in one batch', async () => {
+  it('asks the deletion cap, shared beyond the batch, for the deletion of the change it applies', async () => {
     const { events } = worker();
-    const allowed: boolean[] = [];
+    const verdicts: unknown[] = [];
     vi.mocked(applyChange).mockImplementation(async (_deps, _job, change, options) => {
-      allowed.push(options?.mayDelete?.() ?? true);
+      verdicts.push(await options?.mayDelete?.());
       return { outcome: 'deleted', key: change.key };
     });
-    const batch = control();
-    const body = JSON.stringify({ job: jobInput, event: event() });
+    const { allowance, requests } = fakeAllowance(1);
 
-    await events.handle(body, batch);
-    await events.handle(body, batch);
-    await events.handle(body, control());
+    await events.handle(JSON.stringify({ job: jobInput, event: event('in/a.csv') }), control(allowance));
+    await events.handle(JSON.stringify({ job: jobInput, event: event('in/b.csv') }), control(allowance));
 
-    expect(allowed).toEqual([true, false, true]);
+    expect(verdicts).toEqual([
+      { granted: true },
+      { granted: false, reason: expect.stringMatching(/maxDeletesPerRun 1 /) },
+    ]);
+    expect(requests).toEqual([
+      expect.objectContaining({ jobId: 'ev-job', key: 'in/a.csv', sequencer: '0064D3901D00059242', max: 1 }),
+      expect.objectContaining({ jobId: 'ev-job', key: 'in/b.csv', sequencer: '0064D3901D00059242', max: 1 }),
+    ]);
+  });
+
+  it('fails the record when the deletion cap cannot be read, so it comes back', async () => {
+    const { events } = worker();
+    vi.mocked(applyChange).mockImplementation(async (_deps, _job, change, options) => {
+      await options?.mayDelete?.();
+      return { outcome: 'deleted', key: change.key };
+    });
+    const { allowance } = fakeAllowance(1, new Error('state table "state": unreachable'));
+
+    await expect(
+      events.handle(JSON.stringify({ job: jobInput, event: event() }), control(allowance)),
+    ).rejects.toThrow('unreachable');
+    expect(log.info).not.toHaveBeenCalledWith('event deleted', expect.anything());
   });
 
   it('throws what applying the change threw, so the record comes back', async () => {

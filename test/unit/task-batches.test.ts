@@ -22,6 +22,7 @@ vi.mock('../../functions/core/events/event-worker.js', async (original) => ({
   ...(await original<object>()),
   EventWorker: class {
     handle = handleEvent;
+    deletionBudget = () => ({});
   },
 }));
 vi.mock('../../functions/core/fanout/open-pass.js', async (original) => ({

@@ -42,11 +42,15 @@ export interface ChangeControl {
   /** The clock the recorded time (and so the lag) is read from. */
   now?: () => Date;
   /**
-   * Asked once before a mirror job deletes a destination copy; false keeps the copy (`skipped`) because the
-   * job's deletion cap is reached (the event worker counts deletions per batch). Absent: no cap.
+   * Asked once before a mirror job deletes a destination copy; refused, the copy stays (`skipped`, with
+   * the refusal's reason): the job's deletion cap is spent (the event worker's DeletionBudget, one
+   * allowance per time window shared by every worker). Absent: no cap.
    */
-  mayDelete?: () => boolean;
+  mayDelete?: () => Promise<DeletionVerdict>;
 }
+
+/** Whether a deletion may go ahead, and if not, why (the cap, its window and the fix). */
+export type DeletionVerdict = { granted: true } | { granted: false; reason: string };
 
 /** What became of one change. */
 export interface ChangeOutcome {
@@ -214,12 +218,8 @@ async function applyDeletion(
   if (previous?.destinationEtag === undefined) {
     return skipped(key, 'the ledger records no copy of it by this sync');
   }
-  if (control.mayDelete && !control.mayDelete()) {
-    return skipped(
-      key,
-      `the job's deletion cap (options.maxDeletesPerRun ${job.options.maxDeletesPerRun}) is reached in this batch; a mirror pass deletes it`,
-    );
-  }
+  const verdict = await control.mayDelete?.();
+  if (verdict && !verdict.granted) return skipped(key, verdict.reason);
   const destinationKey = previous.destinationKey ?? context.destinationKey;
   try {
     await deps.destinationS3.send(

@@ -10,9 +10,12 @@ import { openSourceAccess } from '../access/preflight.js';
 import type { Job } from '../job.js';
 import { inDestinationRegion, newRunId } from '../run/sync-job.js';
 import type { SyncDependencies, SyncLogger, SyncMetrics } from '../run/sync-types.js';
+import { EventDeletionAllowance } from '../state/event-deletion-allowance.js';
 import { JobStore } from '../state/job-store.js';
 import { applyChange, type ChangeOutcome } from './apply-change.js';
+import { DeletionBudget } from './deletion-budget.js';
 import { parseEventMessage } from './event-message.js';
+import { addJobMetric } from './job-metric.js';
 import { routeEvent } from './route-event.js';
 
 /** The metric counting each outcome. */
@@ -24,28 +27,11 @@ const OUTCOME_METRICS: Record<ChangeOutcome['outcome'], string> = {
   skipped: 'eventsSkipped',
 };
 
-/**
- * The deletions of one batch, per job: a mirror job deletes at most its `maxDeletesPerRun` per batch, as a
- * pass does per run, so a burst of Object Deleted events (a producer emptying its bucket by mistake)
- * stops at the cap; the keys it kept are left to a mirror pass, under that pass's cap.
- */
-export class DeletionBudget {
-  readonly #taken = new Map<string, number>();
-
-  /** Takes one deletion of `job`'s budget; false when it is spent. */
-  take(job: Job): boolean {
-    const taken = this.#taken.get(job.jobId) ?? 0;
-    if (taken >= job.options.maxDeletesPerRun) return false;
-    this.#taken.set(job.jobId, taken + 1);
-    return true;
-  }
-}
-
 /** How one event record is handled. */
 export interface EventControl {
   signal?: AbortSignal;
   log: SyncLogger;
-  /** Shared by the records of one batch. */
+  /** The deletion cap of mirror jobs, shared by the records of one batch. */
   deletions: DeletionBudget;
 }
 
@@ -56,8 +42,15 @@ export interface EventControl {
 export class EventWorker {
   readonly #sources = new Map<string, Promise<S3Client>>();
   #jobs?: JobStore;
+  #deletionAllowance?: EventDeletionAllowance;
 
   constructor(readonly deps: SyncDependencies) {}
+
+  /** The deletion cap of one batch's events, drawing on each job's allowance in the state table. */
+  deletionBudget(log: SyncLogger): DeletionBudget {
+    this.#deletionAllowance ??= new EventDeletionAllowance(this.deps.state.client, this.deps.state.tableName);
+    return new DeletionBudget(this.#deletionAllowance, { log, metrics: this.deps.metrics });
+  }
 
   /**
    * Handles one record's body: the outcome for each job it is for (none when it is for no job).
@@ -87,7 +80,7 @@ export class EventWorker {
         { sourceS3: await this.#source(deps, job), destinationS3: deps.destinationS3, state: deps.state },
         job,
         change,
-        { signal: control.signal, mayDelete: () => control.deletions.take(job) },
+        { signal: control.signal, mayDelete: () => control.deletions.take(job, change) },
       );
       log.info(`event ${outcome.outcome}`, {
         jobId: job.jobId,
@@ -119,18 +112,8 @@ export class EventWorker {
   }
 }
 
-/**
- * The outcome's count and, for a change recorded, its lag, on the {service} and {service, jobId}
- * dimension sets, as a run's figures are. One metric of its own each, since a batch may serve several jobs.
- */
+/** The outcome's count and, for a change recorded, its lag. */
 function reportOutcome(metrics: SyncMetrics | undefined, jobId: string, outcome: ChangeOutcome): void {
-  if (!metrics) return;
-  const emit = (name: string, unit: 'Count' | 'Milliseconds', value: number) => {
-    const single = metrics.singleMetric?.() ?? metrics;
-    single.addDimensions({});
-    single.addDimensions({ jobId });
-    single.addMetric(name, unit, value);
-  };
-  emit(OUTCOME_METRICS[outcome.outcome], 'Count', 1);
-  if (outcome.lagMs !== undefined) emit('eventLagMs', 'Milliseconds', outcome.lagMs);
+  addJobMetric(metrics, jobId, OUTCOME_METRICS[outcome.outcome], 'Count', 1);
+  if (outcome.lagMs !== undefined) addJobMetric(metrics, jobId, 'eventLagMs', 'Milliseconds', outcome.lagMs);
 }

@@ -20,8 +20,9 @@ import { parseCopyTask } from '../dispatch/copy-tasks.js';
 import { parsePartTask } from '../dispatch/part-tasks.js';
 import { parsePlanShardTask } from '../dispatch/shard-tasks.js';
 import { describeError } from '../errors.js';
+import type { DeletionBudget } from '../events/deletion-budget.js';
 import { isEventMessage } from '../events/event-message.js';
-import { DeletionBudget, type EventControl, EventWorker } from '../events/event-worker.js';
+import { type EventControl, EventWorker } from '../events/event-worker.js';
 import { MAX_LISTED_KEYS } from '../report/run-tally.js';
 import { deadlineMargins, deadlineSignal } from '../run/run-deadline.js';
 import type { RunControl, SyncLogger } from '../run/sync-types.js';
@@ -89,9 +90,11 @@ export function taskBatchHandler(
         }),
       );
     };
-    const deletions = new DeletionBudget();
+    // One per batch, made by its first event: the deletion cap it logs once.
+    let deletions: DeletionBudget | undefined;
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       if (kind === 'copy' && isEventMessage(record.body)) {
+        deletions ??= events.deletionBudget(log);
         await handleEventRecord(events, record, { signal: deadline.signal, log, deletions });
         return;
       }
