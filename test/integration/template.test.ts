@@ -243,13 +243,15 @@ describe('template.yaml and source-account/template.yaml', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
       // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts, and the giant objects' uploads
-      // of a pass, state/part-uploads.ts); the lease's expiresAt is not it.
+      // of a pass, state/part-uploads.ts), and so do the event deletions' windows
+      // (state/event-deletion-allowance.ts); the lease's expiresAt is not it.
       TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
     const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
       (file) => file.endsWith('.ts') && readFileSync(join('functions', file), 'utf8').includes('purgeAt'),
     );
     expect(setters.sort()).toEqual([
+      join('core', 'state', 'event-deletion-allowance.ts'),
       join('core', 'state', 'part-uploads.ts'),
       join('core', 'state', 'pass-tally.ts'),
     ]);
@@ -407,6 +409,7 @@ describe('template.yaml and source-account/template.yaml', () => {
 
     expect(sync.map((alarm) => alarm.MetricName).sort()).toEqual([
       'eventLagMs',
+      'eventsDeletionsCapped',
       'missedByEvents',
       'objectsFailed',
       'replicationLag',
@@ -473,6 +476,35 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(props('SyncDashboard').DashboardBody['Fn::Sub'][1]).toMatchObject({
       EventLagThreshold: { Ref: 'EventLagThresholdMs' },
     });
+  });
+
+  it('alarms on any event deletion the cap refused, and graphs every event outcome', () => {
+    const [body] = props('SyncDashboard').DashboardBody['Fn::Sub'] as [string, Record<string, unknown>];
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, '0'));
+    const graphed = dashboard.widgets
+      .flatMap((widget: Yaml) => widget.properties.metrics)
+      .filter((entry: Yaml[]) => typeof entry[1] === 'string')
+      .map((entry: Yaml[]) => entry[1]);
+
+    expect(
+      alarmsOn(METRICS.namespace).find((alarm) => alarm.MetricName === 'eventsDeletionsCapped'),
+    ).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(graphed).toEqual(
+      expect.arrayContaining([
+        'eventsCopied',
+        'eventsDeleted',
+        'eventsUpToDate',
+        'eventsStale',
+        'eventsSkipped',
+        'eventsDropped',
+        'eventsDeletionsCapped',
+      ]),
+    );
   });
 
   it('notifies a created topic, or the AlarmTopicArn one, from every alarm', () => {
