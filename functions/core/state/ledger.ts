@@ -118,6 +118,71 @@ export async function putLedgerEntry(
 }
 
 /**
+ * Records what a pass did with a key it planned from the ledger as read, carrying the sequencer that read
+ * found (`entry.sequencer`, or none): refused when an event has recorded a change of the key since (the
+ * sequencer on record is no longer that one), since the event copied a version at least as new as the
+ * pass's and this entry would move the key backwards. Fenced like every ledger write.
+ *
+ * @returns the event's entry, kept instead of this one, or undefined when this one was written
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
+export async function putPlannedEntry(
+  table: StateTable,
+  jobId: string,
+  entry: LedgerEntry,
+  fence: number,
+): Promise<LedgerEntry | undefined> {
+  const fenced = fenceCondition(fence);
+  const kept = entry.sequencer;
+  try {
+    const result = await call(table, 'putPlannedEntry (PutItem)', () =>
+      table.doc.send(
+        new PutCommand({
+          TableName: table.name,
+          Item: toLedgerItem(jobId, entry, fence),
+          // A newer lease holder owns the item, and an event's change recorded after the plan stays.
+          ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
+          ExpressionAttributeValues: {
+            ...fenced.ExpressionAttributeValues,
+            ...(kept !== undefined && { ':kept': kept }),
+          },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+    table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    const Item = await storedItem(table, 'putPlannedEntry (GetItem)', jobId, entry.key);
+    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== kept) return fromLedgerItem(Item);
+    throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+  }
+}
+
+/** The ledger item of `key` as stored (a consistent read, its fence included), to tell why a write was refused. */
+async function storedItem(
+  table: StateTable,
+  operation: string,
+  jobId: string,
+  key: string,
+): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await call(table, operation, () =>
+    table.doc.send(
+      new GetCommand({ TableName: table.name, Key: { pk: ledgerPk(jobId), sk: key }, ConsistentRead: true }),
+    ),
+  );
+  return Item;
+}
+
+/** The key's sequencer on record is still `kept`, the one the plan read (none: still none). */
+const unchangedSequencer = (kept: string | undefined) =>
+  kept === undefined
+    ? 'attribute_not_exists(sequencer)'
+    : 'attribute_not_exists(sequencer) OR sequencer = :kept';
+
+/**
  * Records that the copy of `entry.key` did not complete (it failed, or the deadline cut it), unless a
  * copy newer than `plannedCopiedAt` (the one the writer planned from) is on record: a twin delivery of the
  * same task (same fence) recorded it meanwhile, and this entry, built from the older plan, would erase it
@@ -153,15 +218,7 @@ export async function putUncopiedEntry(
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     // One condition refused, two meanings: read which (the item as it is now, its fence included).
-    const { Item } = await call(table, 'putUncopiedEntry (GetItem)', () =>
-      table.doc.send(
-        new GetCommand({
-          TableName: table.name,
-          Key: { pk: ledgerPk(jobId), sk: entry.key },
-          ConsistentRead: true,
-        }),
-      ),
-    );
+    const Item = await storedItem(table, 'putUncopiedEntry (GetItem)', jobId, entry.key);
     if (Item && !(Number(Item.fence) > fence) && Number(Item.ca) > planned) return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
   }
