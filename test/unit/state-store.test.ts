@@ -330,3 +330,72 @@ describe('StateStore.putUncopiedEntry', () => {
     });
   });
 });
+
+describe('StateStore.putPlannedEntry', () => {
+  const refused = () => new ConditionalCheckFailedException({ message: 'refused', $metadata: {} });
+  const read = 'A'.repeat(63);
+  const later = 'B'.repeat(63);
+  beforeEach(() => dynamoMock.reset());
+
+  it('writes only while the sequencer on record is still the one the plan read, under the fence', async () => {
+    dynamoMock.on(PutCommand).resolves({});
+
+    expect(
+      await store().putPlannedEntry('job', { key: 'k', etag: '"e"', sequencer: read }, 7),
+    ).toBeUndefined();
+
+    expect(dynamoMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      Item: { sk: 'k', sequencer: read, fence: 7 },
+      ConditionExpression:
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
+      ExpressionAttributeValues: { ':fence': 7, ':kept': read },
+    });
+  });
+
+  it('writes only while no sequencer is on record when the plan read none', async () => {
+    dynamoMock.on(PutCommand).resolves({});
+
+    await store().putPlannedEntry('job', { key: 'k', etag: '"e"' }, 7);
+
+    const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe(
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))',
+    );
+    expect(input?.ExpressionAttributeValues).toEqual({ ':fence': 7 });
+  });
+
+  it.each([
+    { planned: read, label: 'another sequencer' },
+    { planned: undefined, label: 'none' },
+  ])("keeps an event's later record, returning it, when the plan read $label", async ({ planned }) => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    const event = { pk: 'ledger#job', sk: 'k', fence: 7, etag: '"new"', sequencer: later };
+    dynamoMock.on(GetCommand).resolves({ Item: event });
+
+    const kept = await store().putPlannedEntry('job', { key: 'k', etag: '"old"', sequencer: planned }, 7);
+
+    expect(kept).toMatchObject({ key: 'k', etag: '"new"', sequencer: later });
+    expect(dynamoMock.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'ledger#job', sk: 'k' },
+      ConsistentRead: true,
+    });
+  });
+
+  it('stops the writer when a newer fence owns the key, even with a later sequencer', async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    dynamoMock.on(GetCommand).resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 8, sequencer: later } });
+
+    await expect(store().putPlannedEntry('job', { key: 'k', sequencer: read }, 7)).rejects.toMatchObject({
+      name: 'LeaseLostError',
+    });
+  });
+
+  it('stops the writer on a refusal the item read back does not explain (its fence, the sequencer read)', async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    dynamoMock.on(GetCommand).resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 7, sequencer: read } });
+
+    await expect(store().putPlannedEntry('job', { key: 'k', sequencer: read }, 7)).rejects.toMatchObject({
+      name: 'LeaseLostError',
+    });
+  });
+});

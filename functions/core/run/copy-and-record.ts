@@ -132,11 +132,15 @@ export class CopyRecorder {
       );
       stored = true;
       release();
-      await deps.state.putLedgerEntry(
+      const recordedByEvent = await deps.state.putPlannedEntry(
         job.jobId,
         { ...copiedLedgerEntry(object, destinationKey, result, control.runId), ...keptSequencer(previous) },
         lease.fence,
       );
+      if (recordedByEvent) {
+        this.#leaveToEvent(object, recordedByEvent);
+        return;
+      }
       tally.countCopied(result.bytes);
       control.onObjectCopied?.({
         key: object.key,
@@ -197,6 +201,10 @@ export class CopyRecorder {
           previous?.copiedAt,
         );
         if (await this.#copiedByTwin(object, kept)) return COPIED;
+        if (kept && changedByEvent(previous, kept)) {
+          this.#leaveToEvent(object, kept);
+          return;
+        }
         tally.countDeferred(object.size, firstSeenAt);
         log.info('copy cut at the deadline; the next run copies it', { key: object.key });
         return DEFERRED;
@@ -217,7 +225,8 @@ export class CopyRecorder {
     const unrecorded = steps.filter(({ previous }) => previous?.firstSeenAt === undefined);
     await Promise.all(
       unrecorded.map(({ object, previous }) =>
-        deps.state.putLedgerEntry(
+        // An event that recorded the key meanwhile keeps its entry: it copied the key, so nothing waits.
+        deps.state.putPlannedEntry(
           job.jobId,
           { ...previous, key: object.key, firstSeenAt: tally.firstSeen(previous) },
           lease.fence,
@@ -251,9 +260,28 @@ export class CopyRecorder {
       previous?.copiedAt,
     );
     if (await this.#copiedByTwin(object, kept)) return COPIED;
+    if (kept && changedByEvent(previous, kept)) {
+      // The source moved on while this attempt copied (its pinned read refused) or the event's newer copy
+      // holds the destination (its conditional write refused): the event has the key.
+      this.#leaveToEvent(object, kept);
+      return;
+    }
     this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
     if (isSlowDown(error)) this.run.tally.throttled += 1;
     this.run.log.warn('object not copied', { key, reason, attempts });
+  }
+
+  /**
+   * An event recorded a change of the key while this pass copied it, so its entry stands (putPlannedEntry
+   * refused this pass's): it read the source after the plan did, so what it copied is at least as new.
+   * Counted as already current, like a key the ledger shows copied, not as copied here nor as a failure.
+   */
+  #leaveToEvent(object: SourceObject, recorded: LedgerEntry): void {
+    this.run.tally.countSkipped();
+    this.run.log.info('object copied and recorded by an event meanwhile; its record kept', {
+      key: object.key,
+      sequencer: recorded.sequencer,
+    });
   }
 
   /**
@@ -284,8 +312,9 @@ export class CopyRecorder {
 /**
  * The sequencer of the last change an event recorded for the key, for a pass's whole-item ledger write to
  * carry: a pass knows no sequencer of its own, and without it a late event older than that change would
- * no longer be refused (docs/event-driven.md). The value is the one the plan read; an event recorded while
- * the pass copied is overwritten by the pass's write as the rest of its entry is (the fence decides).
+ * no longer be refused (docs/event-driven.md). The value is the one the plan read, and the write
+ * (StateStore.putPlannedEntry) is refused when the ledger holds another: an event recorded while the pass
+ * copied keeps its entry.
  */
 export function keptSequencer(
   previous: Pick<LedgerEntry, 'sequencer'> | undefined,
@@ -317,4 +346,12 @@ export function copiedLedgerEntry(
     copiedAt: copiedAt.toISOString(),
     runId,
   };
+}
+
+/** Whether an event recorded a change of the key after the plan read `previous` (its sequencer moved). */
+export function changedByEvent(
+  previous: Pick<LedgerEntry, 'sequencer'> | undefined,
+  now: Pick<LedgerEntry, 'sequencer'>,
+): boolean {
+  return now.sequencer !== undefined && now.sequencer !== previous?.sequencer;
 }

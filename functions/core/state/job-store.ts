@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { JobExistsError, JobValidationError, UnknownJobError } from '../errors.js';
 import { type Job, parseJob } from '../job.js';
-import { callStateTable } from './state-store.js';
+import { callStateTable } from './state-table.js';
 
 const JOBS_PK = 'jobs';
 

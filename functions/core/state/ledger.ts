@@ -1,0 +1,305 @@
+/**
+ * The ledger: what was copied, one item per source key, read in key order by the planner and written
+ * under the lease's fence (and, for an event's change, in sequencer order).
+ */
+import { ConditionalCheckFailedException, ReturnConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
+import { LeaseLostError } from '../errors.js';
+import type { KeyRange } from '../plan/list-source.js';
+import { fromLedgerItem, type LedgerEntry, toLedgerItem } from './ledger-item.js';
+import { call, fenceCondition, fencedWrite, ledgerPk, type StateTable } from './state-table.js';
+
+const ledgerLost = (jobId: string, key: string) =>
+  `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`;
+
+/** Streams a job's ledger in sort-key (UTF-8 byte) order, restricted to `range`. */
+export async function* ledger(
+  table: StateTable,
+  jobId: string,
+  range: KeyRange = {},
+): AsyncGenerator<LedgerEntry> {
+  const names: Record<string, string> = { '#pk': 'pk' };
+  const values: Record<string, unknown> = { ':pk': ledgerPk(jobId) };
+  let condition = '#pk = :pk';
+  if (range.through !== undefined) {
+    names['#sk'] = 'sk';
+    values[':through'] = range.through;
+    condition += ' AND #sk <= :through';
+  }
+  const fetchPage = (startKey: QueryCommandInput['ExclusiveStartKey']): Promise<QueryCommandOutput> =>
+    call(table, 'ledger (Query)', () =>
+      table.doc.send(
+        new QueryCommand({
+          TableName: table.name,
+          KeyConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+  // One page ahead, as in listSource, so the merge waits on neither stream.
+  let next: ReturnType<typeof fetchPage> | undefined = fetchPage(
+    range.after === undefined ? undefined : { pk: ledgerPk(jobId), sk: range.after },
+  );
+  try {
+    while (next) {
+      const page: QueryCommandOutput = await next;
+      table.capacity.readCapacityUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      next = page.LastEvaluatedKey ? fetchPage(page.LastEvaluatedKey) : undefined;
+      for (const item of page.Items ?? []) yield fromLedgerItem(item);
+    }
+  } finally {
+    // Stryker disable next-line ConditionalExpression: Promise.resolve(undefined).catch does nothing
+    if (next) Promise.resolve(next).catch(() => {});
+  }
+}
+
+/**
+ * The ledger entries of `jobId` whose last attempt failed, in key order. The Query reads the whole
+ * ledger partition (a FilterExpression does not reduce read units): the price of a report run by hand;
+ * the sync itself never calls this.
+ */
+export async function* ledgerFailures(
+  table: StateTable,
+  jobId: string,
+): AsyncGenerator<{ key: string; failure: LedgerEntry['failure'] }> {
+  let startKey: QueryCommandInput['ExclusiveStartKey'];
+  do {
+    const page = await call(table, 'ledgerFailures (Query)', () =>
+      table.doc.send(
+        new QueryCommand({
+          TableName: table.name,
+          KeyConditionExpression: 'pk = :pk',
+          FilterExpression: 'attribute_exists(failure)',
+          ExpressionAttributeValues: { ':pk': ledgerPk(jobId) },
+          ProjectionExpression: 'sk, failure',
+          ExclusiveStartKey: startKey,
+        }),
+      ),
+    );
+    for (const item of page.Items ?? []) yield { key: String(item.sk), failure: item.failure };
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+}
+
+/**
+ * Records the outcome for one key. The write carries the lease's fencing token and is refused when a
+ * newer lease holder has already written the key, so a stale run cannot roll the ledger back.
+ */
+export async function putLedgerEntry(
+  table: StateTable,
+  jobId: string,
+  entry: LedgerEntry,
+  fence: number,
+): Promise<void> {
+  const { key } = entry;
+  const result = await fencedWrite(ledgerLost(jobId, key), () =>
+    call(table, 'putLedgerEntry (PutItem)', () =>
+      table.doc.send(
+        new PutCommand({
+          TableName: table.name,
+          Item: toLedgerItem(jobId, entry, fence),
+          ...fenceCondition(fence),
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    ),
+  );
+  table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+}
+
+/**
+ * Records what a pass did with a key it planned from the ledger as read, carrying the sequencer that read
+ * found (`entry.sequencer`, or none): refused when an event has recorded a change of the key since (the
+ * sequencer on record is no longer that one), since the event copied a version at least as new as the
+ * pass's and this entry would move the key backwards. Fenced like every ledger write.
+ *
+ * @returns the event's entry, kept instead of this one, or undefined when this one was written
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
+export async function putPlannedEntry(
+  table: StateTable,
+  jobId: string,
+  entry: LedgerEntry,
+  fence: number,
+): Promise<LedgerEntry | undefined> {
+  const fenced = fenceCondition(fence);
+  const kept = entry.sequencer;
+  try {
+    const result = await call(table, 'putPlannedEntry (PutItem)', () =>
+      table.doc.send(
+        new PutCommand({
+          TableName: table.name,
+          Item: toLedgerItem(jobId, entry, fence),
+          // A newer lease holder owns the item, and an event's change recorded after the plan stays.
+          ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
+          ExpressionAttributeValues: {
+            ...fenced.ExpressionAttributeValues,
+            ...(kept !== undefined && { ':kept': kept }),
+          },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+    table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    const Item = await storedItem(table, 'putPlannedEntry (GetItem)', jobId, entry.key);
+    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== kept) return fromLedgerItem(Item);
+    throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+  }
+}
+
+/** The ledger item of `key` as stored (a consistent read, its fence included), to tell why a write was refused. */
+async function storedItem(
+  table: StateTable,
+  operation: string,
+  jobId: string,
+  key: string,
+): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await call(table, operation, () =>
+    table.doc.send(
+      new GetCommand({ TableName: table.name, Key: { pk: ledgerPk(jobId), sk: key }, ConsistentRead: true }),
+    ),
+  );
+  return Item;
+}
+
+/** The key's sequencer on record is still `kept`, the one the plan read (none: still none). */
+const unchangedSequencer = (kept: string | undefined) =>
+  kept === undefined
+    ? 'attribute_not_exists(sequencer)'
+    : 'attribute_not_exists(sequencer) OR sequencer = :kept';
+
+/**
+ * Records that the copy of `entry.key` did not complete (it failed, or the deadline cut it), unless a
+ * copy newer than `plannedCopiedAt` (the one the writer planned from) is on record: a twin delivery of the
+ * same task (same fence) recorded it meanwhile, and this entry, built from the older plan, would erase it
+ * and have the next pass copy the object again.
+ *
+ * @returns the entry kept instead of this one, or undefined when this one was written
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
+export async function putUncopiedEntry(
+  table: StateTable,
+  jobId: string,
+  entry: LedgerEntry,
+  fence: number,
+  plannedCopiedAt?: string,
+): Promise<LedgerEntry | undefined> {
+  const fenced = fenceCondition(fence);
+  const planned = plannedCopiedAt === undefined ? 0 : Date.parse(plannedCopiedAt);
+  try {
+    const result = await call(table, 'putUncopiedEntry (PutItem)', () =>
+      table.doc.send(
+        new PutCommand({
+          TableName: table.name,
+          Item: toLedgerItem(jobId, entry, fence),
+          // A newer lease holder owns the item, and a copy recorded after the plan stays.
+          ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned)`,
+          ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':planned': planned },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+    table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    const Item = await storedItem(table, 'putUncopiedEntry (GetItem)', jobId, entry.key);
+    if (Item && !(Number(Item.fence) > fence) && Number(Item.ca) > planned) return fromLedgerItem(Item);
+    throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+  }
+}
+
+/** One key's ledger entry (a consistent read), or undefined when the ledger has none. */
+export async function ledgerEntry(
+  table: StateTable,
+  jobId: string,
+  key: string,
+): Promise<LedgerEntry | undefined> {
+  const result = await call(table, 'ledgerEntry (GetItem)', () =>
+    table.doc.send(
+      new GetCommand({
+        TableName: table.name,
+        Key: { pk: ledgerPk(jobId), sk: key },
+        ConsistentRead: true,
+        ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+      }),
+    ),
+  );
+  table.capacity.readCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+  return result.Item ? fromLedgerItem(result.Item) : undefined;
+}
+
+/**
+ * Records a change an event applied (`entry.sequencer` in the stored form): refused when the ledger
+ * already holds this key's change at this sequencer or a later one, so the key never moves backwards,
+ * and fenced like every ledger write.
+ *
+ * @returns 'stale' when a change at this sequencer or later was already recorded
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
+export async function putLedgerEntryInOrder(
+  table: StateTable,
+  jobId: string,
+  entry: LedgerEntry & { sequencer: string },
+  fence: number,
+): Promise<'recorded' | 'stale'> {
+  const fenced = fenceCondition(fence);
+  try {
+    const result = await call(table, 'putLedgerEntryInOrder (PutItem)', () =>
+      table.doc.send(
+        new PutCommand({
+          TableName: table.name,
+          Item: toLedgerItem(jobId, entry, fence),
+          // A later change of the key was recorded (a sequencer only grows), and a newer lease holder
+          // owns the item.
+          ConditionExpression: `(attribute_not_exists(sequencer) OR sequencer < :sequencer) AND (${fenced.ConditionExpression})`,
+          ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':sequencer': entry.sequencer },
+          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
+        }),
+      ),
+    );
+    table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    return 'recorded';
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now).
+    const stored = await ledgerEntry(table, jobId, entry.key);
+    if (stored?.sequencer !== undefined && stored.sequencer >= entry.sequencer) return 'stale';
+    throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
+  }
+}
+
+/** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
+export async function deleteLedgerEntry(
+  table: StateTable,
+  jobId: string,
+  key: string,
+  fence: number,
+): Promise<void> {
+  await fencedWrite(ledgerLost(jobId, key), () =>
+    call(table, 'deleteLedgerEntry (DeleteItem)', () =>
+      table.doc.send(
+        new DeleteCommand({
+          TableName: table.name,
+          Key: { pk: ledgerPk(jobId), sk: key },
+          ...fenceCondition(fence),
+        }),
+      ),
+    ),
+  );
+}
