@@ -242,9 +242,9 @@ describe('template.yaml and source-account/template.yaml', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
-      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-tally.ts, and the giant objects' uploads
-      // of a pass, state/part-uploads.ts), and so do the event deletions' windows
-      // (state/event-deletion-allowance.ts); the lease's expiresAt is not it.
+      // Only fan-out passes' bookkeeping sets purgeAt (state/pass-item.ts, every item of a pass's tally, named
+      // in state/pass-tally.ts's layout; and the giant objects' uploads of a pass, state/part-uploads.ts), and
+      // so do the event deletions' windows (state/event-deletion-allowance.ts); the lease's expiresAt is not it.
       TimeToLiveSpecification: { AttributeName: 'purgeAt', Enabled: true },
     });
     const setters = readdirSync('functions', { recursive: true, encoding: 'utf8' }).filter(
@@ -253,6 +253,7 @@ describe('template.yaml and source-account/template.yaml', () => {
     expect(setters.sort()).toEqual([
       join('core', 'state', 'event-deletion-allowance.ts'),
       join('core', 'state', 'part-uploads.ts'),
+      join('core', 'state', 'pass-item.ts'),
       join('core', 'state', 'pass-tally.ts'),
     ]);
   });

@@ -13,56 +13,36 @@
  * - A source changed mid-parts fails the ranged GET (or, for a server-side job, the UploadPartCopy), pinned
  *   to the listed ETag (412): the upload is aborted once, the object counted failed once, and the next pass
  *   copies the new version; nothing with mixed bytes is ever completed.
+ *
+ * This file runs one delivery: copy and record the part, then claim the completion or settle. How a task
+ * settles (and how an aborted object counts failed) is part-settle.ts; completing the upload once claimed
+ * is part-complete.ts.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  DeleteObjectCommand,
-  ListPartsCommand,
-  type Part,
-} from '@aws-sdk/client-s3';
 import { partCopierFor } from '../copy/copy-method.js';
-import {
-  compositeOf,
-  inspectDestination,
-  isPreconditionFailure,
-  type WriteCondition,
-  writeCondition,
-} from '../copy/copy-object.js';
 import { UploadGoneError } from '../copy/copy-part.js';
-import { stripQuotes } from '../copy/integrity.js';
 import { type PartTask, parsePartTask, versionId } from '../dispatch/part-tasks.js';
-import {
-  awsErrorCode,
-  describeError,
-  IntegrityError,
-  LeaseLostError,
-  ObjectCopyError,
-  SourceVanishedError,
-} from '../errors.js';
-import { ManifestPart } from '../report/manifest-parts.js';
-import { runFolder } from '../report/run-manifest.js';
-import { copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
-import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
-import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';
-import { settleTask, type TaskNote } from './end-pass.js';
+import { describeError, ObjectCopyError } from '../errors.js';
+import type { PartUpload, RecordedPart } from '../state/part-uploads.js';
+import { settleTask } from './end-pass.js';
 import { partUploadsOf } from './open-part-upload.js';
-import type { OpenPass, PassOpener, TaskControl } from './open-pass.js';
+import type { OpenPass, PassOpener } from './open-pass.js';
+import { complete } from './part-complete.js';
+import {
+  CompletionBusyError,
+  fail,
+  type PartControl,
+  type PartTaskOutcome,
+  settleAs,
+  settled,
+} from './part-settle.js';
+
+export { CompletionBusyError, type PartTaskOutcome } from './part-settle.js';
 
 /** How long a completion claim may be quiet before the claimer's task, delivered again, takes it over. */
 export const CLAIM_QUIET_MS = 15 * 60 * 1000;
 /** How long a delivery waits for its task's other delivery to finish a completion, and how often it looks. */
 const BUSY_WAIT_MS = 30_000;
 const BUSY_POLL_MS = 500;
-
-export type PartTaskOutcome = 'settled' | 'duplicate' | 'stale';
-
-/** The completion is claimed by a delivery of this very task that may still be at work: come back later. */
-export class CompletionBusyError extends Error {
-  override readonly name = 'CompletionBusyError';
-}
-
-type PartControl = TaskControl & { claimQuietMs?: number };
 
 /**
  * Runs one delivery of part task `task`.
@@ -139,43 +119,6 @@ export async function runPartTask(
   }
 }
 
-/**
- * Settles `task` with what it counts, which its upload's record decides, so that whichever delivery
- * settles it counts the same: the claimer's task counts a completed object copied (with its manifest
- * line), the aborter's task counts an aborted one failed (or vanished), every other part nothing.
- *
- * Nothing is settled only in one transaction with the upload's record still counting nothing for the task
- * (`upload` may be a stale read: another delivery of the task may have claimed the completion since, and
- * would then find the task settled and its object lost from the pass's totals). `refused`: the record
- * changed; read it again.
- */
-async function settleAs(
-  pass: OpenPass,
-  task: Pick<PartTask, 'taskId'>,
-  upload: PartUpload,
-  control: PartControl,
-): Promise<PartTaskOutcome | 'refused'> {
-  if (upload.state === 'completed' && upload.claimedFor === task.taskId)
-    return finish(pass, task, upload, control);
-  if (upload.state === 'aborted' && upload.abortedFor === task.taskId) {
-    const reason = upload.abortedBecause ?? 'aborted';
-    const [counts, note]: [PassCounts, TaskNote] = upload.vanished
-      ? [{ vanished: 1 }, { vanishedKeys: [{ key: upload.key, reason }] }]
-      : [
-          { failed: 1, backlogObjects: 1, backlogBytes: upload.size },
-          { failures: [{ key: upload.key, reason }] },
-        ];
-    return settled(await settleTask(pass, task.taskId, counts, note, control));
-  }
-  const countsNothing = partUploadsOf(pass).countsNothingFor(versionId(upload.key, upload.etag), task.taskId);
-  try {
-    return settled(await settleTask(pass, task.taskId, {}, {}, control, countsNothing));
-  } catch (error) {
-    if (error instanceof SettlementRefusedError) return 'refused';
-    throw error;
-  }
-}
-
 /** This part into the upload; `{}` when the upload is gone (completed or aborted by another delivery). */
 async function copyThisPart(
   pass: OpenPass,
@@ -209,315 +152,6 @@ async function copyThisPart(
     if (now && now.state !== 'open') return {};
     throw error;
   }
-}
-
-/**
- * The object's upload is aborted (by this worker, if it is the first to): the object counts as failed (or
- * vanished) once, with its ledger entry saying why, and the task settles.
- */
-export async function fail(
-  pass: OpenPass,
-  uploads: PartUploads,
-  upload: PartUpload,
-  task: Pick<PartTask, 'taskId'>,
-  error: unknown,
-  control: PartControl,
-): Promise<PartTaskOutcome> {
-  const { deps, job } = pass;
-  const reason = describeError(error);
-  const version = versionId(upload.key, upload.etag);
-  const vanished = error instanceof SourceVanishedError;
-  if (
-    await uploads.abort(version, { reason, taskId: task.taskId, vanished }, pass.tally.unsettled(task.taskId))
-  ) {
-    await abortUpload(pass, upload);
-    const { previous } = upload;
-    const attempts = previous?.failure?.etag === upload.etag ? previous.failure.attempts + 1 : 1;
-    const failure = { reason, attempts, at: new Date().toISOString(), etag: upload.etag };
-    await deps.state
-      .putLedgerEntry(job.jobId, { ...previous, key: upload.key, failure }, pass.fence)
-      .catch((refused: unknown) => {
-        if (!(refused instanceof LeaseLostError)) throw refused;
-      });
-    control.log.warn('giant object not copied; its upload is aborted', { key: upload.key, reason });
-  }
-  const outcome = await settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
-  if (outcome === 'refused') {
-    // Claimed for this task by its other delivery since: that delivery completes and counts it.
-    throw new CompletionBusyError(
-      `part task ${task.taskId}: the completion of ${upload.destinationKey} is claimed for it by another delivery; the task comes back`,
-    );
-  }
-  return outcome;
-}
-
-async function abortUpload(pass: OpenPass, upload: PartUpload): Promise<void> {
-  const { deps, job } = pass;
-  await deps.destinationS3
-    .send(
-      new AbortMultipartUploadCommand({
-        Bucket: job.destination.bucket,
-        Key: upload.destinationKey,
-        UploadId: upload.uploadId,
-      }),
-    )
-    .catch((error: unknown) => {
-      if (awsErrorCode(error).name !== 'NoSuchUpload') throw error;
-    });
-  await deps.state.deleteMultipartUpload(job.jobId, upload.recordKey);
-}
-
-/** Holding the claim: check the parts, complete the upload, record the copy, settle. */
-async function complete(
-  pass: OpenPass,
-  uploads: PartUploads,
-  task: PartTask,
-  upload: PartUpload,
-  control: PartControl,
-): Promise<PartTaskOutcome> {
-  const { deps, job, runId } = pass;
-  const version = versionId(upload.key, upload.etag);
-  const where = `s3://${job.destination.bucket}/${upload.destinationKey}`;
-  const records = await uploads.parts(version);
-  const expected = compositeOf(records.map((part) => part.etag));
-  const listed = await listParts(pass, upload);
-  let destinationEtag: string;
-  if (listed === undefined) {
-    // The upload is gone: a completer before this one completed it and died before recording it.
-    const found = await inspectDestination(deps.destinationS3, {
-      destinationBucket: job.destination.bucket,
-      destinationKey: upload.destinationKey,
-    });
-    if (!found || found.size !== upload.size || stripQuotes(found.etag) !== expected) {
-      return fail(
-        pass,
-        uploads,
-        upload,
-        task,
-        new ObjectCopyError(
-          `${where}: the multipart upload is gone, and the destination does not hold its parts`,
-        ),
-        control,
-      );
-    }
-    destinationEtag = stripQuotes(found.etag);
-  } else {
-    const problem = checkParts(records, listed, upload.partCount);
-    if (problem)
-      return fail(
-        pass,
-        uploads,
-        upload,
-        task,
-        new IntegrityError(`${where}: ${problem}; not completed`),
-        control,
-      );
-    const since = new Date().toISOString();
-    const intent = await deps.state.putUploadIntent(job.jobId, runId, task.taskId, {
-      since,
-      objects: [{ key: upload.key, size: upload.size }],
-    });
-    const completed = await completeUpload(pass, upload, records, expected);
-    if ('refused' in completed) {
-      await abortUpload(pass, upload);
-      return fail(pass, uploads, upload, task, completed.refused, control);
-    }
-    destinationEtag = completed.etag;
-    await deps.state.deleteUploadIntents(job.jobId, [intent]);
-  }
-  const verifiedBy = verifiedByOf(job, upload, destinationEtag);
-  const object = {
-    key: upload.key,
-    etag: upload.etag,
-    size: upload.size,
-    lastModified: new Date(upload.lastModified),
-    storageClass: upload.storageClass,
-  };
-  try {
-    await deps.state.putLedgerEntry(
-      job.jobId,
-      {
-        ...copiedLedgerEntry(object, upload.destinationKey, { destinationEtag, verifiedBy }, runId),
-        ...keptSequencer(upload.previous),
-      },
-      pass.fence,
-    );
-  } catch (error) {
-    if (!(error instanceof LeaseLostError)) throw error;
-    control.log.warn('part task overtaken by a newer pass; dropped', {
-      taskId: task.taskId,
-      fence: task.fence,
-    });
-    return 'stale';
-  }
-  await uploads.completed(version, control.worker, destinationEtag);
-  await deps.state.deleteMultipartUpload(job.jobId, upload.recordKey);
-  return finish(pass, task, upload, control);
-}
-
-/**
- * How the completed object was checked (LedgerEntry.verifiedBy). Its ETag is the source's when the parts
- * followed the source's own: then every byte is checked against the source. Otherwise a streamed part was
- * checked by its Content-MD5 and length, and a part S3 copied itself (a server-side job) by the ETag pin
- * and its range's length, as server-side-copy.ts records its copies.
- */
-function verifiedByOf(
-  job: OpenPass['job'],
-  upload: PartUpload,
-  destinationEtag: string,
-): 'etag-md5' | 'sdk-checksum' | 'copy-etag' | 'copy-pinned' {
-  const sameEtag = destinationEtag === stripQuotes(upload.etag);
-  if (job.options.copyMethod === 'server-side') return sameEtag ? 'copy-etag' : 'copy-pinned';
-  return sameEtag ? 'etag-md5' : 'sdk-checksum';
-}
-
-/** The completer's settlement: the object counted copied once, with its manifest line. */
-async function finish(
-  pass: OpenPass,
-  task: Pick<PartTask, 'taskId'>,
-  upload: PartUpload,
-  control: PartControl,
-): Promise<PartTaskOutcome> {
-  const { deps, job, runId } = pass;
-  const manifest = new ManifestPart();
-  await manifest.add({
-    destinationKey: upload.destinationKey,
-    sourceKey: upload.key,
-    size: upload.size,
-    etag: upload.etag,
-    sha256: '',
-    sourceLastModified: upload.lastModified,
-  });
-  const part = await manifest.save(
-    deps.destinationS3,
-    job.destination.bucket,
-    runFolder(job.options.manifestPrefix, job.jobId, runId),
-    `${task.taskId}.${control.worker}`,
-  );
-  const counts = { copied: 1, bytes: upload.size };
-  const settledNow = await settleTask(pass, task.taskId, counts, { ...(part && { part }) }, control);
-  if (!settledNow && part) {
-    // Another delivery settled the task with a part of its own: this one's would be a stray.
-    await deps.destinationS3
-      .send(new DeleteObjectCommand({ Bucket: job.destination.bucket, Key: part }))
-      .catch((error: unknown) =>
-        control.log.warn('a duplicate delivery could not remove its manifest part', {
-          part,
-          error: describeError(error),
-        }),
-      );
-  }
-  return settled(settledNow);
-}
-
-/** Every part S3 lists for the upload, or undefined when S3 no longer knows the upload. */
-async function listParts(pass: OpenPass, upload: PartUpload): Promise<Part[] | undefined> {
-  const parts: Part[] = [];
-  let marker: string | undefined;
-  try {
-    do {
-      const page = await pass.deps.destinationS3.send(
-        new ListPartsCommand({
-          Bucket: pass.job.destination.bucket,
-          Key: upload.destinationKey,
-          UploadId: upload.uploadId,
-          PartNumberMarker: marker,
-        }),
-      );
-      parts.push(...(page.Parts ?? []));
-      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-    } while (marker);
-  } catch (error) {
-    if (awsErrorCode(error).name === 'NoSuchUpload') return undefined;
-    throw error;
-  }
-  return parts;
-}
-
-/** Why the parts S3 lists are not exactly the parts recorded, or undefined when they are. */
-function checkParts(records: RecordedPart[], listed: Part[], count: number): string | undefined {
-  if (records.length !== count) return `${records.length} of ${count} parts are recorded`;
-  const byNumber = new Map(listed.map((part) => [part.PartNumber, part]));
-  for (const record of records) {
-    const part = byNumber.get(record.partNumber);
-    if (!part) return `part ${record.partNumber} is recorded but S3 does not list it`;
-    if (stripQuotes(part.ETag ?? '') !== stripQuotes(record.etag) || part.Size !== record.size) {
-      return `part ${record.partNumber} as S3 lists it (${part.ETag}, ${part.Size} bytes) is not the part recorded (${record.etag}, ${record.size} bytes)`;
-    }
-  }
-  return undefined;
-}
-
-/**
- * CompleteMultipartUpload under the copy's write condition. Refused by the condition: the destination
- * holding exactly these parts is adopted; a mirror job replaces exactly the object it found; otherwise the
- * object there is not this sync's and stays (`refused`). Our last copy gone (If-Match, NoSuchKey): written
- * where nothing is.
- */
-async function completeUpload(
-  pass: OpenPass,
-  upload: PartUpload,
-  records: RecordedPart[],
-  expected: string | undefined,
-): Promise<{ etag: string } | { refused: Error }> {
-  const { deps, job } = pass;
-  const where = { destinationBucket: job.destination.bucket, destinationKey: upload.destinationKey };
-  let condition: WriteCondition = writeCondition({
-    previousDestinationEtag: upload.previous?.destinationEtag,
-  });
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const result = await deps.destinationS3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: job.destination.bucket,
-          Key: upload.destinationKey,
-          UploadId: upload.uploadId,
-          MultipartUpload: {
-            Parts: records.map(({ partNumber, etag }) => ({ PartNumber: partNumber, ETag: etag })),
-          },
-          ...condition,
-        }),
-      );
-      return { etag: stripQuotes(result.ETag ?? '') };
-    } catch (error) {
-      if (awsErrorCode(error).name === 'NoSuchUpload') {
-        // A completion S3 took long over can answer its own retry so: the first attempt completed it. The
-        // destination holding exactly these parts is that object (its ETag is made from the parts' ETags).
-        const found = await inspectDestination(deps.destinationS3, where);
-        if (found && found.size === upload.size && stripQuotes(found.etag) === expected) {
-          return { etag: stripQuotes(found.etag) };
-        }
-        throw error;
-      }
-      if (attempt > 1) throw error;
-      if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
-        condition = { IfNoneMatch: '*' };
-        continue;
-      }
-      if (!isPreconditionFailure(error)) throw error;
-      const found = await inspectDestination(deps.destinationS3, where);
-      if (found && found.size === upload.size && stripQuotes(found.etag) === expected) {
-        // These very parts are there already (a completer before this one): this upload is not needed.
-        await abortUpload(pass, upload);
-        return { etag: stripQuotes(found.etag) };
-      }
-      if (job.options.mirror && found) {
-        condition = { IfMatch: found.etag };
-        continue;
-      }
-      return {
-        refused: new ObjectCopyError(
-          `s3://${where.destinationBucket}/${where.destinationKey} holds an object this sync did not write, so it was left untouched. ` +
-            'Delete or move it, or set options.mirror to let the sync overwrite it',
-          { cause: error, retryable: false },
-        ),
-      };
-    }
-  }
-}
-
-function settled(settledNow: boolean): PartTaskOutcome {
-  return settledNow ? 'settled' : 'duplicate';
 }
 
 /**

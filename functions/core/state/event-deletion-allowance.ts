@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describeError, StateStoreError } from '../errors.js';
-import { isConflict, pauseAfterConflict, reasons } from './pass-tally.js';
+import { isConflict, MAX_CONFLICT_ATTEMPTS, pauseAfterConflict, reasons } from './transaction-conflicts.js';
 
 /** A window's count is kept a day past its end, for an operator reading why deletions stopped. */
 const WINDOW_RETENTION_SECONDS = 24 * 3600;
@@ -24,9 +24,6 @@ const WINDOW_RETENTION_SECONDS = 24 * 3600;
  * that failed after the grant, say) finds it and is not counted again.
  */
 const GRANT_RETENTION_SECONDS = 14 * 24 * 3600;
-/** Attempts when DynamoDB cancels the reservation for a concurrent one on the same window's count. */
-const MAX_CONFLICT_ATTEMPTS = 10;
-
 /** A window of the allowance: `[start, end)`. */
 export interface DeletionWindow {
   start: Date;

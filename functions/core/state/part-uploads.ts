@@ -28,14 +28,9 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import {
-  type ConditionItem,
-  isConflict,
-  PASS_RETENTION_SECONDS,
-  pauseAfterConflict,
-  reasons,
-} from './pass-tally.js';
+import { type ConditionItem, PASS_RETENTION_SECONDS } from './pass-item.js';
 import type { LedgerEntry } from './state-store.js';
+import { isConflict, MAX_CONFLICT_ATTEMPTS, pauseAfterConflict, reasons } from './transaction-conflicts.js';
 
 /** What the opener of a version's upload knows: the object as listed, and the upload it created. */
 export interface NewPartUpload {
@@ -86,9 +81,6 @@ export interface RecordedPart {
   /** MD5 (base64) of the bytes sent, as its Content-MD5; absent for a part S3 copied (UploadPartCopy). */
   md5?: string;
 }
-
-/** Conflicting transactions on one upload (parts recorded at the same moment) go again this often. */
-const MAX_CONFLICT_ATTEMPTS = 10;
 
 export class PartUploads {
   readonly #doc: DynamoDBDocumentClient;
