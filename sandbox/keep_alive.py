@@ -96,8 +96,10 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         super().log_error(format, *args)
 
     def send_header(self, keyword: str, value: str) -> None:
-        if self.body is not None and keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
-            # werkzeug's unconditional close of a response; http.server's own (a malformed request) stands.
+        # werkzeug's unconditional close of a response is dropped; http.server's own (a malformed request, no
+        # body handed to werkzeug yet) and one the client asked for (close_connection already set) stand.
+        werkzeugs_close = keyword.lower() == "connection" and value.lower() == "close" and self.body is not None
+        if werkzeugs_close and not self.close_connection:
             self.send_header("Keep-Alive", f"timeout={HINTED_IDLE_SECONDS}")
             return
         super().send_header(keyword, value)
