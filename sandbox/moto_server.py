@@ -45,6 +45,9 @@ Gaps in moto 5.2.1, each fixed below with a small monkeypatch:
   a CopyObject's If-None-Match / If-Match and TaggingDirective COPY, and a cross-account GetObjectTagging
   reads the caller's tag store (copy_sources_as_s3_does).
 
+Connections are kept alive (HTTP/1.1), as S3 keeps them: werkzeug's server closes each after one request,
+so every request paid a TCP connect (keep_alive.py).
+
 Two costs of moto's server, not of S3, are cut so that benchmarks measure the tools rather than moto:
 - Each request lists moto's package directory, under a lock all request threads share (list_backends_once).
 - Each ranged GET reads the whole object (read_only_the_range).
@@ -69,6 +72,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from keep_alive import KeepAliveRequestHandler
 from parent_watch import exit_when_stdin_closes
 
 
@@ -1162,7 +1166,7 @@ def serve(port: int) -> None:
     profile_file = os.environ.get("SANDBOX_MOTO_PROFILE")
     if profile_file:
         app = profiled(app, profile_file)
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=KeepAliveRequestHandler)
     exit_when_stdin_closes()
     # os._exit: sys.exit would wait for request threads still holding keep-alive connections
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

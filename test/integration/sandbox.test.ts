@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import {
@@ -11,7 +12,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, type Credentials } from '@aws-sdk/client-sts';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { sandboxEvents, sandboxIam, sandboxS3, sandboxSts } from '../../sandbox/clients.js';
 import { receiveRunEvent } from '../../sandbox/run-events.js';
 
@@ -295,5 +296,54 @@ describe('local sandbox run events', () => {
       name: 'AccessDeniedException',
       $metadata: expect.objectContaining({ httpStatusCode: 403 }),
     });
+  });
+});
+
+/** One request on `agent`: its status, its body, its headers, and whether it went out on a reused socket. */
+function exchange(
+  agent: Agent,
+  url: string,
+  body?: { bytes: Buffer; chunked: boolean },
+): Promise<{ status?: number; text: string; connection?: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const headers = body?.chunked
+      ? { 'transfer-encoding': 'chunked' }
+      : { 'content-length': body?.bytes.length ?? 0 };
+    const req = httpRequest(url, { agent, method: 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode,
+          text: Buffer.concat(chunks).toString(),
+          connection: res.headers.connection,
+          reused: req.reusedSocket,
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body?.bytes);
+  });
+}
+
+describe('local sandbox connections', () => {
+  // moto answered every request with Connection: close, so each paid a new TCP connect, which was the
+  // largest CPU entry of every tool in the benchmark; S3 keeps connections alive.
+  it('keeps a connection alive across requests, also after a request body the server did not read', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    // /_sandbox/s3-requests answers without reading a body: what is left unread must not become the next request.
+    const url = `${sandbox.motoEndpoint}/_sandbox/s3-requests`;
+
+    const first = await exchange(agent, url, { bytes: randomBytes(1 << 20), chunked: false });
+    const second = await exchange(agent, url, { bytes: randomBytes(300_000), chunked: true });
+    const third = await exchange(agent, url);
+
+    expect(first).toMatchObject({ status: 200, reused: false });
+    expect(first.connection).not.toBe('close');
+    expect(second).toMatchObject({ status: 200, reused: true });
+    expect(third).toMatchObject({ status: 200, reused: true });
+    expect(JSON.parse(third.text)).toHaveProperty('GET');
   });
 });

@@ -78,7 +78,9 @@ function sameVersion(object: SourceObject, entry: LedgerEntry | undefined): bool
   return (
     entry?.etag === object.etag &&
     entry.size === object.size &&
-    entry.lastModified === object.lastModified.toISOString()
+    // The instants, not their text: parsing the ledger's ISO string is cheaper than formatting the listed
+    // date, once per listed key. An entry without lastModified parses to NaN, which equals nothing.
+    Date.parse(entry.lastModified ?? '') === object.lastModified.getTime()
   );
 }
 

@@ -156,30 +156,36 @@ export function toLedgerItem(jobId: string, entry: LedgerEntry, fence: number): 
 
 /** The entry an item holds, in the compact form or the older long names. */
 export function fromLedgerItem(item: Record<string, unknown>): LedgerEntry {
-  if (['size', 'lastModified', 'sha256', 'destinationKey', 'runId'].some((name) => name in item)) {
+  if (
+    'size' in item ||
+    'lastModified' in item ||
+    'sha256' in item ||
+    'destinationKey' in item ||
+    'runId' in item
+  ) {
     // Written before the compact form: the attributes are the entry's own names.
     const { pk: _pk, sk, fence: _fence, ...rest } = item;
     return { key: sk as string, ...rest } as LedgerEntry;
   }
   const stored = item as unknown as LedgerItem;
-  const { pk: _pk, sk: key, fence: _fence, etag: _e, n, lm, h, dk, de, v, ca, r, ...others } = stored;
-  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-  const entry: LedgerEntry = {
-    ...(others as Partial<LedgerEntry>),
-    key,
-    etag: stored.etag,
-    size: n,
-    lastModified: iso(lm),
-    sha256: h === undefined ? undefined : Buffer.from(h).toString('base64'),
-    destinationKey: dk === undefined ? undefined : absoluteKey(key, dk),
-    destinationEtag:
-      de === '' ? undefined : (de ?? (stored.etag === undefined ? undefined : unquote(stored.etag))),
-    verifiedBy: v === undefined ? undefined : VERIFIED_BY[v],
-    copiedAt: iso(ca),
-    runId: r,
-  };
-  for (const name of Object.keys(entry) as (keyof LedgerEntry)[]) {
-    if (entry[name] === undefined) delete entry[name];
+  const { pk: _pk, sk: key, fence: _fence, etag, n, lm, h, dk, de, v, ca, r, ...others } = stored;
+  // Only the fields the item holds are set: an entry is read per listed key (20,000 in a no-change pass
+  // over 20,000 objects), and deleting the undefined ones afterwards put every entry in V8's slow
+  // dictionary mode: building an entry took about twice as long (a micro-benchmark of 20,000 items).
+  const entry = { key } as LedgerEntry;
+  for (const [name, value] of Object.entries(others)) {
+    if (value !== undefined) (entry as unknown as Record<string, unknown>)[name] = value;
   }
+  if (etag !== undefined) entry.etag = etag;
+  if (n !== undefined) entry.size = n;
+  if (lm !== undefined) entry.lastModified = new Date(lm).toISOString();
+  if (h !== undefined) entry.sha256 = Buffer.from(h).toString('base64');
+  if (dk !== undefined) entry.destinationKey = absoluteKey(key, dk);
+  const destinationEtag = de === '' ? undefined : (de ?? (etag === undefined ? undefined : unquote(etag)));
+  if (destinationEtag !== undefined) entry.destinationEtag = destinationEtag;
+  const verifiedBy = v === undefined ? undefined : VERIFIED_BY[v];
+  if (verifiedBy !== undefined) entry.verifiedBy = verifiedBy;
+  if (ca !== undefined) entry.copiedAt = new Date(ca).toISOString();
+  if (r !== undefined) entry.runId = r;
   return entry;
 }
