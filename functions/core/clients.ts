@@ -1,11 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DoctorDependencies } from './diagnose/diagnose-job.js';
 import { sqsTaskQueues } from './dispatch/task-queue.js';
 import { SyncError } from './errors.js';
+import { buildOnce } from './lazy-client.js';
 import type { SyncDependencies, SyncLogger, SyncMetrics } from './run/sync-job.js';
 import { StateStore } from './state/state-store.js';
 
@@ -57,7 +56,8 @@ export function httpHandlerOptions(timeouts: ClientTimeouts) {
  * Endpoints come from the SDK's own `AWS_ENDPOINT_URL_*` variables; when one points S3 somewhere
  * local (the sandbox), path-style addressing is used, as local S3 servers need it. With EVENT_BUS_NAME
  * set, each run publishes a "Sync Run Completed" event there. With PLAN_SHARD_QUEUE_URL and
- * COPY_QUEUE_URL set (both, or neither), large jobs fan out over the workers (docs/fan-out.md).
+ * COPY_QUEUE_URL set (both, or neither), large jobs fan out over the workers (docs/fan-out.md). The
+ * EventBridge and SQS clients are built, and their SDK packages loaded, when first sent to (lazy-client.ts).
  *
  * @param instrument wraps each client once built (the tracer's captureAWSv3Client in Lambda).
  * @param timeouts replaces every client's timeouts (tests make a stall fail fast).
@@ -105,15 +105,27 @@ export function dependenciesFromEnvironment(
       // Stryker disable next-line ConditionalExpression: with no region, `{ region: undefined }` leaves the SDK to its default region as leaving the key out does
       instrument(new S3Client({ ...s3Config, credentials, ...(region && { region }) })),
     ...(busName && {
-      events: { client: instrument(new EventBridgeClient(control)), busName },
+      events: {
+        client: buildOnce(async () => {
+          const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+          return instrument(new EventBridgeClient(control));
+        }),
+        busName,
+      },
     }),
     ...(planShardQueue &&
       copyQueue && {
-        queues: sqsTaskQueues(instrument(new SQSClient(control)), {
-          planShard: planShardQueue,
-          copy: copyQueue,
-          part: env.PART_QUEUE_URL || undefined,
-        }),
+        queues: sqsTaskQueues(
+          buildOnce(async () => {
+            const { SQSClient } = await import('@aws-sdk/client-sqs');
+            return instrument(new SQSClient(control));
+          }),
+          {
+            planShard: planShardQueue,
+            copy: copyQueue,
+            part: env.PART_QUEUE_URL || undefined,
+          },
+        ),
       }),
     ...(options.metrics && { metrics: options.metrics }),
     logger,

@@ -9,6 +9,7 @@ import {
   stsEndpointOf,
 } from '../../functions/core/clients.js';
 import { SyncError } from '../../functions/core/errors.js';
+import { clientOf } from '../../functions/core/lazy-client.js';
 import type { SyncLogger } from '../../functions/core/run/sync-job.js';
 
 const logger = { info: () => {}, warn: () => {}, error: () => {} } as unknown as SyncLogger;
@@ -159,8 +160,10 @@ describe('dependenciesFromEnvironment', () => {
     // Assert
     expect(without).not.toHaveProperty('events');
     expect(withBus.events?.busName).toBe('sync-bus');
-    expect(await withBus.events?.client.config.maxAttempts()).toBe(5);
-    expect(await handlerConfig(withBus.events?.client as { config: unknown })).toMatchObject({
+    if (!withBus.events) throw new Error('no events client');
+    const events = await clientOf(withBus.events.client);
+    expect(await events.config.maxAttempts()).toBe(5);
+    expect(await handlerConfig(events)).toMatchObject({
       requestTimeout: 10_000,
     });
   });
@@ -178,7 +181,7 @@ describe('dependenciesFromEnvironment', () => {
     expect(withMetrics.metrics).toBe(metrics);
   });
 
-  it('wraps every client it builds with instrument, once each', () => {
+  it('wraps every client it builds with instrument, once each (the lazy ones when first used)', async () => {
     // Arrange
     const wrapped: unknown[] = [];
     const instrument = <T>(client: T): T => {
@@ -190,16 +193,13 @@ describe('dependenciesFromEnvironment', () => {
     const deps = dependenciesFromEnvironment(logger, { ...env, EVENT_BUS_NAME: 'bus' }, { instrument });
     const other = deps.destinationS3In?.('us-east-2');
     const source = deps.sourceS3(async () => ({ accessKeyId: 'a', secretAccessKey: 'b' }), 'us-west-2');
+    if (!deps.events) throw new Error('no events client');
+    const events = await clientOf(deps.events.client);
+    const eventsAgain = await clientOf(deps.events.client);
 
     // Assert
-    expect(wrapped).toEqual([
-      deps.sts,
-      deps.destinationS3,
-      deps.state.client,
-      deps.events?.client,
-      other,
-      source,
-    ]);
+    expect(eventsAgain).toBe(events);
+    expect(wrapped).toEqual([deps.sts, deps.destinationS3, deps.state.client, other, source, events]);
   });
 });
 

@@ -6,20 +6,18 @@
  * AccountA's side is read with AccountA's own credentials (its admin runs the doctor, or the sandbox): the
  * read-only role the sync uses can read neither rules nor bucket configuration, and must not. Without them
  * those links are `skipped`, naming who can check them.
+ *
+ * The EventBridge and SQS packages are imported where they are called, not at the top: this file is part of
+ * every function's bundle (the doctor), and loading them at start costs each function ~9 MB (lazy-client.ts).
  */
-import {
-  DescribeEventBusCommand,
-  type EventBridgeClient,
-  ListRulesCommand,
-  ListTargetsByRuleCommand,
-} from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
   DeleteObjectCommand,
   GetBucketNotificationConfigurationCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { awsErrorCode, describeError } from '../errors.js';
 import type { Job } from '../job.js';
 import type { DoctorCheck } from './diagnose-job.js';
@@ -109,6 +107,7 @@ async function describeBus(
   producerAccount: string,
 ): Promise<{ arn?: string; check: DoctorCheck }> {
   try {
+    const { DescribeEventBusCommand } = await import('@aws-sdk/client-eventbridge');
     const bus = await deps.consumerEvents.send(new DescribeEventBusCommand({ Name: deps.busName }));
     if (busPolicyAdmits(bus.Policy, producerAccount)) {
       return {
@@ -164,6 +163,7 @@ async function producerChecks(deps: EventPathDependencies, job: Job, busArn: str
           detail: `s3://${bucket} does not send its events to EventBridge`,
           fix: "Run the EnableBucketEventsCommand output of source-account/template.yaml's stack (it keeps the bucket's other notifications)",
         };
+  const { ListRulesCommand, ListTargetsByRuleCommand } = await import('@aws-sdk/client-eventbridge');
   const rules = (await events.send(new ListRulesCommand({ EventBusName: 'default' }))).Rules ?? [];
   for (const rule of rules) {
     if (rule.State !== 'ENABLED' || !patternForwards(rule.EventPattern, job)) continue;
@@ -213,6 +213,7 @@ async function deliveryCheck(
   const { s3 } = deps.producer;
   await s3.send(new PutObjectCommand({ Bucket: job.source.bucket, Key: key, Body: '' }));
   try {
+    const { ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
     const until = Date.now() + (deps.waitMs ?? PROBE_WAIT_MS);
     while (Date.now() < until) {
       const received = await deps.queue.sqs.send(

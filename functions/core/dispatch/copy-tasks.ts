@@ -4,7 +4,7 @@
  * - copy-tasks.ts (this file): copy steps batched into `copy` tasks (many small objects, or one large
  *   one), each within SQS's message size, and the parser a worker reads a message with.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { PlanStep } from '../plan/plan.js';
 import type { LedgerEntry } from '../state/state-store.js';
 import { parseTask, TaskValidationError } from './task-message.js';
@@ -134,24 +134,24 @@ const ledgerEntry = z.looseObject({ key: z.string() });
 
 const copyTaskSchema = z.strictObject({
   kind: z.literal('copy'),
-  jobId: z.string().min(1),
-  fence: z.number().int().min(1),
-  taskId: z.string().min(1),
+  jobId: z.string().check(z.minLength(1)),
+  fence: z.number().check(z.int(), z.minimum(1)),
+  taskId: z.string().check(z.minLength(1)),
   objects: z
     .array(
       z.strictObject({
-        key: z.string().min(1),
-        etag: z.string().min(1),
-        size: z.number().int().min(0),
+        key: z.string().check(z.minLength(1)),
+        etag: z.string().check(z.minLength(1)),
+        size: z.number().check(z.int(), z.minimum(0)),
         lastModified: z.iso.datetime(),
         storageClass: z.string(),
-        restored: z.literal(true).optional(),
+        restored: z.optional(z.literal(true)),
         reason: z.enum(['new', 'changed', 'retry']),
-        previous: ledgerEntry.optional(),
-        missedByEvents: z.literal(true).optional(),
+        previous: z.optional(ledgerEntry),
+        missedByEvents: z.optional(z.literal(true)),
       }),
     )
-    .min(1),
+    .check(z.minLength(1)),
 });
 
 /**

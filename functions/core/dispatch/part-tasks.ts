@@ -4,7 +4,7 @@
  * pass (docs/fan-out.md, state/part-uploads.ts).
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { MAX_PARTS } from '../copy/part-plan.js';
 import { parseTask } from './task-message.js';
 
@@ -73,41 +73,46 @@ export function partTasks(source: PartTaskSource): PartTask[] {
 const partTaskSchema = z
   .strictObject({
     kind: z.literal('part'),
-    jobId: z.string().min(1),
-    fence: z.number().int().min(1),
-    pass: z.string().min(1),
-    taskId: z.string().regex(/^part-[\w-]{22}-\d+$/, 'must be part-<version>-<part number>'),
-    key: z.string().min(1),
-    etag: z.string().min(1),
-    size: z.number().int().min(1),
-    uploadId: z.string().min(1).optional(),
-    partNumber: z.number().int().min(1).max(MAX_PARTS),
-    range: z.strictObject({ start: z.number().int().min(0), end: z.number().int().min(0) }),
+    jobId: z.string().check(z.minLength(1)),
+    fence: z.number().check(z.int(), z.minimum(1)),
+    pass: z.string().check(z.minLength(1)),
+    taskId: z.string().check(z.regex(/^part-[\w-]{22}-\d+$/, 'must be part-<version>-<part number>')),
+    key: z.string().check(z.minLength(1)),
+    etag: z.string().check(z.minLength(1)),
+    size: z.number().check(z.int(), z.minimum(1)),
+    uploadId: z.optional(z.string().check(z.minLength(1))),
+    partNumber: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_PARTS)),
+    range: z.strictObject({
+      start: z.number().check(z.int(), z.minimum(0)),
+      end: z.number().check(z.int(), z.minimum(0)),
+    }),
   })
-  .superRefine((task, context) => {
-    const { start, end } = task.range;
-    if (end < start) {
-      context.addIssue({
-        code: 'custom',
-        path: ['range'],
-        message: `ends (${end}) before it starts (${start})`,
-      });
-    }
-    if (end >= task.size) {
-      context.addIssue({
-        code: 'custom',
-        path: ['range', 'end'],
-        message: `is past the object's last byte (${task.size - 1})`,
-      });
-    }
-    if (task.taskId !== partTaskId(task.key, task.etag, task.partNumber)) {
-      context.addIssue({
-        code: 'custom',
-        path: ['taskId'],
-        message: `is not the id of part ${task.partNumber} of this key and ETag`,
-      });
-    }
-  });
+  .check(
+    z.superRefine((task, context) => {
+      const { start, end } = task.range;
+      if (end < start) {
+        context.addIssue({
+          code: 'custom',
+          path: ['range'],
+          message: `ends (${end}) before it starts (${start})`,
+        });
+      }
+      if (end >= task.size) {
+        context.addIssue({
+          code: 'custom',
+          path: ['range', 'end'],
+          message: `is past the object's last byte (${task.size - 1})`,
+        });
+      }
+      if (task.taskId !== partTaskId(task.key, task.etag, task.partNumber)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['taskId'],
+          message: `is not the id of part ${task.partNumber} of this key and ETag`,
+        });
+      }
+    }),
+  );
 
 /** Reads a part task from an SQS message body, or names what is wrong with it. */
 export function parsePartTask(body: string): PartTask {

@@ -2,7 +2,7 @@
  * `plan-shard` tasks: one message per shard of a pass, telling a planner which key range to compare
  * (docs/fan-out.md). The range is `(after, through]`, as `plan/shards.ts` cuts it.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { KeyRange } from '../plan/list-source.js';
 import { rangesBetween } from '../plan/shards.js';
 import { parseTask } from './task-message.js';
@@ -29,10 +29,10 @@ export function shardTasks(jobId: string, fence: number, splits: readonly string
 
 const planShardSchema = z.strictObject({
   kind: z.literal('plan-shard'),
-  jobId: z.string().min(1),
-  fence: z.number().int().min(1),
-  taskId: z.string().regex(/^shard-\d+$/, 'must be shard-<n>'),
-  range: z.strictObject({ after: z.string().optional(), through: z.string().optional() }),
+  jobId: z.string().check(z.minLength(1)),
+  fence: z.number().check(z.int(), z.minimum(1)),
+  taskId: z.string().check(z.regex(/^shard-\d+$/, 'must be shard-<n>')),
+  range: z.strictObject({ after: z.optional(z.string()), through: z.optional(z.string()) }),
 });
 
 /** Reads a plan-shard task from an SQS message body, or names what is wrong with it. */

@@ -1,6 +1,7 @@
 /** What every task message shares: a JSON body, read with a schema, and an error that names the problem. */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { SyncError } from '../errors.js';
+import '../schema-messages.js';
 
 /** A task message a worker cannot act on: not JSON, or not a task of this version. */
 export class TaskValidationError extends SyncError {}
@@ -9,7 +10,7 @@ export class TaskValidationError extends SyncError {}
  * Reads a `kind` task from a message body with `schema`. A message that is not one names what is wrong; a
  * worker reports it as a failed item, so after the queue's receive limit it waits in the dead-letter queue.
  */
-export function parseTask(body: string, kind: string, schema: z.ZodType): unknown {
+export function parseTask(body: string, kind: string, schema: z.ZodMiniType): unknown {
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -1,8 +1,9 @@
 /**
  * Where a pass's tasks go: one SQS queue per kind of task (docs/fan-out.md). Inline runs have none.
  */
-import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { describeError, SyncError } from '../errors.js';
+import { clientOf, type LazyClient } from '../lazy-client.js';
 import type { CopyTask } from './copy-tasks.js';
 import type { PartTask } from './part-tasks.js';
 import type { PlanShardTask } from './shard-tasks.js';
@@ -27,14 +28,18 @@ export interface TaskQueueUrls {
   part?: string;
 }
 
-/** The queues at `urls`, through `sqs`. */
-export function sqsTaskQueues(sqs: SQSClient, urls: TaskQueueUrls): TaskQueues {
+/**
+ * The queues at `urls`, through `sqs`. The SQS package is loaded at the first send, not at start (an inline
+ * run never sends; see lazy-client.ts).
+ */
+export function sqsTaskQueues(sqs: LazyClient<SQSClient>, urls: TaskQueueUrls): TaskQueues {
   return {
     planShard: sender(sqs, urls.planShard),
     copy: sender(sqs, urls.copy),
     ...(urls.part && { part: sender<PartTask>(sqs, urls.part) }),
     delayCopy: async (receiptHandle, seconds) => {
-      await sqs.send(
+      const { ChangeMessageVisibilityCommand } = await import('@aws-sdk/client-sqs');
+      await (await clientOf(sqs)).send(
         new ChangeMessageVisibilityCommand({
           QueueUrl: urls.copy,
           ReceiptHandle: receiptHandle,
@@ -45,10 +50,16 @@ export function sqsTaskQueues(sqs: SQSClient, urls: TaskQueueUrls): TaskQueues {
   };
 }
 
-function sender<T extends { kind: string; taskId: string }>(sqs: SQSClient, queueUrl: string): TaskSender<T> {
+function sender<T extends { kind: string; taskId: string }>(
+  sqs: LazyClient<SQSClient>,
+  queueUrl: string,
+): TaskSender<T> {
   return async (task) => {
     try {
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(task) }));
+      const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+      await (await clientOf(sqs)).send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(task) }),
+      );
     } catch (error) {
       throw new TaskQueueError(
         `sending ${task.kind} task ${task.taskId} to ${queueUrl} failed: ${describeError(error)}. ` +

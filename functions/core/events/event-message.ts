@@ -3,7 +3,7 @@
  * by the job's rule on this account's S3-event bus, whose InputTransformer names the job, or bare, from a
  * rule without one. Copy tasks share the queue; a task always has `kind`, an event never does.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { JobValidationError } from '../errors.js';
 import { type Job, parseJob } from '../job.js';
 import { ChangeEventError, type ObjectChange, parseObjectChange } from './object-change.js';
@@ -40,8 +40,8 @@ export function isEventMessage(body: string): boolean {
 
 const envelopeSchema = z.strictObject({
   event: z.unknown(),
-  job: z.unknown().optional(),
-  jobId: z.string().min(1).optional(),
+  job: z.optional(z.unknown()),
+  jobId: z.optional(z.string().check(z.minLength(1))),
 });
 
 /**

@@ -3,7 +3,8 @@
  * hint that one key changed. The hint is never trusted for the bytes: the worker reads the object's current
  * state, pinned by its ETag, exactly as a listed object is read.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../schema-messages.js';
 import { SyncError } from '../errors.js';
 import { SEQUENCER_PATTERN } from './sequencer.js';
 
@@ -44,7 +45,7 @@ const CHANGES = {
 const TIME_ERROR = 'must be the time of the change, an ISO 8601 date-time as EventBridge writes it';
 
 const eventSchema = z.object({
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   source: z.literal('aws.s3', { error: 'must be "aws.s3": only S3 events are changes to copy' }),
   'detail-type': z.enum(Object.keys(CHANGES) as [keyof typeof CHANGES], {
     error: `must be one of ${Object.keys(CHANGES).join(', ')}: widen or narrow the producer's rule to exactly these`,
@@ -55,18 +56,18 @@ const eventSchema = z.object({
    */
   time: z.union([
     z.iso.datetime({ offset: true, error: TIME_ERROR }),
-    z.number().positive({ error: TIME_ERROR }),
+    z.number().check(z.positive({ error: TIME_ERROR })),
   ]),
   detail: z.object({
-    bucket: z.object({ name: z.string().min(1) }),
+    bucket: z.object({ name: z.string().check(z.minLength(1)) }),
     object: z.object({
-      key: z.string().min(1),
-      sequencer: z.string().regex(SEQUENCER_PATTERN, 'must be hexadecimal digits, as S3 writes it'),
-      etag: z.string().min(1).optional(),
+      key: z.string().check(z.minLength(1)),
+      sequencer: z.string().check(z.regex(SEQUENCER_PATTERN, 'must be hexadecimal digits, as S3 writes it')),
+      etag: z.optional(z.string().check(z.minLength(1))),
       /** moto (5.2.1) writes the ETag under this name; S3 writes `etag`. */
-      eTag: z.string().min(1).optional(),
-      size: z.number().int().nonnegative().optional(),
-      'version-id': z.string().min(1).optional(),
+      eTag: z.optional(z.string().check(z.minLength(1))),
+      size: z.optional(z.number().check(z.int(), z.nonnegative())),
+      'version-id': z.optional(z.string().check(z.minLength(1))),
     }),
   }),
 });

@@ -1,5 +1,6 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SyncError } from '../errors.js';
+import { clientOf, type LazyClient } from '../lazy-client.js';
 
 /** The `source` of every event this project publishes; rules match on it. */
 export const EVENT_SOURCE = 'cross-account-sync';
@@ -11,11 +12,13 @@ export const RUN_COMPLETED = 'Sync Run Completed';
  * polling. The detail carries the counts and, when the run copied anything, where its manifest is.
  */
 export async function publishRunEvent(
-  events: EventBridgeClient,
+  events: LazyClient<EventBridgeClient>,
   busName: string,
   detail: object,
 ): Promise<void> {
-  const result = await events.send(
+  // Loaded here, not at start: see lazy-client.ts.
+  const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+  const result = await (await clientOf(events)).send(
     new PutEventsCommand({
       Entries: [
         {

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { TaskQueues } from '../dispatch/task-queue.js';
+import type { LazyClient } from '../lazy-client.js';
 import type { ManifestLocation } from '../report/run-manifest.js';
 import type { StateStore } from '../state/state-store.js';
 
@@ -30,7 +31,7 @@ export interface SyncDependencies {
   /** Builds the S3 client that reads the source with the assumed role's credentials. */
   sourceS3: (credentials: AwsCredentialIdentityProvider, region?: string) => S3Client;
   /** Where "Sync Run Completed" events go; without it no event is published. */
-  events?: { client: EventBridgeClient; busName: string };
+  events?: { client: LazyClient<EventBridgeClient>; busName: string };
   /** The fan-out queues, in a deployment that has them (docs/fan-out.md); without them every run is inline. */
   queues?: TaskQueues;
   metrics?: SyncMetrics;

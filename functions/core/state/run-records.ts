@@ -91,7 +91,7 @@ export async function recentRuns(
 
 /**
  * Whether the table holds anything of `jobId`: a lease, checkpoint, run record, intent or upload
- * (pk "job#…"), a ledger item, or the job itself in the job store (pk "jobs", which a stored job that
+ * (pk "job#..."), a ledger item, or the job itself in the job store (pk "jobs", which a stored job that
  * has not run yet only has). Three one-item Queries, so a mistyped id costs three reads.
  */
 export async function hasJobRecords(table: StateTable, jobId: string): Promise<boolean> {
