@@ -5,8 +5,7 @@
  * (docs/event-driven.md, issue 12).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sourceCredentials } from '../../functions/core/access/source-credentials.js';
 import { applyChange, type ChangeDependencies } from '../../functions/core/events/apply-change.js';
 import type { ObjectChange } from '../../functions/core/events/object-change.js';
@@ -15,7 +14,7 @@ import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { StateStore } from '../../functions/core/state/state-store.js';
 import { sandboxDynamo, sandboxS3 } from '../../sandbox/clients.js';
-import { objectCreated } from './event-helpers.js';
+import { forgetJobWhenDone, objectCreated } from './event-helpers.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -35,26 +34,6 @@ function eventDependencies(job: Job): ChangeDependencies {
     destinationS3: sandboxS3(sandbox, sandbox.accountB.syncer),
     state: deps.state,
   };
-}
-
-/** Removes every item of `jobId` from the shared table once the test ends: ledger, lease, runs, intents. */
-function forgetJobWhenDone(jobId: string): void {
-  onTestFinished(async () => {
-    const doc = DynamoDBDocumentClient.from(deps.state.client);
-    const table = deps.state.tableName;
-    for (const pk of [`ledger#${jobId}`, `job#${jobId}`]) {
-      const { Items = [] } = await doc.send(
-        new QueryCommand({
-          TableName: table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-        }),
-      );
-      await Promise.all(
-        Items.map((item) => doc.send(new DeleteCommand({ TableName: table, Key: { pk, sk: item.sk } }))),
-      );
-    }
-  });
 }
 
 type Gate = 'before the destination write' | 'before the ledger write';
@@ -108,7 +87,7 @@ describe('a pass racing an event for the same key (moto S3 + DynamoDB Local)', (
     "keeps the event's newer copy and record when the event lands $gate (mirror $mirror)",
     async ({ gate, mirror }) => {
       const job = isolatedJob(sandbox, 'race', { options: { mirror } });
-      forgetJobWhenDone(job.jobId);
+      forgetJobWhenDone(deps, job.jobId);
       const key = `${job.source.prefix}k.txt`;
       const destinationKey = `${job.destination.prefix}k.txt`;
       const events = eventDependencies(job);
