@@ -47,11 +47,12 @@ function eventDependencies(job: Job): ChangeDependencies {
   };
 }
 
-type Gate = 'before the completion' | 'before the ledger write';
+type Gate = 'before the parts' | 'before the completion' | 'before the ledger write';
 
 /**
  * The pass's clients, with `race` run once, at `gate`, once `armed` (after planning): just before the
- * CompleteMultipartUpload of `destinationKey`, or just before the PutItem of source key `key`'s ledger item.
+ * CompleteMultipartUpload of `destinationKey`, or just before the PutItem of source key `key`'s ledger item
+ * ('before the parts': when the test calls `race` itself, before the first part task runs).
  */
 function passDependencies(key: string, destinationKey: string, gate: Gate, race: () => Promise<void>) {
   let armed = false;
@@ -90,11 +91,13 @@ function passDependencies(key: string, destinationKey: string, gate: Gate, race:
       armed = true;
     },
     raced: () => raced,
+    race: once,
   };
 }
 
 describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)', () => {
   it.each<{ gate: Gate; mirror: boolean; earlier: boolean }>([
+    { gate: 'before the parts', mirror: false, earlier: true },
     { gate: 'before the completion', mirror: false, earlier: true },
     { gate: 'before the completion', mirror: true, earlier: true },
     { gate: 'before the completion', mirror: true, earlier: false },
@@ -142,6 +145,8 @@ describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)
       expect(sent.copies).toEqual([]);
       expect(sent.parts).toHaveLength(2);
       pass.arm();
+      // The source changes before any part is read: each part's read, pinned to v1's ETag, is refused.
+      if (gate === 'before the parts') await pass.race();
 
       for (const part of sent.parts.sort((a, b) => a.partNumber - b.partNumber)) {
         expect(await runPartTask(passes, part, control(`part-${part.partNumber}`))).toBe('settled');

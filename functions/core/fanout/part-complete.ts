@@ -16,7 +16,7 @@ import {
 import { stripQuotes } from '../copy/integrity.js';
 import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, IntegrityError, LeaseLostError, ObjectCopyError } from '../errors.js';
-import { changedByEvent, copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
+import { copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
 import type { LedgerEntry } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
@@ -27,6 +27,7 @@ import {
   leaveToEvent,
   type PartControl,
   type PartTaskOutcome,
+  recordedByEvent,
 } from './part-settle.js';
 
 /** Holding the claim: check the parts, complete the upload, record the copy, settle. */
@@ -51,8 +52,6 @@ export async function complete(
       destinationKey: upload.destinationKey,
     });
     if (!found || found.size !== upload.size || stripQuotes(found.etag) !== expected) {
-      const recorded = await recordedByEvent(pass, upload);
-      if (recorded) return leaveToEvent(pass, uploads, upload, task, recorded, control);
       return fail(
         pass,
         uploads,
@@ -180,15 +179,6 @@ function checkParts(records: RecordedPart[], listed: Part[], count: number): str
     }
   }
   return undefined;
-}
-
-/**
- * The key's ledger entry when an event recorded a change of it after the plan read `upload.previous` (its
- * sequencer moved): that event read the source later, so its copy is at least as new as these parts.
- */
-async function recordedByEvent(pass: OpenPass, upload: PartUpload): Promise<LedgerEntry | undefined> {
-  const now = await pass.deps.state.ledgerEntry(pass.job.jobId, upload.key);
-  return now && changedByEvent(upload.previous, now) ? now : undefined;
 }
 
 /**

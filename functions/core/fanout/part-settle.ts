@@ -9,6 +9,7 @@ import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, describeError, LeaseLostError, SourceVanishedError } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
+import { changedByEvent } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads } from '../state/part-uploads.js';
 import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';
 import type { LedgerEntry } from '../state/state-store.js';
@@ -71,7 +72,9 @@ export async function settleAs(
 
 /**
  * The object's upload is aborted (by this worker, if it is the first to): the object counts as failed (or
- * vanished) once, with its ledger entry saying why, and the task settles.
+ * vanished) once, with its ledger entry saying why, and the task settles. An event that recorded a newer
+ * change of the key since the plan (the usual cause of a source changed mid-parts) has the key instead:
+ * left to it, counted skipped.
  */
 export async function fail(
   pass: OpenPass,
@@ -82,6 +85,8 @@ export async function fail(
   control: PartControl,
 ): Promise<PartTaskOutcome> {
   const { deps, job } = pass;
+  const recorded = await recordedByEvent(pass, upload);
+  if (recorded) return leaveToEvent(pass, uploads, upload, task, recorded, control);
   const reason = describeError(error);
   const version = versionId(upload.key, upload.etag);
   const vanished = error instanceof SourceVanishedError;
@@ -108,6 +113,15 @@ export async function fail(
     );
   }
   return outcome;
+}
+
+/**
+ * The key's ledger entry when an event recorded a change of it after the plan read `upload.previous` (its
+ * sequencer moved): that event read the source later, so its copy is at least as new as the upload's parts.
+ */
+export async function recordedByEvent(pass: OpenPass, upload: PartUpload): Promise<LedgerEntry | undefined> {
+  const now = await pass.deps.state.ledgerEntry(pass.job.jobId, upload.key);
+  return now && changedByEvent(upload.previous, now) ? now : undefined;
 }
 
 /**
