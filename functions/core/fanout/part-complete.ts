@@ -184,9 +184,9 @@ function checkParts(records: RecordedPart[], listed: Part[], count: number): str
 /**
  * CompleteMultipartUpload under the copy's write condition. Refused by the condition, or our last copy gone
  * (If-Match, NoSuchKey), because an event recorded a newer change of the key since the plan: the event's
- * copy stays (`recordedByEvent`), never replaced by these older parts, mirror or not. Otherwise refused: the
- * destination holding exactly these parts is adopted; a mirror job replaces exactly the object it found; otherwise the
- * object there is not this sync's and stays (`refused`). Our last copy gone (If-Match, NoSuchKey): written
+ * copy stays (`recordedByEvent`), never replaced by these older parts, mirror or not. Otherwise refused:
+ * the destination holding exactly these parts is adopted; a mirror job replaces exactly the object it
+ * found; otherwise the object there is not this sync's and stays (`refused`). Our last copy gone: written
  * where nothing is.
  */
 async function completeUpload(
@@ -230,7 +230,7 @@ async function completeUpload(
         const recorded = await recordedByEvent(pass, upload);
         if (recorded) return { recordedByEvent: recorded };
       }
-      if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
+      if (condition.IfMatch && code === 'NoSuchKey') {
         condition = { IfNoneMatch: '*' };
         continue;
       }
