@@ -6,27 +6,25 @@
  * current, not failed (docs/event-driven.md, issue 12). The part tasks are captured, not queued, and each
  * delivery is one call of runPartTask, as in part-task-races.test.ts.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { sourceCredentials } from '../../functions/core/access/source-credentials.js';
-import type { CopyTask } from '../../functions/core/dispatch/copy-tasks.js';
-import type { PartTask } from '../../functions/core/dispatch/part-tasks.js';
-import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
-import { applyChange, type ChangeDependencies } from '../../functions/core/events/apply-change.js';
+import { applyChange } from '../../functions/core/events/apply-change.js';
 import type { ObjectChange } from '../../functions/core/events/object-change.js';
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
 import { PassOpener } from '../../functions/core/fanout/open-pass.js';
 import { runPartTask } from '../../functions/core/fanout/part-task.js';
 import { planShard } from '../../functions/core/fanout/plan-shard.js';
 import { startPass } from '../../functions/core/fanout/start-pass.js';
-import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
-import { StateStore } from '../../functions/core/state/state-store.js';
-import { sandboxDynamo, sandboxS3 } from '../../sandbox/clients.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
-import { forgetJobWhenDone, objectCreated } from './event-helpers.js';
+import {
+  eventDependencies,
+  forgetJobWhenDone,
+  objectCreated,
+  type RaceAt,
+  racingDependencies,
+} from './event-helpers.js';
 import { isolatedJob, passEnded, putObject, readObject, useSandbox } from './helpers.js';
-import { bytesOf, openUploads, sha } from './part-task-helpers.js';
+import { bytesOf, capturingTasks, openUploads, sha } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
@@ -38,61 +36,17 @@ const control = (worker: string) => ({
   minPartSize: 8 * MiB,
 });
 
-/** The event worker's dependencies for `job`, with clients of its own (no gate of the pass's). */
-function eventDependencies(job: Job): ChangeDependencies {
-  return {
-    sourceS3: deps.sourceS3(sourceCredentials(deps.sts, job, 'part-race-test')) as S3Client,
-    destinationS3: sandboxS3(sandbox, sandbox.accountB.syncer),
-    state: deps.state,
-  };
-}
-
 type Gate = 'before the parts' | 'before the completion' | 'before the ledger write';
 
 /**
- * The pass's clients, with `race` run once, at `gate`, once `armed` (after planning): just before the
- * CompleteMultipartUpload of `destinationKey`, or just before the PutItem of source key `key`'s ledger item
- * ('before the parts': when the test calls `race` itself, before the first part task runs).
+ * Where the race is run: before the CompleteMultipartUpload of the key's copy, before the completer's
+ * PutItem of the key's entry, or by the test before the first part task runs.
  */
-function passDependencies(key: string, destinationKey: string, gate: Gate, race: () => Promise<void>) {
-  let armed = false;
-  let raced = false;
-  const once = async () => {
-    if (!armed || raced) return;
-    raced = true;
-    await race();
-  };
-  const destinationS3 = sandboxS3(sandbox, sandbox.accountB.syncer);
-  destinationS3.middlewareStack.add(
-    (next, context) => async (args) => {
-      const input = args.input as { Key?: string };
-      if (gate === 'before the completion' && context.commandName === 'CompleteMultipartUploadCommand') {
-        if (input.Key === destinationKey) await once();
-      }
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  const dynamodb = sandboxDynamo(sandbox);
-  // The state table's DocumentClient shares this stack: its PutCommand shows as PutItemCommand, unmarshalled.
-  dynamodb.middlewareStack.add(
-    (next, context) => async (args) => {
-      const input = args.input as { Item?: { pk?: unknown; sk?: unknown } };
-      if (gate === 'before the ledger write' && context.commandName === 'PutItemCommand') {
-        if (String(input.Item?.pk).startsWith('ledger#') && input.Item?.sk === key) await once();
-      }
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return {
-    deps: { ...deps, destinationS3, state: new StateStore(dynamodb, deps.state.tableName) },
-    arm: () => {
-      armed = true;
-    },
-    raced: () => raced,
-    race: once,
-  };
+function raceAt(gate: Gate, key: string, destinationKey: string): RaceAt {
+  if (gate === 'before the completion')
+    return { s3Command: 'CompleteMultipartUploadCommand', destinationKey };
+  if (gate === 'before the ledger write') return { ledgerKey: key };
+  return { byTheTest: true };
 }
 
 describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)', () => {
@@ -111,7 +65,7 @@ describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)
       forgetJobWhenDone(deps, job.jobId);
       const key = `${job.source.prefix}giant.bin`;
       const destinationKey = `${job.destination.prefix}giant.bin`;
-      const events = eventDependencies(job);
+      const events = eventDependencies(sandbox, deps, job, 'part-race-test');
       if (earlier) {
         // The ledger holds v0 at a sequencer, from an event: the completion is conditional on its copy.
         await putObject(producer, job.source.bucket, key, 'version zero');
@@ -123,20 +77,12 @@ describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)
       await putObject(producer, job.source.bucket, key, bytesOf(12 * MiB, 21));
       const newest = bytesOf(6 * MiB + 4, 22);
       let newer: ObjectChange | undefined;
-      const pass = passDependencies(key, destinationKey, gate, async () => {
+      const pass = racingDependencies(sandbox, deps, raceAt(gate, key, destinationKey), async () => {
         await putObject(producer, job.source.bucket, key, newest);
         newer = objectCreated(job.source.bucket, key);
         expect(await applyChange(events, job, newer)).toMatchObject({ outcome: 'copied' });
       });
-      const sent = { shards: [] as PlanShardTask[], copies: [] as CopyTask[], parts: [] as PartTask[] };
-      const fanOutDeps = {
-        ...pass.deps,
-        queues: {
-          planShard: async (task: PlanShardTask) => void sent.shards.push(task),
-          copy: async (task: CopyTask) => void sent.copies.push(task),
-          part: async (task: PartTask) => void sent.parts.push(task),
-        },
-      };
+      const { fanOutDeps, sent } = capturingTasks(pass.deps);
       const started = await startPass(fanOutDeps, job, { log });
       expect(started).toMatchObject({ status: 'started' });
       const { fence } = started as { fence: number };
