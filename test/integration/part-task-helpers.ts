@@ -1,10 +1,13 @@
 /**
- * What the part-task tests share (fan-out-parts*.test.ts): bytes whose every offset differs, a fan-out
- * pass started, the destination's open uploads, a job's ledger.
+ * What the part-task tests share (fan-out-parts*.test.ts, part-task-*.test.ts): bytes whose every offset
+ * differs, a fan-out pass started, its tasks captured, the destination's open uploads, a job's ledger.
  */
 import { createHash } from 'node:crypto';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
+import type { CopyTask } from '../../functions/core/dispatch/copy-tasks.js';
+import type { PartTask } from '../../functions/core/dispatch/part-tasks.js';
+import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
 import type { PassStart } from '../../functions/core/fanout/start-pass.js';
 import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
@@ -41,4 +44,21 @@ export async function ledgerOf(deps: Pick<SyncDependencies, 'state'>, job: Job) 
   const entries = [];
   for await (const entry of deps.state.ledger(job.jobId)) entries.push(entry);
   return entries;
+}
+
+/**
+ * Fan-out dependencies over `deps` whose queues capture the tasks sent instead of queueing them, so a test
+ * runs each delivery itself, in the order it chooses.
+ */
+export function capturingTasks<D extends SyncDependencies>(deps: D) {
+  const sent = { shards: [] as PlanShardTask[], copies: [] as CopyTask[], parts: [] as PartTask[] };
+  const fanOutDeps = {
+    ...deps,
+    queues: {
+      planShard: async (task: PlanShardTask) => void sent.shards.push(task),
+      copy: async (task: CopyTask) => void sent.copies.push(task),
+      part: async (task: PartTask) => void sent.parts.push(task),
+    },
+  };
+  return { fanOutDeps, sent };
 }

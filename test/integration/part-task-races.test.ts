@@ -14,10 +14,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { partCopierFor } from '../../functions/core/copy/copy-method.js';
-import type { CopyTask } from '../../functions/core/dispatch/copy-tasks.js';
 import type { PartTask } from '../../functions/core/dispatch/part-tasks.js';
 import { versionId } from '../../functions/core/dispatch/part-tasks.js';
-import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
 import { partUploadsOf } from '../../functions/core/fanout/open-part-upload.js';
 import { type OpenPass, PassOpener } from '../../functions/core/fanout/open-pass.js';
 import { runPartTask } from '../../functions/core/fanout/part-task.js';
@@ -26,7 +24,7 @@ import { startPass } from '../../functions/core/fanout/start-pass.js';
 import type { PassTally } from '../../functions/core/state/pass-tally.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { isolatedJob, passEnded, putObject, readObject, useSandbox } from './helpers.js';
-import { bytesOf, ledgerOf, openUploads, sha } from './part-task-helpers.js';
+import { bytesOf, capturingTasks, ledgerOf, openUploads, sha } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
@@ -83,15 +81,7 @@ async function plannedGiant(name: string) {
   });
   const giant = bytesOf(24 * MiB, 11);
   await putObject(producer, job.source.bucket, `${job.source.prefix}giant.bin`, giant);
-  const sent = { shards: [] as PlanShardTask[], copies: [] as CopyTask[], parts: [] as PartTask[] };
-  const fanOutDeps = {
-    ...deps,
-    queues: {
-      planShard: async (task: PlanShardTask) => void sent.shards.push(task),
-      copy: async (task: CopyTask) => void sent.copies.push(task),
-      part: async (task: PartTask) => void sent.parts.push(task),
-    },
-  };
+  const { fanOutDeps, sent } = capturingTasks(deps);
   const started = await startPass(fanOutDeps, job, { log });
   expect(started).toMatchObject({ status: 'started' });
   const { fence } = started as { fence: number };

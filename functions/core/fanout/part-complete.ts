@@ -18,8 +18,17 @@ import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, IntegrityError, LeaseLostError, ObjectCopyError } from '../errors.js';
 import { copiedLedgerEntry, keptSequencer } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
+import type { LedgerEntry } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
-import { abortUpload, fail, finish, type PartControl, type PartTaskOutcome } from './part-settle.js';
+import {
+  abortUpload,
+  fail,
+  finish,
+  leaveToEvent,
+  type PartControl,
+  type PartTaskOutcome,
+  recordedByEvent,
+} from './part-settle.js';
 
 /** Holding the claim: check the parts, complete the upload, record the copy, settle. */
 export async function complete(
@@ -72,6 +81,12 @@ export async function complete(
       objects: [{ key: upload.key, size: upload.size }],
     });
     const completed = await completeUpload(pass, upload, records, expected);
+    if ('recordedByEvent' in completed) {
+      // Nothing was written: the upload is aborted, and with it what the intent announced.
+      const outcome = await leaveToEvent(pass, uploads, upload, task, completed.recordedByEvent, control);
+      await deps.state.deleteUploadIntents(job.jobId, [intent]);
+      return outcome;
+    }
     if ('refused' in completed) {
       await abortUpload(pass, upload);
       return fail(pass, uploads, upload, task, completed.refused, control);
@@ -87,8 +102,11 @@ export async function complete(
     lastModified: new Date(upload.lastModified),
     storageClass: upload.storageClass,
   };
+  let recorded: LedgerEntry | undefined;
   try {
-    await deps.state.putLedgerEntry(
+    // Planned from `upload.previous`: an event's change recorded since (its copy replaced these parts
+    // after the completion, as a mirror job's event does) keeps its entry.
+    recorded = await deps.state.putPlannedEntry(
       job.jobId,
       {
         ...copiedLedgerEntry(object, upload.destinationKey, { destinationEtag, verifiedBy }, runId),
@@ -104,6 +122,7 @@ export async function complete(
     });
     return 'stale';
   }
+  if (recorded) return leaveToEvent(pass, uploads, upload, task, recorded, control);
   await uploads.completed(version, control.worker, destinationEtag);
   await deps.state.deleteMultipartUpload(job.jobId, upload.recordKey);
   return finish(pass, task, upload, control);
@@ -163,9 +182,11 @@ function checkParts(records: RecordedPart[], listed: Part[], count: number): str
 }
 
 /**
- * CompleteMultipartUpload under the copy's write condition. Refused by the condition: the destination
- * holding exactly these parts is adopted; a mirror job replaces exactly the object it found; otherwise the
- * object there is not this sync's and stays (`refused`). Our last copy gone (If-Match, NoSuchKey): written
+ * CompleteMultipartUpload under the copy's write condition. Refused by the condition, or our last copy gone
+ * (If-Match, NoSuchKey), because an event recorded a newer change of the key since the plan: the event's
+ * copy stays (`recordedByEvent`), never replaced by these older parts, mirror or not. Otherwise refused:
+ * the destination holding exactly these parts is adopted; a mirror job replaces exactly the object it
+ * found; otherwise the object there is not this sync's and stays (`refused`). Our last copy gone: written
  * where nothing is.
  */
 async function completeUpload(
@@ -173,7 +194,7 @@ async function completeUpload(
   upload: PartUpload,
   records: RecordedPart[],
   expected: string | undefined,
-): Promise<{ etag: string } | { refused: Error }> {
+): Promise<{ etag: string } | { refused: Error } | { recordedByEvent: LedgerEntry }> {
   const { deps, job } = pass;
   const where = { destinationBucket: job.destination.bucket, destinationKey: upload.destinationKey };
   let condition: WriteCondition = writeCondition({
@@ -204,7 +225,12 @@ async function completeUpload(
         throw error;
       }
       if (attempt > 1) throw error;
-      if (condition.IfMatch && awsErrorCode(error).name === 'NoSuchKey') {
+      const code = awsErrorCode(error).name;
+      if (isPreconditionFailure(error) || (condition.IfMatch && code === 'NoSuchKey')) {
+        const recorded = await recordedByEvent(pass, upload);
+        if (recorded) return { recordedByEvent: recorded };
+      }
+      if (condition.IfMatch && code === 'NoSuchKey') {
         condition = { IfNoneMatch: '*' };
         continue;
       }

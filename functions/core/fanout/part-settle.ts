@@ -9,8 +9,10 @@ import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, describeError, LeaseLostError, SourceVanishedError } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
+import { changedByEvent } from '../run/copy-and-record.js';
 import type { PartUpload, PartUploads } from '../state/part-uploads.js';
 import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';
+import type { LedgerEntry } from '../state/state-store.js';
 import { settleTask, type TaskNote } from './end-pass.js';
 import { partUploadsOf } from './open-part-upload.js';
 import type { OpenPass, TaskControl } from './open-pass.js';
@@ -29,7 +31,8 @@ export type PartControl = TaskControl & { claimQuietMs?: number };
 /**
  * Settles `task` with what it counts, which its upload's record decides, so that whichever delivery
  * settles it counts the same: the claimer's task counts a completed object copied (with its manifest
- * line), the aborter's task counts an aborted one failed (or vanished), every other part nothing.
+ * line), the aborter's task counts an aborted one failed (or vanished), or skipped when it was given up
+ * to an event's newer change (`leftToEvent`), every other part nothing.
  *
  * Nothing is settled only in one transaction with the upload's record still counting nothing for the task
  * (`upload` may be a stale read: another delivery of the task may have claimed the completion since, and
@@ -44,6 +47,10 @@ export async function settleAs(
 ): Promise<PartTaskOutcome | 'refused'> {
   if (upload.state === 'completed' && upload.claimedFor === task.taskId)
     return finish(pass, task, upload, control);
+  if (upload.state === 'aborted' && upload.abortedFor === task.taskId && upload.leftToEvent !== undefined) {
+    // The event copied the key after the plan: already current, like a key the ledger shows copied.
+    return settled(await settleTask(pass, task.taskId, { skipped: 1 }, {}, control));
+  }
   if (upload.state === 'aborted' && upload.abortedFor === task.taskId) {
     const reason = upload.abortedBecause ?? 'aborted';
     const [counts, note]: [PassCounts, TaskNote] = upload.vanished
@@ -65,7 +72,9 @@ export async function settleAs(
 
 /**
  * The object's upload is aborted (by this worker, if it is the first to): the object counts as failed (or
- * vanished) once, with its ledger entry saying why, and the task settles.
+ * vanished) once, with its ledger entry saying why, and the task settles. An event that recorded a newer
+ * change of the key since the plan (the usual cause of a source changed mid-parts) has the key instead:
+ * left to it, counted skipped.
  */
 export async function fail(
   pass: OpenPass,
@@ -76,6 +85,8 @@ export async function fail(
   control: PartControl,
 ): Promise<PartTaskOutcome> {
   const { deps, job } = pass;
+  const recorded = await recordedByEvent(pass, upload);
+  if (recorded) return leaveToEvent(pass, uploads, upload, task, recorded, control);
   const reason = describeError(error);
   const version = versionId(upload.key, upload.etag);
   const vanished = error instanceof SourceVanishedError;
@@ -86,8 +97,9 @@ export async function fail(
     const { previous } = upload;
     const attempts = previous?.failure?.etag === upload.etag ? previous.failure.attempts + 1 : 1;
     const failure = { reason, attempts, at: new Date().toISOString(), etag: upload.etag };
+    // Planned from `previous`: an event's change recorded since keeps its entry (putPlannedEntry).
     await deps.state
-      .putLedgerEntry(job.jobId, { ...previous, key: upload.key, failure }, pass.fence)
+      .putPlannedEntry(job.jobId, { ...previous, key: upload.key, failure }, pass.fence)
       .catch((refused: unknown) => {
         if (!(refused instanceof LeaseLostError)) throw refused;
       });
@@ -96,6 +108,53 @@ export async function fail(
   const outcome = await settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
   if (outcome === 'refused') {
     // Claimed for this task by its other delivery since: that delivery completes and counts it.
+    throw new CompletionBusyError(
+      `part task ${task.taskId}: the completion of ${upload.destinationKey} is claimed for it by another delivery; the task comes back`,
+    );
+  }
+  return outcome;
+}
+
+/**
+ * The key's ledger entry when an event recorded a change of it after the plan read `upload.previous` (its
+ * sequencer moved): that event read the source later, so its copy is at least as new as the upload's parts.
+ */
+export async function recordedByEvent(pass: OpenPass, upload: PartUpload): Promise<LedgerEntry | undefined> {
+  const now = await pass.deps.state.ledgerEntry(pass.job.jobId, upload.key);
+  return now && changedByEvent(upload.previous, now) ? now : undefined;
+}
+
+/**
+ * An event recorded a newer change of the key (`recorded`) after the plan read `upload.previous`: its copy
+ * and record stand. The upload is given up (aborted in S3 if still open, its records dropped) and the task
+ * counts the object skipped, as the inline pass counts a key left to an event (run/copy-and-record.ts).
+ */
+export async function leaveToEvent(
+  pass: OpenPass,
+  uploads: PartUploads,
+  upload: PartUpload,
+  task: Pick<PartTask, 'taskId'>,
+  recorded: LedgerEntry,
+  control: PartControl,
+): Promise<PartTaskOutcome> {
+  const version = versionId(upload.key, upload.etag);
+  const sequencer = recorded.sequencer ?? '';
+  const reason = `an event recorded a newer change of the key (sequencer ${sequencer}) meanwhile`;
+  if (
+    await uploads.abort(
+      version,
+      { reason, taskId: task.taskId, leftToEvent: sequencer },
+      pass.tally.unsettled(task.taskId),
+    )
+  ) {
+    await abortUpload(pass, upload);
+    control.log.info('giant object copied and recorded by an event meanwhile; its record kept', {
+      key: upload.key,
+      sequencer,
+    });
+  }
+  const outcome = await settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
+  if (outcome === 'refused') {
     throw new CompletionBusyError(
       `part task ${task.taskId}: the completion of ${upload.destinationKey} is claimed for it by another delivery; the task comes back`,
     );

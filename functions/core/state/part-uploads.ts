@@ -68,6 +68,11 @@ export interface PartUpload extends NewPartUpload {
   abortedFor?: string;
   /** Aborted because the source object was deleted (counted vanished, not failed). */
   vanished?: boolean;
+  /**
+   * Given up because an event recorded a newer change of the key meanwhile (its stored sequencer): the
+   * event's copy and record stand, and the object counts as already current (skipped), not failed.
+   */
+  leftToEvent?: string;
   /** The completed object's ETag. */
   destinationEtag?: string;
 }
@@ -245,22 +250,25 @@ export class PartUploads {
    * Marks `version` aborted because of `abort.reason`, on behalf of part task `abort.taskId`, unless it is
    * completed or aborted already. True for the one worker that aborted it: that worker aborts the upload in
    * S3; the task named counts the object failed (or vanished), whichever of its deliveries settles it.
-   * `requires`, as for claimCompletion: the task named must not have settled already.
+   * `requires`, as for claimCompletion: the task named must not have settled already. `leftToEvent`: the
+   * sequencer of an event's newer change, recorded meanwhile; the task then counts the object skipped.
    */
   async abort(
     version: string,
-    abort: { reason: string; taskId: string; vanished?: boolean },
+    abort: { reason: string; taskId: string; vanished?: boolean; leftToEvent?: string },
     requires?: ConditionItem,
   ): Promise<boolean> {
+    const leftToEvent = abort.leftToEvent === undefined ? '' : ', leftToEvent = :leftToEvent';
     return this.#update(
       version,
-      'SET #state = :aborted, abortedBecause = :reason, abortedFor = :task, vanished = :vanished',
+      `SET #state = :aborted, abortedBecause = :reason, abortedFor = :task, vanished = :vanished${leftToEvent}`,
       '#state IN (:open, :completing)',
       {
         ':aborted': 'aborted',
         ':reason': abort.reason,
         ':task': abort.taskId,
         ':vanished': abort.vanished ?? false,
+        ...(abort.leftToEvent !== undefined && { ':leftToEvent': abort.leftToEvent }),
         ':open': 'open',
         ':completing': 'completing',
       },
