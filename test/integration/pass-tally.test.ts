@@ -3,8 +3,15 @@
  * many workers settle its tasks at once and however often a task is delivered.
  */
 import { randomBytes } from 'node:crypto';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { LeaseLostError } from '../../functions/core/errors.js';
 import { PassEndedError, PassExistsError, PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import { useSandbox } from './helpers.js';
@@ -249,6 +256,42 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect(twice).toEqual([true, true, true, true]);
     expect(await pass.reserveDeletion('a', 2)).toBe(true);
     expect(await pass.reserveDeletion('c', 2)).toBe(false);
+  });
+
+  it('counts a recorded deletion once however many deliveries record it, with its ledger entry removed under the fence', async () => {
+    const pass = tally();
+    const doc = DynamoDBDocumentClient.from(sandboxDynamo(sandbox));
+    const TableName = sandbox.accountB.tableName;
+    const ledgerKey = (sk: string) => ({ pk: `ledger#${pass.jobId}`, sk });
+    onTestFinished(async () => {
+      for (const pk of [`job#${pass.jobId}`, `ledger#${pass.jobId}`]) {
+        const { Items = [] } = await doc.send(
+          new QueryCommand({
+            TableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+          }),
+        );
+        for (const { sk } of Items) await doc.send(new DeleteCommand({ TableName, Key: { pk, sk } }));
+      }
+    });
+    await pass.open(1, startedAt);
+    await doc.send(new PutCommand({ TableName, Item: { ...ledgerKey('gone'), fence: pass.fence } }));
+    await pass.reserveDeletion('gone', 5);
+
+    const recorded = await Promise.all([pass.recordDeletion('gone'), pass.recordDeletion('gone')]);
+
+    expect(recorded.sort()).toEqual([false, true]);
+    expect(await pass.recordDeletion('gone')).toBe(false);
+    expect((await pass.read()).totals).toEqual({ deleted: 1 });
+    expect((await doc.send(new GetCommand({ TableName, Key: ledgerKey('gone') }))).Item).toBeUndefined();
+
+    // A newer pass wrote the key: its entry stays, and nothing is counted.
+    await doc.send(new PutCommand({ TableName, Item: { ...ledgerKey('back'), fence: pass.fence + 1 } }));
+    await pass.reserveDeletion('back', 5);
+    await expect(pass.recordDeletion('back')).rejects.toThrow(LeaseLostError);
+    expect((await pass.read()).totals).toEqual({ deleted: 1 });
+    expect((await doc.send(new GetCommand({ TableName, Key: ledgerKey('back') }))).Item).toBeDefined();
   });
 
   it('abandons a running pass, which then cannot end, and does not abandon an ended one', async () => {

@@ -48,9 +48,12 @@ export async function planShard(
   await interrupted.read(deps.state, job.jobId, { exceptRunId: runId, range: task.range });
   // Deletions write no manifest lines.
   const manifest = { add: async () => {}, addVanished: async () => {} };
-  const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), (key) =>
-    pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
-  );
+  // The pass counts its deletions where it records them (recordDeletion), not in this delivery's tally: a
+  // twin delivery may have deleted a key this one no longer sees, and only one of them settles the shard.
+  const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), {
+    reserve: (key) => pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
+    record: async (key) => void (await pass.tally.recordDeletion(key)),
+  });
 
   const listing = listSource(
     pass.source.s3,

@@ -9,27 +9,45 @@ import { mergeUnrecorded } from '../state/interrupted-writes.js';
 import type { LedgerEntry } from '../state/state-store.js';
 import type { RunContext } from './run-context.js';
 
+/**
+ * How a run takes a deletion off its allowance and records one done. An inline run counts both itself; a
+ * fan-out pass keeps both on its pass item (state/pass-deletions.ts), so the cap holds for the pass however
+ * many planners delete at once, and each deletion is counted once however many deliveries of one planner
+ * make it.
+ */
+export interface DeletionAccount {
+  /** Takes the deletion of `key` off the run's allowance; false once `maxDeletesPerRun` have started. */
+  reserve(key: string): Promise<boolean>;
+  /** Removes `key`'s ledger entry once its destination copy is deleted, and counts the deletion, once. */
+  record(key: string): Promise<void>;
+}
+
 /** Carries one run's deletions to the destination and the ledger. */
 export class DeletePropagator {
   #started = 0;
-  /** Takes one deletion off the run's allowance; false once `maxDeletesPerRun` have started. */
-  readonly #reserve: (key: string) => Promise<boolean>;
+  readonly #account: DeletionAccount;
 
-  /**
-   * `reserve` replaces this run's own count of deletions started: a fan-out pass counts its shards'
-   * deletions together, so the cap holds for the pass however many planners delete at once.
-   */
+  /** `account` replaces this run's own: a fan-out pass's (see DeletionAccount). */
   constructor(
     readonly run: RunContext,
-    reserve?: (key: string) => Promise<boolean>,
+    account?: DeletionAccount,
   ) {
-    this.#reserve = reserve ?? (async () => this.#reserveHere());
+    this.#account = account ?? {
+      reserve: async () => this.#reserveHere(),
+      record: (key) => this.#recordHere(key),
+    };
   }
 
   #reserveHere(): boolean {
     if (this.#started >= this.run.job.options.maxDeletesPerRun) return false;
     this.#started += 1;
     return true;
+  }
+
+  async #recordHere(key: string): Promise<void> {
+    const { deps, job, lease, tally } = this.run;
+    await deps.state.deleteLedgerEntry(job.jobId, key, lease.fence);
+    tally.countDeleted();
   }
 
   /** Handles a ledger entry whose key the source no longer lists. */
@@ -50,7 +68,7 @@ export class DeletePropagator {
       return;
     }
     // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
-    if (!(await this.#reserve(entry.key))) {
+    if (!(await this.#account.reserve(entry.key))) {
       log.warn('delete limit reached; the rest waits for the next run', {
         key: entry.key,
         maxDeletesPerRun: options.maxDeletesPerRun,
@@ -59,7 +77,8 @@ export class DeletePropagator {
     }
     // A key with no recorded copy may still hold what a run that died wrote there.
     await this.#deleteCopy(entry.key, entry.destinationKey);
-    await deps.state.deleteLedgerEntry(jobId, entry.key, lease.fence);
+    // Counted with the ledger change, not here: a twin delivery may delete the same key (docs/fan-out.md).
+    await this.#account.record(entry.key);
   }
 
   /**
@@ -68,10 +87,13 @@ export class DeletePropagator {
    * other job keeps it, on record, so the key can be reclaimed if it comes back.
    */
   async resolveUnseen(): Promise<void> {
-    const { deps, job, lease, interrupted } = this.run;
+    const { deps, job, lease, interrupted, tally } = this.run;
     for (const key of interrupted.unresolvedKeys()) {
       if (job.options.mirror) {
+        // No ledger entry to remove: both deliveries of a planner read the same intents (removed only once
+        // the pass ends), so they count these the same.
         await this.#deleteCopy(key);
+        tally.countDeleted();
         continue;
       }
       const write = interrupted.get(key);
@@ -82,7 +104,7 @@ export class DeletePropagator {
 
   /** Deletes the destination copy of a source key (mirror jobs only). */
   async #deleteCopy(key: string, destinationKey?: string): Promise<void> {
-    const { deps, job, log, tally } = this.run;
+    const { deps, job, log } = this.run;
     const { source, destination } = job;
     await deps.destinationS3.send(
       new DeleteObjectCommand({
@@ -90,7 +112,6 @@ export class DeletePropagator {
         Key: destinationKey ?? destinationKeyFor(key, source.prefix, destination.prefix),
       }),
     );
-    tally.countDeleted();
     log.debug('object deleted', { key });
   }
 }

@@ -20,7 +20,7 @@
  * TTL they share) and transaction-conflicts.ts (cancelled transactions, shared with part-uploads.ts).
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { reservePassDeletion } from './pass-deletions.js';
+import { recordPassDeletion, reservePassDeletion } from './pass-deletions.js';
 import { claimPassEnd, markPassEnded, markPassEventPublished, takeOverPassEnd } from './pass-ending.js';
 import { type ConditionItem, type PassItem, passItem } from './pass-item.js';
 import { abandonPass, expectTasks, openPass } from './pass-open.js';
@@ -39,7 +39,7 @@ export class PassTally {
   constructor(
     client: DynamoDBClient,
     table: string,
-    jobId: string,
+    readonly jobId: string,
     readonly fence: number,
   ) {
     this.#pass = passItem(client, table, jobId, fence);
@@ -132,6 +132,18 @@ export class PassTally {
    */
   reserveDeletion(key: string, max: number): Promise<boolean> {
     return reservePassDeletion(this.#pass, key, max);
+  }
+
+  /**
+   * Records the deletion of `key` (reserved before) done: removes its ledger entry under the pass's fence and
+   * counts it in the pass's `deleted` total, in one transaction and once per key, so the total is the same
+   * whichever delivery of the shard's planner deleted the key and whichever settled the shard. False when a
+   * delivery recorded it before (nothing changed).
+   *
+   * @throws LeaseLostError when a newer pass has written the key's ledger entry
+   */
+  recordDeletion(key: string): Promise<boolean> {
+    return recordPassDeletion(this.#pass, this.jobId, key, this.fence);
   }
 
   /**
