@@ -304,9 +304,53 @@ describe('StateStore.putUncopiedEntry', () => {
 
     expect(dynamoMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
       ConditionExpression:
-        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned)',
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer))',
       ExpressionAttributeValues: { ':fence': 7, ':planned': Date.parse(copiedAt) },
     });
+  });
+
+  it('writes only while the sequencer on record is still the one the plan read', async () => {
+    dynamoMock.on(PutCommand).resolves({});
+    const read = 'A'.repeat(63);
+
+    await store().putUncopiedEntry('job', { key: 'k', sequencer: read }, 7, copiedAt);
+
+    const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe(
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
+    );
+    expect(input?.ExpressionAttributeValues).toEqual({
+      ':fence': 7,
+      ':planned': Date.parse(copiedAt),
+      ':kept': read,
+    });
+  });
+
+  it.each([
+    { planned: 'A'.repeat(63), label: 'another sequencer' },
+    { planned: undefined, label: 'none' },
+  ])(
+    "keeps an event's deletion mark (no copy time), returning it, when the plan read $label",
+    async ({ planned }) => {
+      dynamoMock.on(PutCommand).rejects(refused());
+      const mark = { pk: 'ledger#job', sk: 'k', fence: 7, sequencer: 'B'.repeat(63) };
+      dynamoMock.on(GetCommand).resolves({ Item: mark });
+
+      const kept = await store().putUncopiedEntry('job', { key: 'k', sequencer: planned }, 7, copiedAt);
+
+      expect(kept).toMatchObject({ key: 'k', sequencer: 'B'.repeat(63) });
+      expect(kept?.copiedAt).toBeUndefined();
+    },
+  );
+
+  it('stops the writer on a refusal the item read back does not explain (its fence, its copy, the sequencer read)', async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    const read = 'A'.repeat(63);
+    dynamoMock.on(GetCommand).resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 7, sequencer: read } });
+
+    await expect(
+      store().putUncopiedEntry('job', { key: 'k', sequencer: read }, 7, copiedAt),
+    ).rejects.toMatchObject({ name: 'LeaseLostError' });
   });
 
   it("keeps a twin delivery's newer copy and returns it instead of writing over it", async () => {
