@@ -52,7 +52,7 @@ export async function planShard(
   // twin delivery may have deleted a key this one no longer sees, and only one of them settles the shard.
   const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), {
     reserve: (key) => pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
-    record: async (key) => void (await pass.tally.recordDeletion(key)),
+    record: async (entry) => void (await pass.tally.recordDeletion(entry.key)),
   });
 
   const listing = listSource(

@@ -132,7 +132,6 @@ export async function putPlannedEntry(
   entry: LedgerEntry,
   fence: number,
 ): Promise<LedgerEntry | undefined> {
-  const fenced = fenceCondition(fence);
   const kept = entry.sequencer;
   try {
     const result = await call(table, 'putPlannedEntry (PutItem)', () =>
@@ -140,12 +139,7 @@ export async function putPlannedEntry(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder owns the item, and an event's change recorded after the plan stays.
-          ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
-          ExpressionAttributeValues: {
-            ...fenced.ExpressionAttributeValues,
-            ...(kept !== undefined && { ':kept': kept }),
-          },
+          ...plannedCondition(fence, kept),
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -294,22 +288,57 @@ export async function putLedgerEntryInOrder(
   }
 }
 
-/** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
+/**
+ * Removes a key from the ledger after its destination copy was deleted (mirror jobs), carrying the
+ * sequencer the plan read (`readSequencer`, or none): refused when an event has recorded a change of the
+ * key since (it re-created the key and copied it, or marked it deleted), since removing the event's entry
+ * would have a later run take the event's copy for someone else's. Fenced like every ledger write.
+ *
+ * @returns the event's entry, kept instead of removed, or undefined when the entry was removed
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
 export async function deleteLedgerEntry(
   table: StateTable,
   jobId: string,
   key: string,
   fence: number,
-): Promise<void> {
-  await fencedWrite(ledgerLost(jobId, key), () =>
-    call(table, 'deleteLedgerEntry (DeleteItem)', () =>
+  readSequencer?: string,
+): Promise<LedgerEntry | undefined> {
+  try {
+    await call(table, 'deleteLedgerEntry (DeleteItem)', () =>
       table.doc.send(
         new DeleteCommand({
           TableName: table.name,
           Key: { pk: ledgerPk(jobId), sk: key },
-          ...fenceCondition(fence),
+          ...plannedCondition(fence, readSequencer),
         }),
       ),
-    ),
-  );
+    );
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    const Item = await storedItem(table, 'deleteLedgerEntry (GetItem)', jobId, key);
+    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== readSequencer)
+      return fromLedgerItem(Item);
+    throw new LeaseLostError(ledgerLost(jobId, key), { cause: error });
+  }
+}
+
+/**
+ * The condition of a pass's write of what it planned: a newer lease holder owns the item, and an event's
+ * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read).
+ */
+function plannedCondition(
+  fence: number,
+  kept: string | undefined,
+): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
+  const fenced = fenceCondition(fence);
+  return {
+    ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
+    ExpressionAttributeValues: {
+      ...fenced.ExpressionAttributeValues,
+      ...(kept !== undefined && { ':kept': kept }),
+    },
+  };
 }
