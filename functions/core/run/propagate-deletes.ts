@@ -6,6 +6,7 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { isPreconditionFailure } from '../copy/copy-object.js';
 import { stripQuotes } from '../copy/integrity.js';
+import { awsErrorCode } from '../errors.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import { mergeUnrecorded } from '../state/interrupted-writes.js';
 import type { LedgerEntry } from '../state/state-store.js';
@@ -150,6 +151,9 @@ export class DeletePropagator {
         }),
       );
     } catch (error) {
+      // Already gone (a twin delivery deleted it, or a consumer did): as the unconditional delete found it.
+      const { name, status } = awsErrorCode(error);
+      if (name === 'NoSuchKey' || status === 404) return undefined;
       if (!isPreconditionFailure(error)) throw error;
       const now = await deps.state.ledgerEntry(job.jobId, key);
       if (now && changedByEvent(recorded, now)) return now;
