@@ -3,10 +3,21 @@
  * failure record, planned entry and deletion each carry the sequencer its plan read and keep an event's
  * later record. Split from state-store.test.ts.
  */
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { StateStore } from '../../functions/core/state/state-store.js';
 
 const dynamoMock = mockClient(DynamoDBDocumentClient);
@@ -231,5 +242,54 @@ describe('StateStore.deleteLedgerEntry', () => {
     await expect(store().deleteLedgerEntry('job', 'k', 7, read)).rejects.toMatchObject({
       name: 'LeaseLostError',
     });
+  });
+});
+
+describe('PassTally.recordDeletion (a fan-out pass)', () => {
+  const read = 'A'.repeat(63);
+  const later = 'B'.repeat(63);
+  const tally = () => new PassTally(new DynamoDBClient({ region: 'us-east-1' }), 'table', 'job', 7);
+  const ledgerRefused = () =>
+    new TransactionCanceledException({
+      message: 'cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
+    });
+  beforeEach(() => dynamoMock.reset());
+
+  it('removes the ledger entry only while the sequencer on record is still the one the planner read', async () => {
+    dynamoMock.on(TransactWriteCommand).resolves({});
+
+    expect(await tally().recordDeletion('k', read)).toBe(true);
+
+    const items = dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(items[1]?.Delete).toEqual({
+      TableName: 'table',
+      Key: { pk: 'ledger#job', sk: 'k' },
+      ConditionExpression:
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
+      ExpressionAttributeValues: { ':fence': 7, ':kept': read },
+    });
+  });
+
+  it("keeps an event's later record, returning it, and counts nothing", async () => {
+    dynamoMock.on(TransactWriteCommand).rejects(ledgerRefused());
+    dynamoMock
+      .on(GetCommand)
+      .resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 7, etag: '"new"', sequencer: later } });
+
+    expect(await tally().recordDeletion('k', read)).toMatchObject({
+      key: 'k',
+      etag: '"new"',
+      sequencer: later,
+    });
+    expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(1);
+  });
+
+  it('stops the pass when a newer fence owns the key, even with a later sequencer', async () => {
+    dynamoMock.on(TransactWriteCommand).rejects(ledgerRefused());
+    dynamoMock.on(GetCommand).resolves({ Item: { pk: 'ledger#job', sk: 'k', fence: 8, sequencer: later } });
+
+    await expect(tally().recordDeletion('k', read)).rejects.toMatchObject({ name: 'LeaseLostError' });
   });
 });

@@ -329,7 +329,7 @@ export async function deleteLedgerEntry(
  * The condition of a pass's write of what it planned: a newer lease holder owns the item, and an event's
  * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read).
  */
-function plannedCondition(
+export function plannedCondition(
   fence: number,
   kept: string | undefined,
 ): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
