@@ -64,13 +64,14 @@ export function forgetJobWhenDone(deps: Pick<SyncDependencies, 'state'>, jobId: 
 /** Where a pass's race with an event is run: before one of its S3 requests, or before a ledger write. */
 export type RaceAt =
   | { s3Command: string; destinationKey: string }
-  | { ledgerKey: string }
+  | { ledgerKey: string; ledgerCommand?: 'PutItemCommand' | 'DeleteItemCommand' }
   | { byTheTest: true };
 
 /**
  * The pass's clients (own S3 and DynamoDB clients over `deps`'s table), with `race` run once, once armed,
  * `at`: just before the pass's `s3Command` request (say `PutObjectCommand`) for `destinationKey`, or just
- * before its PutItem of source key `ledgerKey`'s ledger item; `byTheTest`: when the test calls `race`.
+ * before its PutItem (or `ledgerCommand`, say its DeleteItem) of source key `ledgerKey`'s ledger item;
+ * `byTheTest`: when the test calls `race`.
  */
 export function racingDependencies(
   sandbox: SandboxInfo,
@@ -100,9 +101,13 @@ export function racingDependencies(
   // The state table's DocumentClient shares this stack: its PutCommand shows as PutItemCommand, unmarshalled.
   dynamodb.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = args.input as { Item?: { pk?: unknown; sk?: unknown } };
-      if ('ledgerKey' in at && context.commandName === 'PutItemCommand') {
-        if (String(input.Item?.pk).startsWith('ledger#') && input.Item?.sk === at.ledgerKey) await once();
+      const input = args.input as {
+        Item?: { pk?: unknown; sk?: unknown };
+        Key?: { pk?: unknown; sk?: unknown };
+      };
+      if ('ledgerKey' in at && context.commandName === (at.ledgerCommand ?? 'PutItemCommand')) {
+        const item = input.Item ?? input.Key;
+        if (String(item?.pk).startsWith('ledger#') && item?.sk === at.ledgerKey) await once();
       }
       return next(args);
     },

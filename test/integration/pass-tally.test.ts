@@ -294,6 +294,44 @@ describe('PassTally: the outstanding tasks and totals of one fan-out pass (Dynam
     expect((await doc.send(new GetCommand({ TableName, Key: ledgerKey('back') }))).Item).toBeDefined();
   });
 
+  it("keeps an event's entry recorded after the plan read the key, counting nothing (issue 12)", async () => {
+    const pass = tally();
+    const doc = DynamoDBDocumentClient.from(sandboxDynamo(sandbox));
+    const TableName = sandbox.accountB.tableName;
+    const ledgerKey = (sk: string) => ({ pk: `ledger#${pass.jobId}`, sk });
+    onTestFinished(async () => {
+      for (const pk of [`job#${pass.jobId}`, `ledger#${pass.jobId}`]) {
+        const { Items = [] } = await doc.send(
+          new QueryCommand({
+            TableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+          }),
+        );
+        for (const { sk } of Items) await doc.send(new DeleteCommand({ TableName, Key: { pk, sk } }));
+      }
+    });
+    await pass.open(1, startedAt);
+    const read = 'A'.repeat(64);
+    const later = 'B'.repeat(64);
+    // The plan read the key at `read`; an event re-created it since and recorded its copy at `later`.
+    await doc.send(
+      new PutCommand({
+        TableName,
+        Item: { ...ledgerKey('recreated'), fence: pass.fence, etag: '"new"', sequencer: later },
+      }),
+    );
+    await pass.reserveDeletion('recreated', 5);
+
+    const recorded = await pass.recordDeletion('recreated', read);
+
+    expect(recorded).toMatchObject({ key: 'recreated', etag: '"new"', sequencer: later });
+    expect((await pass.read()).totals).toEqual({});
+    expect((await doc.send(new GetCommand({ TableName, Key: ledgerKey('recreated') }))).Item).toMatchObject({
+      sequencer: later,
+    });
+  });
+
   it('abandons a running pass, which then cannot end, and does not abandon an ended one', async () => {
     const running = tally();
     await running.open(1, startedAt);

@@ -52,7 +52,10 @@ export async function planShard(
   // twin delivery may have deleted a key this one no longer sees, and only one of them settles the shard.
   const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), {
     reserve: (key) => pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
-    record: async (key) => void (await pass.tally.recordDeletion(key)),
+    record: async (entry) => {
+      const recorded = await pass.tally.recordDeletion(entry.key, entry.sequencer);
+      return typeof recorded === 'object' ? recorded : undefined;
+    },
   });
 
   const listing = listSource(

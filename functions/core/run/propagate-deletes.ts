@@ -4,9 +4,13 @@
  * there on record, so the key can be reclaimed if it comes back.
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { isPreconditionFailure } from '../copy/copy-object.js';
+import { stripQuotes } from '../copy/integrity.js';
+import { awsErrorCode } from '../errors.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import { mergeUnrecorded } from '../state/interrupted-writes.js';
 import type { LedgerEntry } from '../state/state-store.js';
+import { changedByEvent } from './copy-and-record.js';
 import type { RunContext } from './run-context.js';
 
 /**
@@ -18,8 +22,12 @@ import type { RunContext } from './run-context.js';
 export interface DeletionAccount {
   /** Takes the deletion of `key` off the run's allowance; false once `maxDeletesPerRun` have started. */
   reserve(key: string): Promise<boolean>;
-  /** Removes `key`'s ledger entry once its destination copy is deleted, and counts the deletion, once. */
-  record(key: string): Promise<void>;
+  /**
+   * Removes `entry`'s ledger item once its destination copy is deleted, and counts the deletion, once;
+   * unless an event recorded a change of the key since `entry` was read: returns that entry, kept and
+   * not counted.
+   */
+  record(entry: LedgerEntry): Promise<LedgerEntry | undefined>;
 }
 
 /** Carries one run's deletions to the destination and the ledger. */
@@ -34,7 +42,7 @@ export class DeletePropagator {
   ) {
     this.#account = account ?? {
       reserve: async () => this.#reserveHere(),
-      record: (key) => this.#recordHere(key),
+      record: (entry) => this.#recordHere(entry),
     };
   }
 
@@ -44,10 +52,11 @@ export class DeletePropagator {
     return true;
   }
 
-  async #recordHere(key: string): Promise<void> {
+  async #recordHere(entry: LedgerEntry): Promise<LedgerEntry | undefined> {
     const { deps, job, lease, tally } = this.run;
-    await deps.state.deleteLedgerEntry(job.jobId, key, lease.fence);
-    tally.countDeleted();
+    const kept = await deps.state.deleteLedgerEntry(job.jobId, entry.key, lease.fence, entry.sequencer);
+    if (!kept) tally.countDeleted();
+    return kept;
   }
 
   /** Handles a ledger entry whose key the source no longer lists. */
@@ -76,9 +85,22 @@ export class DeletePropagator {
       return;
     }
     // A key with no recorded copy may still hold what a run that died wrote there.
-    await this.#deleteCopy(entry.key, entry.destinationKey);
+    const recreated = await this.#deleteCopy(entry.key, entry.destinationKey, entry);
     // Counted with the ledger change, not here: a twin delivery may delete the same key (docs/fan-out.md).
-    await this.#account.record(entry.key);
+    const kept = recreated ?? (await this.#account.record(entry));
+    if (kept) this.#leaveToEvent(entry.key, kept);
+  }
+
+  /**
+   * An event re-created the key (or marked it deleted) after this pass listed it gone: the event's copy
+   * and record stand, neither deleted nor failed here.
+   */
+  #leaveToEvent(key: string, recorded: LedgerEntry): void {
+    this.run.tally.countSkipped();
+    this.run.log.info('key changed by an event meanwhile; its copy and record kept', {
+      key,
+      sequencer: recorded.sequencer,
+    });
   }
 
   /**
@@ -102,16 +124,42 @@ export class DeletePropagator {
     }
   }
 
-  /** Deletes the destination copy of a source key (mirror jobs only). */
-  async #deleteCopy(key: string, destinationKey?: string): Promise<void> {
+  /**
+   * Deletes the destination copy of a source key (mirror jobs only): the copy `recorded` names, if it
+   * names one. Refused (another object is there): returns the key's entry as it is now if an event
+   * recorded a change since `recorded` (its copy stays); else deletes what is there, as a mirror does with
+   * an object that is not its own.
+   */
+  async #deleteCopy(
+    key: string,
+    destinationKey?: string,
+    recorded?: LedgerEntry,
+  ): Promise<LedgerEntry | undefined> {
     const { deps, job, log } = this.run;
     const { source, destination } = job;
-    await deps.destinationS3.send(
-      new DeleteObjectCommand({
-        Bucket: destination.bucket,
-        Key: destinationKey ?? destinationKeyFor(key, source.prefix, destination.prefix),
-      }),
-    );
+    const target = {
+      Bucket: destination.bucket,
+      Key: destinationKey ?? destinationKeyFor(key, source.prefix, destination.prefix),
+    };
+    const etag = recorded?.destinationEtag;
+    try {
+      // Only the copy this sync recorded: an event's newer copy of a re-created key stays.
+      await deps.destinationS3.send(
+        new DeleteObjectCommand({
+          ...target,
+          ...(etag !== undefined && { IfMatch: `"${stripQuotes(etag)}"` }),
+        }),
+      );
+    } catch (error) {
+      // Already gone (a twin delivery deleted it, or a consumer did): as the unconditional delete found it.
+      const { name, status } = awsErrorCode(error);
+      if (name === 'NoSuchKey' || status === 404) return undefined;
+      if (!isPreconditionFailure(error)) throw error;
+      const now = await deps.state.ledgerEntry(job.jobId, key);
+      if (now && changedByEvent(recorded, now)) return now;
+      await deps.destinationS3.send(new DeleteObjectCommand(target));
+    }
     log.debug('object deleted', { key });
+    return undefined;
   }
 }

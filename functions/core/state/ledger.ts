@@ -132,7 +132,6 @@ export async function putPlannedEntry(
   entry: LedgerEntry,
   fence: number,
 ): Promise<LedgerEntry | undefined> {
-  const fenced = fenceCondition(fence);
   const kept = entry.sequencer;
   try {
     const result = await call(table, 'putPlannedEntry (PutItem)', () =>
@@ -140,12 +139,7 @@ export async function putPlannedEntry(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder owns the item, and an event's change recorded after the plan stays.
-          ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
-          ExpressionAttributeValues: {
-            ...fenced.ExpressionAttributeValues,
-            ...(kept !== undefined && { ':kept': kept }),
-          },
+          ...plannedCondition(fence, kept),
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -186,7 +180,10 @@ const unchangedSequencer = (kept: string | undefined) =>
  * Records that the copy of `entry.key` did not complete (it failed, or the deadline cut it), unless a
  * copy newer than `plannedCopiedAt` (the one the writer planned from) is on record: a twin delivery of the
  * same task (same fence) recorded it meanwhile, and this entry, built from the older plan, would erase it
- * and have the next pass copy the object again.
+ * and have the next pass copy the object again. Nor while an event has recorded a change of the key since
+ * the plan (the sequencer on record is no longer `entry.sequencer`, the one the plan read): a deletion mark
+ * has no copy time, so only the sequencer tells it from the planned entry, and writing over it would move
+ * the key backwards.
  *
  * @returns the entry kept instead of this one, or undefined when this one was written
  * @throws LeaseLostError when a pass with a newer fence has written the key
@@ -200,15 +197,21 @@ export async function putUncopiedEntry(
 ): Promise<LedgerEntry | undefined> {
   const fenced = fenceCondition(fence);
   const planned = plannedCopiedAt === undefined ? 0 : Date.parse(plannedCopiedAt);
+  const kept = entry.sequencer;
   try {
     const result = await call(table, 'putUncopiedEntry (PutItem)', () =>
       table.doc.send(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder owns the item, and a copy recorded after the plan stays.
-          ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned)`,
-          ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':planned': planned },
+          // A newer lease holder owns the item, a copy recorded after the plan stays, and so does an
+          // event's change (a copy or a deletion mark) recorded after the plan.
+          ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned) AND (${unchangedSequencer(kept)})`,
+          ExpressionAttributeValues: {
+            ...fenced.ExpressionAttributeValues,
+            ':planned': planned,
+            ...(kept !== undefined && { ':kept': kept }),
+          },
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -219,7 +222,8 @@ export async function putUncopiedEntry(
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     // One condition refused, two meanings: read which (the item as it is now, its fence included).
     const Item = await storedItem(table, 'putUncopiedEntry (GetItem)', jobId, entry.key);
-    if (Item && !(Number(Item.fence) > fence) && Number(Item.ca) > planned) return fromLedgerItem(Item);
+    const newer = Item && (Number(Item.ca) > planned || Item.sequencer !== kept);
+    if (Item && newer && !(Number(Item.fence) > fence)) return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
   }
 }
@@ -284,22 +288,57 @@ export async function putLedgerEntryInOrder(
   }
 }
 
-/** Removes a key from the ledger after its destination copy was deleted (mirror jobs). */
+/**
+ * Removes a key from the ledger after its destination copy was deleted (mirror jobs), carrying the
+ * sequencer the plan read (`readSequencer`, or none): refused when an event has recorded a change of the
+ * key since (it re-created the key and copied it, or marked it deleted), since removing the event's entry
+ * would have a later run take the event's copy for someone else's. Fenced like every ledger write.
+ *
+ * @returns the event's entry, kept instead of removed, or undefined when the entry was removed
+ * @throws LeaseLostError when a pass with a newer fence has written the key
+ */
 export async function deleteLedgerEntry(
   table: StateTable,
   jobId: string,
   key: string,
   fence: number,
-): Promise<void> {
-  await fencedWrite(ledgerLost(jobId, key), () =>
-    call(table, 'deleteLedgerEntry (DeleteItem)', () =>
+  readSequencer?: string,
+): Promise<LedgerEntry | undefined> {
+  try {
+    await call(table, 'deleteLedgerEntry (DeleteItem)', () =>
       table.doc.send(
         new DeleteCommand({
           TableName: table.name,
           Key: { pk: ledgerPk(jobId), sk: key },
-          ...fenceCondition(fence),
+          ...plannedCondition(fence, readSequencer),
         }),
       ),
-    ),
-  );
+    );
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    const Item = await storedItem(table, 'deleteLedgerEntry (GetItem)', jobId, key);
+    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== readSequencer)
+      return fromLedgerItem(Item);
+    throw new LeaseLostError(ledgerLost(jobId, key), { cause: error });
+  }
+}
+
+/**
+ * The condition of a pass's write of what it planned: a newer lease holder owns the item, and an event's
+ * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read).
+ */
+export function plannedCondition(
+  fence: number,
+  kept: string | undefined,
+): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
+  const fenced = fenceCondition(fence);
+  return {
+    ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
+    ExpressionAttributeValues: {
+      ...fenced.ExpressionAttributeValues,
+      ...(kept !== undefined && { ':kept': kept }),
+    },
+  };
 }

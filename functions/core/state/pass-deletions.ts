@@ -5,10 +5,12 @@
  * removes the key's ledger entry, not by the planner delivery that settles the shard (two deliveries of one
  * planner may each see the key or not, and only the first settlement counts).
  */
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LeaseLostError } from '../errors.js';
+import { plannedCondition } from './ledger.js';
+import { fromLedgerItem, type LedgerEntry } from './ledger-item.js';
 import { type PassItem, passKey, passName, writeOnce } from './pass-item.js';
-import { fenceCondition, ledgerPk } from './state-table.js';
+import { ledgerPk } from './state-table.js';
 import { isConflict, MAX_CONFLICT_ATTEMPTS, pauseAfterConflict, reasons } from './transaction-conflicts.js';
 
 /**
@@ -50,6 +52,8 @@ export async function reservePassDeletion(pass: PassItem, key: string, max: numb
  * ledger entry under the pass's fence, marks the key's reservation deleted and adds 1 to the pass's
  * `deleted` total. A twin delivery that deleted the key too finds the mark and changes nothing, so the
  * deletion counts once whichever delivery records it and whichever settles the shard. False for that twin.
+ * The ledger entry is removed only while its sequencer is still `readSequencer`, the one the planner read:
+ * an event that re-created (or marked) the key since keeps its entry, returned, and nothing is counted.
  *
  * @throws LeaseLostError when a newer pass has written the key's ledger entry
  */
@@ -58,8 +62,8 @@ export async function recordPassDeletion(
   jobId: string,
   key: string,
   fence: number,
-): Promise<boolean> {
-  const fenced = fenceCondition(fence);
+  readSequencer?: string,
+): Promise<boolean | LedgerEntry> {
   const transaction = new TransactWriteCommand({
     TransactItems: [
       {
@@ -72,7 +76,13 @@ export async function recordPassDeletion(
           ExpressionAttributeValues: { ':now': new Date().toISOString() },
         },
       },
-      { Delete: { TableName: pass.table, Key: { pk: ledgerPk(jobId), sk: key }, ...fenced } },
+      {
+        Delete: {
+          TableName: pass.table,
+          Key: { pk: ledgerPk(jobId), sk: key },
+          ...plannedCondition(fence, readSequencer),
+        },
+      },
       {
         Update: {
           TableName: pass.table,
@@ -94,6 +104,16 @@ export async function recordPassDeletion(
       const [marked, ledger, totals] = reasons(error);
       if (marked === 'ConditionalCheckFailed') return false;
       if (ledger === 'ConditionalCheckFailed') {
+        // One condition refused, two meanings: read which (the item as it is now, its fence included).
+        const { Item } = await pass.doc.send(
+          new GetCommand({
+            TableName: pass.table,
+            Key: { pk: ledgerPk(jobId), sk: key },
+            ConsistentRead: true,
+          }),
+        );
+        if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== readSequencer)
+          return fromLedgerItem(Item);
         throw new LeaseLostError(
           `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
           { cause: error },

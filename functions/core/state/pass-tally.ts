@@ -20,6 +20,7 @@
  * TTL they share) and transaction-conflicts.ts (cancelled transactions, shared with part-uploads.ts).
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { LedgerEntry } from './ledger-item.js';
 import { recordPassDeletion, reservePassDeletion } from './pass-deletions.js';
 import { claimPassEnd, markPassEnded, markPassEventPublished, takeOverPassEnd } from './pass-ending.js';
 import { type ConditionItem, type PassItem, passItem } from './pass-item.js';
@@ -138,12 +139,13 @@ export class PassTally {
    * Records the deletion of `key` (reserved before) done: removes its ledger entry under the pass's fence and
    * counts it in the pass's `deleted` total, in one transaction and once per key, so the total is the same
    * whichever delivery of the shard's planner deleted the key and whichever settled the shard. False when a
-   * delivery recorded it before (nothing changed).
+   * delivery recorded it before (nothing changed). `readSequencer` is the one the planner read in the key's
+   * entry: an event that recorded a change of the key since keeps its entry, returned, counted nowhere.
    *
    * @throws LeaseLostError when a newer pass has written the key's ledger entry
    */
-  recordDeletion(key: string): Promise<boolean> {
-    return recordPassDeletion(this.#pass, this.jobId, key, this.fence);
+  recordDeletion(key: string, readSequencer?: string): Promise<boolean | LedgerEntry> {
+    return recordPassDeletion(this.#pass, this.jobId, key, this.fence, readSequencer);
   }
 
   /**

@@ -65,8 +65,8 @@ export class StateStore {
   putLedgerEntryInOrder(jobId: string, entry: LedgerEntry & { sequencer: string }, fence: number) {
     return ledger.putLedgerEntryInOrder(this.#table, jobId, entry, fence);
   }
-  deleteLedgerEntry(jobId: string, key: string, fence: number) {
-    return ledger.deleteLedgerEntry(this.#table, jobId, key, fence);
+  deleteLedgerEntry(jobId: string, key: string, fence: number, readSequencer?: string) {
+    return ledger.deleteLedgerEntry(this.#table, jobId, key, fence, readSequencer);
   }
 
   acquireLease(jobId: string, owner: string, ttlMs: number, now = Date.now()) {
