@@ -154,10 +154,15 @@ describe('what a run reports, and what it writes only when it must (FakeS3 + Dyn
     await syncJob(deps, job);
     fake.objects(SOURCE).delete(at(job, 'gone.csv'));
     const written: string[] = [];
+    // Both ledger writes a run makes for a key: the whole-item one and the plan-conditioned one.
     const counting = withState({
       putLedgerEntry: (jobId: string, entry: { key: string }, fence: number) => {
         written.push(entry.key);
         return deps.state.putLedgerEntry(jobId, entry as never, fence);
+      },
+      putPlannedEntry: (...args: Parameters<typeof deps.state.putPlannedEntry>) => {
+        written.push(args[1].key);
+        return deps.state.putPlannedEntry(...args);
       },
     });
 
@@ -188,7 +193,7 @@ describe('what a run reports, and what it writes only when it must (FakeS3 + Dyn
     fake.put(SOURCE, at(job, 'a.csv'), Buffer.from('a'));
     const logger = captureLogger();
     const stolen = withState({
-      putLedgerEntry: () => Promise.reject(new LeaseLostError('lease taken by a newer run')),
+      putPlannedEntry: () => Promise.reject(new LeaseLostError('lease taken by a newer run')),
     });
 
     const run = syncJob({ ...stolen, logger }, job);
