@@ -11,6 +11,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -23,7 +24,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DeserializeMiddleware } from '@smithy/types';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { copyObject } from '../../functions/core/copy/copy-object.js';
 import type { Job } from '../../functions/core/job.js';
 import { type SyncDependencies, syncJob } from '../../functions/core/run/sync-job.js';
 import { createKmsBucket, isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
@@ -342,5 +344,43 @@ describe('SSE-KMS sources and destinations, whose ETags are not MD5s (issue 10)'
       expect(head.ServerSideEncryption).toBe('aws:kms');
       expect(sha256(await readObject(consumer, KMS_DESTINATION, destinationKey))).toBe(sha256(data));
     }
+  });
+});
+
+describe('zero-byte objects', () => {
+  /**
+   * The SDK's S3 client warns on console.warn (its logger is a NoOpLogger) when a PutObject leaves without
+   * a Content-Length header, the hint for a stream of unknown length; in Lambda that is an unstructured
+   * line per empty object, pointing at a cause that is not there.
+   */
+  it('copies an empty object with one PutObject of Content-Length 0, and the SDK warns of nothing', async () => {
+    const key = `zero-byte/${randomBytes(4).toString('hex')}`;
+    const destinationKey = `${key}.copy`;
+    onTestFinished(async () => {
+      await producer.send(new DeleteObjectCommand({ Bucket: source, Key: key }));
+      await consumer.send(new DeleteObjectCommand({ Bucket: DESTINATION, Key: destinationKey }));
+    });
+    const put = await putObject(producer, source, key, Buffer.alloc(0));
+    const warn = vi.spyOn(console, 'warn');
+    onTestFinished(() => warn.mockRestore());
+
+    const result = await copyObject(
+      { sourceS3: producer, destinationS3: consumer },
+      {
+        sourceBucket: source,
+        key,
+        etag: put.ETag ?? '',
+        size: 0,
+        destinationBucket: DESTINATION,
+        destinationKey,
+        overwrite: false,
+      },
+    );
+
+    expect(warn).not.toHaveBeenCalled();
+    const emptyMd5 = md5(Buffer.alloc(0));
+    expect(result).toMatchObject({ bytes: 0, destinationEtag: emptyMd5, verifiedBy: 'etag-md5' });
+    const head = await consumer.send(new HeadObjectCommand({ Bucket: DESTINATION, Key: destinationKey }));
+    expect(head).toMatchObject({ ContentLength: 0, ETag: `"${emptyMd5}"` });
   });
 });

@@ -333,6 +333,8 @@ async function putSingle(
           Bucket: request.destinationBucket,
           Key: request.destinationKey,
           Body: body,
+          // Stated, not left to the SDK: a body it does not measure (an empty string, a stream) leaves
+          // without Content-Length, and the SDK then prints a lib-storage hint on console.warn.
           ContentLength: body.length,
           ...headers,
           ...statedDigests(source, check),
