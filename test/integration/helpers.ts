@@ -70,7 +70,17 @@ export async function putObject(
   body: string | Buffer,
   extra: Partial<PutObjectCommandInput> = {},
 ) {
-  return s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
+  // The length is stated because the SDK measures only a truthy body: an empty string would leave
+  // without Content-Length, and the SDK would print its "Stream of unknown length" hint on console.warn.
+  return s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: body,
+      ContentLength: Buffer.byteLength(body),
+      ...extra,
+    }),
+  );
 }
 
 /** A bucket (created if absent) whose objects are encrypted with SSE-KMS under `keyArn` by default. */
