@@ -211,7 +211,9 @@ async function deliveryCheck(
   }
   const key = `${job.source.prefix}${PROBE_NAME}-${Date.now()}`;
   const { s3 } = deps.producer;
-  await s3.send(new PutObjectCommand({ Bucket: job.source.bucket, Key: key, Body: '' }));
+  // An empty probe, its length stated: the SDK measures only a truthy body, and a PutObject without
+  // Content-Length makes it print a misleading "Stream of unknown length" hint on console.warn.
+  await s3.send(new PutObjectCommand({ Bucket: job.source.bucket, Key: key, Body: '', ContentLength: 0 }));
   try {
     const { ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
     const until = Date.now() + (deps.waitMs ?? PROBE_WAIT_MS);
