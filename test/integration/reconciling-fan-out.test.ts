@@ -15,12 +15,14 @@ import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
+import { forgetJobWhenDone } from './event-helpers.js';
 import { isolatedJob, localFanOut, passEnded, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
 let fanOut: LocalFanOut;
+const MiB = 1024 * 1024;
 
 beforeAll(async () => {
   fanOut = await localFanOut(sandbox, deps, {
@@ -91,6 +93,27 @@ describe('a reconciling pass run as fan-out (moto S3/SQS + DynamoDB Local)', () 
     expect((await readObject(consumer, DESTINATION, `${job.destination.prefix}dropped-too`)).toString()).toBe(
       'lost as well',
     );
+  });
+
+  it('counts a giant object no event delivered, copied by part tasks, once', async () => {
+    const job = isolatedJob(sandbox, 'rec-fan-giant', {
+      options: { events: true, fanOut: { mode: 'always', partTasksAbove: 5 * MiB } },
+    });
+    forgetJobWhenDone(deps, job.jobId);
+    const prefix = job.source.prefix;
+    await putObject(producer, SOURCE, `${prefix}backfill`, 'there before events');
+    expect(await fanOutPass(job, 0)).toMatchObject({ copied: 1, missedByEvents: 0 });
+    await nextSecond();
+    const giant = Buffer.alloc(6 * MiB, 7);
+    await putObject(producer, SOURCE, `${prefix}giant.bin`, giant);
+
+    // Every part task batch is delivered twice at once (see beforeAll): still counted once.
+    const judged = await fanOutPass(job, 0);
+
+    expect(judged).toMatchObject({ copied: 1, failed: 0, missedByEvents: 1 });
+    expect(
+      (await readObject(consumer, DESTINATION, `${job.destination.prefix}giant.bin`)).equals(giant),
+    ).toBe(true);
   });
 
   it('reports no missedByEvents for a fan-out job that does not follow events', async () => {

@@ -5,12 +5,13 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSourceAccess } from '../../functions/core/access/preflight.js';
 import { applyChange } from '../../functions/core/events/apply-change.js';
 import { DeletionBudget } from '../../functions/core/events/deletion-budget.js';
+import { EVENT_JOBS_TTL_MS } from '../../functions/core/events/event-jobs.js';
 import { EventWorker } from '../../functions/core/events/event-worker.js';
 import { parseJob } from '../../functions/core/job.js';
 import type { SyncDependencies, SyncMetrics } from '../../functions/core/run/sync-types.js';
@@ -193,5 +194,85 @@ describe('EventWorker', () => {
     await expect(events.handle(JSON.stringify({ job: jobInput, event: event() }), control())).rejects.toThrow(
       'lease lost',
     );
+  });
+});
+
+describe('EventWorker: bare events matched against the stored jobs kept per container', () => {
+  const stored = (jobId: string, prefix: string) => ({
+    pk: 'jobs',
+    sk: jobId,
+    job: { ...jobInput, jobId, source: { ...jobInput.source, prefix } },
+    status: 'active',
+    createdAt: 'x',
+    updatedAt: 'x',
+  });
+  const bare = (key: string) => JSON.stringify(event(key));
+  const queries = () => dynamo.commandCalls(QueryCommand).length;
+
+  beforeEach(() => vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-03T12:00:00Z') }));
+  afterEach(() => vi.useRealTimers());
+
+  it('reads the job store once for a burst of bare events', async () => {
+    dynamo.on(QueryCommand).resolves({ Items: [stored('ev-job', 'in/')] });
+    const { events } = worker();
+
+    for (let i = 0; i < 5; i++) await events.handle(bare(`in/${i}.csv`), control());
+
+    expect(queries()).toBe(1);
+    expect(applyChange).toHaveBeenCalledTimes(5);
+  });
+
+  it('reads the job store again once the kept jobs are older than EVENT_JOBS_TTL_MS', async () => {
+    dynamo.on(QueryCommand).resolves({ Items: [stored('ev-job', 'in/')] });
+    const { events } = worker();
+
+    await events.handle(bare('in/a.csv'), control());
+    vi.setSystemTime(Date.now() + EVENT_JOBS_TTL_MS - 1);
+    await events.handle(bare('in/b.csv'), control());
+    expect(queries()).toBe(1);
+    vi.setSystemTime(Date.now() + 2);
+    await events.handle(bare('in/c.csv'), control());
+
+    expect(queries()).toBe(2);
+    expect(applyChange).toHaveBeenCalledTimes(3);
+  });
+
+  it('reads once more before dropping an event no kept job follows, so a job just added is found', async () => {
+    dynamo
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [stored('ev-job', 'in/')] })
+      .resolvesOnce({ Items: [stored('ev-job', 'in/'), stored('new-job', 'new/')] })
+      .resolves({ Items: [stored('ev-job', 'in/'), stored('new-job', 'new/')] });
+    const { events } = worker();
+
+    await events.handle(bare('in/a.csv'), control());
+    await events.handle(bare('new/b.csv'), control());
+    expect(queries()).toBe(2);
+    expect(vi.mocked(applyChange).mock.calls.map(([, applied]) => applied.jobId)).toEqual([
+      'ev-job',
+      'new-job',
+    ]);
+
+    await events.handle(bare('elsewhere/c.csv'), control());
+    expect(queries()).toBe(3);
+    expect(log.info).toHaveBeenCalledWith(
+      'event for no job; dropped',
+      expect.objectContaining({ key: 'elsewhere/c.csv' }),
+    );
+  });
+
+  it('does not keep a read that failed: the next event reads again', async () => {
+    dynamo
+      .on(QueryCommand)
+      .rejectsOnce(new Error('unreachable'))
+      .resolves({ Items: [stored('ev-job', 'in/')] });
+    const { events } = worker();
+
+    await expect(events.handle(bare('in/a.csv'), control())).rejects.toThrow();
+    await events.handle(bare('in/b.csv'), control());
+    await events.handle(bare('in/c.csv'), control());
+
+    expect(queries()).toBe(2);
+    expect(applyChange).toHaveBeenCalledTimes(2);
   });
 });

@@ -14,6 +14,7 @@ import { EventDeletionAllowance } from '../state/event-deletion-allowance.js';
 import { JobStore } from '../state/job-store.js';
 import { applyChange, type ChangeOutcome } from './apply-change.js';
 import { DeletionBudget } from './deletion-budget.js';
+import { EventJobs } from './event-jobs.js';
 import { parseEventMessage } from './event-message.js';
 import { addJobMetric } from './job-metric.js';
 import { routeEvent } from './route-event.js';
@@ -37,11 +38,14 @@ export interface EventControl {
 
 /**
  * Applies event records. One per container: it keeps each job's source session (the role assumed once,
- * its credentials refreshed before they expire), as PassOpener does for a pass's tasks.
+ * its credentials refreshed before they expire), as PassOpener does for a pass's tasks, and the stored
+ * jobs that follow events for a minute (EventJobs), so a burst of bare events reads the job store once.
  */
 export class EventWorker {
   readonly #sources = new Map<string, Promise<S3Client>>();
   #jobs?: JobStore;
+  /** The stored jobs that follow events, kept for EVENT_JOBS_TTL_MS: a burst of bare events reads once. */
+  #followers?: EventJobs;
   #deletionAllowance?: EventDeletionAllowance;
 
   constructor(readonly deps: SyncDependencies) {}
@@ -62,7 +66,8 @@ export class EventWorker {
     const message = parseEventMessage(body);
     const { change } = message;
     this.#jobs ??= new JobStore(this.deps.state.client, this.deps.state.tableName);
-    const routing = await routeEvent(this.#jobs, message);
+    this.#followers ??= new EventJobs(this.#jobs);
+    const routing = await routeEvent(this.#jobs, message, this.#followers);
     if ('dropped' in routing) {
       log.info('event for no job; dropped', {
         bucket: change.bucket,

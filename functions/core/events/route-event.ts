@@ -5,6 +5,7 @@
  */
 import type { Job } from '../job.js';
 import type { JobStore } from '../state/job-store.js';
+import { EventJobs } from './event-jobs.js';
 import type { EventMessage } from './event-message.js';
 import type { ObjectChange } from './object-change.js';
 
@@ -12,13 +13,17 @@ import type { ObjectChange } from './object-change.js';
 export type Routing = { jobs: Job[] } | { jobs: []; dropped: string };
 
 /**
- * Resolves `message`'s jobs. A bare event reads the stored jobs page by page (one Query per 100 jobs).
+ * Resolves `message`'s jobs. A bare event is matched against `followers`, the stored jobs that follow
+ * events as kept by the container's EventWorker (one read of the store per EVENT_JOBS_TTL_MS, and one more
+ * before a miss is dropped); without it, the store is read page by page for this event (one Query per 100
+ * jobs).
  *
  * @throws StateStoreError when the job store cannot be read (the record comes back)
  */
 export async function routeEvent(
   jobs: Pick<JobStore, 'get' | 'all'>,
   { change, route }: EventMessage,
+  followers: EventJobs = new EventJobs(jobs),
 ): Promise<Routing> {
   if (route.by === 'job') return routed([route.job], change, 'the rule names');
   if (route.by === 'jobId') {
@@ -37,11 +42,7 @@ export async function routeEvent(
     }
     return routed([stored.job], change, 'the rule names');
   }
-  const matching: Job[] = [];
-  for await (const stored of jobs.all()) {
-    if (stored.status === 'active' && notFollowed(stored.job, change) === undefined)
-      matching.push(stored.job);
-  }
+  const matching = await followers.following((job) => notFollowed(job, change) === undefined);
   if (matching.length > 0) return { jobs: matching };
   return {
     jobs: [],

@@ -25,7 +25,8 @@ import type { PlanStep } from '../plan/plan.js';
 import { type PartUpload, PartUploads } from '../state/part-uploads.js';
 import type { OpenPass, TaskControl } from './open-pass.js';
 
-type CopyStep = Extract<PlanStep, { action: 'copy' }>;
+/** A giant object's copy, `missedByEvents` when the planner judged it a change no event delivered. */
+type CopyStep = Extract<PlanStep, { action: 'copy' }> & { missedByEvents?: boolean };
 
 const MiB = 1024 * 1024;
 /**
@@ -168,6 +169,7 @@ async function createUpload(
     partCount: plan.partCount,
     uploadId,
     recordKey: record.key,
+    ...(step.missedByEvents && { missedByEvents: true as const }),
   });
   if (kept.uploadId !== uploadId) {
     // Another delivery of the planner opened this version first: its upload is the one.

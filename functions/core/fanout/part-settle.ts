@@ -202,8 +202,11 @@ export async function finish(
     runFolder(job.options.manifestPrefix, job.jobId, runId),
     `${task.taskId}.${control.worker}`,
   );
-  const counts = { copied: 1, bytes: upload.size };
-  const settledNow = await settleTask(pass, task.taskId, counts, { ...(part && { part }) }, control);
+  // A change no event delivered (judged when the upload was opened) counts once, with the copy.
+  const missed = upload.missedByEvents === true;
+  const counts = { copied: 1, bytes: upload.size, ...(missed && { missedByEvents: 1 }) };
+  const note = { ...(part && { part }), ...(missed && { missedKeys: [upload.key] }) };
+  const settledNow = await settleTask(pass, task.taskId, counts, note, control);
   if (!settledNow && part) {
     // Another delivery settled the task with a part of its own: this one's would be a stray.
     await deps.destinationS3

@@ -91,17 +91,18 @@ export async function planShard(
             : step.previous;
           const copy = { ...step, ...(previous && { previous }) };
           // A giant object goes as part tasks (open-part-upload.ts); one the source refuses goes as a copy
-          // task, whose worker reports it as it reports any other. Part tasks do not count
-          // `missedByEvents` (docs/event-driven.md): their copy is settled by many tasks, not one.
+          // task, whose worker reports it as it reports any other. `missedByEvents` is judged here for
+          // both: kept on the upload's record, it is counted by the task that settles the completed copy.
+          const missed = missedByEvents(step, pass.eventWindow);
           if (deps.queues.part && step.object.size > job.options.fanOut.partTasksAbove) {
-            const opened = await openPartUpload(pass, copy, control);
+            const opened = await openPartUpload(pass, { ...copy, missedByEvents: missed }, control);
             if (opened.status !== 'refused') {
               partTasks += opened.status === 'sent' ? opened.tasks : 0;
               break;
             }
           }
           // Judged here, where the ledger's failure is known; counted by the worker that copies it, once.
-          yield { ...copy, ...(missedByEvents(step, pass.eventWindow) && { missedByEvents: true }) };
+          yield { ...copy, ...(missed && { missedByEvents: true }) };
         }
       }
     }

@@ -49,6 +49,11 @@ export interface NewPartUpload {
   uploadId: string;
   /** The opener's own record of the upload in the job's state (state-store's upload records). */
   recordKey: string;
+  /**
+   * A change no event delivered, outside the grace (events/missed-by-events.ts), judged by the planner:
+   * the task that settles the completed copy counts it in `missedByEvents`, as a copy task counts its own.
+   */
+  missedByEvents?: true;
 }
 
 export type PartUploadState = 'open' | 'completing' | 'completed' | 'aborted';
