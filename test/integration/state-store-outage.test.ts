@@ -62,7 +62,7 @@ describe('a state table that stops answering mid-run', () => {
     // Assess
     expect(outcome).toBeInstanceOf(StateStoreError);
     expect((outcome as Error).message).toMatch(
-      new RegExp(`state table "${table}": putLedgerEntry \\(PutItem\\) failed`),
+      new RegExp(`state table "${table}": putPlannedEntry \\(PutItem\\) failed`),
     );
     expect((outcome as Error).cause).toBeDefined();
     expect(logs).toContainEqual(
