@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TaskQueues } from '../../functions/core/dispatch/task-queue.js';
 import { DeletionBudget } from '../../functions/core/events/deletion-budget.js';
 import { EventWorker } from '../../functions/core/events/event-worker.js';
@@ -17,6 +17,7 @@ import { taskBatchHandler } from '../../functions/core/fanout/task-batches.js';
 import type { Job, JobInput } from '../../functions/core/job.js';
 import { EventDeletionAllowance } from '../../functions/core/state/event-deletion-allowance.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { forgetJobWhenDone } from './event-helpers.js';
 import {
   isolatedJob,
   lambdaContext,
@@ -89,24 +90,6 @@ async function deliver(body: string, log = captureLogger()): Promise<string[]> {
   return response.batchItemFailures.map((failure) => failure.itemIdentifier);
 }
 
-/** Removes every state item of `job` from the sandbox's shared table when the test ends. */
-function removeStateAfterwards(job: Job): void {
-  onTestFinished(async () => {
-    const table = deps.state.tableName;
-    for (const pk of [`job#${job.jobId}`, `ledger#${job.jobId}`]) {
-      const { Items = [] } = await doc.send(
-        new QueryCommand({
-          TableName: table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ProjectionExpression: 'pk, sk',
-        }),
-      );
-      for (const { sk } of Items) await doc.send(new DeleteCommand({ TableName: table, Key: { pk, sk } }));
-    }
-  });
-}
-
 const doc = DynamoDBDocumentClient.from(deps.state.client);
 const allowance = new EventDeletionAllowance(deps.state.client, deps.state.tableName);
 
@@ -140,7 +123,7 @@ describe('the mirror deletion cap of events, across batches of one record', () =
     const job = isolatedJob(sandbox, 'ev-cap', {
       options: { events: true, mirror: true, maxDeletesPerRun: CAP },
     });
-    removeStateAfterwards(job);
+    forgetJobWhenDone(deps, job.jobId);
     const bodies = await copiedObjects(job, CAP + EXTRA);
     // The producer empties its prefix by mistake: one Object Deleted event per key.
     for (const key of bodies.keys())
@@ -169,7 +152,7 @@ describe('the mirror deletion cap of events, across batches of one record', () =
     const job = isolatedJob(sandbox, 'ev-cap-window', {
       options: { events: true, mirror: true, maxDeletesPerRun: CAP, eventDeletionWindowMinutes: 60 },
     });
-    removeStateAfterwards(job);
+    forgetJobWhenDone(deps, job.jobId);
     const keys = [...(await copiedObjects(job, CAP + 1)).keys()];
     for (const key of keys) await producer.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
     const deleted = keys.map((key) => ({ key, body: eventBody(job, key, 'deleted') }));

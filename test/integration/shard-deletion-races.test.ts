@@ -9,24 +9,22 @@
  * The run's totals must come from the ledger changes, not from whichever delivery settles (issue 11).
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CopyTask } from '../../functions/core/dispatch/copy-tasks.js';
 import type { PlanShardTask } from '../../functions/core/dispatch/shard-tasks.js';
 import { runCopyTask } from '../../functions/core/fanout/copy-task.js';
 import { type OpenPass, PassOpener } from '../../functions/core/fanout/open-pass.js';
 import { planShard } from '../../functions/core/fanout/plan-shard.js';
 import { startPass } from '../../functions/core/fanout/start-pass.js';
-import type { Job } from '../../functions/core/job.js';
 import { PassTally } from '../../functions/core/state/pass-tally.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
+import { forgetJobWhenDone } from './event-helpers.js';
 import { isolatedJob, listKeys, passEnded, putObject, useSandbox } from './helpers.js';
 import { ledgerOf } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const log = consoleLogger('error');
-const doc = DynamoDBDocumentClient.from(deps.state.client);
 
 /** A promise and its resolver: a gate a test opens, or a signal a delivery gives. */
 function gate() {
@@ -39,24 +37,6 @@ function gate() {
 
 function control(worker: string) {
   return { log, worker, signal: new AbortController().signal };
-}
-
-/** Removes every state item of `job` from the sandbox's shared table when the test ends. */
-function removeStateAfterwards(job: Job): void {
-  onTestFinished(async () => {
-    const table = deps.state.tableName;
-    for (const pk of [`job#${job.jobId}`, `ledger#${job.jobId}`]) {
-      const { Items = [] } = await doc.send(
-        new QueryCommand({
-          TableName: table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ProjectionExpression: 'pk, sk',
-        }),
-      );
-      for (const { sk } of Items) await doc.send(new DeleteCommand({ TableName: table, Key: { pk, sk } }));
-    }
-  });
 }
 
 /** The queues of a fan-out deployment, capturing what is sent instead of queueing it. */
@@ -80,7 +60,7 @@ async function secondPassWithOneDeletion(name: string) {
   const job = isolatedJob(sandbox, name, {
     options: { mirror: true, maxDeletesPerRun: 5, fanOut: { mode: 'always' } },
   });
-  removeStateAfterwards(job);
+  forgetJobWhenDone(deps, job.jobId);
   const key = (name: string) => `${job.source.prefix}${name}.txt`;
   for (const name of ['a', 'b', 'c']) await putObject(producer, job.source.bucket, key(name), name);
 
