@@ -14,18 +14,12 @@ import { type ObjectChange, parseObjectChange } from '../../functions/core/event
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
 import type { Job } from '../../functions/core/job.js';
 import { sandboxS3 } from '../../sandbox/clients.js';
+import { nextSequencer } from './event-helpers.js';
 import { isolatedJob, listKeys, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
-
-// Sequencers grow with time, as S3's do: 18 hexadecimal digits from a counter started at the clock.
-let counter = BigInt(Date.now()) << 12n;
-const nextSequencer = () => {
-  counter += 1n;
-  return counter.toString(16).toUpperCase().padStart(18, '0');
-};
 
 /** An S3 EventBridge event as the producer's rule forwards it, read by the worker's reader. */
 function event(key: string, change: 'created' | 'deleted', sequencer = nextSequencer()): ObjectChange {

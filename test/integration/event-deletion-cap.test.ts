@@ -17,7 +17,7 @@ import { taskBatchHandler } from '../../functions/core/fanout/task-batches.js';
 import type { Job, JobInput } from '../../functions/core/job.js';
 import { EventDeletionAllowance } from '../../functions/core/state/event-deletion-allowance.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { forgetJobWhenDone } from './event-helpers.js';
+import { forgetJobWhenDone, nextSequencer } from './event-helpers.js';
 import {
   isolatedJob,
   lambdaContext,
@@ -33,13 +33,6 @@ const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
 const CAP = 3;
 const EXTRA = 2;
-
-// Sequencers grow with time, as S3's do: 18 hexadecimal digits from a counter started at the clock.
-let counter = BigInt(Date.now()) << 12n;
-const nextSequencer = () => {
-  counter += 1n;
-  return counter.toString(16).toUpperCase().padStart(18, '0');
-};
 
 /** A copy-queue body as the job's rule writes it: the job, and the S3 event. */
 function eventBody(job: Job, key: string, change: 'created' | 'deleted', sequencer = nextSequencer()) {

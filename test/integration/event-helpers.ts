@@ -1,7 +1,7 @@
 /**
  * Synthetic S3 events for integration tests: moto gives every real event the same sequencer
  * (docs/event-driven.md), so tests build their own, read by the worker's reader, with real increasing
- * sequencers, pointing at real objects. (Older test files still keep their own copy of `nextSequencer`.)
+ * sequencers, pointing at real objects.
  * Also what the tests of a pass racing an event share: the race's gates, the event worker's clients, and
  * the clean-up of the shared table.
  */

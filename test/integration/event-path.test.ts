@@ -18,6 +18,7 @@ import { sandboxEvents, sandboxSqs } from '../../sandbox/clients.js';
 import { busAdmits, type EventPath, provisionEventPath } from '../../sandbox/event-path.js';
 import type { LocalFanOut } from '../../sandbox/fan-out.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { nextSequencer } from './event-helpers.js';
 import { isolatedJob, localFanOut, putObject, randomText, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -158,13 +159,6 @@ describe('the real moto event path: AccountA default bus → AccountB S3-event b
     expect(await admits('333333333333', path.sourceRuleArn)).toBe(false);
   });
 });
-
-// Sequencers grow with time, as S3's do: 18 hexadecimal digits from a counter started at the clock.
-let counter = BigInt(Date.now()) << 12n;
-const nextSequencer = () => {
-  counter += 1n;
-  return counter.toString(16).toUpperCase().padStart(18, '0');
-};
 
 describe('synthetic S3 events with real sequencers, through B’s bus, the queue and the worker', () => {
   /** Puts an S3 event on the job's S3-event bus, as A's rule would forward it. */

@@ -18,6 +18,7 @@ import { applyChange, type ChangeDependencies } from '../../functions/core/event
 import { type ObjectChange, parseObjectChange } from '../../functions/core/events/object-change.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
+import { nextSequencer } from './event-helpers.js';
 import { isolatedJob, listKeys, putObject, readObject, useSandbox } from './helpers.js';
 
 const RUNS = Number(process.env.EVENT_PROPERTY_RUNS ?? 6);
@@ -29,12 +30,6 @@ const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
 // Keys that need escaping and sort differently by UTF-8 bytes than by UTF-16 code units.
 const NAMES = ['a', 'dir/b c', 'x+y%z', 'a😀', 'a！'];
-
-let counter = BigInt(Date.now()) << 12n;
-const nextSequencer = () => {
-  counter += 1n;
-  return counter.toString(16).toUpperCase().padStart(18, '0');
-};
 
 function event(key: string, change: 'created' | 'deleted'): ObjectChange {
   return parseObjectChange({

@@ -13,17 +13,12 @@ import { type ObjectChange, parseObjectChange } from '../../functions/core/event
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
+import { nextSequencer } from './event-helpers.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
-
-let counter = BigInt(Date.now()) << 12n;
-const nextSequencer = () => {
-  counter += 1n;
-  return counter.toString(16).toUpperCase().padStart(18, '0');
-};
 
 function created(key: string): ObjectChange {
   return parseObjectChange({
