@@ -5,6 +5,7 @@ import type { DoctorDependencies } from './diagnose/diagnose-job.js';
 import { sqsTaskQueues } from './dispatch/task-queue.js';
 import { SyncError } from './errors.js';
 import { buildOnce } from './lazy-client.js';
+import { type SdkLogger, sdkLogger } from './report/sdk-logger.js';
 import type { SyncDependencies, SyncLogger, SyncMetrics } from './run/sync-job.js';
 import { StateStore } from './state/state-store.js';
 
@@ -39,14 +40,16 @@ export const CONTROL_TIMEOUTS: ClientTimeouts = { connectionMs: 5_000, requestMs
 /**
  * The SDK's NodeHttpHandler settings for `timeouts`. In @smithy/node-http-handler 4.x `requestTimeout`
  * only warns unless `throwOnRequestTimeout` is set, and `socketTimeout` is the idle timer that also
- * covers the response body while it is read.
+ * covers the response body while it is read. With `logger`, the handler's warnings (a socket pool at
+ * capacity) are lines of it rather than of the console (report/sdk-logger.ts).
  */
-export function httpHandlerOptions(timeouts: ClientTimeouts) {
+export function httpHandlerOptions(timeouts: ClientTimeouts, logger?: SdkLogger) {
   return {
     connectionTimeout: timeouts.connectionMs,
     requestTimeout: timeouts.requestMs,
     throwOnRequestTimeout: true,
     socketTimeout: timeouts.idleMs,
+    ...(logger && { logger }),
   };
 }
 
@@ -75,6 +78,7 @@ export function dependenciesFromEnvironment(
         '(or `npm run sandbox` prints one for local runs)',
     );
   }
+  const warnings = sdkLogger(logger);
   const s3Config: S3ClientConfig = {
     forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
     // A bucket in another region answers 301 with x-amz-bucket-region; the request is sent again there.
@@ -82,11 +86,11 @@ export function dependenciesFromEnvironment(
     // a destination bucket outside the function's region pays one redirect per request.
     followRegionRedirects: true,
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: httpHandlerOptions(options.timeouts ?? S3_TIMEOUTS),
+    requestHandler: httpHandlerOptions(options.timeouts ?? S3_TIMEOUTS, warnings),
   };
   const control = {
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: httpHandlerOptions(options.timeouts ?? CONTROL_TIMEOUTS),
+    requestHandler: httpHandlerOptions(options.timeouts ?? CONTROL_TIMEOUTS, warnings),
   };
   const busName = env.EVENT_BUS_NAME;
   const planShardQueue = env.PLAN_SHARD_QUEUE_URL;

@@ -11,6 +11,7 @@ import {
 import { SyncError } from '../../functions/core/errors.js';
 import { clientOf } from '../../functions/core/lazy-client.js';
 import type { SyncLogger } from '../../functions/core/run/sync-job.js';
+import { captureLogger } from '../support/capture-logger.js';
 
 const logger = { info: () => {}, warn: () => {}, error: () => {} } as unknown as SyncLogger;
 const env = { STATE_TABLE_NAME: 'sync-state' };
@@ -212,6 +213,65 @@ describe('httpHandlerOptions', () => {
       socketTimeout: 20_000,
     });
     expect(CONTROL_TIMEOUTS).toEqual({ connectionMs: 5_000, requestMs: 10_000, idleMs: 10_000 });
+  });
+});
+
+describe("the SDK's warnings", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The check NodeHttpHandler runs when a request has waited for a socket (a static of its class). */
+  function socketCheckOf(client: { config: unknown }) {
+    const { requestHandler } = client.config as { requestHandler: { constructor: unknown } };
+    return (requestHandler.constructor as { checkSocketUsage: (...args: unknown[]) => number })
+      .checkSocketUsage;
+  }
+
+  /** An agent whose one socket is busy with three requests queued: the handler's capacity warning. */
+  const saturated = {
+    maxSockets: 1,
+    sockets: { 'sandbox:443:': [{}] },
+    requests: { 'sandbox:443:': [{}, {}, {}] },
+  };
+
+  it("are structured lines of the sync's logger, from every client's HTTP handler, not console lines", async () => {
+    // Prepare
+    const console = vi.spyOn(globalThis.console, 'warn').mockImplementation(() => {});
+    const logger = captureLogger();
+    const deps = dependenciesFromEnvironment(logger, env);
+
+    // Act: the handler's own check, as it runs when a request waits for a socket
+    for (const client of [deps.destinationS3, deps.sts, deps.state.client]) {
+      const { logger: handlerLogger } = (await handlerConfig(client)) as { logger: unknown };
+      socketCheckOf(client)(saturated, 0, handlerLogger);
+    }
+
+    // Assert
+    expect(console).not.toHaveBeenCalled();
+    expect(logger.lines).toHaveLength(3);
+    for (const line of logger.lines) {
+      expect(line).toMatchObject({ level: 'warn', message: 'AWS SDK warning' });
+      expect(line.fields.sdkMessage).toMatch(
+        /socket usage at capacity=1 and 3 additional requests are enqueued/,
+      );
+    }
+  });
+
+  it("leaves out the SDK's per-command info and debug lines", async () => {
+    const logger = captureLogger();
+    const deps = dependenciesFromEnvironment(logger, env);
+    const { logger: handlerLogger } = (await handlerConfig(deps.destinationS3)) as {
+      logger: Record<'debug' | 'info' | 'error', (...content: unknown[]) => void>;
+    };
+
+    handlerLogger.debug('request', { input: {} });
+    handlerLogger.info({ commandName: 'GetObjectCommand' });
+    handlerLogger.error('handler failed:', 'socket hang up');
+
+    expect(logger.lines).toEqual([
+      { level: 'error', message: 'AWS SDK error', fields: { sdkMessage: 'handler failed: socket hang up' } },
+    ]);
   });
 });
 
