@@ -29,10 +29,19 @@ export function nextSequencer(): string {
 
 /** The Object Created event S3 sends (through the producer's rule) for `key` in `bucket`, just written. */
 export function objectCreated(bucket: string, key: string): ObjectChange {
+  return objectEvent('Object Created', bucket, key);
+}
+
+/** The Object Deleted event S3 sends (through the producer's rule) for `key` in `bucket`, just deleted. */
+export function objectDeleted(bucket: string, key: string): ObjectChange {
+  return objectEvent('Object Deleted', bucket, key);
+}
+
+function objectEvent(type: 'Object Created' | 'Object Deleted', bucket: string, key: string): ObjectChange {
   return parseObjectChange({
     id: randomUUID(),
     source: 'aws.s3',
-    'detail-type': 'Object Created',
+    'detail-type': type,
     time: new Date().toISOString(),
     detail: { bucket: { name: bucket }, object: { key, sequencer: nextSequencer() } },
   });
@@ -64,8 +73,12 @@ export function forgetJobWhenDone(deps: Pick<SyncDependencies, 'state'>, jobId: 
 /** Where a pass's race with an event is run: before one of its S3 requests, or before a ledger write. */
 export type RaceAt =
   | { s3Command: string; destinationKey: string }
-  | { ledgerKey: string; ledgerCommand?: 'PutItemCommand' | 'DeleteItemCommand' }
+  | { ledgerKey: string; ledgerCommand?: LedgerCommand }
   | { byTheTest: true };
+
+/** A ledger write a race is run before; 'any write' is the first of PutItem, UpdateItem and DeleteItem. */
+export type LedgerCommand = 'PutItemCommand' | 'DeleteItemCommand' | 'UpdateItemCommand' | 'any write';
+const LEDGER_WRITES = ['PutItemCommand', 'DeleteItemCommand', 'UpdateItemCommand'];
 
 /**
  * The pass's clients (own S3 and DynamoDB clients over `deps`'s table), with `race` run once, once armed,
@@ -105,7 +118,12 @@ export function racingDependencies(
         Item?: { pk?: unknown; sk?: unknown };
         Key?: { pk?: unknown; sk?: unknown };
       };
-      if ('ledgerKey' in at && context.commandName === (at.ledgerCommand ?? 'PutItemCommand')) {
+      const command = 'ledgerKey' in at ? (at.ledgerCommand ?? 'PutItemCommand') : undefined;
+      const gated =
+        command === 'any write'
+          ? LEDGER_WRITES.includes(String(context.commandName))
+          : context.commandName === command;
+      if ('ledgerKey' in at && gated) {
         const item = input.Item ?? input.Key;
         if (String(item?.pk).startsWith('ledger#') && item?.sk === at.ledgerKey) await once();
       }

@@ -47,6 +47,7 @@ const change = (overrides: Partial<ObjectChange> = {}): ObjectChange => ({
 function fakeState(entries: LedgerEntry[] = []) {
   const ledger = new Map(entries.map((entry) => [entry.key, entry]));
   const writes: LedgerEntry[] = [];
+  const marks = new Map<string, string>();
   const state: ChangeDependencies['state'] = {
     readLease: async () => ({ owner: 'pass', expiresAt: 0, fence: 3 }),
     ledgerEntry: async (_jobId, key) => ledger.get(key),
@@ -57,10 +58,20 @@ function fakeState(entries: LedgerEntry[] = []) {
       writes.push(entry);
       return 'recorded';
     },
+    // Marks only an entry still as read, as markDeletion's condition does; the mark is kept beside the ledger.
+    markDeletion: async (_jobId, read) => {
+      const stored = ledger.get(read.key);
+      if (stored !== read || marks.has(read.key)) return { marked: false, now: stored };
+      marks.set(read.key, 'token');
+      return { marked: true, token: 'token' };
+    },
+    clearDeletionMark: async (_jobId, key) => {
+      marks.delete(key);
+    },
     putMultipartUpload: async () => {},
     deleteMultipartUpload: async () => {},
   };
-  return { state, ledger, writes };
+  return { state, ledger, writes, marks };
 }
 
 describe('applyChange', () => {
@@ -339,5 +350,60 @@ describe('applyChange', () => {
       destinationEtag: md5(data),
       sequencer: storedSequencer(change().sequencer),
     });
+  });
+
+  it('defers, writing nothing, a change of the version a deletion holding the key is deleting', async () => {
+    const data = 'v1';
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5(data)}"`, ContentLength: data.length });
+    const held = {
+      key: 'in/a.txt',
+      etag: `"${md5(data)}"`,
+      destinationKey: 'out/a.txt',
+      deletingBy: 'deleter',
+      deletingUntil: Date.now() + 60_000,
+    };
+    const { state, writes } = fakeState([held]);
+
+    const applied = applyChange({ sourceS3, destinationS3, state }, job(true), change());
+
+    await expect(applied).rejects.toMatchObject({
+      name: 'ObjectCopyError',
+      retryable: true,
+      message: expect.stringMatching(/a deletion of its copy is under way/),
+    });
+    expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(writes).toHaveLength(0);
+  });
+
+  it('records the sequencer of a change whose version the ledger already records as copied', async () => {
+    const data = 'v1';
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${md5(data)}"`, ContentLength: data.length });
+    const copied = {
+      key: 'in/a.txt',
+      etag: `"${md5(data)}"`,
+      destinationKey: 'out/a.txt',
+      copiedAt: '2026-12-03T05:00:00.000Z',
+    };
+    const { state, ledger } = fakeState([copied]);
+
+    const outcome = await applyChange({ sourceS3, destinationS3, state }, job(true), change());
+
+    expect(outcome).toMatchObject({ outcome: 'up-to-date' });
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(ledger.get('in/a.txt')).toEqual({ ...copied, sequencer: storedSequencer(change().sequencer) });
+  });
+
+  it('deletes nothing, failing retryably, when its ledger entry moved before the deletion could mark it', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    const recorded = { key: 'in/a.txt', etag: '"e1"', destinationKey: 'out/a.txt', destinationEtag: 'e1' };
+    const { state, writes, marks } = fakeState([recorded]);
+    marks.set('in/a.txt', 'another deleter');
+
+    const applied = applyChange({ sourceS3, destinationS3, state }, job(true), change({ change: 'deleted' }));
+
+    await expect(applied).rejects.toMatchObject({ name: 'ObjectCopyError', retryable: true });
+    expect(s3Mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(writes).toHaveLength(0);
   });
 });

@@ -124,8 +124,9 @@ describe('StateStore.putPlannedEntry', () => {
     expect(dynamoMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
       Item: { sk: 'k', sequencer: read, fence: 7 },
       ConditionExpression:
-        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
-      ExpressionAttributeValues: { ':fence': 7, ':kept': read },
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
+      ExpressionAttributeValues: { ':fence': 7, ':kept': read, ':markNow': expect.any(Number) },
     });
   });
 
@@ -136,9 +137,10 @@ describe('StateStore.putPlannedEntry', () => {
 
     const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
     expect(input?.ConditionExpression).toBe(
-      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))',
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
     );
-    expect(input?.ExpressionAttributeValues).toEqual({ ':fence': 7 });
+    expect(input?.ExpressionAttributeValues).toEqual({ ':fence': 7, ':markNow': expect.any(Number) });
   });
 
   it.each([
@@ -192,8 +194,9 @@ describe('StateStore.deleteLedgerEntry', () => {
       TableName: 'table',
       Key: { pk: 'ledger#job', sk: 'k' },
       ConditionExpression:
-        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
-      ExpressionAttributeValues: { ':fence': 7, ':kept': read },
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
+      ExpressionAttributeValues: { ':fence': 7, ':kept': read, ':markNow': expect.any(Number) },
     });
   });
 
@@ -204,9 +207,10 @@ describe('StateStore.deleteLedgerEntry', () => {
 
     const input = dynamoMock.commandCalls(DeleteCommand)[0]?.args[0].input;
     expect(input?.ConditionExpression).toBe(
-      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))',
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
     );
-    expect(input?.ExpressionAttributeValues).toEqual({ ':fence': 7 });
+    expect(input?.ExpressionAttributeValues).toEqual({ ':fence': 7, ':markNow': expect.any(Number) });
   });
 
   it.each([
@@ -267,8 +271,9 @@ describe('PassTally.recordDeletion (a fan-out pass)', () => {
       TableName: 'table',
       Key: { pk: 'ledger#job', sk: 'k' },
       ConditionExpression:
-        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
-      ExpressionAttributeValues: { ':fence': 7, ':kept': read },
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
+      ExpressionAttributeValues: { ':fence': 7, ':kept': read, ':markNow': expect.any(Number) },
     });
   });
 

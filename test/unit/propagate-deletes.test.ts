@@ -32,6 +32,9 @@ function mirrorRun(now: LedgerEntry | undefined, kept?: LedgerEntry) {
   const state = {
     ledgerEntry: vi.fn(async () => now),
     deleteLedgerEntry: vi.fn(async () => kept),
+    markDeletion: vi.fn(async () => ({ marked: true, token: 'mark' })),
+    clearDeletionMark: vi.fn(async () => {}),
+    widenDeletionMark: vi.fn(async () => true),
   };
   const tally = new RunTally();
   const run = {
@@ -44,6 +47,7 @@ function mirrorRun(now: LedgerEntry | undefined, kept?: LedgerEntry) {
     }),
     log: { debug: () => {}, info: () => {}, warn: () => {} },
     lease: { fence: 7 },
+    control: { runId: 'run' },
     tally,
     interrupted: new InterruptedWrites(),
   } as unknown as RunContext;
@@ -62,7 +66,7 @@ describe('DeletePropagator (a mirror pass deleting a gone key)', () => {
     expect(s3Mock.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input)).toEqual([
       { Bucket: 'dst', Key: 'out/a.txt', IfMatch: '"d0"' },
     ]);
-    expect(state.deleteLedgerEntry).toHaveBeenCalledWith('mirror', 'in/a.txt', 7, read);
+    expect(state.deleteLedgerEntry).toHaveBeenCalledWith('mirror', 'in/a.txt', 7, read, 'mark');
     expect(tally.counts.deleted).toBe(1);
   });
 

@@ -4,7 +4,7 @@
  * copied, through the same copier and ledger record as a listed object. The event's sequencer only keeps
  * the ledger from moving the key backwards when two workers race on it.
  */
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { copierFor } from '../copy/copy-method.js';
 import {
   type CopyResult,
@@ -14,12 +14,15 @@ import {
 } from '../copy/copy-object.js';
 import { stripQuotes } from '../copy/integrity.js';
 import { explainSourceFailure } from '../copy/read-source.js';
-import { awsErrorCode, describeError, ObjectCopyError, SourceVanishedError } from '../errors.js';
+import { ObjectCopyError, SourceVanishedError } from '../errors.js';
 import type { Job } from '../job.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import type { SourceObject } from '../plan/list-source.js';
 import { copiedLedgerEntry } from '../run/copy-and-record.js';
+import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import type { LedgerEntry, StateStore } from '../state/state-store.js';
+import { applyDeletion } from './apply-deletion.js';
+import { type ApplyContext, itemMoved, laterOrSame, skipped, stale } from './change-context.js';
 import type { ObjectChange } from './object-change.js';
 import { storedSequencer } from './sequencer.js';
 
@@ -30,7 +33,13 @@ export interface ChangeDependencies {
   destinationS3: S3Client;
   state: Pick<
     StateStore,
-    'readLease' | 'ledgerEntry' | 'putLedgerEntryInOrder' | 'putMultipartUpload' | 'deleteMultipartUpload'
+    | 'readLease'
+    | 'ledgerEntry'
+    | 'putLedgerEntryInOrder'
+    | 'markDeletion'
+    | 'clearDeletionMark'
+    | 'putMultipartUpload'
+    | 'deleteMultipartUpload'
   >;
 }
 
@@ -113,18 +122,6 @@ export async function applyChange(
   return applyCopy(context, current, previous, fence);
 }
 
-interface ApplyContext {
-  deps: ChangeDependencies;
-  job: Job;
-  change: ObjectChange;
-  control: ChangeControl;
-  now: () => Date;
-  /** The change's sequencer, as the ledger stores it. */
-  sequencer: string;
-  runId: string;
-  destinationKey: string;
-}
-
 async function applyCopy(
   context: ApplyContext,
   object: SourceObject,
@@ -134,7 +131,9 @@ async function applyCopy(
   const { deps, job, change, sequencer, runId, destinationKey, now } = context;
   const { key } = change;
   if (previous?.etag !== undefined && stripQuotes(previous.etag) === stripQuotes(object.etag)) {
-    return { outcome: 'up-to-date', key, reason: 'the ledger records this version as copied' };
+    // A deleter holds the key (state/deletion-marks.ts): the copy it deletes is the one found current.
+    if (isMarkedForDeletion(previous)) throw itemMoved(context, 'a deletion of its copy is under way');
+    return recordUpToDate(context, previous, fence);
   }
   // A later change's worker read the key after this change was made, so what it copied is at least as new.
   if (laterOrSame(previous, sequencer)) return stale(key);
@@ -159,13 +158,44 @@ async function applyCopy(
   }
   const copiedAt = now();
   const entry = { ...copiedLedgerEntry(object, destinationKey, result, runId, copiedAt), sequencer };
-  if ((await deps.state.putLedgerEntryInOrder(job.jobId, entry, fence)) === 'stale') return stale(key);
+  // Refused once the item moved since `previous` (a deleter's mark or record): that deleter may have
+  // removed this very copy, so the change is applied again.
+  const recorded = await deps.state.putLedgerEntryInOrder(job.jobId, entry, fence, {
+    read: previous,
+    written: stripQuotes(result.destinationEtag),
+  });
+  if (recorded === 'stale') return stale(key);
+  if (recorded === 'changed') throw itemMoved(context, 'its ledger entry changed while its copy was written');
   return {
     outcome: 'copied',
     key,
     bytes: result.bytes,
     lagMs: copiedAt.getTime() - change.eventTime.getTime(),
   };
+}
+
+/**
+ * The ledger records the source's current version as copied: the change's sequencer is recorded on that
+ * entry, only while it is still the one read, so a deleter that read the same entry (a deletion of the key
+ * before this re-creation of the same bytes) can no longer mark it and delete the copy this change found.
+ */
+async function recordUpToDate(
+  context: ApplyContext,
+  previous: LedgerEntry,
+  fence: number,
+): Promise<ChangeOutcome> {
+  const { deps, job, change, sequencer } = context;
+  const upToDate: ChangeOutcome = {
+    outcome: 'up-to-date',
+    key: change.key,
+    reason: 'the ledger records this version as copied',
+  };
+  if (laterOrSame(previous, sequencer)) return upToDate;
+  const entry = { ...previous, sequencer };
+  const recorded = await deps.state.putLedgerEntryInOrder(job.jobId, entry, fence, { read: previous });
+  if (recorded === 'stale') return stale(change.key);
+  if (recorded === 'changed') throw itemMoved(context, 'its ledger entry changed since it was read');
+  return upToDate;
 }
 
 /**
@@ -201,59 +231,6 @@ function copyCurrent(
   );
 }
 
-/** The key is gone from the source: a mirror job deletes the copy this sync wrote; any other keeps it. */
-async function applyDeletion(
-  context: ApplyContext,
-  previous: LedgerEntry | undefined,
-  fence: number,
-): Promise<ChangeOutcome> {
-  const { deps, job, change, sequencer, control, now } = context;
-  const { key } = change;
-  if (!job.options.mirror)
-    return skipped(key, 'not mirrored: the job keeps destination copies of deleted keys');
-  if (previous?.sequencer !== undefined && previous.sequencer === sequencer) {
-    return { outcome: 'up-to-date', key, reason: 'this change was already applied' };
-  }
-  if (laterOrSame(previous, sequencer)) return stale(key);
-  if (previous?.destinationEtag === undefined) {
-    return skipped(key, 'the ledger records no copy of it by this sync');
-  }
-  const verdict = await control.mayDelete?.();
-  if (verdict && !verdict.granted) return skipped(key, verdict.reason);
-  const destinationKey = previous.destinationKey ?? context.destinationKey;
-  try {
-    await deps.destinationS3.send(
-      new DeleteObjectCommand({
-        Bucket: job.destination.bucket,
-        Key: destinationKey,
-        // Only the copy this sync wrote: a racing worker's newer copy, or someone else's object, stays.
-        IfMatch: `"${stripQuotes(previous.destinationEtag)}"`,
-      }),
-      { abortSignal: control.signal },
-    );
-  } catch (error) {
-    const where = `s3://${job.destination.bucket}/${destinationKey}`;
-    if (isPreconditionFailure(error)) {
-      if (laterOrSame(await deps.state.ledgerEntry(job.jobId, key), sequencer)) return stale(key);
-      throw new ObjectCopyError(
-        `${where} is not the copy the ledger records; applying the change again reads the ledger anew`,
-        { cause: error, retryable: true },
-      );
-    }
-    // Already gone (a consumer removed it, or an earlier delivery did before its mark): nothing to delete.
-    const { name, status } = awsErrorCode(error);
-    if (name !== 'NoSuchKey' && status !== 404) {
-      throw new ObjectCopyError(`DELETE ${where} failed: ${describeError(error)}`, { cause: error });
-    }
-  }
-  // Marked, not removed: the sequencer stays, so a late worker of an earlier change cannot record it. A
-  // mirror pass that finds the mark of a key gone from the source removes it as any ledger entry.
-  const deletedAt = now();
-  const marked = await deps.state.putLedgerEntryInOrder(job.jobId, { key, sequencer }, fence);
-  if (marked === 'stale') return stale(key);
-  return { outcome: 'deleted', key, lagMs: deletedAt.getTime() - change.eventTime.getTime() };
-}
-
 /** The key's state in the source now, or undefined when it is gone. */
 async function headSource(
   s3: S3Client,
@@ -284,17 +261,4 @@ function sourceChanged(error: unknown): boolean {
     !(error instanceof DestinationOccupiedError) &&
     isPreconditionFailure(error.cause)
   );
-}
-
-/** The ledger holds a change of the key at `sequencer` or later (both in the stored form). */
-function laterOrSame(entry: LedgerEntry | undefined, sequencer: string): boolean {
-  return entry?.sequencer !== undefined && entry.sequencer >= sequencer;
-}
-
-function stale(key: string): ChangeOutcome {
-  return { outcome: 'stale', key, reason: 'a later change of the key was already applied' };
-}
-
-function skipped(key: string, reason: string): ChangeOutcome {
-  return { outcome: 'skipped', key, reason };
 }

@@ -52,8 +52,8 @@ export async function planShard(
   // twin delivery may have deleted a key this one no longer sees, and only one of them settles the shard.
   const deletes = new DeletePropagator(taskContext(pass, control, { tally, manifest, interrupted }), {
     reserve: (key) => pass.tally.reserveDeletion(key, job.options.maxDeletesPerRun),
-    record: async (entry) => {
-      const recorded = await pass.tally.recordDeletion(entry.key, entry.sequencer);
+    record: async (entry, token) => {
+      const recorded = await pass.tally.recordDeletion(entry.key, entry.sequencer, token);
       return typeof recorded === 'object' ? recorded : undefined;
     },
   });

@@ -25,9 +25,10 @@ export interface DeletionAccount {
   /**
    * Removes `entry`'s ledger item once its destination copy is deleted, and counts the deletion, once;
    * unless an event recorded a change of the key since `entry` was read: returns that entry, kept and
-   * not counted.
+   * not counted. `token`: the deletion mark this run set on the item (state/deletion-marks.ts), which
+   * the removal requires instead of the absence of any mark.
    */
-  record(entry: LedgerEntry): Promise<LedgerEntry | undefined>;
+  record(entry: LedgerEntry, token?: string): Promise<LedgerEntry | undefined>;
 }
 
 /** Carries one run's deletions to the destination and the ledger. */
@@ -42,7 +43,7 @@ export class DeletePropagator {
   ) {
     this.#account = account ?? {
       reserve: async () => this.#reserveHere(),
-      record: (entry) => this.#recordHere(entry),
+      record: (entry, token) => this.#recordHere(entry, token),
     };
   }
 
@@ -52,9 +53,15 @@ export class DeletePropagator {
     return true;
   }
 
-  async #recordHere(entry: LedgerEntry): Promise<LedgerEntry | undefined> {
+  async #recordHere(entry: LedgerEntry, token?: string): Promise<LedgerEntry | undefined> {
     const { deps, job, lease, tally } = this.run;
-    const kept = await deps.state.deleteLedgerEntry(job.jobId, entry.key, lease.fence, entry.sequencer);
+    const kept = await deps.state.deleteLedgerEntry(
+      job.jobId,
+      entry.key,
+      lease.fence,
+      entry.sequencer,
+      token,
+    );
     if (!kept) tally.countDeleted();
     return kept;
   }
@@ -84,10 +91,32 @@ export class DeletePropagator {
       });
       return;
     }
-    // A key with no recorded copy may still hold what a run that died wrote there.
-    const recreated = await this.#deleteCopy(entry.key, entry.destinationKey, entry);
+    // Marked first: the copy's If-Match cannot tell it from an event's copy of the same bytes, so a writer
+    // of the key is ordered through its ledger item (state/deletion-marks.ts).
+    // Owned by this pass: another delivery of the same shard planner shares the mark.
+    const mark = await deps.state.markDeletion(jobId, entry, lease.fence, `pass#${this.run.control.runId}`);
+    if (!mark.marked) {
+      // Removed since the plan: a twin delivery deleted the key and recorded it; only the count is left.
+      if (mark.now === undefined) {
+        await this.#account.record(entry);
+      } else if (changedByEvent(entry, mark.now)) {
+        this.#leaveToEvent(entry.key, mark.now);
+      } else {
+        log.info('key being deleted by another worker; left to it', { key: entry.key });
+      }
+      return;
+    }
+    let recreated: LedgerEntry | undefined;
+    try {
+      // A key with no recorded copy may still hold what a run that died wrote there.
+      recreated = await this.#deleteCopy(entry.key, entry.destinationKey, entry, mark.token);
+    } catch (error) {
+      await deps.state.clearDeletionMark(jobId, entry.key, mark.token);
+      throw error;
+    }
+    if (recreated) await deps.state.clearDeletionMark(jobId, entry.key, mark.token);
     // Counted with the ledger change, not here: a twin delivery may delete the same key (docs/fan-out.md).
-    const kept = recreated ?? (await this.#account.record(entry));
+    const kept = recreated ?? (await this.#account.record(entry, mark.token));
     if (kept) this.#leaveToEvent(entry.key, kept);
   }
 
@@ -127,13 +156,14 @@ export class DeletePropagator {
   /**
    * Deletes the destination copy of a source key (mirror jobs only): the copy `recorded` names, if it
    * names one. Refused (another object is there): returns the key's entry as it is now if an event
-   * recorded a change since `recorded` (its copy stays); else deletes what is there, as a mirror does with
-   * an object that is not its own.
+   * recorded a change since `recorded` (its copy stays), or replaced this run's mark `token`; else
+   * deletes what is there, as a mirror does with an object that is not its own.
    */
   async #deleteCopy(
     key: string,
     destinationKey?: string,
     recorded?: LedgerEntry,
+    token?: string,
   ): Promise<LedgerEntry | undefined> {
     const { deps, job, log } = this.run;
     const { source, destination } = job;
@@ -155,8 +185,11 @@ export class DeletePropagator {
       const { name, status } = awsErrorCode(error);
       if (name === 'NoSuchKey' || status === 404) return undefined;
       if (!isPreconditionFailure(error)) throw error;
+      // Whatever is there goes: from now on a writer of another copy that has not recorded it yet is
+      // refused too, and copies again after this deletion (state/deletion-marks.ts).
+      const widened = token === undefined || (await deps.state.widenDeletionMark(job.jobId, key, token));
       const now = await deps.state.ledgerEntry(job.jobId, key);
-      if (now && changedByEvent(recorded, now)) return now;
+      if (now && (changedByEvent(recorded, now) || !widened)) return now;
       await deps.destinationS3.send(new DeleteObjectCommand(target));
     }
     log.debug('object deleted', { key });

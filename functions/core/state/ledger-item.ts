@@ -43,6 +43,14 @@ export interface LedgerEntry {
    * when no event has applied a change since the key was last written by a pass.
    */
   sequencer?: string;
+  /**
+   * Set by a deleter of the destination copy between its mark and its final record (state/deletion-marks.ts):
+   * who marked the key (a token of that one deletion) and until when (epoch ms) the mark blocks writers.
+   */
+  deletingBy?: string;
+  deletingUntil?: number;
+  /** The destination ETag (unquoted) the marking deleter deletes If-Match; absent: whatever is there. */
+  deletingEtag?: string;
 }
 
 /** Destination writes a run may have made without recording them: of one of these sizes, after `since`. */

@@ -13,10 +13,12 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { LeaseLostError } from '../errors.js';
 import type { KeyRange } from '../plan/list-source.js';
+import { allOf, heldMark, isMarkedForDeletion, noLiveMark } from './deletion-marks.js';
 import { fromLedgerItem, type LedgerEntry, toLedgerItem } from './ledger-item.js';
 import { call, fenceCondition, fencedWrite, ledgerPk, type StateTable } from './state-table.js';
 
-const ledgerLost = (jobId: string, key: string) =>
+/** Why a ledger write refused for its fence stops the run. */
+export const ledgerLost = (jobId: string, key: string) =>
   `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`;
 
 /** Streams a job's ledger in sort-key (UTF-8 byte) order, restricted to `range`. */
@@ -150,13 +152,14 @@ export async function putPlannedEntry(
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     // One condition refused, two meanings: read which (the item as it is now, its fence included).
     const Item = await storedItem(table, 'putPlannedEntry (GetItem)', jobId, entry.key);
-    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== kept) return fromLedgerItem(Item);
+    if (Item && !(Number(Item.fence) > fence) && (Item.sequencer !== kept || markedItem(Item)))
+      return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
   }
 }
 
 /** The ledger item of `key` as stored (a consistent read, its fence included), to tell why a write was refused. */
-async function storedItem(
+export async function storedItem(
   table: StateTable,
   operation: string,
   jobId: string,
@@ -249,46 +252,6 @@ export async function ledgerEntry(
 }
 
 /**
- * Records a change an event applied (`entry.sequencer` in the stored form): refused when the ledger
- * already holds this key's change at this sequencer or a later one, so the key never moves backwards,
- * and fenced like every ledger write.
- *
- * @returns 'stale' when a change at this sequencer or later was already recorded
- * @throws LeaseLostError when a pass with a newer fence has written the key
- */
-export async function putLedgerEntryInOrder(
-  table: StateTable,
-  jobId: string,
-  entry: LedgerEntry & { sequencer: string },
-  fence: number,
-): Promise<'recorded' | 'stale'> {
-  const fenced = fenceCondition(fence);
-  try {
-    const result = await call(table, 'putLedgerEntryInOrder (PutItem)', () =>
-      table.doc.send(
-        new PutCommand({
-          TableName: table.name,
-          Item: toLedgerItem(jobId, entry, fence),
-          // A later change of the key was recorded (a sequencer only grows), and a newer lease holder
-          // owns the item.
-          ConditionExpression: `(attribute_not_exists(sequencer) OR sequencer < :sequencer) AND (${fenced.ConditionExpression})`,
-          ExpressionAttributeValues: { ...fenced.ExpressionAttributeValues, ':sequencer': entry.sequencer },
-          ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
-        }),
-      ),
-    );
-    table.capacity.writeCapacityUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
-    return 'recorded';
-  } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    // One condition refused, two meanings: read which (the item as it is now).
-    const stored = await ledgerEntry(table, jobId, entry.key);
-    if (stored?.sequencer !== undefined && stored.sequencer >= entry.sequencer) return 'stale';
-    throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
-  }
-}
-
-/**
  * Removes a key from the ledger after its destination copy was deleted (mirror jobs), carrying the
  * sequencer the plan read (`readSequencer`, or none): refused when an event has recorded a change of the
  * key since (it re-created the key and copied it, or marked it deleted), since removing the event's entry
@@ -303,6 +266,7 @@ export async function deleteLedgerEntry(
   key: string,
   fence: number,
   readSequencer?: string,
+  token?: string,
 ): Promise<LedgerEntry | undefined> {
   try {
     await call(table, 'deleteLedgerEntry (DeleteItem)', () =>
@@ -310,7 +274,7 @@ export async function deleteLedgerEntry(
         new DeleteCommand({
           TableName: table.name,
           Key: { pk: ledgerPk(jobId), sk: key },
-          ...plannedCondition(fence, readSequencer),
+          ...plannedCondition(fence, readSequencer, token),
         }),
       ),
     );
@@ -319,26 +283,41 @@ export async function deleteLedgerEntry(
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     // One condition refused, two meanings: read which (the item as it is now, its fence included).
     const Item = await storedItem(table, 'deleteLedgerEntry (GetItem)', jobId, key);
-    if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== readSequencer)
+    if (
+      Item &&
+      !(Number(Item.fence) > fence) &&
+      (Item.sequencer !== readSequencer || markedItem(Item, token))
+    )
       return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, key), { cause: error });
   }
 }
 
 /**
- * The condition of a pass's write of what it planned: a newer lease holder owns the item, and an event's
- * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read).
+ * The condition of a pass's write of what it planned: a newer lease holder owns the item, an event's
+ * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read),
+ * and no deleter holds the item; or, for a deleter's own final record (`token`), it still holds it.
  */
 export function plannedCondition(
   fence: number,
   kept: string | undefined,
+  token?: string,
 ): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
-  const fenced = fenceCondition(fence);
-  return {
-    ConditionExpression: `(${fenced.ConditionExpression}) AND (${unchangedSequencer(kept)})`,
-    ExpressionAttributeValues: {
-      ...fenced.ExpressionAttributeValues,
-      ...(kept !== undefined && { ':kept': kept }),
+  return allOf(
+    fenceCondition(fence),
+    {
+      ConditionExpression: unchangedSequencer(kept),
+      ExpressionAttributeValues: kept !== undefined ? { ':kept': kept } : {},
     },
-  };
+    token === undefined ? noLiveMark() : heldMark(token),
+  );
+}
+
+/**
+ * Whether a stored item refused a planned write for a deletion mark: another deleter's live mark, or, for
+ * a deleter's final record (`token`), a mark that is no longer its own.
+ */
+export function markedItem(item: Record<string, unknown>, token?: string): boolean {
+  if (token !== undefined) return item.deletingBy !== token;
+  return isMarkedForDeletion(fromLedgerItem(item));
 }

@@ -7,7 +7,7 @@
  */
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LeaseLostError } from '../errors.js';
-import { plannedCondition } from './ledger.js';
+import { markedItem, plannedCondition } from './ledger.js';
 import { fromLedgerItem, type LedgerEntry } from './ledger-item.js';
 import { type PassItem, passKey, passName, writeOnce } from './pass-item.js';
 import { ledgerPk } from './state-table.js';
@@ -54,6 +54,8 @@ export async function reservePassDeletion(pass: PassItem, key: string, max: numb
  * deletion counts once whichever delivery records it and whichever settles the shard. False for that twin.
  * The ledger entry is removed only while its sequencer is still `readSequencer`, the one the planner read:
  * an event that re-created (or marked) the key since keeps its entry, returned, and nothing is counted.
+ * With `token` (the planner's deletion mark, state/deletion-marks.ts) it is removed only while that mark
+ * is still on it.
  *
  * @throws LeaseLostError when a newer pass has written the key's ledger entry
  */
@@ -63,6 +65,7 @@ export async function recordPassDeletion(
   key: string,
   fence: number,
   readSequencer?: string,
+  token?: string,
 ): Promise<boolean | LedgerEntry> {
   const transaction = new TransactWriteCommand({
     TransactItems: [
@@ -80,7 +83,7 @@ export async function recordPassDeletion(
         Delete: {
           TableName: pass.table,
           Key: { pk: ledgerPk(jobId), sk: key },
-          ...plannedCondition(fence, readSequencer),
+          ...plannedCondition(fence, readSequencer, token),
         },
       },
       {
@@ -112,7 +115,11 @@ export async function recordPassDeletion(
             ConsistentRead: true,
           }),
         );
-        if (Item && !(Number(Item.fence) > fence) && Item.sequencer !== readSequencer)
+        if (
+          Item &&
+          !(Number(Item.fence) > fence) &&
+          (Item.sequencer !== readSequencer || markedItem(Item, token))
+        )
           return fromLedgerItem(Item);
         throw new LeaseLostError(
           `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,

@@ -141,11 +141,12 @@ export class PassTally {
    * whichever delivery of the shard's planner deleted the key and whichever settled the shard. False when a
    * delivery recorded it before (nothing changed). `readSequencer` is the one the planner read in the key's
    * entry: an event that recorded a change of the key since keeps its entry, returned, counted nowhere.
+   * `token`: the deletion mark the planner set on the entry (state/deletion-marks.ts), still its own.
    *
    * @throws LeaseLostError when a newer pass has written the key's ledger entry
    */
-  recordDeletion(key: string, readSequencer?: string): Promise<boolean | LedgerEntry> {
-    return recordPassDeletion(this.#pass, this.jobId, key, this.fence, readSequencer);
+  recordDeletion(key: string, readSequencer?: string, token?: string): Promise<boolean | LedgerEntry> {
+    return recordPassDeletion(this.#pass, this.jobId, key, this.fence, readSequencer, token);
   }
 
   /**

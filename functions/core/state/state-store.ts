@@ -5,6 +5,8 @@
  *   each answered by the file that owns that kind of item:
  *   - state-table.ts: the table's layout, its client and capacity count, errors, the fence condition;
  *   - ledger.ts, ledger-item.ts: the ledger, and the compact item a ledger entry is stored as;
+ *   - ledger-in-order.ts, deletion-marks.ts: an event's writes in sequencer order, and the marks that
+ *     order a destination delete against a writer of the same key;
  *   - leases.ts: the job's lease and its fencing token;
  *   - run-records.ts: the checkpoint, run records, and which jobs the table holds;
  *   - upload-records.ts: upload intents and multipart upload records;
@@ -14,8 +16,10 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KeyRange } from '../plan/list-source.js';
+import * as deletionMarks from './deletion-marks.js';
 import * as leases from './leases.js';
 import * as ledger from './ledger.js';
+import * as inOrder from './ledger-in-order.js';
 import type { LedgerEntry } from './ledger-item.js';
 import * as runRecords from './run-records.js';
 import { type CapacityCounter, openStateTable, type StateTable } from './state-table.js';
@@ -62,11 +66,25 @@ export class StateStore {
   ledgerEntry(jobId: string, key: string) {
     return ledger.ledgerEntry(this.#table, jobId, key);
   }
-  putLedgerEntryInOrder(jobId: string, entry: LedgerEntry & { sequencer: string }, fence: number) {
-    return ledger.putLedgerEntryInOrder(this.#table, jobId, entry, fence);
+  putLedgerEntryInOrder(
+    jobId: string,
+    entry: LedgerEntry & { sequencer: string },
+    fence: number,
+    guard?: inOrder.InOrderGuard,
+  ) {
+    return inOrder.putLedgerEntryInOrder(this.#table, jobId, entry, fence, guard);
   }
-  deleteLedgerEntry(jobId: string, key: string, fence: number, readSequencer?: string) {
-    return ledger.deleteLedgerEntry(this.#table, jobId, key, fence, readSequencer);
+  deleteLedgerEntry(jobId: string, key: string, fence: number, readSequencer?: string, token?: string) {
+    return ledger.deleteLedgerEntry(this.#table, jobId, key, fence, readSequencer, token);
+  }
+  markDeletion(jobId: string, read: LedgerEntry, fence: number, owner: string, now = Date.now()) {
+    return deletionMarks.markDeletion(this.#table, jobId, read, fence, owner, now);
+  }
+  widenDeletionMark(jobId: string, key: string, token: string) {
+    return deletionMarks.widenDeletionMark(this.#table, jobId, key, token);
+  }
+  clearDeletionMark(jobId: string, key: string, token: string) {
+    return deletionMarks.clearDeletionMark(this.#table, jobId, key, token);
   }
 
   acquireLease(jobId: string, owner: string, ttlMs: number, now = Date.now()) {
