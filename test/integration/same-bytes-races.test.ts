@@ -21,6 +21,7 @@ import { startPass } from '../../functions/core/fanout/start-pass.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
+import { captureLogger } from '../support/capture-logger.js';
 import {
   eventDependencies,
   forgetJobWhenDone,
@@ -206,5 +207,36 @@ describe('a deletion racing a re-creation of the same bytes (moto S3 + DynamoDB 
       expect(await applyChange(events, job, recreation.change)).toMatchObject({ outcome: 'copied' });
     }
     await expectCopyAgrees(job, key, destinationKey, recreation.change);
+  });
+});
+
+describe('a pass that copies a key while an event is deleting it (moto S3 + DynamoDB Local)', () => {
+  it('leaves the key to the event, counted skipped, and says why in its log', async () => {
+    // Prepare: a copied key, changed at the source, whose ledger item an event's deletion has marked
+    const job = isolatedJob(sandbox, 'marked-copy', { options: { mirror: true } });
+    forgetJobWhenDone(deps, job.jobId);
+    const key = `${job.source.prefix}k.txt`;
+    await putObject(producer, SOURCE, key, 'first');
+    expect(await syncJob(deps, job)).toMatchObject({ copied: 1 });
+    await putObject(producer, SOURCE, key, 'second, longer');
+    const read = await deps.state.ledgerEntry(job.jobId, key);
+    if (!read) throw new Error('no ledger entry after the first pass');
+    const fence = (await deps.state.readLease(job.jobId))?.fence ?? 0;
+    const mark = await deps.state.markDeletion(job.jobId, read, fence, 'event-marked-copy');
+    if (!mark.marked) throw new Error('the mark was refused');
+    const logger = captureLogger();
+
+    // Act
+    const summary = await syncJob({ ...deps, logger }, job);
+    await deps.state.clearDeletionMark(job.jobId, key, mark.token);
+
+    // Assert
+    expect(summary).toMatchObject({ copied: 0, skipped: 1, failed: 0 });
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({
+        message: 'object copied while an event was deleting the key; left to the event',
+        fields: expect.objectContaining({ key }),
+      }),
+    );
   });
 });

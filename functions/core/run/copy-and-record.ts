@@ -18,6 +18,7 @@ import {
 import { destinationKeyFor, MAX_KEY_BYTES } from '../plan/keys.js';
 import type { SourceObject } from '../plan/list-source.js';
 import type { PlanStep } from '../plan/plan.js';
+import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import { mergeUnrecorded } from '../state/interrupted-writes.js';
 import type { LedgerEntry, MultipartUploadRecord } from '../state/state-store.js';
 import type { RunContext } from './run-context.js';
@@ -278,10 +279,12 @@ export class CopyRecorder {
    */
   #leaveToEvent(object: SourceObject, recorded: LedgerEntry): void {
     this.run.tally.countSkipped();
-    this.run.log.info('object copied and recorded by an event meanwhile; its record kept', {
-      key: object.key,
-      sequencer: recorded.sequencer,
-    });
+    // Or an event's deletion holds the key (state/deletion-marks.ts): the key is left to it and the
+    // re-creation's event, or to the next pass.
+    const message = isMarkedForDeletion(recorded)
+      ? 'object copied while an event was deleting the key; left to the event'
+      : 'object copied and recorded by an event meanwhile; its record kept';
+    this.run.log.info(message, { key: object.key, sequencer: recorded.sequencer });
   }
 
   /**
