@@ -10,13 +10,8 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { sandboxS3 } from '../../sandbox/clients.js';
-import {
-  CONTROL_PATH,
-  describeS3Request,
-  type FaultProxy,
-  type FaultRule,
-  startFaultProxy,
-} from '../../sandbox/fault-proxy.js';
+import { describeS3Request } from '../../sandbox/fault-plan.js';
+import { CONTROL_PATH, type FaultProxy, type FaultRule, startFaultProxy } from '../../sandbox/fault-proxy.js';
 
 const sandbox = inject('sandbox');
 const bucket = sandbox.accountA.bucket;

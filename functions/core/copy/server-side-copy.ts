@@ -21,22 +21,13 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { awsErrorCode, ObjectCopyError, SourceArchivedError } from '../errors.js';
-import {
-  type CopyOptions,
-  type CopyRequest,
-  type CopyResult,
-  compositeOf,
-  conditionForSecondAttempt,
-  contentHeaders,
-  inspectDestination,
-  isPreconditionFailure,
-  occupied,
-  type WriteCondition,
-  writeCondition,
-} from './copy-object.js';
+import { type CopyOptions, type CopyRequest, type CopyResult, contentHeaders } from './copy-object.js';
 import { isPlainMd5Etag, stripQuotes } from './integrity.js';
+import { compositeOf, inspectDestination, occupied } from './occupied-destination.js';
 import { MAX_PART_SIZE, type PartPlan, planParts } from './part-plan.js';
 import { readSourceTags, sourceNotAsListed } from './read-source.js';
+import { isPreconditionFailure } from './upload-errors.js';
+import { conditionForSecondAttempt, type WriteCondition, writeCondition } from './write-condition.js';
 
 /** S3: one CopyObject copies at most 5 GiB; larger objects are copied in parts (UploadPartCopy). */
 export const SINGLE_COPY_LIMIT = MAX_PART_SIZE;
