@@ -1,4 +1,7 @@
-/** S3 requests by type, as the benchmark reports them (sandbox/moto_server.py classifies them). */
+/**
+ * S3 requests by type, as the benchmark reports them (sandbox/server_patches/sandbox_endpoints.py classifies
+ * them).
+ */
 export const REQUEST_TYPES = ['LIST', 'GET', 'PUT', 'POST', 'HEAD', 'DELETE', 'OTHER'] as const;
 
 /**

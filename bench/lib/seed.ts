@@ -76,7 +76,8 @@ export async function seedObjectsInServer(
 
 /**
  * The bytes seedObjectsInServer stores as `<prefix><name>`: the SHA-256 of the name, repeated (as
- * moto_server.py's seed_body), so a name holds the same bytes under every prefix.
+ * sandbox/server_patches/sandbox_endpoints.py's seed_body), so a name holds the same bytes under every
+ * prefix.
  */
 export function seedBody(name: string, bytes: number): Buffer {
   const pattern = createHash('sha256').update(name).digest();
