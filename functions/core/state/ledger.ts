@@ -186,7 +186,8 @@ const unchangedSequencer = (kept: string | undefined) =>
  * and have the next pass copy the object again. Nor while an event has recorded a change of the key since
  * the plan (the sequencer on record is no longer `entry.sequencer`, the one the plan read): a deletion mark
  * has no copy time, so only the sequencer tells it from the planned entry, and writing over it would move
- * the key backwards.
+ * the key backwards. Nor while a deleter holds the item (deletion-marks.ts): this whole-item write would
+ * erase its mark, and its final record would then be refused.
  *
  * @returns the entry kept instead of this one, or undefined when this one was written
  * @throws LeaseLostError when a pass with a newer fence has written the key
@@ -198,23 +199,29 @@ export async function putUncopiedEntry(
   fence: number,
   plannedCopiedAt?: string,
 ): Promise<LedgerEntry | undefined> {
-  const fenced = fenceCondition(fence);
   const planned = plannedCopiedAt === undefined ? 0 : Date.parse(plannedCopiedAt);
   const kept = entry.sequencer;
+  // A newer lease holder owns the item, a copy recorded after the plan stays, and so does an event's
+  // change (a copy or a deletion mark) recorded after the plan, and a deleter's live mark.
+  const condition = allOf(
+    fenceCondition(fence),
+    {
+      ConditionExpression: 'attribute_not_exists(ca) OR ca <= :planned',
+      ExpressionAttributeValues: { ':planned': planned },
+    },
+    {
+      ConditionExpression: unchangedSequencer(kept),
+      ExpressionAttributeValues: kept !== undefined ? { ':kept': kept } : {},
+    },
+    noLiveMark(),
+  );
   try {
     const result = await call(table, 'putUncopiedEntry (PutItem)', () =>
       table.doc.send(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder owns the item, a copy recorded after the plan stays, and so does an
-          // event's change (a copy or a deletion mark) recorded after the plan.
-          ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned) AND (${unchangedSequencer(kept)})`,
-          ExpressionAttributeValues: {
-            ...fenced.ExpressionAttributeValues,
-            ':planned': planned,
-            ...(kept !== undefined && { ':kept': kept }),
-          },
+          ...condition,
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -223,9 +230,9 @@ export async function putUncopiedEntry(
     return undefined;
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    // One condition refused, several meanings: read which (the item as it is now, its fence included).
     const Item = await storedItem(table, 'putUncopiedEntry (GetItem)', jobId, entry.key);
-    const newer = Item && (Number(Item.ca) > planned || Item.sequencer !== kept);
+    const newer = Item && (Number(Item.ca) > planned || Item.sequencer !== kept || markedItem(Item));
     if (Item && newer && !(Number(Item.fence) > fence)) return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
   }
