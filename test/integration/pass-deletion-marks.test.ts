@@ -5,12 +5,11 @@
  * (docs/event-driven.md, "Deletions and writers of the same bytes"). Each worker is held at a gate
  * while the other runs; the event is delivered again when it asked for it.
  */
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { applyChange, type ChangeDependencies } from '../../functions/core/events/apply-change.js';
+import { applyChange } from '../../functions/core/events/apply-change.js';
 import type { ObjectChange } from '../../functions/core/events/object-change.js';
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
-import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { isMarkedForDeletion } from '../../functions/core/state/deletion-marks.js';
 import {
@@ -18,51 +17,14 @@ import {
   forgetJobWhenDone,
   objectCreated,
   objectDeleted,
-  type RaceAt,
   racingDependencies,
 } from './event-helpers.js';
+import { exists, heldEvent, settle, signal } from './held-workers.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const SOURCE = sandbox.accountA.bucket;
 const DESTINATION = sandbox.accountB.destinationBucket;
-
-/** A promise and the function that resolves it: how one held worker waits for the other. */
-function signal(): { reached: Promise<void>; reach: () => void } {
-  let reach = () => {};
-  const reached = new Promise<void>((resolve) => {
-    reach = resolve;
-  });
-  return { reached, reach };
-}
-
-/**
- * The event worker's clients for `job`, held at `at` until `release` resolves; `held` resolves once it
- * is there.
- */
-function heldEvent(job: Job, name: string, at: RaceAt, release: Promise<void>) {
-  const held = signal();
-  const gate = racingDependencies(sandbox, deps, at, async () => {
-    held.reach();
-    await release;
-  });
-  gate.arm();
-  const events: ChangeDependencies = {
-    ...eventDependencies(sandbox, deps, job, `${name}-event`),
-    destinationS3: gate.deps.destinationS3,
-    state: gate.deps.state,
-  };
-  return { events, held: held.reached, raced: gate.raced };
-}
-
-/** Applies `change`; the error when it failed (the queue delivers a retryable one again). */
-async function settle(run: Promise<unknown>): Promise<{ result?: unknown; error?: unknown }> {
-  try {
-    return { result: await run };
-  } catch (error) {
-    return { error };
-  }
-}
 
 /** A mirror job whose key holds a copy of `bytes`, recorded by an event. */
 async function copiedByEvent(name: string, bytes: string) {
@@ -76,17 +38,6 @@ async function copiedByEvent(name: string, bytes: string) {
   return { job, key, destinationKey };
 }
 
-async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-      return false;
-    throw error;
-  }
-}
-
 describe('a mirror pass whose If-Match delete is refused (moto S3 + DynamoDB Local)', () => {
   it("has an event that wrote other bytes but had not recorded them copy again after the pass's deletion", async () => {
     // Prepare: the key copied, deleted at the source, listed gone by the pass; re-created with other
@@ -95,8 +46,9 @@ describe('a mirror pass whose If-Match delete is refused (moto S3 + DynamoDB Loc
     await producer.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
     const passDone = signal();
     const event = heldEvent(
+      sandbox,
+      deps,
       job,
-      'widened-mark',
       { ledgerKey: key, ledgerCommand: 'PutItemCommand' },
       passDone.reached,
     );
@@ -157,8 +109,9 @@ describe('a mirror pass whose copy fails while an event deletes the key (moto S3
     await putObject(producer, SOURCE, key, 'second bytes, which the pass fails to copy');
     const passDone = signal();
     const event = heldEvent(
+      sandbox,
+      deps,
       job,
-      'failed-under-mark',
       { ledgerKey: key, ledgerCommand: 'PutItemCommand' },
       passDone.reached,
     );
