@@ -155,6 +155,24 @@ describe('StateStore.putPlannedEntry', () => {
     });
   });
 
+  it("may write over a deleter's mark on another copy than the one it records (written)", async () => {
+    dynamoMock.on(PutCommand).resolves({});
+
+    await store().putPlannedEntry('job', { key: 'k', etag: '"e"' }, 7, 'written-etag');
+
+    const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe(
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow' +
+        ' OR (attribute_exists(deletingEtag) AND deletingEtag <> :written))',
+    );
+    expect(input?.ExpressionAttributeValues).toEqual({
+      ':fence': 7,
+      ':markNow': expect.any(Number),
+      ':written': 'written-etag',
+    });
+  });
+
   it('writes only while no sequencer is on record when the plan read none', async () => {
     dynamoMock.on(PutCommand).resolves({});
 

@@ -123,9 +123,12 @@ export async function putLedgerEntry(
  * Records what a pass did with a key it planned from the ledger as read, carrying the sequencer that read
  * found (`entry.sequencer`, or none): refused when an event has recorded a change of the key since (the
  * sequencer on record is no longer that one), since the event copied a version at least as new as the
- * pass's and this entry would move the key backwards. Fenced like every ledger write.
+ * pass's and this entry would move the key backwards. Fenced like every ledger write. Refused too while a
+ * deleter holds the item, unless `written` (the unquoted destination ETag of the copy this entry records)
+ * is not the copy that deleter deletes (deletion-marks.ts, noLiveMark): its delete cannot remove this copy.
  *
- * @returns the event's entry, kept instead of this one, or undefined when this one was written
+ * @returns the event's entry (or the deleter's marked item), kept instead of this one, or undefined when
+ *   this one was written
  * @throws LeaseLostError when a pass with a newer fence has written the key
  */
 export async function putPlannedEntry(
@@ -133,6 +136,7 @@ export async function putPlannedEntry(
   jobId: string,
   entry: LedgerEntry,
   fence: number,
+  written?: string,
 ): Promise<LedgerEntry | undefined> {
   const kept = entry.sequencer;
   try {
@@ -141,7 +145,7 @@ export async function putPlannedEntry(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          ...plannedCondition(fence, kept),
+          ...plannedCondition(fence, kept, undefined, written),
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -303,12 +307,14 @@ export async function deleteLedgerEntry(
 /**
  * The condition of a pass's write of what it planned: a newer lease holder owns the item, an event's
  * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read),
- * and no deleter holds the item; or, for a deleter's own final record (`token`), it still holds it.
+ * and no deleter holds the item (but one whose delete cannot remove the copy `written`); or, for a
+ * deleter's own final record (`token`), it still holds it.
  */
 export function plannedCondition(
   fence: number,
   kept: string | undefined,
   token?: string,
+  written?: string,
 ): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
   return allOf(
     fenceCondition(fence),
@@ -316,7 +322,7 @@ export function plannedCondition(
       ConditionExpression: unchangedSequencer(kept),
       ExpressionAttributeValues: kept !== undefined ? { ':kept': kept } : {},
     },
-    token === undefined ? noLiveMark() : heldMark(token),
+    token === undefined ? noLiveMark(Date.now(), written) : heldMark(token),
   );
 }
 
