@@ -28,7 +28,7 @@ describe('StateStore.putUncopiedEntry', () => {
   const copiedAt = '2026-12-03T09:00:00.000Z';
   beforeEach(() => dynamoMock.reset());
 
-  it('writes only while no copy newer than the planned one is on record, under the fence', async () => {
+  it('writes only while no copy newer than the planned one is on record and no deleter holds the item, under the fence', async () => {
     dynamoMock.on(PutCommand).resolves({});
 
     expect(
@@ -37,8 +37,13 @@ describe('StateStore.putUncopiedEntry', () => {
 
     expect(dynamoMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
       ConditionExpression:
-        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer))',
-      ExpressionAttributeValues: { ':fence': 7, ':planned': Date.parse(copiedAt) },
+        '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer))' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
+      ExpressionAttributeValues: {
+        ':fence': 7,
+        ':planned': Date.parse(copiedAt),
+        ':markNow': expect.any(Number),
+      },
     });
   });
 
@@ -50,13 +55,33 @@ describe('StateStore.putUncopiedEntry', () => {
 
     const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
     expect(input?.ConditionExpression).toBe(
-      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer) OR sequencer = :kept)',
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(ca) OR ca <= :planned) AND (attribute_not_exists(sequencer) OR sequencer = :kept)' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
     );
     expect(input?.ExpressionAttributeValues).toEqual({
       ':fence': 7,
       ':planned': Date.parse(copiedAt),
       ':kept': read,
+      ':markNow': expect.any(Number),
     });
+  });
+
+  it("keeps a deleter's live mark on the item the plan read, returning it", async () => {
+    dynamoMock.on(PutCommand).rejects(refused());
+    const read = 'A'.repeat(63);
+    const marked = {
+      pk: 'ledger#job',
+      sk: 'k',
+      fence: 7,
+      sequencer: read,
+      deletingBy: 'event#x',
+      deletingUntil: Date.now() + 60_000,
+    };
+    dynamoMock.on(GetCommand).resolves({ Item: marked });
+
+    const kept = await store().putUncopiedEntry('job', { key: 'k', sequencer: read }, 7, copiedAt);
+
+    expect(kept).toMatchObject({ key: 'k', sequencer: read, deletingBy: 'event#x' });
   });
 
   it.each([
@@ -127,6 +152,24 @@ describe('StateStore.putPlannedEntry', () => {
         '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer) OR sequencer = :kept)' +
         ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow)',
       ExpressionAttributeValues: { ':fence': 7, ':kept': read, ':markNow': expect.any(Number) },
+    });
+  });
+
+  it("may write over a deleter's mark on another copy than the one it records (written)", async () => {
+    dynamoMock.on(PutCommand).resolves({});
+
+    await store().putPlannedEntry('job', { key: 'k', etag: '"e"' }, 7, 'written-etag');
+
+    const input = dynamoMock.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe(
+      '(attribute_not_exists(fence) OR fence <= :fence) AND (attribute_not_exists(sequencer))' +
+        ' AND (attribute_not_exists(deletingUntil) OR deletingUntil < :markNow' +
+        ' OR (attribute_exists(deletingEtag) AND deletingEtag <> :written))',
+    );
+    expect(input?.ExpressionAttributeValues).toEqual({
+      ':fence': 7,
+      ':markNow': expect.any(Number),
+      ':written': 'written-etag',
     });
   });
 

@@ -105,7 +105,10 @@ export async function complete(
   let recorded: LedgerEntry | undefined;
   try {
     // Planned from `upload.previous`: an event's change recorded since (its copy replaced these parts
-    // after the completion, as a mirror job's event does) keeps its entry.
+    // after the completion, as a mirror job's event does) keeps its entry. A deleter that marked the key
+    // after the completion deletes another copy (If-Match), which this one replaced: the record goes over
+    // its mark, so its delete, refused, is tried again on this copy; refused only by a mark on this very
+    // copy, or widened to any (state/deletion-marks.ts).
     recorded = await deps.state.putPlannedEntry(
       job.jobId,
       {
@@ -113,6 +116,7 @@ export async function complete(
         ...keptSequencer(upload.previous),
       },
       pass.fence,
+      destinationEtag,
     );
   } catch (error) {
     if (!(error instanceof LeaseLostError)) throw error;

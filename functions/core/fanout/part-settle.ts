@@ -10,6 +10,7 @@ import { awsErrorCode, describeError, LeaseLostError, SourceVanishedError } from
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
 import { changedByEvent } from '../run/copy-and-record.js';
+import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import type { PartUpload, PartUploads } from '../state/part-uploads.js';
 import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';
 import type { LedgerEntry } from '../state/state-store.js';
@@ -118,10 +119,13 @@ export async function fail(
 /**
  * The key's ledger entry when an event recorded a change of it after the plan read `upload.previous` (its
  * sequencer moved): that event read the source later, so its copy is at least as new as the upload's parts.
+ * Or while a deleter holds the key (state/deletion-marks.ts): its delete may have removed the copy these
+ * parts would replace, and the ledger refuses the completer's record until it is done, so parts completed
+ * now would stay at the destination unrecorded; the key is left to the deletion.
  */
 export async function recordedByEvent(pass: OpenPass, upload: PartUpload): Promise<LedgerEntry | undefined> {
   const now = await pass.deps.state.ledgerEntry(pass.job.jobId, upload.key);
-  return now && changedByEvent(upload.previous, now) ? now : undefined;
+  return now && (changedByEvent(upload.previous, now) || isMarkedForDeletion(now)) ? now : undefined;
 }
 
 /**
@@ -139,7 +143,10 @@ export async function leaveToEvent(
 ): Promise<PartTaskOutcome> {
   const version = versionId(upload.key, upload.etag);
   const sequencer = recorded.sequencer ?? '';
-  const reason = `an event recorded a newer change of the key (sequencer ${sequencer}) meanwhile`;
+  const deleting = isMarkedForDeletion(recorded);
+  const reason = deleting
+    ? 'a deletion of the key was under way meanwhile'
+    : `an event recorded a newer change of the key (sequencer ${sequencer}) meanwhile`;
   if (
     await uploads.abort(
       version,
@@ -148,10 +155,10 @@ export async function leaveToEvent(
     )
   ) {
     await abortUpload(pass, upload);
-    control.log.info('giant object copied and recorded by an event meanwhile; its record kept', {
-      key: upload.key,
-      sequencer,
-    });
+    const message = deleting
+      ? 'giant object not completed while a deletion of the key was under way; left to it'
+      : 'giant object copied and recorded by an event meanwhile; its record kept';
+    control.log.info(message, { key: upload.key, sequencer });
   }
   const outcome = await settleAs(pass, task, (await uploads.find(version)) ?? upload, control);
   if (outcome === 'refused') {

@@ -201,6 +201,11 @@ export class CopyRecorder {
           lease.fence,
           previous?.copiedAt,
         );
+        // A deleter holds the key (state/deletion-marks.ts): whatever is on record, it is being deleted.
+        if (kept && isMarkedForDeletion(kept)) {
+          this.#leaveToEvent(object, kept);
+          return;
+        }
         if (await this.#copiedByTwin(object, kept)) return COPIED;
         if (kept && changedByEvent(previous, kept)) {
           this.#leaveToEvent(object, kept);
@@ -260,6 +265,11 @@ export class CopyRecorder {
       this.run.lease.fence,
       previous?.copiedAt,
     );
+    // A deleter holds the key (state/deletion-marks.ts): whatever is on record, it is being deleted.
+    if (kept && isMarkedForDeletion(kept)) {
+      this.#leaveToEvent(object, kept);
+      return;
+    }
     if (await this.#copiedByTwin(object, kept)) return COPIED;
     if (kept && changedByEvent(previous, kept)) {
       // The source moved on while this attempt copied (its pinned read refused) or the event's newer copy

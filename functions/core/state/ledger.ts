@@ -123,9 +123,12 @@ export async function putLedgerEntry(
  * Records what a pass did with a key it planned from the ledger as read, carrying the sequencer that read
  * found (`entry.sequencer`, or none): refused when an event has recorded a change of the key since (the
  * sequencer on record is no longer that one), since the event copied a version at least as new as the
- * pass's and this entry would move the key backwards. Fenced like every ledger write.
+ * pass's and this entry would move the key backwards. Fenced like every ledger write. Refused too while a
+ * deleter holds the item, unless `written` (the unquoted destination ETag of the copy this entry records)
+ * is not the copy that deleter deletes (deletion-marks.ts, noLiveMark): its delete cannot remove this copy.
  *
- * @returns the event's entry, kept instead of this one, or undefined when this one was written
+ * @returns the event's entry (or the deleter's marked item), kept instead of this one, or undefined when
+ *   this one was written
  * @throws LeaseLostError when a pass with a newer fence has written the key
  */
 export async function putPlannedEntry(
@@ -133,6 +136,7 @@ export async function putPlannedEntry(
   jobId: string,
   entry: LedgerEntry,
   fence: number,
+  written?: string,
 ): Promise<LedgerEntry | undefined> {
   const kept = entry.sequencer;
   try {
@@ -141,7 +145,7 @@ export async function putPlannedEntry(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          ...plannedCondition(fence, kept),
+          ...plannedCondition(fence, kept, undefined, written),
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -186,7 +190,8 @@ const unchangedSequencer = (kept: string | undefined) =>
  * and have the next pass copy the object again. Nor while an event has recorded a change of the key since
  * the plan (the sequencer on record is no longer `entry.sequencer`, the one the plan read): a deletion mark
  * has no copy time, so only the sequencer tells it from the planned entry, and writing over it would move
- * the key backwards.
+ * the key backwards. Nor while a deleter holds the item (deletion-marks.ts): this whole-item write would
+ * erase its mark, and its final record would then be refused.
  *
  * @returns the entry kept instead of this one, or undefined when this one was written
  * @throws LeaseLostError when a pass with a newer fence has written the key
@@ -198,23 +203,29 @@ export async function putUncopiedEntry(
   fence: number,
   plannedCopiedAt?: string,
 ): Promise<LedgerEntry | undefined> {
-  const fenced = fenceCondition(fence);
   const planned = plannedCopiedAt === undefined ? 0 : Date.parse(plannedCopiedAt);
   const kept = entry.sequencer;
+  // A newer lease holder owns the item, a copy recorded after the plan stays, and so does an event's
+  // change (a copy or a deletion mark) recorded after the plan, and a deleter's live mark.
+  const condition = allOf(
+    fenceCondition(fence),
+    {
+      ConditionExpression: 'attribute_not_exists(ca) OR ca <= :planned',
+      ExpressionAttributeValues: { ':planned': planned },
+    },
+    {
+      ConditionExpression: unchangedSequencer(kept),
+      ExpressionAttributeValues: kept !== undefined ? { ':kept': kept } : {},
+    },
+    noLiveMark(),
+  );
   try {
     const result = await call(table, 'putUncopiedEntry (PutItem)', () =>
       table.doc.send(
         new PutCommand({
           TableName: table.name,
           Item: toLedgerItem(jobId, entry, fence),
-          // A newer lease holder owns the item, a copy recorded after the plan stays, and so does an
-          // event's change (a copy or a deletion mark) recorded after the plan.
-          ConditionExpression: `(${fenced.ConditionExpression}) AND (attribute_not_exists(ca) OR ca <= :planned) AND (${unchangedSequencer(kept)})`,
-          ExpressionAttributeValues: {
-            ...fenced.ExpressionAttributeValues,
-            ':planned': planned,
-            ...(kept !== undefined && { ':kept': kept }),
-          },
+          ...condition,
           ReturnConsumedCapacity: ReturnConsumedCapacity.TOTAL,
         }),
       ),
@@ -223,9 +234,9 @@ export async function putUncopiedEntry(
     return undefined;
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    // One condition refused, two meanings: read which (the item as it is now, its fence included).
+    // One condition refused, several meanings: read which (the item as it is now, its fence included).
     const Item = await storedItem(table, 'putUncopiedEntry (GetItem)', jobId, entry.key);
-    const newer = Item && (Number(Item.ca) > planned || Item.sequencer !== kept);
+    const newer = Item && (Number(Item.ca) > planned || Item.sequencer !== kept || markedItem(Item));
     if (Item && newer && !(Number(Item.fence) > fence)) return fromLedgerItem(Item);
     throw new LeaseLostError(ledgerLost(jobId, entry.key), { cause: error });
   }
@@ -296,12 +307,14 @@ export async function deleteLedgerEntry(
 /**
  * The condition of a pass's write of what it planned: a newer lease holder owns the item, an event's
  * change recorded after the plan stays (the sequencer on record is still `kept`, the one the plan read),
- * and no deleter holds the item; or, for a deleter's own final record (`token`), it still holds it.
+ * and no deleter holds the item (but one whose delete cannot remove the copy `written`); or, for a
+ * deleter's own final record (`token`), it still holds it.
  */
 export function plannedCondition(
   fence: number,
   kept: string | undefined,
   token?: string,
+  written?: string,
 ): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
   return allOf(
     fenceCondition(fence),
@@ -309,7 +322,7 @@ export function plannedCondition(
       ConditionExpression: unchangedSequencer(kept),
       ExpressionAttributeValues: kept !== undefined ? { ':kept': kept } : {},
     },
-    token === undefined ? noLiveMark() : heldMark(token),
+    token === undefined ? noLiveMark(Date.now(), written) : heldMark(token),
   );
 }
 

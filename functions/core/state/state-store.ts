@@ -57,8 +57,8 @@ export class StateStore {
   putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number) {
     return ledger.putLedgerEntry(this.#table, jobId, entry, fence);
   }
-  putPlannedEntry(jobId: string, entry: LedgerEntry, fence: number) {
-    return ledger.putPlannedEntry(this.#table, jobId, entry, fence);
+  putPlannedEntry(jobId: string, entry: LedgerEntry, fence: number, written?: string) {
+    return ledger.putPlannedEntry(this.#table, jobId, entry, fence, written);
   }
   putUncopiedEntry(jobId: string, entry: LedgerEntry, fence: number, plannedCopiedAt?: string) {
     return ledger.putUncopiedEntry(this.#table, jobId, entry, fence, plannedCopiedAt);
