@@ -12,6 +12,7 @@ import type { ObjectChange } from '../../functions/core/events/object-change.js'
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
 import { isMarkedForDeletion } from '../../functions/core/state/deletion-marks.js';
+import { captureLogger } from '../support/capture-logger.js';
 import {
   eventDependencies,
   forgetJobWhenDone,
@@ -136,7 +137,8 @@ describe('a mirror pass whose copy fails while an event deletes the key (moto S3
     pass.arm();
 
     // Act
-    const summary = await syncJob(pass.deps, job, { objectRetry: { attempts: 1 } });
+    const logger = captureLogger();
+    const summary = await syncJob({ ...pass.deps, logger }, job, { objectRetry: { attempts: 1 } });
     const during = await deps.state.ledgerEntry(job.jobId, key);
     passDone.reach();
     if (!applied) throw new Error('the deletion was not applied');
@@ -147,6 +149,12 @@ describe('a mirror pass whose copy fails while an event deletes the key (moto S3
     expect(event.raced()).toBe(true);
     expect(isMarkedForDeletion(during)).toBe(true);
     expect(summary).toMatchObject({ copied: 0, skipped: 1, failed: 0 });
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({
+        message: 'an event is deleting the key; left to the event',
+        fields: expect.objectContaining({ key }),
+      }),
+    );
     expect(outcome).toEqual({ result: expect.objectContaining({ outcome: 'deleted' }) });
     expect(await exists(consumer, DESTINATION, destinationKey)).toBe(false);
     const entry = await deps.state.ledgerEntry(job.jobId, key);

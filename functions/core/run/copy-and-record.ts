@@ -133,10 +133,13 @@ export class CopyRecorder {
       );
       stored = true;
       release();
+      // With the ETag it wrote: a deletion deleting another copy (If-Match) cannot remove this one, so the
+      // record may go over its mark, and the deletion, delivered again, deletes what is recorded.
       const recordedByEvent = await deps.state.putPlannedEntry(
         job.jobId,
         { ...copiedLedgerEntry(object, destinationKey, result, control.runId), ...keptSequencer(previous) },
         lease.fence,
+        result.destinationEtag,
       );
       if (recordedByEvent) {
         this.#leaveToEvent(object, recordedByEvent);
@@ -284,15 +287,14 @@ export class CopyRecorder {
 
   /**
    * An event recorded a change of the key while this pass copied it, so its entry stands (putPlannedEntry
-   * refused this pass's): it read the source after the plan did, so what it copied is at least as new.
-   * Counted as already current, like a key the ledger shows copied, not as copied here nor as a failure.
+   * refused this pass's): it read the source after the plan did, so what it copied is at least as new. Or
+   * an event's deletion holds the key (a live mark, state/deletion-marks.ts). Counted as already current,
+   * like a key the ledger shows copied, not as copied here nor as a failure.
    */
   #leaveToEvent(object: SourceObject, recorded: LedgerEntry): void {
     this.run.tally.countSkipped();
-    // Or an event's deletion holds the key (state/deletion-marks.ts): the key is left to it and the
-    // re-creation's event, or to the next pass.
     const message = isMarkedForDeletion(recorded)
-      ? 'object copied while an event was deleting the key; left to the event'
+      ? 'an event is deleting the key; left to the event'
       : 'object copied and recorded by an event meanwhile; its record kept';
     this.run.log.info(message, { key: object.key, sequencer: recorded.sequencer });
   }

@@ -52,7 +52,8 @@ export function noLiveMark(now = Date.now(), written?: string): Condition {
   }
   return {
     ConditionExpression: `${free} OR (attribute_exists(deletingEtag) AND deletingEtag <> :written)`,
-    ExpressionAttributeValues: { ':markNow': now, ':written': written },
+    // Compared unquoted, as markDeletion stores the ETag it deletes.
+    ExpressionAttributeValues: { ':markNow': now, ':written': written.replace(/^"|"$/g, '') },
   };
 }
 
