@@ -18,7 +18,7 @@ import { ObjectCopyError, SourceVanishedError } from '../errors.js';
 import type { Job } from '../job.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import type { SourceObject } from '../plan/list-source.js';
-import { copiedLedgerEntry } from '../run/copy-and-record.js';
+import { copiedLedgerEntry } from '../run/copy-records.js';
 import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import type { LedgerEntry, StateStore } from '../state/state-store.js';
 import { applyDeletion } from './apply-deletion.js';

@@ -9,7 +9,7 @@ import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, describeError, LeaseLostError, SourceVanishedError } from '../errors.js';
 import { ManifestPart } from '../report/manifest-parts.js';
 import { runFolder } from '../report/run-manifest.js';
-import { changedByEvent } from '../run/copy-and-record.js';
+import { changedByEvent } from '../run/copy-records.js';
 import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import type { PartUpload, PartUploads } from '../state/part-uploads.js';
 import { type PassCounts, SettlementRefusedError } from '../state/pass-tally.js';

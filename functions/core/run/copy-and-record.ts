@@ -1,11 +1,11 @@
 /**
  * One planned copy, from the copy room's verified write to what the run records of it: the ledger entry,
- * the manifest line, the progress, or why it was not copied (failed, vanished, cut by the deadline). Also
- * keeps the multipart uploads earlier runs' deadlines cut, until their key's copy continues them.
+ * the manifest line, the progress, or why it was not copied (failed, vanished, cut by the deadline). The
+ * multipart uploads earlier runs' deadlines cut are kept in cut-uploads.ts until their key's copy continues
+ * them; what the ledger records of a copy is built in copy-records.ts.
  */
-import { cleanOrphanUploads } from '../copy/clean-orphan-uploads.js';
 import { type Copier, copierFor } from '../copy/copy-method.js';
-import type { CopyResult, UploadRecords } from '../copy/copy-object.js';
+import type { UploadRecords } from '../copy/copy-object.js';
 import { retryObjectCopy } from '../copy/retry.js';
 import {
   describeError,
@@ -20,7 +20,9 @@ import type { SourceObject } from '../plan/list-source.js';
 import type { PlanStep } from '../plan/plan.js';
 import { isMarkedForDeletion } from '../state/deletion-marks.js';
 import { mergeUnrecorded } from '../state/interrupted-writes.js';
-import type { LedgerEntry, MultipartUploadRecord } from '../state/state-store.js';
+import type { LedgerEntry } from '../state/state-store.js';
+import { changedByEvent, copiedLedgerEntry, keptSequencer } from './copy-records.js';
+import { CutUploads } from './cut-uploads.js';
 import type { RunContext } from './run-context.js';
 
 /**
@@ -39,8 +41,7 @@ export const COPIED = Symbol('copied');
 
 /** Copies planned objects one at a time (the run calls it concurrently) and records each outcome. */
 export class CopyRecorder {
-  /** Multipart uploads earlier runs' deadlines cut, by source key, until this run's copy takes them. */
-  #cutUploads = new Map<string, MultipartUploadRecord>();
+  readonly #cutUploads: CutUploads;
   readonly #uploadRecords: UploadRecords;
   /** The job's copy method: streamed, or server-side (copy/copy-method.ts). */
   readonly #copy: Copier;
@@ -54,27 +55,17 @@ export class CopyRecorder {
       forget: (key) => state.deleteMultipartUpload(jobId, key, delivery),
     };
     this.#copy = copierFor(run.job);
+    this.#cutUploads = new CutUploads(run);
   }
 
-  /**
-   * Aborts the multipart uploads of runs that died; keeps those a deadline cut for their key's copy.
-   */
-  async adoptCutUploads(): Promise<void> {
-    const { deps, job, log } = this.run;
-    const orphans = await cleanOrphanUploads(deps.destinationS3, deps.state, job, { keepContinuable: true });
-    this.#cutUploads = orphans.continuable;
-    if (orphans.aborted > 0) {
-      log.info('aborted multipart uploads left by earlier runs', { aborted: orphans.aborted });
-    }
+  /** Aborts the multipart uploads of runs that died; keeps those a deadline cut for their key's copy. */
+  adoptCutUploads(): Promise<void> {
+    return this.#cutUploads.adopt();
   }
 
   /** Aborts the cut uploads no copy of a full pass took (their key was deleted or no longer needs copying). */
-  async abortUntakenCutUploads(): Promise<void> {
-    const { deps, job } = this.run;
-    await cleanOrphanUploads(deps.destinationS3, deps.state, job, {
-      keepContinuable: false,
-      records: [...this.#cutUploads.values()],
-    });
+  abortUntakenCutUploads(): Promise<void> {
+    return this.#cutUploads.abortUntaken();
   }
 
   /**
@@ -109,7 +100,7 @@ export class CopyRecorder {
           { retryable: false },
         );
       }
-      const cutUpload = this.#takeCutUpload(object.key);
+      const cutUpload = this.#cutUploads.take(object.key);
       const result = await retryObjectCopy(
         () =>
           this.#copy(
@@ -244,13 +235,6 @@ export class CopyRecorder {
     );
   }
 
-  /** The cut upload of `key`, for its one copy this run (whose tries each check that it still exists). */
-  #takeCutUpload(key: string): MultipartUploadRecord | undefined {
-    const record = this.#cutUploads.get(key);
-    this.#cutUploads.delete(key);
-    return record;
-  }
-
   async #recordFailure(
     object: SourceObject,
     previous: LedgerEntry | undefined,
@@ -322,51 +306,4 @@ export class CopyRecorder {
     });
     return true;
   }
-}
-
-/**
- * The sequencer of the last change an event recorded for the key, for a pass's whole-item ledger write to
- * carry: a pass knows no sequencer of its own, and without it a late event older than that change would
- * no longer be refused (docs/event-driven.md). The value is the one the plan read, and the write
- * (StateStore.putPlannedEntry) is refused when the ledger holds another: an event recorded while the pass
- * copied keeps its entry.
- */
-export function keptSequencer(
-  previous: Pick<LedgerEntry, 'sequencer'> | undefined,
-): Pick<LedgerEntry, 'sequencer'> {
-  return previous?.sequencer === undefined ? {} : { sequencer: previous.sequencer };
-}
-
-/**
- * What the ledger records for an object once its copy is verified: the source version (ETag, size,
- * LastModified, which the next run's plan compares) and what was written. Exported so that the benchmark
- * can build workload 4's starting state with exactly the records a copy leaves.
- */
-export function copiedLedgerEntry(
-  object: SourceObject,
-  destinationKey: string,
-  result: Pick<CopyResult, 'sha256' | 'destinationEtag' | 'verifiedBy'>,
-  runId: string,
-  copiedAt = new Date(),
-): LedgerEntry {
-  return {
-    key: object.key,
-    etag: object.etag,
-    size: object.size,
-    lastModified: object.lastModified.toISOString(),
-    sha256: result.sha256,
-    destinationKey,
-    destinationEtag: result.destinationEtag,
-    verifiedBy: result.verifiedBy,
-    copiedAt: copiedAt.toISOString(),
-    runId,
-  };
-}
-
-/** Whether an event recorded a change of the key after the plan read `previous` (its sequencer moved). */
-export function changedByEvent(
-  previous: Pick<LedgerEntry, 'sequencer'> | undefined,
-  now: Pick<LedgerEntry, 'sequencer'>,
-): boolean {
-  return now.sequencer !== undefined && now.sequencer !== previous?.sequencer;
 }

@@ -10,7 +10,7 @@ import { awsErrorCode } from '../errors.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import { mergeUnrecorded } from '../state/interrupted-writes.js';
 import type { LedgerEntry } from '../state/state-store.js';
-import { changedByEvent } from './copy-and-record.js';
+import { changedByEvent } from './copy-records.js';
 import type { RunContext } from './run-context.js';
 
 /**

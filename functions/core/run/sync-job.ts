@@ -22,7 +22,7 @@ import { deadlineMargins, deadlineSignal } from './run-deadline.js';
 import { RunPass } from './run-pass.js';
 import type { RunControl, RunSummary, SyncDependencies, SyncLogger } from './sync-types.js';
 
-export { copiedLedgerEntry } from './copy-and-record.js';
+export { copiedLedgerEntry } from './copy-records.js';
 export { LEASE_TTL_MS } from './lease-keeper.js';
 export type {
   CopiedObject,
