@@ -1,5 +1,5 @@
 /**
- * An S3 event as it reaches the copy queue (docs/event-driven.md, "Decisions: the consumer side"): wrapped
+ * An S3 event as it reaches the copy queue (docs/event-driven.md, "Decisions"): wrapped
  * by the job's rule on this account's S3-event bus, whose InputTransformer names the job, or bare, from a
  * rule without one. Copy tasks share the queue; a task always has `kind`, an event never does.
  */
