@@ -5,7 +5,7 @@
  * point at are real.
  */
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { sourceCredentials } from '../../functions/core/access/source-credentials.js';
 import { applyChange, type ChangeDependencies } from '../../functions/core/events/apply-change.js';
@@ -13,7 +13,7 @@ import { type ObjectChange, parseObjectChange } from '../../functions/core/event
 import { storedSequencer } from '../../functions/core/events/sequencer.js';
 import type { Job } from '../../functions/core/job.js';
 import { syncJob } from '../../functions/core/run/sync-job.js';
-import { nextSequencer } from './event-helpers.js';
+import { nextSequencer, objectDeleted } from './event-helpers.js';
 import { isolatedJob, putObject, readObject, useSandbox } from './helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
@@ -87,6 +87,28 @@ describe('a reconciling pass beside events (moto S3 + DynamoDB Local)', () => {
     expect(
       (await readObject(consumer, DESTINATION, destinationOf(job, `${prefix}dropped-too`))).toString(),
     ).toBe('lost as well');
+  });
+
+  it("removes an event's deletion record without deleting anything more or counting it as its own", async () => {
+    // Prepare: a mirror job's key copied by its event, deleted at the source and at the destination by the
+    // next event; someone else's object put at the key afterwards
+    const job = isolatedJob(sandbox, 'rec-del', { options: { events: true, mirror: true } });
+    const change = changeDependencies(job);
+    const key = `${job.source.prefix}k`;
+    await putObject(producer, SOURCE, key, 'one');
+    expect(await applyChange(change, job, created(key))).toMatchObject({ outcome: 'copied' });
+    await producer.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    expect(await applyChange(change, job, objectDeleted(SOURCE, key))).toMatchObject({ outcome: 'deleted' });
+    const destinationKey = destinationOf(job, key);
+    await consumer.send(new PutObjectCommand({ Bucket: DESTINATION, Key: destinationKey, Body: 'theirs' }));
+
+    // Act
+    const summary = await syncJob(deps, job);
+
+    // Assert: the event did the deletion; the pass only removes its record
+    expect(summary).toMatchObject({ deleted: 0, skipped: 0, failed: 0 });
+    expect(await deps.state.ledgerEntry(job.jobId, key)).toBeUndefined();
+    expect((await readObject(consumer, DESTINATION, destinationKey)).toString()).toBe('theirs');
   });
 
   it('reports no missedByEvents for a job that does not follow events', async () => {

@@ -83,6 +83,10 @@ export class DeletePropagator {
       }
       return;
     }
+    if (isEventDeletionRecord(entry)) {
+      await this.#forgetEventDeletion(entry);
+      return;
+    }
     // Counted when started, not when done: deletions run concurrently and the cap is a safety limit.
     if (!(await this.#account.reserve(entry.key))) {
       log.warn('delete limit reached; the rest waits for the next run', {
@@ -117,6 +121,18 @@ export class DeletePropagator {
     if (recreated) await deps.state.clearDeletionMark(jobId, entry.key, mark.token);
     // Counted with the ledger change, not here: a twin delivery may delete the same key (docs/fan-out.md).
     const kept = recreated ?? (await this.#account.record(entry, mark.token));
+    if (kept) this.#leaveToEvent(entry.key, kept);
+  }
+
+  /**
+   * The record an event's deletion left (its sequencer only): that event deleted this sync's copy, so only
+   * the record is left to remove, which is neither a deletion of this pass nor one of its cap. Removed only
+   * while the sequencer is still the one the plan read: an event that re-created the key since keeps its
+   * entry. A twin delivery that removed it first leaves nothing to do.
+   */
+  async #forgetEventDeletion(entry: LedgerEntry): Promise<void> {
+    const { deps, job, lease } = this.run;
+    const kept = await deps.state.deleteLedgerEntry(job.jobId, entry.key, lease.fence, entry.sequencer);
     if (kept) this.#leaveToEvent(entry.key, kept);
   }
 
@@ -195,4 +211,18 @@ export class DeletePropagator {
     log.debug('object deleted', { key });
     return undefined;
   }
+}
+
+/**
+ * Whether `entry` is the record an event's deletion left (events/apply-deletion.ts): a sequencer and
+ * nothing of a copy, neither recorded, nor pending from a run that died, nor failed.
+ */
+function isEventDeletionRecord(entry: LedgerEntry): boolean {
+  return (
+    entry.sequencer !== undefined &&
+    entry.etag === undefined &&
+    entry.destinationEtag === undefined &&
+    entry.pending === undefined &&
+    entry.failure === undefined
+  );
 }
