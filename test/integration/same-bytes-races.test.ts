@@ -81,8 +81,9 @@ async function recreate(
   events: ChangeDependencies,
   job: Job,
   key: string,
+  body = BYTES,
 ): Promise<{ change: ObjectChange; again: boolean }> {
-  await putObject(producer, SOURCE, key, BYTES);
+  await putObject(producer, SOURCE, key, body);
   const change = objectCreated(SOURCE, key);
   try {
     await applyChange(events, job, change);
@@ -94,8 +95,14 @@ async function recreate(
 }
 
 /** The destination holds the source's bytes, and the ledger records that very copy at the re-creation. */
-async function expectCopyAgrees(job: Job, key: string, destinationKey: string, change: ObjectChange) {
-  expect((await readObject(consumer, DESTINATION, destinationKey)).toString()).toBe(BYTES);
+async function expectCopyAgrees(
+  job: Job,
+  key: string,
+  destinationKey: string,
+  change: ObjectChange,
+  body = BYTES,
+) {
+  expect((await readObject(consumer, DESTINATION, destinationKey)).toString()).toBe(body);
   const destination = await consumer.send(
     new HeadObjectCommand({ Bucket: DESTINATION, Key: destinationKey }),
   );
@@ -169,45 +176,52 @@ describe('a deletion racing a re-creation of the same bytes (moto S3 + DynamoDB 
     },
   );
 
-  it('keeps the re-created copy when a fan-out shard planner deleting the key is held before the destination delete', async () => {
-    const { job, key, destinationKey, events } = await copiedThenDeleted('aba-shard', true);
-    let recreation: { change: ObjectChange; again: boolean } | undefined;
-    const planner = racingDependencies(
-      sandbox,
-      deps,
-      { s3Command: 'DeleteObjectCommand', destinationKey },
-      async () => {
-        recreation = await recreate(events, job, key);
-      },
-    );
-    const sent = { shards: [] as PlanShardTask[], copies: [] as CopyTask[] };
-    const fanOutDeps = {
-      ...planner.deps,
-      queues: {
-        planShard: async (task: PlanShardTask) => void sent.shards.push(task),
-        copy: async (task: CopyTask) => void sent.copies.push(task),
-      },
-    };
-    const log = consoleLogger('error');
-    const started = await startPass(fanOutDeps, job, { log });
-    expect(started).toMatchObject({ status: 'started' });
-    planner.arm();
+  // Other bytes too: the planner's If-Match is refused, and the event's copy and record must stand.
+  it.each([
+    { bytes: 'the same bytes', body: BYTES },
+    { bytes: 'other bytes', body: 'other bytes than the deleted copy' },
+  ])(
+    'keeps the re-created copy ($bytes) when a fan-out shard planner deleting the key is held before the destination delete',
+    async ({ body }) => {
+      const { job, key, destinationKey, events } = await copiedThenDeleted('aba-shard', true);
+      let recreation: { change: ObjectChange; again: boolean } | undefined;
+      const planner = racingDependencies(
+        sandbox,
+        deps,
+        { s3Command: 'DeleteObjectCommand', destinationKey },
+        async () => {
+          recreation = await recreate(events, job, key, body);
+        },
+      );
+      const sent = { shards: [] as PlanShardTask[], copies: [] as CopyTask[] };
+      const fanOutDeps = {
+        ...planner.deps,
+        queues: {
+          planShard: async (task: PlanShardTask) => void sent.shards.push(task),
+          copy: async (task: CopyTask) => void sent.copies.push(task),
+        },
+      };
+      const log = consoleLogger('error');
+      const started = await startPass(fanOutDeps, job, { log });
+      expect(started).toMatchObject({ status: 'started' });
+      planner.arm();
 
-    const passes = new PassOpener(fanOutDeps);
-    for (const shard of sent.shards)
-      await planShard(passes, shard, { log, worker: 'planner', signal: new AbortController().signal });
+      const passes = new PassOpener(fanOutDeps);
+      for (const shard of sent.shards)
+        await planShard(passes, shard, { log, worker: 'planner', signal: new AbortController().signal });
 
-    expect(planner.raced()).toBe(true);
-    expect(sent.copies).toHaveLength(0);
-    expect(await passEnded(fanOutDeps, job, (started as { fence: number }).fence)).toMatchObject({
-      failed: 0,
-    });
-    if (!recreation) throw new Error('the re-creation was not applied');
-    if (recreation.again) {
-      expect(await applyChange(events, job, recreation.change)).toMatchObject({ outcome: 'copied' });
-    }
-    await expectCopyAgrees(job, key, destinationKey, recreation.change);
-  });
+      expect(planner.raced()).toBe(true);
+      expect(sent.copies).toHaveLength(0);
+      expect(await passEnded(fanOutDeps, job, (started as { fence: number }).fence)).toMatchObject({
+        failed: 0,
+      });
+      if (!recreation) throw new Error('the re-creation was not applied');
+      if (recreation.again) {
+        expect(await applyChange(events, job, recreation.change)).toMatchObject({ outcome: 'copied' });
+      }
+      await expectCopyAgrees(job, key, destinationKey, recreation.change, body);
+    },
+  );
 });
 
 describe('a pass that copies a key while an event is deleting it (moto S3 + DynamoDB Local)', () => {
