@@ -135,7 +135,7 @@ export async function complete(
  * How the completed object was checked (LedgerEntry.verifiedBy). Its ETag is the source's when the parts
  * followed the source's own: then every byte is checked against the source. Otherwise a streamed part was
  * checked by its Content-MD5 and length, and a part S3 copied itself (a server-side job) by the ETag pin
- * and its range's length, as server-side-copy.ts records its copies.
+ * and its range's length, as server-side-request.ts judges its copies.
  */
 function verifiedByOf(
   job: OpenPass['job'],
