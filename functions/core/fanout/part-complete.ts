@@ -17,7 +17,8 @@ import { stripQuotes } from '../copy/integrity.js';
 import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, IntegrityError, LeaseLostError, ObjectCopyError } from '../errors.js';
 import { copiedLedgerEntry, keptSequencer } from '../run/copy-records.js';
-import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
+import type { PartUpload, RecordedPart } from '../state/part-upload-item.js';
+import type { PartUploads } from '../state/part-uploads.js';
 import type { LedgerEntry } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
 import {
