@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type NewPartUpload, PartUploads } from '../../functions/core/state/part-uploads.js';
+import type { NewPartUpload } from '../../functions/core/state/part-upload-item.js';
+import { PartUploads } from '../../functions/core/state/part-uploads.js';
 import { sandboxDynamo } from '../../sandbox/clients.js';
 import { useSandbox } from './helpers.js';
 

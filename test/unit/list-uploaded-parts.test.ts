@@ -1,7 +1,7 @@
 import { ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { listUploadedParts } from '../../functions/core/copy/upload-parts.js';
+import { listUploadedParts } from '../../functions/core/copy/list-uploaded-parts.js';
 
 const s3Mock = mockClient(S3Client);
 const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });

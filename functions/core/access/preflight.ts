@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { grantFix } from '../copy/server-side-copy.js';
+import { grantFix } from '../copy/server-side-refusal.js';
 import { awsErrorCode, BucketAccessError, describeError } from '../errors.js';
 import type { Job } from '../job.js';
 import { type SourceCredentials, sourceCredentials } from './source-credentials.js';

@@ -12,7 +12,8 @@
  * - verify-stream.ts: the check on the stream, before the last byte is handed to the write;
  * - part-plan.ts: part sizes for objects up to 5 TiB;
  * - upload-parts.ts: the resumable multipart upload;
- * - resume-multipart.ts: keeping a cut upload on record, and continuing it;
+ * - resume-multipart.ts: keeping a cut upload on record, and continuing it (list-uploaded-parts.ts: its
+ *   parts as S3 still holds them; reread-check.ts: the bytes read again matching them);
  * - clean-orphan-uploads.ts: aborting multipart uploads that runs of the job left behind;
  * - retry.ts: retrying one object's copy with backoff, and which failures are worth another try;
  * - integrity.ts: reading ETags as checksums.

@@ -14,7 +14,8 @@ import { type S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { awsErrorCode, ObjectCopyError, SourceArchivedError } from '../errors.js';
 import { type CopiedPart, type PartCopyRequest, UploadGoneError } from './copy-part.js';
 import { sourceNotAsListed } from './read-source.js';
-import { copySource, grantFix, quoted } from './server-side-copy.js';
+import { grantFix } from './server-side-refusal.js';
+import { copySource, quoted } from './server-side-request.js';
 
 /**
  * Copies part `partNumber` of `request.key` with UploadPartCopy.

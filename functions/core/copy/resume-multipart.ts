@@ -6,8 +6,9 @@ import { AbortMultipartUploadCommand, type CompletedPart, type S3Client } from '
 import type { MultipartUploadRecord } from '../state/state-store.js';
 import type { CopyOptions, CopyRequest, UploadRecords } from './copy-object.js';
 import { stripQuotes } from './integrity.js';
+import { listUploadedParts } from './list-uploaded-parts.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE, type PartPlan } from './part-plan.js';
-import { listUploadedParts, type PartDigest, type UploadProgress } from './upload-parts.js';
+import type { PartDigest, UploadProgress } from './upload-parts.js';
 import type { VerifyStream } from './verify-stream.js';
 
 /** A cut upload of this very source version, with the parts S3 holds for it. */

@@ -1,3 +1,7 @@
+/**
+ * The resumable multipart upload: a body sent as the planned parts, each with its Content-MD5, in reused
+ * buffers, then completed under the write's condition; `progress` says where it stands when it stops.
+ */
 import { createHash } from 'node:crypto';
 import {
   type CompletedPart,
@@ -5,13 +9,13 @@ import {
   type CompleteMultipartUploadCommandOutput,
   CreateMultipartUploadCommand,
   type CreateMultipartUploadCommandInput,
-  ListPartsCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { IntegrityError } from '../errors.js';
 import { PartBuffers } from './part-buffers.js';
 import type { PartPlan } from './part-plan.js';
+import { RereadCheck } from './reread-check.js';
 
 /** Where a multipart upload stands; read by the caller when the upload stops short. */
 export interface UploadProgress {
@@ -243,94 +247,6 @@ export async function uploadParts(upload: PartsUpload): Promise<CompleteMultipar
     { abortSignal: signal },
   );
 }
-
-/**
- * The parts 1..n of an upload an earlier run left, as S3 lists them, if each has the planned size; else
- * undefined (the upload is gone or not what the record says, so it cannot be continued).
- */
-export async function listUploadedParts(
-  s3: S3Client,
-  where: { Bucket: string; Key: string; UploadId: string },
-  partSize: number,
-  count: number,
-): Promise<CompletedPart[] | undefined> {
-  const parts: CompletedPart[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await s3.send(new ListPartsCommand({ ...where, PartNumberMarker: marker }));
-    for (const part of page.Parts ?? []) {
-      const number = part.PartNumber ?? 0;
-      if (number < 1 || number > count) continue;
-      if (part.Size !== partSize) return undefined;
-      parts.push({
-        PartNumber: number,
-        ETag: part.ETag,
-        ...(part.ChecksumCRC32 && { ChecksumCRC32: part.ChecksumCRC32 }),
-      });
-    }
-    marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-  } while (marker);
-  return parts.length === count ? parts : undefined;
-}
-
-/**
- * Checks that the bytes a continued copy reads again, before the first part it uploads, are the bytes the
- * earlier run uploaded: each part read again whole against its MD5 (as the earlier run recorded it, or its
- * ETag where that is the MD5), and a part the read starts inside against the MD5 of its tail that the
- * earlier run recorded.
- */
-class RereadCheck {
-  #hash = createHash('md5');
-  #offset: number;
-  /** Where reading of the current part began: its start, or inside it for the first part. */
-  #partReadFrom: number;
-  readonly #partSize: number;
-  readonly #partMd5: (partNumber: number) => Buffer;
-  readonly #tailMd5: Buffer | undefined;
-  readonly #where: string;
-
-  constructor(
-    start: number,
-    partSize: number,
-    partMd5: (partNumber: number) => Buffer,
-    tailMd5: Buffer | undefined,
-    where: string,
-  ) {
-    this.#offset = start;
-    this.#partReadFrom = start;
-    this.#partSize = partSize;
-    this.#partMd5 = partMd5;
-    this.#tailMd5 = tailMd5;
-    this.#where = where;
-  }
-
-  update(data: Buffer): void {
-    let at = 0;
-    while (at < data.length) {
-      const partEnd = (Math.floor(this.#offset / this.#partSize) + 1) * this.#partSize;
-      const take = Math.min(data.length - at, partEnd - this.#offset);
-      this.#hash.update(data.subarray(at, at + take));
-      this.#offset += take;
-      at += take;
-      if (this.#offset === partEnd) this.#closePart(partEnd / this.#partSize);
-    }
-  }
-
-  #closePart(partNumber: number): void {
-    const digest = this.#hash.digest();
-    const partStart = (partNumber - 1) * this.#partSize;
-    const expected = this.#partReadFrom === partStart ? this.#partMd5(partNumber) : this.#tailMd5;
-    this.#hash = createHash('md5');
-    this.#partReadFrom = partStart + this.#partSize;
-    if (!expected || !digest.equals(expected)) {
-      throw new IntegrityError(
-        `${this.#where}: part ${partNumber} uploaded by an earlier run does not hold the bytes read again; ` +
-          'the upload is not continued',
-      );
-    }
-  }
-}
-
 /** The highest n such that parts 1..n are all done. */
 function contiguous(parts: Map<number, CompletedPart>): number {
   let n = 0;

@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { checkServerSideCopy, sourceListFailure, sourceReadFix } from '../access/preflight.js';
-import { grantFix } from '../copy/server-side-copy.js';
+import { grantFix } from '../copy/server-side-refusal.js';
 import { awsErrorCode, describeError, networkFailure } from '../errors.js';
 import type { Job } from '../job.js';
 import type { DoctorCheck } from './diagnose-job.js';

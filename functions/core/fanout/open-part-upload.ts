@@ -22,7 +22,8 @@ import { partTasks, versionId } from '../dispatch/part-tasks.js';
 import { ObjectCopyError } from '../errors.js';
 import { destinationKeyFor } from '../plan/keys.js';
 import type { PlanStep } from '../plan/plan.js';
-import { type PartUpload, PartUploads } from '../state/part-uploads.js';
+import type { PartUpload } from '../state/part-upload-item.js';
+import { PartUploads } from '../state/part-uploads.js';
 import type { OpenPass, TaskControl } from './open-pass.js';
 
 /** A giant object's copy, `missedByEvents` when the planner judged it a change no event delivered. */

@@ -17,7 +17,8 @@ import { stripQuotes } from '../copy/integrity.js';
 import { type PartTask, versionId } from '../dispatch/part-tasks.js';
 import { awsErrorCode, IntegrityError, LeaseLostError, ObjectCopyError } from '../errors.js';
 import { copiedLedgerEntry, keptSequencer } from '../run/copy-records.js';
-import type { PartUpload, PartUploads, RecordedPart } from '../state/part-uploads.js';
+import type { PartUpload, RecordedPart } from '../state/part-upload-item.js';
+import type { PartUploads } from '../state/part-uploads.js';
 import type { LedgerEntry } from '../state/state-store.js';
 import type { OpenPass } from './open-pass.js';
 import {
@@ -135,7 +136,7 @@ export async function complete(
  * How the completed object was checked (LedgerEntry.verifiedBy). Its ETag is the source's when the parts
  * followed the source's own: then every byte is checked against the source. Otherwise a streamed part was
  * checked by its Content-MD5 and length, and a part S3 copied itself (a server-side job) by the ETag pin
- * and its range's length, as server-side-copy.ts records its copies.
+ * and its range's length, as server-side-request.ts judges its copies.
  */
 function verifiedByOf(
   job: OpenPass['job'],

@@ -22,7 +22,7 @@ import { partCopierFor } from '../copy/copy-method.js';
 import { UploadGoneError } from '../copy/copy-part.js';
 import { type PartTask, parsePartTask, versionId } from '../dispatch/part-tasks.js';
 import { describeError, ObjectCopyError } from '../errors.js';
-import type { PartUpload, RecordedPart } from '../state/part-uploads.js';
+import type { PartUpload, RecordedPart } from '../state/part-upload-item.js';
 import { settleTask } from './end-pass.js';
 import { partUploadsOf } from './open-part-upload.js';
 import type { OpenPass, PassOpener } from './open-pass.js';

@@ -6,8 +6,9 @@ import { ConditionalCheckFailedException, ReturnConsumedCapacity } from '@aws-sd
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { LeaseLostError } from '../errors.js';
 import { allOf, heldMark, noLiveMark, unchangedSince, withoutMark } from './deletion-marks.js';
-import { ledgerLost, storedItem } from './ledger.js';
+import { storedItem } from './ledger.js';
 import { type LedgerEntry, toLedgerItem } from './ledger-item.js';
+import { ledgerLost } from './ledger-writes.js';
 import { call, fenceCondition, type StateTable } from './state-table.js';
 
 /**

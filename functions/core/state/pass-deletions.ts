@@ -7,8 +7,8 @@
  */
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LeaseLostError } from '../errors.js';
-import { markedItem, plannedCondition } from './ledger.js';
 import { fromLedgerItem, type LedgerEntry } from './ledger-item.js';
+import { markedItem, plannedCondition } from './ledger-writes.js';
 import { type PassItem, passKey, passName, writeOnce } from './pass-item.js';
 import { ledgerPk } from './state-table.js';
 import { isConflict, MAX_CONFLICT_ATTEMPTS, pauseAfterConflict, reasons } from './transaction-conflicts.js';

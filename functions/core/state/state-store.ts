@@ -4,7 +4,8 @@
  * - state-store.ts (this file): the StateStore the rest of the code is given, one method per request,
  *   each answered by the file that owns that kind of item:
  *   - state-table.ts: the table's layout, its client and capacity count, errors, the fence condition;
- *   - ledger.ts, ledger-item.ts: the ledger, and the compact item a ledger entry is stored as;
+ *   - ledger.ts, ledger-writes.ts, ledger-item.ts: the ledger read, a pass's writes to it, and the compact
+ *     item a ledger entry is stored as;
  *   - ledger-in-order.ts, deletion-marks.ts: an event's writes in sequencer order, and the marks that
  *     order a destination delete against a writer of the same key;
  *   - leases.ts: the job's lease and its fencing token;
@@ -21,6 +22,7 @@ import * as leases from './leases.js';
 import * as ledger from './ledger.js';
 import * as inOrder from './ledger-in-order.js';
 import type { LedgerEntry } from './ledger-item.js';
+import * as ledgerWrites from './ledger-writes.js';
 import * as runRecords from './run-records.js';
 import { type CapacityCounter, openStateTable, type StateTable } from './state-table.js';
 import * as uploadRecords from './upload-records.js';
@@ -55,13 +57,13 @@ export class StateStore {
     return ledger.ledgerFailures(this.#table, jobId);
   }
   putLedgerEntry(jobId: string, entry: LedgerEntry, fence: number) {
-    return ledger.putLedgerEntry(this.#table, jobId, entry, fence);
+    return ledgerWrites.putLedgerEntry(this.#table, jobId, entry, fence);
   }
   putPlannedEntry(jobId: string, entry: LedgerEntry, fence: number, written?: string) {
-    return ledger.putPlannedEntry(this.#table, jobId, entry, fence, written);
+    return ledgerWrites.putPlannedEntry(this.#table, jobId, entry, fence, written);
   }
   putUncopiedEntry(jobId: string, entry: LedgerEntry, fence: number, plannedCopiedAt?: string) {
-    return ledger.putUncopiedEntry(this.#table, jobId, entry, fence, plannedCopiedAt);
+    return ledgerWrites.putUncopiedEntry(this.#table, jobId, entry, fence, plannedCopiedAt);
   }
   ledgerEntry(jobId: string, key: string) {
     return ledger.ledgerEntry(this.#table, jobId, key);
@@ -75,7 +77,7 @@ export class StateStore {
     return inOrder.putLedgerEntryInOrder(this.#table, jobId, entry, fence, guard);
   }
   deleteLedgerEntry(jobId: string, key: string, fence: number, readSequencer?: string, token?: string) {
-    return ledger.deleteLedgerEntry(this.#table, jobId, key, fence, readSequencer, token);
+    return ledgerWrites.deleteLedgerEntry(this.#table, jobId, key, fence, readSequencer, token);
   }
   markDeletion(jobId: string, read: LedgerEntry, fence: number, owner: string, now = Date.now()) {
     return deletionMarks.markDeletion(this.#table, jobId, read, fence, owner, now);
