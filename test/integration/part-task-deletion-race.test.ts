@@ -27,17 +27,11 @@ import {
 } from './event-helpers.js';
 import { exists, heldEvent, settle, signal } from './held-workers.js';
 import { isolatedJob, passEnded, putObject, useSandbox } from './helpers.js';
-import { bytesOf, capturingTasks, openUploads } from './part-task-helpers.js';
+import { bytesOf, capturingTasks, openUploads, workerControl } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
 const log = consoleLogger('error');
-const control = (worker: string) => ({
-  log,
-  worker,
-  signal: new AbortController().signal,
-  minPartSize: 8 * MiB,
-});
 
 /** A mirror job whose key holds v0, copied by an event, and v1 at the source, giant: 2 part tasks. */
 async function giantOverEventCopy(name: string, seed: number) {
@@ -66,12 +60,12 @@ async function plannedParts(passDeps: Parameters<typeof capturingTasks>[0], job:
   expect(started).toMatchObject({ status: 'started' });
   const { fence } = started as { fence: number };
   const passes = new PassOpener(fanOutDeps);
-  for (const shard of sent.shards) await planShard(passes, shard, control('planner'));
+  for (const shard of sent.shards) await planShard(passes, shard, workerControl('planner'));
   expect(sent.parts).toHaveLength(2);
   return {
     runParts: async () => {
       for (const part of sent.parts.sort((a, b) => a.partNumber - b.partNumber)) {
-        expect(await runPartTask(passes, part, control(`part-${part.partNumber}`))).toBe('settled');
+        expect(await runPartTask(passes, part, workerControl(`part-${part.partNumber}`))).toBe('settled');
       }
     },
     ended: () => passEnded(fanOutDeps, job, fence),

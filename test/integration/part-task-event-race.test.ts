@@ -24,17 +24,11 @@ import {
   racingDependencies,
 } from './event-helpers.js';
 import { isolatedJob, passEnded, putObject, readObject, useSandbox } from './helpers.js';
-import { bytesOf, capturingTasks, openUploads, sha } from './part-task-helpers.js';
+import { bytesOf, capturingTasks, openUploads, sha, workerControl } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
 const log = consoleLogger('error');
-const control = (worker: string) => ({
-  log,
-  worker,
-  signal: new AbortController().signal,
-  minPartSize: 8 * MiB,
-});
 
 type Gate = 'before the parts' | 'before the completion' | 'before the ledger write';
 
@@ -87,7 +81,7 @@ describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)
       expect(started).toMatchObject({ status: 'started' });
       const { fence } = started as { fence: number };
       const passes = new PassOpener(fanOutDeps);
-      for (const shard of sent.shards) await planShard(passes, shard, control('planner'));
+      for (const shard of sent.shards) await planShard(passes, shard, workerControl('planner'));
       expect(sent.copies).toEqual([]);
       expect(sent.parts).toHaveLength(2);
       pass.arm();
@@ -95,7 +89,7 @@ describe('part tasks racing an event for the same key (moto S3 + DynamoDB Local)
       if (gate === 'before the parts') await pass.race();
 
       for (const part of sent.parts.sort((a, b) => a.partNumber - b.partNumber)) {
-        expect(await runPartTask(passes, part, control(`part-${part.partNumber}`))).toBe('settled');
+        expect(await runPartTask(passes, part, workerControl(`part-${part.partNumber}`))).toBe('settled');
       }
 
       expect(pass.raced()).toBe(true);

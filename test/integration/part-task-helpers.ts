@@ -1,6 +1,7 @@
 /**
  * What the part-task tests share (fan-out-parts*.test.ts, part-task-*.test.ts): bytes whose every offset
- * differs, a fan-out pass started, its tasks captured, the destination's open uploads, a job's ledger.
+ * differs, a fan-out pass started, its tasks captured, the destination's open uploads, a job's ledger, and
+ * how a test runs a worker's handler by hand (`workerControl`).
  */
 import { createHash } from 'node:crypto';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -13,6 +14,14 @@ import { handleEvent } from '../../functions/core/handle-event.js';
 import type { Job } from '../../functions/core/job.js';
 import type { SyncDependencies } from '../../functions/core/run/sync-types.js';
 import type { LocalFanOut } from '../../sandbox/fan-out.js';
+import { consoleLogger } from '../../scripts/lib/console-logger.js';
+
+const MiB = 1024 * 1024;
+
+/** A worker's control for a handler a test calls itself: errors only logged, 8 MiB parts, never aborted. */
+export function workerControl(worker: string) {
+  return { log: consoleLogger('error'), worker, signal: new AbortController().signal, minPartSize: 8 * MiB };
+}
 
 export const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 

@@ -24,7 +24,7 @@ import { startPass } from '../../functions/core/fanout/start-pass.js';
 import type { PassTally } from '../../functions/core/state/pass-tally.js';
 import { consoleLogger } from '../../scripts/lib/console-logger.js';
 import { isolatedJob, passEnded, putObject, readObject, useSandbox } from './helpers.js';
-import { bytesOf, capturingTasks, ledgerOf, openUploads, sha } from './part-task-helpers.js';
+import { bytesOf, capturingTasks, ledgerOf, openUploads, sha, workerControl } from './part-task-helpers.js';
 
 const { sandbox, deps, producer, consumer } = useSandbox();
 const MiB = 1024 * 1024;
@@ -86,15 +86,11 @@ async function plannedGiant(name: string) {
   expect(started).toMatchObject({ status: 'started' });
   const { fence } = started as { fence: number };
   const passes = new PassOpener(fanOutDeps);
-  for (const shard of sent.shards) await planShard(passes, shard, control('planner'));
+  for (const shard of sent.shards) await planShard(passes, shard, workerControl('planner'));
   expect(sent.copies).toEqual([]);
   const parts = [...sent.parts].sort((a, b) => a.partNumber - b.partNumber);
   expect(parts).toHaveLength(3);
   return { job, giant, fence, fanOutDeps, passes, parts };
-}
-
-function control(worker: string) {
-  return { log, worker, signal: new AbortController().signal, minPartSize: 8 * MiB };
 }
 
 /** Part `task` uploaded and recorded, as its delivery does before it looks for a completion to claim. */
@@ -136,7 +132,7 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     const planned = await plannedGiant('parts-settled-then-claimed');
     const { passes, parts } = planned;
     const [t1, t2, t3] = parts as [PartTask, PartTask, PartTask];
-    expect(await runPartTask(passes, t1, control('t1'))).toBe('settled');
+    expect(await runPartTask(passes, t1, workerControl('t1'))).toBe('settled');
 
     // T2's second delivery passes its isSettled check, and waits there.
     const reached = gate();
@@ -144,18 +140,18 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     const second = runPartTask(
       holding(passes, 'isSettled', reached.open, release.opened),
       t2,
-      control('t2-b'),
+      workerControl('t2-b'),
     );
     await reached.opened;
     // T2's first delivery: part 3 still missing, it settles T2 with nothing.
-    expect(await runPartTask(passes, t2, control('t2-a'))).toBe('settled');
+    expect(await runPartTask(passes, t2, workerControl('t2-a'))).toBe('settled');
     // Part 3's delivery records its part (and would go on to claim the completion).
     await recordPartOnly(passes, t3);
     release.open();
     // T2 settled already: its second delivery has nothing to count, so it must not take the completion.
     expect(await second).toBe('duplicate');
     // Part 3's delivery goes on: it completes the object and counts it.
-    expect(await runPartTask(passes, t3, control('t3'))).toBe('settled');
+    expect(await runPartTask(passes, t3, workerControl('t3'))).toBe('settled');
 
     await expectCountedOnce(planned);
   });
@@ -164,7 +160,7 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     const planned = await plannedGiant('parts-claimed-then-settled');
     const { passes, parts } = planned;
     const [t1, t2, t3] = parts as [PartTask, PartTask, PartTask];
-    expect(await runPartTask(passes, t1, control('t1'))).toBe('settled');
+    expect(await runPartTask(passes, t1, workerControl('t1'))).toBe('settled');
 
     // T2's first delivery records part 2 while part 3 is missing, and is held as it settles with nothing.
     const firstReached = gate();
@@ -172,7 +168,7 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     const first = runPartTask(
       holding(passes, 'settle', firstReached.open, firstRelease.opened),
       t2,
-      control('t2-a'),
+      workerControl('t2-a'),
     );
     await firstReached.opened;
     await recordPartOnly(passes, t3);
@@ -183,7 +179,7 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     const second = runPartTask(
       holding(passes, 'settle', secondReached.open, secondRelease.opened),
       t2,
-      control('t2-b'),
+      workerControl('t2-b'),
     );
     await secondReached.opened;
     firstRelease.open();
@@ -192,7 +188,7 @@ describe('part tasks: two deliveries of one task, interleaved', () => {
     outcomes.push(await second);
     // One of the two settled T2 (with the object), the other found it settled.
     expect(outcomes.sort()).toEqual(['duplicate', 'settled']);
-    expect(await runPartTask(passes, t3, control('t3'))).toBe('settled');
+    expect(await runPartTask(passes, t3, workerControl('t3'))).toBe('settled');
 
     await expectCountedOnce(planned);
   });
