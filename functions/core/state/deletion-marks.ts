@@ -10,10 +10,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, ReturnConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { stripQuotes } from '../copy/integrity.js';
 import { LeaseLostError } from '../errors.js';
+import { storedItem } from './ledger.js';
 import { fromLedgerItem, type LedgerEntry } from './ledger-item.js';
-import { call, fenceCondition, ledgerPk, type StateTable } from './state-table.js';
+import { call, fenceCondition, ledgerLost, ledgerPk, type StateTable } from './state-table.js';
 
 /**
  * How long a mark blocks writers: Lambda's longest timeout (900 s), after which the deleter that set it
@@ -53,7 +55,7 @@ export function noLiveMark(now = Date.now(), written?: string): Condition {
   return {
     ConditionExpression: `${free} OR (attribute_exists(deletingEtag) AND deletingEtag <> :written)`,
     // Compared unquoted, as markDeletion stores the ETag it deletes.
-    ExpressionAttributeValues: { ':markNow': now, ':written': written.replace(/^"|"$/g, '') },
+    ExpressionAttributeValues: { ':markNow': now, ':written': stripQuotes(written) },
   };
 }
 
@@ -123,7 +125,7 @@ export async function markDeletion(
 ): Promise<MarkResult> {
   const token = `${owner}#${randomUUID()}`;
   const condition = allOf(fenceCondition(fence), unchangedSince(read), noLiveMark(now));
-  const target = read.destinationEtag === undefined ? undefined : read.destinationEtag.replace(/^"|"$/g, '');
+  const target = read.destinationEtag === undefined ? undefined : stripQuotes(read.destinationEtag);
   try {
     const result = await call(table, 'markDeletion (UpdateItem)', () =>
       table.doc.send(
@@ -150,20 +152,9 @@ export async function markDeletion(
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     // One condition refused, three meanings: read which (the item as it is now, its fence included).
-    const { Item } = await call(table, 'markDeletion (GetItem)', () =>
-      table.doc.send(
-        new GetCommand({
-          TableName: table.name,
-          Key: { pk: ledgerPk(jobId), sk: read.key },
-          ConsistentRead: true,
-        }),
-      ),
-    );
+    const Item = await storedItem(table, 'markDeletion (GetItem)', jobId, read.key);
     if (Item !== undefined && Number(Item.fence) > fence) {
-      throw new LeaseLostError(
-        `job ${jobId}: a newer run has written "${read.key}"; this run lost its lease and stops`,
-        { cause: error },
-      );
+      throw new LeaseLostError(ledgerLost(jobId, read.key), { cause: error });
     }
     const stored = Item === undefined ? undefined : fromLedgerItem(Item);
     if (stored && heldByTwin(stored, read, owner, now))

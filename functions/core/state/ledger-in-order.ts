@@ -8,8 +8,7 @@ import { LeaseLostError } from '../errors.js';
 import { allOf, heldMark, noLiveMark, unchangedSince, withoutMark } from './deletion-marks.js';
 import { storedItem } from './ledger.js';
 import { type LedgerEntry, toLedgerItem } from './ledger-item.js';
-import { ledgerLost } from './ledger-writes.js';
-import { call, fenceCondition, type StateTable } from './state-table.js';
+import { call, fenceCondition, ledgerLost, type StateTable } from './state-table.js';
 
 /**
  * How an event's ledger write is ordered against a deleter of the same key (state/deletion-marks.ts):

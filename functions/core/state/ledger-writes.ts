@@ -9,11 +9,8 @@ import { LeaseLostError } from '../errors.js';
 import { allOf, heldMark, isMarkedForDeletion, noLiveMark } from './deletion-marks.js';
 import { storedItem } from './ledger.js';
 import { fromLedgerItem, type LedgerEntry, toLedgerItem } from './ledger-item.js';
-import { call, fenceCondition, fencedWrite, ledgerPk, type StateTable } from './state-table.js';
+import { call, fenceCondition, fencedWrite, ledgerLost, ledgerPk, type StateTable } from './state-table.js';
 
-/** Why a ledger write refused for its fence stops the run. */
-export const ledgerLost = (jobId: string, key: string) =>
-  `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`;
 /**
  * Records the outcome for one key. The write carries the lease's fencing token and is refused when a
  * newer lease holder has already written the key, so a stale run cannot roll the ledger back.

@@ -10,7 +10,7 @@ import { LeaseLostError } from '../errors.js';
 import { fromLedgerItem, type LedgerEntry } from './ledger-item.js';
 import { markedItem, plannedCondition } from './ledger-writes.js';
 import { type PassItem, passKey, passName, writeOnce } from './pass-item.js';
-import { ledgerPk } from './state-table.js';
+import { ledgerLost, ledgerPk } from './state-table.js';
 import { isConflict, MAX_CONFLICT_ATTEMPTS, pauseAfterConflict, reasons } from './transaction-conflicts.js';
 
 /**
@@ -121,10 +121,7 @@ export async function recordPassDeletion(
           (Item.sequencer !== readSequencer || markedItem(Item, token))
         )
           return fromLedgerItem(Item);
-        throw new LeaseLostError(
-          `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`,
-          { cause: error },
-        );
+        throw new LeaseLostError(ledgerLost(jobId, key), { cause: error });
       }
       if (totals === 'ConditionalCheckFailed') {
         throw new Error(

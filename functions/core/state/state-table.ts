@@ -84,6 +84,10 @@ export const fenceCondition = (fence: number) => ({
   ExpressionAttributeValues: { ':fence': fence },
 });
 
+/** Why a ledger write refused for its fence stops the run. */
+export const ledgerLost = (jobId: string, key: string) =>
+  `job ${jobId}: a newer run has written "${key}"; this run lost its lease and stops`;
+
 /** Sends a fenced write; a refused fence means a newer run owns the item, and this one stops. */
 export async function fencedWrite<T>(lostMessage: string, send: () => Promise<T>): Promise<T> {
   try {
