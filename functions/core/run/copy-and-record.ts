@@ -38,6 +38,8 @@ export const DEFERRED = Symbol('deferred');
  * delivery of its task: a fan-out worker counts its `missedByEvents` objects only then.
  */
 export const COPIED = Symbol('copied');
+/** A key an event has (its change recorded, or its deletion under way): counted skipped. */
+const LEFT = Symbol('left');
 
 /** Copies planned objects one at a time (the run calls it concurrently) and records each outcome. */
 export class CopyRecorder {
@@ -195,16 +197,8 @@ export class CopyRecorder {
           lease.fence,
           previous?.copiedAt,
         );
-        // A deleter holds the key (state/deletion-marks.ts): whatever is on record, it is being deleted.
-        if (kept && isMarkedForDeletion(kept)) {
-          this.#leaveToEvent(object, kept);
-          return;
-        }
-        if (await this.#copiedByTwin(object, kept)) return COPIED;
-        if (kept && changedByEvent(previous, kept)) {
-          this.#leaveToEvent(object, kept);
-          return;
-        }
+        const instead = await this.#keptInstead(object, previous, kept);
+        if (instead) return instead === COPIED ? COPIED : undefined;
         tally.countDeferred(object.size, firstSeenAt);
         log.info('copy cut at the deadline; the next run copies it', { key: object.key });
         return DEFERRED;
@@ -252,21 +246,37 @@ export class CopyRecorder {
       this.run.lease.fence,
       previous?.copiedAt,
     );
-    // A deleter holds the key (state/deletion-marks.ts): whatever is on record, it is being deleted.
-    if (kept && isMarkedForDeletion(kept)) {
-      this.#leaveToEvent(object, kept);
-      return;
-    }
-    if (await this.#copiedByTwin(object, kept)) return COPIED;
-    if (kept && changedByEvent(previous, kept)) {
-      // The source moved on while this attempt copied (its pinned read refused) or the event's newer copy
-      // holds the destination (its conditional write refused): the event has the key.
-      this.#leaveToEvent(object, kept);
-      return;
-    }
+    const instead = await this.#keptInstead(object, previous, kept);
+    if (instead) return instead === COPIED ? COPIED : undefined;
     this.run.tally.countFailed(key, reason, object.size, firstSeenAt);
     if (isSlowDown(error)) this.run.tally.throttled += 1;
     this.run.log.warn('object not copied', { key, reason, attempts });
+  }
+
+  /**
+   * What a failed or cut copy's record found on record instead of writing its own (`kept`), in order: a
+   * deleter holds the key (state/deletion-marks.ts), so whatever is on record is being deleted; another
+   * delivery of the same task copied it; or the source moved on while this attempt copied (its pinned
+   * read refused) or an event's newer copy holds the destination (its conditional write refused), so the
+   * event has the key.
+   *
+   * @returns COPIED or LEFT (counted, logged), or undefined when the outcome is still this attempt's
+   */
+  async #keptInstead(
+    object: SourceObject,
+    previous: LedgerEntry | undefined,
+    kept: LedgerEntry | undefined,
+  ): Promise<typeof COPIED | typeof LEFT | undefined> {
+    if (kept && isMarkedForDeletion(kept)) {
+      this.#leaveToEvent(object, kept);
+      return LEFT;
+    }
+    if (await this.#copiedByTwin(object, kept)) return COPIED;
+    if (kept && changedByEvent(previous, kept)) {
+      this.#leaveToEvent(object, kept);
+      return LEFT;
+    }
+    return undefined;
   }
 
   /**
